@@ -1,0 +1,220 @@
+//! AWS client setup shared by both binaries, and the one place that turns SDK errors into the
+//! code + message pairs that reports and logs carry.
+//!
+//! Credentials and Region come from the standard chain (env, profile, SSO, ECS task role, IMDS);
+//! `--region`, `--profile` and `--endpoint-url` override it. With a custom endpoint (`--endpoint-url`
+//! or `AWS_ENDPOINT_URL`, e.g. the moto emulator) S3 uses path-style addressing.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
+/// AWS connection flags, accepted by every command of both binaries.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AwsArgs {
+    /// AWS Region (default: the standard chain, e.g. AWS_REGION or the profile's region).
+    #[arg(long, env = "THAW_REGION", global = true)]
+    pub region: Option<String>,
+    /// Named profile from ~/.aws/config.
+    #[arg(long, env = "THAW_PROFILE", global = true)]
+    pub profile: Option<String>,
+    /// Custom endpoint for every AWS service (e.g. a local emulator); AWS_ENDPOINT_URL also works.
+    #[arg(long, env = "THAW_ENDPOINT_URL", global = true)]
+    pub endpoint_url: Option<String>,
+    /// Attempts per AWS request before giving up (the SDK retries throttling and 5xx with backoff).
+    #[arg(long, env = "THAW_MAX_ATTEMPTS", default_value_t = 8, global = true)]
+    pub max_attempts: u32,
+}
+
+/// A loaded AWS configuration and what it was built from.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    /// The shared SDK configuration.
+    pub config: SdkConfig,
+}
+
+/// Why the AWS configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// No Region anywhere in the chain.
+    #[error("no AWS Region: pass --region or set AWS_REGION")]
+    NoRegion,
+}
+
+impl Aws {
+    /// Loads the configuration from the standard chain plus the flags.
+    pub async fn load(args: &AwsArgs) -> Result<Self, SetupError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(args.max_attempts.max(1))
+                    .with_initial_backoff(Duration::from_millis(200))
+                    .with_max_backoff(Duration::from_secs(20)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .build(),
+            );
+        if let Some(r) = &args.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        if let Some(p) = &args.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(e) = &args.endpoint_url {
+            loader = loader.endpoint_url(e);
+        }
+        let config = loader.load().await;
+        if config.region().is_none() {
+            return Err(SetupError::NoRegion);
+        }
+        Ok(Self { config })
+    }
+
+    /// The Region in use.
+    pub fn region(&self) -> String {
+        self.config
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_default()
+    }
+
+    /// The custom endpoint, when one is set.
+    pub fn endpoint_url(&self) -> Option<String> {
+        self.config.endpoint_url().map(str::to_owned)
+    }
+
+    /// An S3 client; path-style addressing when a custom endpoint is set.
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.config)
+            .force_path_style(self.config.endpoint_url().is_some())
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// A DynamoDB client.
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config)
+    }
+
+    /// An ECS client.
+    pub fn ecs(&self) -> aws_sdk_ecs::Client {
+        aws_sdk_ecs::Client::new(&self.config)
+    }
+}
+
+/// An AWS call that failed, reduced to what a person or a report needs.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{operation}: {code}: {message}")]
+pub struct AwsError {
+    /// The API operation, e.g. `CopyObject`.
+    pub operation: &'static str,
+    /// The service's error code (`NoSuchKey`, `SlowDown`, ...) or a transport class
+    /// (`DispatchFailure`, `Timeout`).
+    pub code: String,
+    /// The service's message.
+    pub message: String,
+    /// HTTP status, when a response arrived.
+    pub status: Option<u16>,
+}
+
+impl AwsError {
+    /// Builds one from any SDK error.
+    pub fn from_sdk<E, R>(operation: &'static str, err: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        let status = raw_status(err);
+        let (code, message) = match err {
+            SdkError::ServiceError(se) => {
+                let e = se.err();
+                let code = e.code().map(str::to_owned).unwrap_or_else(|| match status {
+                    Some(404) => "NotFound".to_owned(),
+                    Some(403) => "AccessDenied".to_owned(),
+                    Some(s) => format!("HTTP{s}"),
+                    None => "Unknown".to_owned(),
+                });
+                let message = e
+                    .message()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| error_chain(e));
+                (code, message)
+            }
+            SdkError::TimeoutError(_) => ("Timeout".to_owned(), error_chain(err)),
+            SdkError::DispatchFailure(_) => ("DispatchFailure".to_owned(), error_chain(err)),
+            SdkError::ResponseError(_) => ("ResponseError".to_owned(), error_chain(err)),
+            SdkError::ConstructionFailure(_) => {
+                ("ConstructionFailure".to_owned(), error_chain(err))
+            }
+            _ => ("Unknown".to_owned(), error_chain(err)),
+        };
+        Self {
+            operation,
+            code,
+            message,
+            status,
+        }
+    }
+
+    /// True for errors that mean "no credentials" or "not allowed", worth a clear hint.
+    pub fn is_access(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "AccessDenied"
+                | "AccessDeniedException"
+                | "UnrecognizedClientException"
+                | "InvalidAccessKeyId"
+                | "ExpiredToken"
+                | "ExpiredTokenException"
+        )
+    }
+}
+
+fn raw_status<E, R: std::fmt::Debug>(err: &SdkError<E, R>) -> Option<u16> {
+    // The raw response type differs per SDK version; its Debug output always holds the status.
+    let raw = match err {
+        SdkError::ServiceError(se) => format!("{:?}", se.raw()),
+        SdkError::ResponseError(re) => format!("{:?}", re.raw()),
+        _ => return None,
+    };
+    let i = raw.find("status: StatusCode(")?;
+    raw[i + "status: StatusCode(".len()..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Joins an error and its sources into one line (SDK errors hide the cause in `source()`).
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = e.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_joins_sources() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::other("inner"));
+        assert_eq!(error_chain(&e), "outer: inner");
+    }
+}

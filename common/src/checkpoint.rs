@@ -1,0 +1,265 @@
+//! A lot's progress as it is checkpointed: state, counters, and which keys are finished or failed.
+//!
+//! One DynamoDB item per lot holds all of it (see [`crate::progress`]); the worker rewrites it every
+//! few seconds, so a killed lot re-runs without redoing finished keys.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::bitmap::Bitmap;
+
+/// Lifecycle of a lot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LotState {
+    /// Recorded, not launched yet.
+    Pending,
+    /// A task (or local process) was started for it.
+    Launched,
+    /// Its worker is processing keys.
+    Running,
+    /// Restores are still under way; relaunch after `next_check_at`.
+    Waiting,
+    /// Every key is in the target class.
+    Succeeded,
+    /// Finished, with failed keys recorded (or the worker could not run at all).
+    Failed,
+    /// Stopped by SIGTERM/SIGINT (e.g. a Spot interruption) with its checkpoint flushed.
+    Interrupted,
+    /// Stopped by `coordinator cancel`.
+    Cancelled,
+}
+
+impl LotState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [LotState; 8] = [
+        LotState::Pending,
+        LotState::Launched,
+        LotState::Running,
+        LotState::Waiting,
+        LotState::Succeeded,
+        LotState::Failed,
+        LotState::Interrupted,
+        LotState::Cancelled,
+    ];
+
+    /// The name stored in the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LotState::Pending => "PENDING",
+            LotState::Launched => "LAUNCHED",
+            LotState::Running => "RUNNING",
+            LotState::Waiting => "WAITING",
+            LotState::Succeeded => "SUCCEEDED",
+            LotState::Failed => "FAILED",
+            LotState::Interrupted => "INTERRUPTED",
+            LotState::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// True while a task may be working on the lot.
+    pub fn is_active(self) -> bool {
+        matches!(self, LotState::Launched | LotState::Running)
+    }
+}
+
+impl fmt::Display for LotState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for LotState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        LotState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown lot state '{s}'"))
+    }
+}
+
+/// Per-lot counters, as shown by `status` and summed into job totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Counters {
+    /// Keys in the lot.
+    pub keys_total: u64,
+    /// Restore requests S3 accepted (202) for this lot.
+    pub restore_requested: u64,
+    /// Keys copied after a restore.
+    pub restored: u64,
+    /// Keys copied into the target class (restored or not).
+    pub copied: u64,
+    /// Keys already in the target class.
+    pub skipped: u64,
+    /// Keys that failed (codes in the checkpoint).
+    pub failed: u64,
+    /// Bytes copied.
+    pub bytes_copied: u64,
+}
+
+impl Counters {
+    /// Keys finished one way or another.
+    pub fn done(&self) -> u64 {
+        self.copied + self.skipped + self.failed
+    }
+
+    /// Adds another lot's counters (for job totals).
+    pub fn add(&mut self, o: &Counters) {
+        self.keys_total += o.keys_total;
+        self.restore_requested += o.restore_requested;
+        self.restored += o.restored;
+        self.copied += o.copied;
+        self.skipped += o.skipped;
+        self.failed += o.failed;
+        self.bytes_copied += o.bytes_copied;
+    }
+}
+
+/// Keys that failed with one error code, and one message to show for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedGroup {
+    /// A message S3 (or thaw) gave for this code.
+    pub message: String,
+    /// Which manifest positions failed with this code.
+    pub keys: Bitmap,
+}
+
+/// Most distinct error codes kept per lot; further codes are folded into `Other`.
+pub const MAX_FAILURE_CODES: usize = 32;
+/// Longest message kept per code.
+pub const MAX_MESSAGE_CHARS: usize = 300;
+
+/// What a lot has finished so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotCheckpoint {
+    /// Keys that reached the target class (copied or skipped): never touched again.
+    pub done: Bitmap,
+    /// Keys whose restore this lot requested (so it is not requested twice).
+    pub restore_requested: Bitmap,
+    /// Failed keys grouped by error code; retried by the next run.
+    pub failed: BTreeMap<String, FailedGroup>,
+    /// Counters matching the bitmaps.
+    pub counters: Counters,
+}
+
+impl LotCheckpoint {
+    /// An empty checkpoint for a lot of `keys` keys.
+    pub fn new(keys: usize) -> Self {
+        Self {
+            done: Bitmap::new(keys),
+            restore_requested: Bitmap::new(keys),
+            failed: BTreeMap::new(),
+            counters: Counters {
+                keys_total: keys as u64,
+                ..Counters::default()
+            },
+        }
+    }
+
+    /// Records a failure of key `i`.
+    pub fn record_failure(&mut self, i: usize, code: &str, message: &str) {
+        let code = if self.failed.contains_key(code) || self.failed.len() < MAX_FAILURE_CODES {
+            code
+        } else {
+            "Other"
+        };
+        let len = self.done.len();
+        let group = self
+            .failed
+            .entry(code.to_owned())
+            .or_insert_with(|| FailedGroup {
+                message: message.chars().take(MAX_MESSAGE_CHARS).collect(),
+                keys: Bitmap::new(len),
+            });
+        if !group.keys.get(i) {
+            group.keys.set(i, true);
+            self.counters.failed += 1;
+        }
+    }
+
+    /// The failure recorded for key `i`, if any.
+    pub fn failure_of(&self, i: usize) -> Option<(&str, &str)> {
+        self.failed
+            .iter()
+            .find(|(_, g)| g.keys.get(i))
+            .map(|(c, g)| (c.as_str(), g.message.as_str()))
+    }
+
+    /// Forgets earlier failures so a new run retries those keys (counters follow).
+    pub fn clear_failures(&mut self) {
+        self.failed.clear();
+        self.counters.failed = 0;
+    }
+}
+
+/// The state a lot ends in when its worker stops on its own.
+pub fn final_state(c: &Counters, pending: u64) -> LotState {
+    if pending > 0 {
+        LotState::Waiting
+    } else if c.failed > 0 {
+        LotState::Failed
+    } else {
+        LotState::Succeeded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_roundtrip() {
+        for s in LotState::ALL {
+            assert_eq!(s.as_str().parse::<LotState>(), Ok(s));
+        }
+        assert!("DONE".parse::<LotState>().is_err());
+    }
+
+    #[test]
+    fn failures_grouped_and_counted_once() {
+        let mut c = LotCheckpoint::new(10);
+        c.record_failure(3, "NoSuchKey", "The specified key does not exist.");
+        c.record_failure(3, "NoSuchKey", "again");
+        c.record_failure(4, "AccessDenied", "denied");
+        assert_eq!(c.counters.failed, 2);
+        assert_eq!(
+            c.failure_of(3),
+            Some(("NoSuchKey", "The specified key does not exist."))
+        );
+        assert_eq!(c.failure_of(5), None);
+        c.clear_failures();
+        assert_eq!(c.counters.failed, 0);
+        assert_eq!(c.failure_of(3), None);
+    }
+
+    #[test]
+    fn codes_are_bounded() {
+        let mut c = LotCheckpoint::new(100);
+        for i in 0..50 {
+            c.record_failure(i, &format!("Code{i}"), &"m".repeat(1000));
+        }
+        assert_eq!(c.failed.len(), MAX_FAILURE_CODES + 1);
+        assert!(c.failed["Code0"].message.len() <= MAX_MESSAGE_CHARS);
+        assert_eq!(c.counters.failed, 50);
+    }
+
+    #[test]
+    fn final_states() {
+        let ok = Counters {
+            keys_total: 2,
+            copied: 2,
+            ..Default::default()
+        };
+        assert_eq!(final_state(&ok, 0), LotState::Succeeded);
+        assert_eq!(final_state(&ok, 1), LotState::Waiting);
+        let bad = Counters {
+            keys_total: 2,
+            copied: 1,
+            failed: 1,
+            ..Default::default()
+        };
+        assert_eq!(final_state(&bad, 0), LotState::Failed);
+    }
+}

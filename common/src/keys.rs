@@ -1,0 +1,203 @@
+//! Reading key lists: one S3 key per line, exactly as stored in S3.
+//!
+//! A key line is taken verbatim: no URL-decoding and no trimming of inner or trailing spaces (S3
+//! keys may end in a space). Only the line terminator is removed (`\n`, and a `\r` before it, so
+//! lists written on Windows work). Blank lines are skipped. Anything S3 cannot hold is an error that
+//! names the line, found before anything is uploaded or launched.
+
+use std::io::BufRead;
+
+/// The longest key S3 accepts, in bytes of UTF-8.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// Why a line of a key list is not a usable S3 key.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyLineError {
+    /// The line is not valid UTF-8 (S3 keys are UTF-8).
+    #[error("line {line}: key is not valid UTF-8")]
+    InvalidUtf8 {
+        /// 1-based line number in the input.
+        line: u64,
+    },
+    /// The key is longer than S3's 1,024-byte limit.
+    #[error("line {line}: key is {len} bytes, S3 keys are at most {MAX_KEY_BYTES} bytes")]
+    TooLong {
+        /// 1-based line number in the input.
+        line: u64,
+        /// Length of the key in bytes.
+        len: usize,
+    },
+    /// The key holds a character S3 cannot return in its XML listings (NUL and other C0 controls).
+    #[error("line {line}: key contains control character U+{code:04X}, which S3 cannot hold")]
+    ControlCharacter {
+        /// 1-based line number in the input.
+        line: u64,
+        /// The offending code point.
+        code: u32,
+    },
+    /// Reading the input failed.
+    #[error("reading keys: {0}")]
+    Io(String),
+}
+
+/// Checks one raw line (terminator already removed) and returns the key it holds.
+pub fn parse_key_line(raw: &[u8], line: u64) -> Result<Option<String>, KeyLineError> {
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let key = std::str::from_utf8(raw).map_err(|_| KeyLineError::InvalidUtf8 { line })?;
+    if key.len() > MAX_KEY_BYTES {
+        return Err(KeyLineError::TooLong {
+            line,
+            len: key.len(),
+        });
+    }
+    // XML 1.0 (S3's wire format) cannot carry these; tab is allowed, CR/LF cannot be in a line.
+    if let Some(c) = key
+        .chars()
+        .find(|c| (*c < ' ' && *c != '\t') || *c == '\u{FFFE}' || *c == '\u{FFFF}')
+    {
+        return Err(KeyLineError::ControlCharacter {
+            line,
+            code: c as u32,
+        });
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// A key read from a list, with the 1-based line it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLine {
+    /// 1-based line number in the input (for error messages).
+    pub line: u64,
+    /// The key, exactly as stored in S3.
+    pub key: String,
+}
+
+/// Streams the keys of a list, one line at a time: memory does not grow with the input.
+pub struct KeyReader<R> {
+    input: R,
+    line: u64,
+    buf: Vec<u8>,
+}
+
+impl<R: BufRead> KeyReader<R> {
+    /// Wraps a buffered reader of a key list.
+    pub fn new(input: R) -> Self {
+        Self {
+            input,
+            line: 0,
+            buf: Vec::with_capacity(256),
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for KeyReader<R> {
+    type Item = Result<KeyLine, KeyLineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.buf.clear();
+            match self.input.read_until(b'\n', &mut self.buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => return Some(Err(KeyLineError::Io(e.to_string()))),
+            }
+            self.line += 1;
+            if self.buf.last() == Some(&b'\n') {
+                self.buf.pop();
+            }
+            match parse_key_line(&self.buf, self.line) {
+                Ok(Some(key)) => {
+                    return Some(Ok(KeyLine {
+                        line: self.line,
+                        key,
+                    }))
+                }
+                Ok(None) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(input: &[u8]) -> Vec<Result<KeyLine, KeyLineError>> {
+        KeyReader::new(input).collect()
+    }
+
+    fn keys(input: &[u8]) -> Vec<String> {
+        read(input)
+            .into_iter()
+            .map(|r| r.expect("valid").key)
+            .collect()
+    }
+
+    #[test]
+    fn crlf_and_blank_lines() {
+        assert_eq!(keys(b"a\r\n\r\nb\n\nc"), vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn spaces_are_kept() {
+        assert_eq!(keys(b" a b \n\tc\n"), vec![" a b ", "\tc"]);
+    }
+
+    #[test]
+    fn line_numbers_count_blank_lines() {
+        let lines: Vec<u64> = read(b"a\n\nb\n")
+            .into_iter()
+            .map(|r| r.expect("ok").line)
+            .collect();
+        assert_eq!(lines, vec![1, 3]);
+    }
+
+    #[test]
+    fn no_url_decoding() {
+        assert_eq!(keys(b"a%20b+c\n"), vec!["a%20b+c"]);
+    }
+
+    #[test]
+    fn invalid_utf8_names_line() {
+        let r = read(b"ok\n\xff\xfe\n");
+        assert_eq!(r[1], Err(KeyLineError::InvalidUtf8 { line: 2 }));
+        assert!(r[1].as_ref().unwrap_err().to_string().contains("line 2"));
+    }
+
+    #[test]
+    fn key_length_limit() {
+        let ok = "k".repeat(1024);
+        assert_eq!(keys(ok.as_bytes()), vec![ok.clone()]);
+        let long = "k".repeat(1025);
+        assert_eq!(
+            read(format!("a\n{long}\n").as_bytes())[1],
+            Err(KeyLineError::TooLong { line: 2, len: 1025 })
+        );
+    }
+
+    #[test]
+    fn multibyte_length_counts_bytes() {
+        let long = "é".repeat(513); // 1,026 bytes
+        assert!(matches!(
+            read(long.as_bytes())[0],
+            Err(KeyLineError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn nul_is_refused() {
+        assert_eq!(
+            read(b"a\0b\n")[0],
+            Err(KeyLineError::ControlCharacter { line: 1, code: 0 })
+        );
+    }
+
+    #[test]
+    fn non_ascii_kept() {
+        assert_eq!(keys("日本/ü ñ.txt\n".as_bytes()), vec!["日本/ü ñ.txt"]);
+    }
+}

@@ -1,0 +1,19 @@
+//! Shared domain of thaw: what a key list is, how it splits into lots, what a job asks for, how a
+//! key moves from archive to its new storage class, how a lot's progress is checkpointed, and the
+//! AWS client setup both binaries use.
+//!
+//! Everything but [`aws`] and [`progress`] is pure and unit-tested without AWS.
+
+pub mod aws;
+pub mod bitmap;
+pub mod checkpoint;
+pub mod keys;
+pub mod keystate;
+pub mod logging;
+pub mod plan;
+pub mod progress;
+pub mod spec;
+pub mod storage;
+
+/// The version written into every job spec, so a report can say which thaw produced it.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

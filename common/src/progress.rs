@@ -1,0 +1,685 @@
+//! The DynamoDB progress table: one item per lot plus one job item, keyed by `job_id` (string)
+//! and `lot` (number; the job item uses lot `-1`).
+//!
+//! Every write a worker makes is conditional on its `attempt`, so a stale worker (an old task that
+//! is still alive) can never overwrite a newer run's progress: it gets [`ProgressError::Fenced`] and
+//! stops. The schema is documented attribute by attribute in the README.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use aws_sdk_dynamodb::Client;
+
+use crate::aws::AwsError;
+use crate::bitmap::Bitmap;
+use crate::checkpoint::{Counters, FailedGroup, LotCheckpoint, LotState};
+
+/// The lot number of a job's own item.
+pub const JOB_ITEM_LOT: i64 = -1;
+/// Partition key attribute.
+pub const PK: &str = "job_id";
+/// Sort key attribute.
+pub const SK: &str = "lot";
+
+/// Why a progress-table call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProgressError {
+    /// The table does not exist.
+    #[error("DynamoDB table '{0}' does not exist (create it with `coordinator init --table {0}`)")]
+    NoTable(String),
+    /// A newer attempt owns the lot (or the item changed under us).
+    #[error("lot {lot} of job {job} belongs to a newer attempt than {attempt}")]
+    Fenced {
+        /// Job id.
+        job: String,
+        /// Lot number.
+        lot: u32,
+        /// The attempt that was refused.
+        attempt: u64,
+    },
+    /// Any other AWS error.
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// An item holds something thaw did not write.
+    #[error("malformed item for job {job} lot {lot}: {what}")]
+    Malformed {
+        /// Job id.
+        job: String,
+        /// Lot number.
+        lot: i64,
+        /// What was wrong.
+        what: String,
+    },
+}
+
+type Result<T> = std::result::Result<T, ProgressError>;
+
+/// Seconds since the Unix epoch, now.
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn key(job: &str, lot: i64) -> HashMap<String, AttributeValue> {
+    HashMap::from([(PK.to_owned(), s(job)), (SK.to_owned(), n(lot))])
+}
+
+/// One lot's row, as read back from the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LotItem {
+    /// Lot number.
+    pub lot: u32,
+    /// Current state.
+    pub state: LotState,
+    /// Run number; bumped by every launch.
+    pub attempt: u64,
+    /// Counters of the latest checkpoint.
+    pub counters: Counters,
+    /// ECS task ARN or `local:<host>:<pid>` of the latest run.
+    pub task: Option<String>,
+    /// Last sign of life from the worker (epoch seconds).
+    pub heartbeat_at: Option<i64>,
+    /// Last write (epoch seconds).
+    pub updated_at: Option<i64>,
+    /// When the lot is WAITING: the earliest time worth relaunching it (epoch seconds).
+    pub next_check_at: Option<i64>,
+    /// Why the lot last failed or could not launch.
+    pub last_error: Option<String>,
+    /// Location of the lot manifest.
+    pub manifest: String,
+    /// Finished keys, restore requests and failures.
+    pub checkpoint: LotCheckpoint,
+    /// Multipart uploads the latest run had open, by manifest position: aborted on resume.
+    pub uploads: BTreeMap<String, String>,
+}
+
+fn get_n<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, name: &str) -> Option<T> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+fn get_s(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    item.get(name)?.as_s().ok().cloned()
+}
+fn get_b<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a [u8] {
+    item.get(name)
+        .and_then(|v| v.as_b().ok())
+        .map(|b| b.as_ref())
+        .unwrap_or(&[])
+}
+
+impl LotItem {
+    fn parse(job: &str, item: &HashMap<String, AttributeValue>) -> Result<Self> {
+        let lot: i64 = get_n(item, SK).unwrap_or(JOB_ITEM_LOT);
+        let bad = |what: &str| ProgressError::Malformed {
+            job: job.to_owned(),
+            lot,
+            what: what.to_owned(),
+        };
+        let state = get_s(item, "state")
+            .ok_or_else(|| bad("no state"))?
+            .parse::<LotState>()
+            .map_err(|e| bad(&e))?;
+        let keys_total: u64 = get_n(item, "keys_total").ok_or_else(|| bad("no keys_total"))?;
+        let len = keys_total as usize;
+        let counters = Counters {
+            keys_total,
+            restore_requested: get_n(item, "restore_requested").unwrap_or(0),
+            restored: get_n(item, "restored").unwrap_or(0),
+            copied: get_n(item, "copied").unwrap_or(0),
+            skipped: get_n(item, "skipped").unwrap_or(0),
+            failed: get_n(item, "failed").unwrap_or(0),
+            bytes_copied: get_n(item, "bytes_copied").unwrap_or(0),
+        };
+        let mut failed = BTreeMap::new();
+        if let Some(AttributeValue::M(groups)) = item.get("failures") {
+            for (code, g) in groups {
+                if let AttributeValue::M(g) = g {
+                    failed.insert(
+                        code.clone(),
+                        FailedGroup {
+                            message: get_s(g, "message").unwrap_or_default(),
+                            keys: Bitmap::from_bytes(get_b(g, "keys"), len),
+                        },
+                    );
+                }
+            }
+        }
+        let uploads = match item.get("uploads") {
+            Some(AttributeValue::M(m)) => m
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone())))
+                .collect(),
+            _ => BTreeMap::new(),
+        };
+        Ok(Self {
+            lot: u32::try_from(lot).map_err(|_| bad("lot out of range"))?,
+            state,
+            attempt: get_n(item, "attempt").unwrap_or(0),
+            counters,
+            task: get_s(item, "task"),
+            heartbeat_at: get_n(item, "heartbeat_at"),
+            updated_at: get_n(item, "updated_at"),
+            next_check_at: get_n(item, "next_check_at"),
+            last_error: get_s(item, "last_error"),
+            manifest: get_s(item, "manifest").unwrap_or_default(),
+            checkpoint: LotCheckpoint {
+                done: Bitmap::from_bytes(get_b(item, "done_keys"), len),
+                restore_requested: Bitmap::from_bytes(get_b(item, "restore_keys"), len),
+                failed,
+                counters,
+            },
+            uploads,
+        })
+    }
+}
+
+/// The job's own row: a summary for `coordinator jobs` and the full spec for everyone else.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobItem {
+    /// Job id.
+    pub job_id: String,
+    /// The job spec as JSON (the same document as `job.json`).
+    pub spec_json: String,
+    /// Launcher that started the job (`ecs` or `local`).
+    pub launcher: String,
+    /// The launcher's settings as JSON, so `retry` can launch the same way.
+    pub launch_json: String,
+}
+
+/// Access to the progress table.
+#[derive(Debug, Clone)]
+pub struct ProgressTable {
+    client: Client,
+    table: String,
+}
+
+fn is_code<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    e: &SdkError<E, R>,
+    code: &str,
+) -> bool {
+    matches!(e, SdkError::ServiceError(se) if se.err().code() == Some(code))
+}
+
+impl ProgressTable {
+    /// A handle on `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The table name.
+    pub fn name(&self) -> &str {
+        &self.table
+    }
+
+    /// Fails with [`ProgressError::NoTable`] unless the table exists.
+    pub async fn check_exists(&self) -> Result<()> {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_code(&e, "ResourceNotFoundException") => {
+                Err(ProgressError::NoTable(self.table.clone()))
+            }
+            Err(e) => Err(AwsError::from_sdk("DescribeTable", &e).into()),
+        }
+    }
+
+    /// Creates the table (on-demand billing) unless it exists; returns true when it was created.
+    pub async fn create_if_missing(&self) -> Result<bool> {
+        match self.check_exists().await {
+            Ok(()) => return Ok(false),
+            Err(ProgressError::NoTable(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let attr = |name: &str, t: ScalarAttributeType| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(t)
+                .build()
+        };
+        let ks = |name: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(t)
+                .build()
+        };
+        let built = (|| {
+            Ok::<_, aws_sdk_dynamodb::error::BuildError>((
+                attr(PK, ScalarAttributeType::S)?,
+                attr(SK, ScalarAttributeType::N)?,
+                ks(PK, KeyType::Hash)?,
+                ks(SK, KeyType::Range)?,
+            ))
+        })()
+        .map_err(|e| AwsError {
+            operation: "CreateTable",
+            code: "BuildError".into(),
+            message: e.to_string(),
+            status: None,
+        })?;
+        let res = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(built.0)
+            .attribute_definitions(built.1)
+            .key_schema(built.2)
+            .key_schema(built.3)
+            .send()
+            .await;
+        match res {
+            Ok(_) => {}
+            Err(e) if is_code(&e, "ResourceInUseException") => return Ok(false),
+            Err(e) => return Err(AwsError::from_sdk("CreateTable", &e).into()),
+        }
+        // Wait for ACTIVE (seconds on AWS, at once on emulators).
+        for _ in 0..120 {
+            let d = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("DescribeTable", &e))?;
+            let active = d
+                .table()
+                .and_then(|t| t.table_status())
+                .map(|st| st.as_str() == "ACTIVE")
+                .unwrap_or(false);
+            if active {
+                return Ok(true);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        Ok(true)
+    }
+
+    /// Reads the job item.
+    pub async fn get_job(&self, job: &str) -> Result<Option<JobItem>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(job, JOB_ITEM_LOT)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.map_err("GetItem", e))?;
+        Ok(out.item().map(|item| JobItem {
+            job_id: job.to_owned(),
+            spec_json: get_s(item, "spec").unwrap_or_default(),
+            launcher: get_s(item, "launcher").unwrap_or_default(),
+            launch_json: get_s(item, "launch").unwrap_or_default(),
+        }))
+    }
+
+    /// Writes the job item unless it exists; returns false when it already did.
+    pub async fn put_job_if_absent(
+        &self,
+        job: &JobItem,
+        summary: &[(&str, AttributeValue)],
+    ) -> Result<bool> {
+        let mut item = key(&job.job_id, JOB_ITEM_LOT);
+        item.insert("kind".into(), s("JOB"));
+        item.insert("spec".into(), s(&job.spec_json));
+        item.insert("launcher".into(), s(&job.launcher));
+        item.insert("launch".into(), s(&job.launch_json));
+        item.insert("created_at".into(), n(now_secs()));
+        for (k, v) in summary {
+            item.insert((*k).to_owned(), v.clone());
+        }
+        self.put_if_absent(item).await
+    }
+
+    /// Writes a PENDING lot item unless it exists (a re-launch never resets progress).
+    pub async fn put_lot_if_absent(
+        &self,
+        job: &str,
+        lot: u32,
+        keys_total: u64,
+        manifest: &str,
+    ) -> Result<bool> {
+        let mut item = key(job, i64::from(lot));
+        item.insert("kind".into(), s("LOT"));
+        item.insert("state".into(), s(LotState::Pending.as_str()));
+        item.insert("attempt".into(), n(0));
+        item.insert("keys_total".into(), n(keys_total));
+        for c in [
+            "restore_requested",
+            "restored",
+            "copied",
+            "skipped",
+            "failed",
+            "bytes_copied",
+        ] {
+            item.insert(c.into(), n(0));
+        }
+        item.insert("manifest".into(), s(manifest));
+        item.insert("uploads".into(), AttributeValue::M(HashMap::new()));
+        item.insert("updated_at".into(), n(now_secs()));
+        self.put_if_absent(item).await
+    }
+
+    async fn put_if_absent(&self, item: HashMap<String, AttributeValue>) -> Result<bool> {
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_code(&e, "ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(self.map_err("PutItem", e)),
+        }
+    }
+
+    /// Reads one lot.
+    pub async fn get_lot(&self, job: &str, lot: u32) -> Result<Option<LotItem>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(job, i64::from(lot))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.map_err("GetItem", e))?;
+        out.item().map(|i| LotItem::parse(job, i)).transpose()
+    }
+
+    /// Reads every lot of a job, in lot order.
+    pub async fn lots(&self, job: &str) -> Result<Vec<LotItem>> {
+        let mut lots = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :j AND #sk >= :zero")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":j", s(job))
+                .expression_attribute_values(":zero", n(0))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.map_err("Query", e))?;
+            for item in out.items() {
+                lots.push(LotItem::parse(job, item)?);
+            }
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        lots.sort_by_key(|l| l.lot);
+        Ok(lots)
+    }
+
+    /// Claims the next attempt of a lot for a launch: `attempt` goes from `expected` to
+    /// `expected + 1` and the state to LAUNCHED, only if nobody else claimed it first.
+    /// Returns false when another launcher won.
+    pub async fn claim_launch(&self, job: &str, lot: u32, expected: u64) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(job, i64::from(lot))))
+            .update_expression(
+                "SET attempt = :next, #st = :launched, updated_at = :now, launched_at = :now REMOVE task, next_check_at",
+            )
+            .condition_expression("attempt = :expected")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":next", n(expected + 1))
+            .expression_attribute_values(":expected", n(expected))
+            .expression_attribute_values(":launched", s(LotState::Launched.as_str()))
+            .expression_attribute_values(":now", n(now_secs()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_code(&e, "ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(self.map_err("UpdateItem", e)),
+        }
+    }
+
+    /// Records the task that runs `attempt` of a lot.
+    pub async fn record_task(&self, job: &str, lot: u32, attempt: u64, task: &str) -> Result<()> {
+        self.fenced_update(
+            job,
+            lot,
+            attempt,
+            "SET task = :task, updated_at = :now",
+            vec![(":task", s(task))],
+        )
+        .await
+    }
+
+    /// Sets a lot's state (and optionally its last error) for `attempt`.
+    pub async fn set_state(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        state: LotState,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let (expr, mut vals) = match error {
+            Some(e) => (
+                "SET #st = :st, last_error = :err, updated_at = :now",
+                vec![(":err", s(e))],
+            ),
+            None => ("SET #st = :st, updated_at = :now", vec![]),
+        };
+        vals.push((":st", s(state.as_str())));
+        self.fenced_update(job, lot, attempt, expr, vals).await
+    }
+
+    /// Marks the start of a worker run: RUNNING, its task id, a first heartbeat.
+    pub async fn start_run(&self, job: &str, lot: u32, attempt: u64, task: &str) -> Result<()> {
+        self.fenced_update(
+            job,
+            lot,
+            attempt,
+            "SET #st = :st, task = :task, heartbeat_at = :now, updated_at = :now, started_at = :now REMOVE next_check_at",
+            vec![(":st", s(LotState::Running.as_str())), (":task", s(task))],
+        )
+        .await
+    }
+
+    /// Records an open multipart upload before its parts are copied, so a crash leaves a trace
+    /// the next run can abort.
+    pub async fn add_upload(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        index: usize,
+        upload_id: &str,
+    ) -> Result<()> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(job, i64::from(lot))))
+            .update_expression("SET uploads.#i = :u")
+            .condition_expression("attempt = :attempt")
+            .expression_attribute_names("#i", index.to_string())
+            .expression_attribute_values(":attempt", n(attempt))
+            .expression_attribute_values(":u", s(upload_id))
+            .send()
+            .await;
+        self.fence_result(res.map(|_| ()), job, lot, attempt)
+    }
+
+    /// Forgets a multipart upload (completed or aborted).
+    pub async fn remove_upload(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        index: usize,
+    ) -> Result<()> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(job, i64::from(lot))))
+            .update_expression("REMOVE uploads.#i")
+            .condition_expression("attempt = :attempt")
+            .expression_attribute_names("#i", index.to_string())
+            .expression_attribute_values(":attempt", n(attempt))
+            .send()
+            .await;
+        self.fence_result(res.map(|_| ()), job, lot, attempt)
+    }
+
+    /// Writes a full checkpoint: counters, bitmaps, failures, state and heartbeat.
+    pub async fn write_checkpoint(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        cp: &LotCheckpoint,
+        state: LotState,
+        next_check_at: Option<i64>,
+        last_error: Option<&str>,
+    ) -> Result<()> {
+        let c = &cp.counters;
+        let failures: HashMap<String, AttributeValue> = cp
+            .failed
+            .iter()
+            .map(|(code, g)| {
+                (
+                    code.clone(),
+                    AttributeValue::M(HashMap::from([
+                        ("message".to_owned(), s(g.message.clone())),
+                        (
+                            "keys".to_owned(),
+                            AttributeValue::B(Blob::new(g.keys.as_bytes())),
+                        ),
+                        ("count".to_owned(), n(g.keys.count())),
+                    ])),
+                )
+            })
+            .collect();
+        let mut expr = String::from(
+            "SET #st = :st, heartbeat_at = :now, updated_at = :now, restore_requested = :rr, restored = :rs, copied = :cp, skipped = :sk, failed = :fl, bytes_copied = :by, done_keys = :done, restore_keys = :rkeys, failures = :failures",
+        );
+        let mut vals = vec![
+            (":st", s(state.as_str())),
+            (":rr", n(c.restore_requested)),
+            (":rs", n(c.restored)),
+            (":cp", n(c.copied)),
+            (":sk", n(c.skipped)),
+            (":fl", n(c.failed)),
+            (":by", n(c.bytes_copied)),
+            (":done", AttributeValue::B(Blob::new(cp.done.as_bytes()))),
+            (
+                ":rkeys",
+                AttributeValue::B(Blob::new(cp.restore_requested.as_bytes())),
+            ),
+            (":failures", AttributeValue::M(failures)),
+        ];
+        if let Some(t) = next_check_at {
+            expr.push_str(", next_check_at = :next");
+            vals.push((":next", n(t)));
+        }
+        if let Some(e) = last_error {
+            expr.push_str(", last_error = :err");
+            vals.push((":err", s(e)));
+        }
+        self.fenced_update(job, lot, attempt, &expr, vals).await
+    }
+
+    async fn fenced_update(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        expr: &str,
+        vals: Vec<(&str, AttributeValue)>,
+    ) -> Result<()> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(job, i64::from(lot))))
+            .update_expression(expr)
+            .condition_expression("attempt = :attempt")
+            .expression_attribute_values(":attempt", n(attempt))
+            .expression_attribute_values(":now", n(now_secs()));
+        if expr.contains("#st") {
+            req = req.expression_attribute_names("#st", "state");
+        }
+        for (k, v) in vals {
+            req = req.expression_attribute_values(k, v);
+        }
+        let res = req.send().await;
+        self.fence_result(res.map(|_| ()), job, lot, attempt)
+    }
+
+    fn fence_result<E, R>(
+        &self,
+        res: std::result::Result<(), SdkError<E, R>>,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+    ) -> Result<()>
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        match res {
+            Ok(()) => Ok(()),
+            Err(e) if is_code(&e, "ConditionalCheckFailedException") => {
+                Err(ProgressError::Fenced {
+                    job: job.to_owned(),
+                    lot,
+                    attempt,
+                })
+            }
+            Err(e) => Err(self.map_err("UpdateItem", e)),
+        }
+    }
+
+    fn map_err<E, R>(&self, op: &'static str, e: SdkError<E, R>) -> ProgressError
+    where
+        E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + 'static,
+    {
+        if is_code(&e, "ResourceNotFoundException") {
+            ProgressError::NoTable(self.table.clone())
+        } else {
+            AwsError::from_sdk(op, &e).into()
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! The job spec (`job.json`): everything a worker needs to know about its job, written once by the
+//! coordinator beside the lot manifests.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::storage::{RestoreTier, StorageClass};
+
+/// An `s3://bucket/prefix` location.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct S3Location {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix, empty or ending in `/`.
+    pub prefix: String,
+}
+
+impl S3Location {
+    /// Parses `s3://bucket[/prefix]`; the prefix is normalised to end in `/`.
+    pub fn parse(uri: &str) -> Result<Self, String> {
+        let rest = uri
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("'{uri}' is not an s3:// URI"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(format!("'{uri}' names no bucket"));
+        }
+        Ok(Self::new(bucket, prefix))
+    }
+
+    /// A location from a bucket and prefix; the prefix is normalised to end in `/`.
+    pub fn new(bucket: &str, prefix: &str) -> Self {
+        let prefix = prefix.trim_start_matches('/');
+        let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}/")
+        };
+        Self {
+            bucket: bucket.to_owned(),
+            prefix,
+        }
+    }
+
+    /// The location of `name` under this one.
+    pub fn join(&self, name: &str) -> S3Location {
+        Self::new(&self.bucket, &format!("{}{name}", self.prefix))
+    }
+
+    /// The key of object `name` under this location.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+impl fmt::Display for S3Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+/// Name of the job spec object under a job's control location.
+pub const JOB_SPEC_NAME: &str = "job.json";
+
+/// Name of lot `lot`'s manifest under a job's control location.
+pub fn lot_manifest_name(lot: u32) -> String {
+    format!("lots/{lot:05}.txt")
+}
+
+/// What a job asks for; serialised as `job.json`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JobSpec {
+    /// Job id (also the ECS `startedBy`).
+    pub job_id: String,
+    /// Bucket holding the objects.
+    pub bucket: String,
+    /// Class every object must end in.
+    pub target_class: StorageClass,
+    /// Restore tier for archived objects.
+    pub restore_tier: RestoreTier,
+    /// Days a restored copy lives.
+    pub restore_days: u32,
+    /// Total keys in the job.
+    pub keys_total: u64,
+    /// Number of lots.
+    pub lots: u32,
+    /// Where manifests and this spec live (`s3://bucket/prefix/<job-id>/`).
+    pub control: S3Location,
+    /// DynamoDB progress table.
+    pub table: String,
+    /// When the job was created (RFC 3339, UTC).
+    pub created_at: String,
+    /// thaw version that wrote the spec.
+    pub tool_version: String,
+    /// Fingerprint of the key list, so a re-launch with the same id and another list is refused.
+    pub input_fingerprint: String,
+    /// Worker settings chosen at launch.
+    pub worker: WorkerSettings,
+}
+
+/// Tuning that every worker of a job uses; flags on the worker override it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WorkerSettings {
+    /// Keys in flight per worker.
+    pub concurrency: usize,
+    /// Restore requests per second per worker (its share of the account's ~1,000/s).
+    pub restore_rate: f64,
+    /// Seconds a worker waits for restores before it checkpoints as WAITING and exits.
+    pub max_wait_secs: u64,
+    /// First poll after requesting restores, and the interval after it; `None`: from the tier.
+    pub poll_interval_secs: Option<u64>,
+    /// Objects larger than this are copied with multipart UploadPartCopy.
+    pub multipart_threshold: u64,
+    /// Part size for multipart copies (raised when needed to stay within 10,000 parts).
+    pub part_size: u64,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            restore_rate: 50.0,
+            max_wait_secs: 600,
+            poll_interval_secs: None,
+            multipart_threshold: 5 * 1024 * 1024 * 1024,
+            part_size: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// The smallest part S3 accepts (except the last).
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// The most parts a multipart upload can have.
+pub const MAX_PARTS: u64 = 10_000;
+
+/// The part size for an object of `size` bytes: the requested size, raised so there are at most
+/// 10,000 parts and rounded up to a whole MiB, never below S3's 5 MiB minimum.
+pub fn part_size_for(size: u64, requested: u64) -> u64 {
+    const MIB: u64 = 1024 * 1024;
+    let needed = size.div_ceil(MAX_PARTS);
+    requested.max(needed).max(MIN_PART_SIZE).div_ceil(MIB) * MIB
+}
+
+/// How long to wait before looking at a requested restore again, from the class and tier
+/// (AWS's published restore times), unless the job overrides it.
+pub fn poll_delay(class: &str, tier: RestoreTier, override_secs: Option<u64>) -> Duration {
+    if let Some(s) = override_secs {
+        return Duration::from_secs(s.max(1));
+    }
+    let deep = class == "DEEP_ARCHIVE";
+    let mins = match (tier, deep) {
+        (RestoreTier::Expedited, _) => 1,
+        (RestoreTier::Standard, false) => 180,
+        (RestoreTier::Standard, true) => 9 * 60,
+        (RestoreTier::Bulk, false) => 5 * 60,
+        (RestoreTier::Bulk, true) => 24 * 60,
+    };
+    Duration::from_secs(mins * 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_locations() {
+        let l = S3Location::parse("s3://b/x/y").expect("parse");
+        assert_eq!(l.prefix, "x/y/");
+        assert_eq!(l.join("job1").key("job.json"), "x/y/job1/job.json");
+        assert_eq!(S3Location::parse("s3://b").unwrap().prefix, "");
+        assert!(S3Location::parse("b/x").is_err());
+        assert!(S3Location::parse("s3:///x").is_err());
+        assert_eq!(S3Location::new("b", "p").to_string(), "s3://b/p/");
+    }
+
+    #[test]
+    fn part_sizes() {
+        const MIB: u64 = 1024 * 1024;
+        assert_eq!(part_size_for(10 * MIB, MIB), 5 * MIB);
+        assert_eq!(part_size_for(6 * 1024 * MIB, 256 * MIB), 256 * MIB);
+        // 5 TB needs parts of at least ~525 MiB
+        let five_tb = 5 * 1024 * 1024 * MIB;
+        let p = part_size_for(five_tb, 256 * MIB);
+        assert!(five_tb.div_ceil(p) <= MAX_PARTS);
+        assert_eq!(p % MIB, 0);
+    }
+
+    #[test]
+    fn poll_delays() {
+        assert_eq!(
+            poll_delay("GLACIER", RestoreTier::Expedited, None),
+            Duration::from_secs(60)
+        );
+        assert!(
+            poll_delay("DEEP_ARCHIVE", RestoreTier::Bulk, None)
+                > poll_delay("GLACIER", RestoreTier::Bulk, None)
+        );
+        assert_eq!(
+            poll_delay("GLACIER", RestoreTier::Bulk, Some(2)),
+            Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn manifest_names_sort() {
+        assert_eq!(lot_manifest_name(7), "lots/00007.txt");
+    }
+}

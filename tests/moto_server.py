@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""moto server for thaw's tests, with the AWS behaviours moto lacks added on top.
+
+Started by the Rust test rig (tests/integration/rig.rs) and by scripts/demo. It binds a free
+loopback port, prints `PORT=<n>` on stdout once it is ready, and exits when its parent dies, so no
+emulator outlives the test binary that started it.
+
+What it adds to plain moto (all off unless configured):
+
+* slow restores: `THAW_MOTO_RESTORE_DELAY=<seconds>` (or POST /_thaw/config {"restore_delay": s}).
+  A restored archive object reports `x-amz-restore: ongoing-request="true"` for that many seconds,
+  a second RestoreObject meanwhile answers 409 RestoreAlreadyInProgress, and GetObject/CopyObject
+  keep failing as they do on AWS;
+* fault injection: {"s3_fault_rate": p} answers 503 SlowDown to a fraction p of S3 object requests,
+  {"ddb_fault_rate": p} answers ProvisionedThroughputExceededException to a fraction p of DynamoDB
+  writes, {"ecs_throttle_rate": p} answers ThrottlingException to a fraction p of ECS RunTask calls;
+* request counting: GET /_thaw/stats returns the number of requests seen per operation, so tests
+  and the benchmark can cross-check the worker's own counters.
+"""
+
+import json
+import os
+import random
+import sys
+import threading
+import time
+import urllib.parse
+from collections import Counter
+
+from werkzeug.serving import make_server
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from moto.s3 import models as s3_models
+
+CONFIG = {
+    "restore_delay": float(os.environ.get("THAW_MOTO_RESTORE_DELAY", "0") or 0),
+    "s3_fault_rate": 0.0,
+    "ddb_fault_rate": 0.0,
+    "ecs_throttle_rate": 0.0,
+}
+STATS: Counter = Counter()
+STATS_LOCK = threading.Lock()
+
+# --- slow restores -------------------------------------------------------------------------
+
+_original_restore = s3_models.FakeKey.restore
+_original_status = s3_models.FakeKey.status
+
+
+def _restore(self, days):
+    self._thaw_restore_started = time.monotonic()
+    return _original_restore(self, days)
+
+
+def _restore_in_progress(key) -> bool:
+    started = getattr(key, "_thaw_restore_started", None)
+    return started is not None and time.monotonic() - started < CONFIG["restore_delay"]
+
+
+def _status_get(self):
+    if _restore_in_progress(self):
+        return "IN_PROGRESS"
+    return _original_status.fget(self)
+
+
+s3_models.FakeKey.restore = _restore
+s3_models.FakeKey.status = property(_status_get, _original_status.fset)
+
+
+def _find_key(bucket: str, key: str):
+    for account in s3_models.s3_backends.values():
+        for backend in account.values():
+            try:
+                obj = backend.get_object(bucket, key)
+            except Exception:  # noqa: BLE001 - missing bucket/key: not ours to answer
+                obj = None
+            if obj is not None:
+                return obj
+    return None
+
+
+# --- the WSGI wrapper ----------------------------------------------------------------------
+
+
+def _xml_error(start_response, status: str, code: str, message: str):
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{message}</Message>"
+        "<RequestId>thaw-moto</RequestId></Error>"
+    ).encode()
+    start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _json_error(start_response, status: str, code: str, message: str, prefix: str):
+    body = json.dumps({"__type": f"{prefix}#{code}", "message": message}).encode()
+    start_response(
+        status,
+        [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def _operation(environ) -> str:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.split(".")[-1]
+    method = environ["REQUEST_METHOD"]
+    query = environ.get("QUERY_STRING", "")
+    path = environ.get("PATH_INFO", "")
+    parts = path.lstrip("/").split("/", 1)
+    if len(parts) < 2 or not parts[1]:
+        return f"s3:{method}:bucket" + (f"?{query.split('=')[0]}" if query else "")
+    if "restore" in query.split("&"):
+        return "s3:RestoreObject"
+    if "tagging" in query.split("&") or query.startswith("tagging"):
+        return f"s3:{method}:tagging"
+    if "uploadId" in query:
+        if "HTTP_X_AMZ_COPY_SOURCE" in environ:
+            return "s3:UploadPartCopy"
+        return f"s3:{method}:multipart"
+    if "uploads" in query.split("&"):
+        return "s3:CreateMultipartUpload"
+    if method == "PUT" and "HTTP_X_AMZ_COPY_SOURCE" in environ:
+        return "s3:CopyObject"
+    return {"HEAD": "s3:HeadObject", "GET": "s3:GetObject", "PUT": "s3:PutObject"}.get(
+        method, f"s3:{method}"
+    )
+
+
+def wrap(app):
+    def wrapped(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/_thaw/config" and environ["REQUEST_METHOD"] == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            CONFIG.update(json.loads(environ["wsgi.input"].read(length) or b"{}"))
+            body = json.dumps(CONFIG).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        if path == "/_thaw/stats":
+            with STATS_LOCK:
+                body = json.dumps(dict(STATS)).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        if path.startswith("/moto-api"):
+            return app(environ, start_response)
+
+        op = _operation(environ)
+        with STATS_LOCK:
+            STATS[op] += 1
+
+        if op.startswith("s3:") and not op.endswith("bucket") and CONFIG["s3_fault_rate"] > 0:
+            if random.random() < CONFIG["s3_fault_rate"]:
+                return _xml_error(start_response, "503 Slow Down", "SlowDown", "Please reduce your request rate.")
+        if op in ("UpdateItem", "PutItem", "BatchWriteItem", "DeleteItem") and CONFIG["ddb_fault_rate"] > 0:
+            if random.random() < CONFIG["ddb_fault_rate"]:
+                return _json_error(
+                    start_response,
+                    "400 Bad Request",
+                    "ProvisionedThroughputExceededException",
+                    "The level of configured provisioned throughput for the table was exceeded.",
+                    "com.amazonaws.dynamodb.v20120810",
+                )
+        if op == "RunTask" and CONFIG["ecs_throttle_rate"] > 0:
+            if random.random() < CONFIG["ecs_throttle_rate"]:
+                return _json_error(start_response, "400 Bad Request", "ThrottlingException", "Rate exceeded", "com.amazonaws.ecs")
+        if op == "s3:RestoreObject" and CONFIG["restore_delay"] > 0:
+            bucket, _, key = path.lstrip("/").partition("/")
+            obj = _find_key(urllib.parse.unquote(bucket), urllib.parse.unquote(key))
+            if obj is not None and _restore_in_progress(obj):
+                return _xml_error(
+                    start_response,
+                    "409 Conflict",
+                    "RestoreAlreadyInProgress",
+                    "Object restore is already in progress",
+                )
+        return app(environ, start_response)
+
+    return wrapped
+
+
+def _watch_parent(server, parent: int):
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            server.shutdown()
+            return
+
+
+def main():
+    host = os.environ.get("THAW_MOTO_HOST", "127.0.0.1")
+    port = int(os.environ.get("THAW_MOTO_PORT", "0"))
+    app = wrap(DomainDispatcherApplication(create_backend_app))
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    if os.environ.get("THAW_MOTO_KEEP_ALIVE") != "1":
+        threading.Thread(target=_watch_parent, args=(server, os.getppid()), daemon=True).start()
+    print(f"PORT={server.server_address[1]}", flush=True)
+    sys.stdout.flush()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
