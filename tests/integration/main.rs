@@ -1,1 +1,8 @@
+//! thaw's integration tests: the real binaries and the real AWS SDK against a moto emulator that
+//! this test binary starts on a free loopback port (see `rig`).
+//!
+//! One test binary links the AWS SDK once; each area has its own module.
 
+mod coordinator_tests;
+mod rig;
+mod worker_tests;

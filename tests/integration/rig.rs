@@ -1,0 +1,446 @@
+//! The emulator rig: starts `tests/moto_server.py` (moto plus thaw's slow-restore and fault
+//! wrapper) on a free port, builds SDK clients for it, runs the real `coordinator` and `worker`
+//! binaries, and plays Fargate for tasks that the ECS launcher started.
+//!
+//! Every test uses its own bucket, table, cluster and job names, so tests share one emulator
+//! safely; tests that change the emulator's behaviour (delays, faults) start their own.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::StorageClass;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crate dir has a parent")
+        .to_path_buf()
+}
+
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("THAW_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = repo_root().join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "moto is not installed: run scripts/setup-venv (looked for {})",
+        venv.display()
+    );
+    venv
+}
+
+/// A running emulator; stopped when dropped (and by itself when this process exits).
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:<port>`
+    pub endpoint: String,
+    port: u16,
+}
+
+impl Moto {
+    /// Starts a new emulator with extra environment for the wrapper.
+    pub fn start_with(env: &[(&str, &str)]) -> Moto {
+        let mut cmd = Command::new(python());
+        cmd.arg(repo_root().join("tests/moto_server.py"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .env("PYTHONUNBUFFERED", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start moto");
+        let stdout = child.stdout.take().expect("moto stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read moto port");
+        let port: u16 = line
+            .trim()
+            .strip_prefix("PORT=")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("moto did not report its port: {line:?}"));
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+        };
+        // Keep ECS tasks RUNNING until a test stops them (moto advances them on every Describe).
+        moto.post(
+            "/moto-api/state-manager/set-transition",
+            r#"{"model_name":"ecs::task","transition":{"progression":"manual","times":1000000}}"#,
+        );
+        moto
+    }
+
+    /// Starts a new plain emulator.
+    pub fn start() -> Moto {
+        Self::start_with(&[])
+    }
+
+    /// The emulator shared by tests that do not change its behaviour.
+    pub fn shared() -> &'static Moto {
+        static SHARED: OnceLock<Moto> = OnceLock::new();
+        SHARED.get_or_init(Moto::start)
+    }
+
+    /// Changes the wrapper's behaviour (`restore_delay`, `s3_fault_rate`, ...).
+    pub fn configure(&self, json: &str) {
+        let (status, body) = self.post("/_thaw/config", json);
+        assert_eq!(status, 200, "configure moto: {body}");
+    }
+
+    /// Requests counted by the wrapper, by operation.
+    pub fn stats(&self) -> serde_json::Value {
+        let (_, body) = http(self.port, "GET", "/_thaw/stats", &[], "");
+        serde_json::from_str(&body).expect("stats json")
+    }
+
+    /// A raw POST to the emulator.
+    pub fn post(&self, path: &str, body: &str) -> (u16, String) {
+        http(self.port, "POST", path, &[("Content-Type", "application/json")], body)
+    }
+
+    /// The default VPC's subnets (for awsvpc RunTask), from moto's EC2 query API.
+    pub fn default_subnets(&self) -> Vec<String> {
+        let body = "Action=DescribeSubnets&Version=2016-11-15&Filter.1.Name=default-for-az&Filter.1.Value.1=true";
+        let (status, xml) = http(
+            self.port,
+            "POST",
+            "/",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                (
+                    "Authorization",
+                    "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=x",
+                ),
+            ],
+            body,
+        );
+        assert_eq!(status, 200, "DescribeSubnets: {xml}");
+        xml.split("<subnetId>")
+            .skip(1)
+            .filter_map(|s| s.split("</subnetId>").next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Environment for a child process that talks to this emulator.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+            ("AWS_REGION".into(), REGION.into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ("THAW_ENDPOINT_URL".into(), self.endpoint.clone()),
+            ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
+        ]
+    }
+
+    /// SDK clients for this emulator.
+    pub async fn clients(&self) -> Clients {
+        let creds = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "rig");
+        let conf = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(creds)
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&conf)
+                .force_path_style(true)
+                .build(),
+        );
+        Clients {
+            s3,
+            ddb: aws_sdk_dynamodb::Client::new(&conf),
+            ecs: aws_sdk_ecs::Client::new(&conf),
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Region every test uses.
+pub const REGION: &str = "us-east-1";
+
+/// SDK clients bound to an emulator.
+#[derive(Clone)]
+pub struct Clients {
+    pub s3: aws_sdk_s3::Client,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub ecs: aws_sdk_ecs::Client,
+}
+
+fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect moto");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).expect("send");
+    let mut resp = String::new();
+    stream.read_to_string(&mut resp).expect("read");
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// A name no other test uses (valid as a bucket, table, cluster or job id).
+pub fn unique(what: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "thaw-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Path of a binary of this workspace, built by cargo alongside the tests.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir");
+    let p = dir.join(name);
+    assert!(p.exists(), "{} not built: run `cargo build` first", p.display());
+    p
+}
+
+/// Runs a binary of the workspace with the emulator's environment; returns its output.
+pub fn run(moto: &Moto, name: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(bin(name));
+    cmd.args(args);
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    cmd.env("THAW_LOG_FORMAT", "human");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run binary")
+}
+
+/// Runs and asserts success, printing everything on failure.
+pub fn run_ok(moto: &Moto, name: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    let out = run(moto, name, args, extra_env);
+    assert!(
+        out.status.success(),
+        "{name} {args:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Creates a bucket.
+pub async fn create_bucket(c: &Clients, bucket: &str) {
+    c.s3.create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("create bucket");
+}
+
+/// Puts an object of a storage class with a body.
+pub async fn put(c: &Clients, bucket: &str, key: &str, class: &str, body: &[u8]) {
+    c.s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .storage_class(StorageClass::from(class))
+        .body(ByteStream::from(body.to_vec()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+}
+
+/// Storage class of an object as S3 reports it (STANDARD when absent).
+pub async fn class_of(c: &Clients, bucket: &str, key: &str) -> String {
+    let h = c
+        .s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("head {key}: {e:?}"));
+    h.storage_class()
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_else(|| "STANDARD".into())
+}
+
+/// Reads a whole object.
+pub async fn get_body(c: &Clients, bucket: &str, key: &str) -> Vec<u8> {
+    c.s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
+}
+
+/// Writes a key list file in a fresh temp dir and returns its path.
+pub fn write_keys(keys: &[String]) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique("keys"));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let p = dir.join("keys.txt");
+    let mut text = keys.join("\n");
+    text.push('\n');
+    std::fs::write(&p, text).expect("write keys");
+    p
+}
+
+/// Creates a table with `coordinator init`.
+pub fn init_table(moto: &Moto, table: &str) {
+    run_ok(moto, "coordinator", &["init", "--table", table], &[]);
+}
+
+/// The ECS pieces a launch needs on the emulator.
+pub struct EcsSetup {
+    pub cluster: String,
+    pub task_definition: String,
+    pub subnets: Vec<String>,
+}
+
+/// Creates a cluster and a Fargate task definition moto accepts (container-level memory set).
+pub async fn ecs_setup(moto: &Moto, c: &Clients) -> EcsSetup {
+    use aws_sdk_ecs::types::{Compatibility, ContainerDefinition, NetworkMode};
+    let cluster = unique("cluster");
+    c.ecs
+        .create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .expect("create cluster");
+    let family = unique("family");
+    c.ecs
+        .register_task_definition()
+        .family(&family)
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu("1024")
+        .memory("2048")
+        .container_definitions(
+            ContainerDefinition::builder()
+                .name("worker")
+                .image("thaw-worker:test")
+                .memory(2048)
+                .essential(true)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("register task definition");
+    EcsSetup {
+        cluster,
+        task_definition: family,
+        subnets: moto.default_subnets(),
+    }
+}
+
+/// The Fargate stand-in: every task the job started, with the environment of its container
+/// overrides, read back through ListTasks(startedBy) + DescribeTasks.
+pub async fn launched_tasks(c: &Clients, cluster: &str, job: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let list = c
+        .ecs
+        .list_tasks()
+        .cluster(cluster)
+        .started_by(job)
+        .send()
+        .await
+        .expect("list tasks");
+    let arns = list.task_arns().to_vec();
+    if arns.is_empty() {
+        return vec![];
+    }
+    let mut out = Vec::new();
+    for chunk in arns.chunks(100) {
+        let desc = c
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .include(aws_sdk_ecs::types::TaskField::Tags)
+            .send()
+            .await
+            .expect("describe tasks");
+        for t in desc.tasks() {
+            let env = t
+                .overrides()
+                .map(|o| o.container_overrides())
+                .unwrap_or_default()
+                .iter()
+                .flat_map(|co| co.environment())
+                .filter_map(|kv| Some((kv.name()?.to_owned(), kv.value()?.to_owned())))
+                .collect();
+            out.push((t.task_arn().unwrap_or_default().to_owned(), env));
+        }
+    }
+    out
+}
+
+/// Runs a worker the way Fargate would: with exactly the environment from the task's overrides
+/// (plus credentials, which a task role provides on AWS).
+pub fn run_worker_as_task(moto: &Moto, task_env: &[(String, String)], task_arn: &str) -> Output {
+    let mut cmd = Command::new(bin("worker"));
+    cmd.env_clear();
+    cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("THAW_TASK_ID", task_arn);
+    let _ = moto;
+    for (k, v) in task_env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run worker")
+}
