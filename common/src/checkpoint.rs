@@ -142,6 +142,9 @@ pub struct LotCheckpoint {
     pub failed: BTreeMap<String, FailedGroup>,
     /// Counters matching the bitmaps.
     pub counters: Counters,
+    /// When this lot last sent restore requests (epoch seconds): requests are not repeated while
+    /// the restored copies are still valid.
+    pub restore_requested_at: Option<i64>,
 }
 
 impl LotCheckpoint {
@@ -155,6 +158,7 @@ impl LotCheckpoint {
                 keys_total: keys as u64,
                 ..Counters::default()
             },
+            restore_requested_at: None,
         }
     }
 

@@ -181,6 +181,7 @@ impl LotItem {
                 restore_requested: Bitmap::from_bytes(get_b(item, "restore_keys"), len),
                 failed,
                 counters,
+                restore_requested_at: get_n(item, "restore_requested_at"),
             },
             uploads,
         })
@@ -503,16 +504,18 @@ impl ProgressTable {
         self.fenced_update(job, lot, attempt, expr, vals).await
     }
 
-    /// Marks the start of a worker run: RUNNING, its task id, a first heartbeat.
-    pub async fn start_run(&self, job: &str, lot: u32, attempt: u64, task: &str) -> Result<()> {
-        self.fenced_update(
-            job,
-            lot,
-            attempt,
-            "SET #st = :st, task = :task, heartbeat_at = :now, updated_at = :now, started_at = :now REMOVE next_check_at",
-            vec![(":st", s(LotState::Running.as_str())), (":task", s(task))],
-        )
-        .await
+    /// Marks the start of a worker run: RUNNING, a first heartbeat, and its task id when the
+    /// worker knows it (on ECS the coordinator already recorded the task ARN).
+    pub async fn start_run(&self, job: &str, lot: u32, attempt: u64, task: Option<&str>) -> Result<()> {
+        let mut vals = vec![(":st", s(LotState::Running.as_str()))];
+        let expr = match task {
+            Some(t) => {
+                vals.push((":task", s(t)));
+                "SET #st = :st, task = :task, heartbeat_at = :now, updated_at = :now, started_at = :now REMOVE next_check_at"
+            }
+            None => "SET #st = :st, heartbeat_at = :now, updated_at = :now, started_at = :now REMOVE next_check_at",
+        };
+        self.fenced_update(job, lot, attempt, expr, vals).await
     }
 
     /// Records an open multipart upload before its parts are copied, so a crash leaves a trace
@@ -609,6 +612,10 @@ impl ProgressTable {
             ),
             (":failures", AttributeValue::M(failures)),
         ];
+        if let Some(t) = cp.restore_requested_at {
+            expr.push_str(", restore_requested_at = :rat");
+            vals.push((":rat", n(t)));
+        }
         if let Some(t) = next_check_at {
             expr.push_str(", next_check_at = :next");
             vals.push((":next", n(t)));

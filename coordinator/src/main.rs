@@ -1,1 +1,77 @@
-fn main() {}
+//! `coordinator`: splits a key list into lots, records them in the DynamoDB progress table and
+//! launches one worker per lot (ECS Fargate tasks or local processes).
+//!
+//! This file only parses the command line, sets up logging, dispatches to `cmd::*` and turns
+//! errors into one `error: ...` line on stderr with exit code 1 (runtime) or 2 (usage).
+
+mod cmd;
+mod ids;
+mod launcher;
+mod manifest;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use thaw_common::aws::AwsArgs;
+use thaw_common::logging::{self, LogFormat};
+
+/// Moves S3 objects out of archive storage classes: plans lots and launches workers.
+#[derive(Debug, Parser)]
+#[command(name = "coordinator", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    aws: AwsArgs,
+    /// Format of log lines on stderr.
+    #[arg(
+        long,
+        value_enum,
+        env = "THAW_LOG_FORMAT",
+        default_value = "human",
+        global = true
+    )]
+    log_format: LogFormat,
+    /// DynamoDB progress table.
+    #[arg(long, env = "THAW_TABLE", default_value = "thaw-progress", global = true)]
+    table: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Creates the progress table (and optionally the control bucket); safe to run again.
+    Init(cmd::init::InitArgs),
+    /// Validates a key list, uploads lot manifests, records the job and launches its lots.
+    Launch(Box<cmd::launch::LaunchArgs>),
+    /// Shows the progress of every lot of a job.
+    Status(cmd::status::StatusArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let global = cmd::Global {
+        aws: cli.aws,
+        table: cli.table,
+        log_format: cli.log_format,
+    };
+    let result = match cli.command {
+        Command::Init(args) => cmd::init::run(&global, args).await,
+        Command::Launch(args) => cmd::launch::run(&global, *args).await,
+        Command::Status(args) => cmd::status::run(&global, args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` joins the context chain with ": "; keep the message on one line.
+            let msg = format!("{err:#}").replace(['\n', '\r'], " ");
+            eprintln!("error: {msg}");
+            if cmd::is_usage(&err) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The subcommands, one file each, and what they share: the global flags, usage errors and the
+//! pre-flight checks that run before anything is written.
+
+pub mod init;
+pub mod launch;
+pub mod status;
+
+use std::fmt;
+
+use anyhow::Context;
+use thaw_common::aws::{Aws, AwsArgs, AwsError};
+use thaw_common::logging::LogFormat;
+use thaw_common::progress::ProgressTable;
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Clone)]
+pub struct Global {
+    /// AWS connection flags.
+    pub aws: AwsArgs,
+    /// DynamoDB progress table.
+    pub table: String,
+    /// Log format of this process.
+    pub log_format: LogFormat,
+}
+
+impl Global {
+    /// Loads the AWS configuration (no request is sent).
+    pub async fn aws(&self) -> anyhow::Result<Aws> {
+        Aws::load(&self.aws)
+            .await
+            .context("loading the AWS configuration")
+    }
+
+    /// The progress table named by `--table`.
+    pub fn progress(&self, aws: &Aws) -> ProgressTable {
+        ProgressTable::new(aws.dynamodb(), &self.table)
+    }
+}
+
+/// A command line that parses but asks for something impossible; exits with code 2 like clap's
+/// own usage errors.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Wraps a message as a usage error.
+pub fn usage(msg: impl fmt::Display) -> anyhow::Error {
+    UsageError(msg.to_string()).into()
+}
+
+/// True when the error (or anything in its chain) is a usage error.
+pub fn is_usage(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.is::<UsageError>())
+}
+
+/// Fails unless `bucket` exists and is reachable with our credentials (HeadBucket).
+pub async fn check_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
+    match s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let err = AwsError::from_sdk("HeadBucket", &e);
+            if err.status == Some(404) || matches!(err.code.as_str(), "NotFound" | "NoSuchBucket")
+            {
+                anyhow::bail!("bucket {bucket} does not exist");
+            }
+            if err.status == Some(403) || err.is_access() {
+                anyhow::bail!("access to bucket {bucket} denied ({err})");
+            }
+            Err(err).with_context(|| format!("checking bucket {bucket}"))
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! Copies an object onto itself (or, later, elsewhere) with the target storage class, keeping
+//! everything that makes it the same object: bytes, metadata, content headers, tags, encryption,
+//! website redirect, object lock settings and checksum algorithm.
+//!
+//! Up to the multipart threshold one CopyObject does it (MetadataDirective and TaggingDirective
+//! COPY). Above it, multipart UploadPartCopy keeps nothing by itself, so every attribute is read
+//! from HeadObject/GetObjectTagging and passed explicitly. An upload that fails is aborted; its id
+//! is recorded in the lot item first so that a crash leaves nothing the next run cannot clean up.
+
+use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, MetadataDirective, ServerSideEncryption,
+    StorageClass, TaggingDirective,
+};
+use futures::{StreamExt, TryStreamExt};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use thaw_common::aws::AwsError;
+use thaw_common::spec::part_size_for;
+
+use crate::metrics::Metrics;
+use crate::object::ObjectInfo;
+use crate::Ctx;
+
+/// Characters left as they are in a `CopySource` key: RFC 3986 unreserved plus `/`.
+const KEY_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// Characters left as they are in a tag key or value of the `x-amz-tagging` query string.
+const TAG_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The `CopySource` value for `bucket`/`key`, URL-encoded (the Rust SDK does not encode it:
+/// aws-sdk-rust issue 1357), with `?versionId=` when a version is pinned.
+pub fn copy_source(bucket: &str, key: &str, version: Option<&str>) -> String {
+    let mut s = format!("{bucket}/{}", utf8_percent_encode(key, KEY_SET));
+    if let Some(v) = version {
+        s.push_str("?versionId=");
+        s.push_str(&utf8_percent_encode(v, TAG_SET).to_string());
+    }
+    s
+}
+
+/// Tags as the `x-amz-tagging` query string (`k1=v1&k2=v2`).
+pub fn tagging_string(tags: &[(String, String)]) -> String {
+    tags.iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(k, TAG_SET),
+                utf8_percent_encode(v, TAG_SET)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn build_err(op: &'static str, e: impl std::fmt::Display) -> AwsError {
+    AwsError {
+        operation: op,
+        code: "BuildError".into(),
+        message: e.to_string(),
+        status: None,
+    }
+}
+
+/// Copies `key` in place into the job's target class; returns the bytes copied.
+pub async fn copy_in_place(ctx: &Ctx, index: usize, key: &str, obj: &ObjectInfo) -> Result<u64, AwsError> {
+    if obj.size > ctx.settings.multipart_threshold {
+        multipart_copy(ctx, index, key, obj).await?;
+    } else {
+        single_copy(ctx, key, obj).await?;
+    }
+    Ok(obj.size)
+}
+
+async fn single_copy(ctx: &Ctx, key: &str, obj: &ObjectInfo) -> Result<(), AwsError> {
+    let raw = &obj.raw;
+    Metrics::inc(&ctx.metrics.s3_copy);
+    let mut req = ctx
+        .s3
+        .copy_object()
+        .bucket(&ctx.spec.bucket)
+        .key(key)
+        .copy_source(copy_source(&ctx.spec.bucket, key, None))
+        .storage_class(StorageClass::from(ctx.spec.target_class.as_str()))
+        .metadata_directive(MetadataDirective::Copy)
+        .tagging_directive(TaggingDirective::Copy)
+        .set_website_redirect_location(raw.website_redirect_location().map(str::to_owned))
+        .set_object_lock_mode(raw.object_lock_mode().map(|m| m.as_str().into()))
+        .set_object_lock_retain_until_date(raw.object_lock_retain_until_date().cloned())
+        .set_object_lock_legal_hold_status(raw.object_lock_legal_hold_status().cloned());
+    req = with_encryption(req, obj, |r, sse, kms, bk| {
+        r.set_server_side_encryption(sse)
+            .set_ssekms_key_id(kms)
+            .set_bucket_key_enabled(bk)
+    });
+    if let Some(alg) = obj.checksum_algorithm() {
+        req = req.checksum_algorithm(alg);
+    }
+    let out = req
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("CopyObject", &e))?;
+    if out.copy_object_result().is_none() {
+        return Err(AwsError {
+            operation: "CopyObject",
+            code: "NoCopyResult".into(),
+            message: "CopyObject answered without a CopyObjectResult".into(),
+            status: None,
+        });
+    }
+    Ok(())
+}
+
+/// Applies the source's server-side encryption to a request builder (SSE-S3 or SSE-KMS with its
+/// key and bucket-key setting), so a copy never falls back to the bucket default.
+fn with_encryption<B>(
+    builder: B,
+    obj: &ObjectInfo,
+    set: impl FnOnce(B, Option<ServerSideEncryption>, Option<String>, Option<bool>) -> B,
+) -> B {
+    let raw = &obj.raw;
+    match raw.server_side_encryption() {
+        Some(sse) => {
+            let kms = matches!(sse, ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse);
+            set(
+                builder,
+                Some(sse.clone()),
+                if kms { raw.ssekms_key_id().map(str::to_owned) } else { None },
+                if kms { raw.bucket_key_enabled() } else { None },
+            )
+        }
+        None => builder,
+    }
+}
+
+async fn object_tags(ctx: &Ctx, key: &str) -> Result<Vec<(String, String)>, AwsError> {
+    Metrics::inc(&ctx.metrics.s3_get_tagging);
+    let out = ctx
+        .s3
+        .get_object_tagging()
+        .bucket(&ctx.spec.bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetObjectTagging", &e))?;
+    Ok(out
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect())
+}
+
+async fn multipart_copy(ctx: &Ctx, index: usize, key: &str, obj: &ObjectInfo) -> Result<(), AwsError> {
+    let raw = &obj.raw;
+    // Tags are read now, after the restore: AWS allows it before, moto does not.
+    let tags = object_tags(ctx, key).await?;
+    let expires = raw
+        .expires_string()
+        .and_then(|s| DateTime::from_str(s, DateTimeFormat::HttpDate).ok());
+    let checksum = obj.checksum_algorithm();
+    let mut create = ctx
+        .s3
+        .create_multipart_upload()
+        .bucket(&ctx.spec.bucket)
+        .key(key)
+        .storage_class(StorageClass::from(ctx.spec.target_class.as_str()))
+        .set_content_type(raw.content_type().map(str::to_owned))
+        .set_content_encoding(raw.content_encoding().map(str::to_owned))
+        .set_content_disposition(raw.content_disposition().map(str::to_owned))
+        .set_content_language(raw.content_language().map(str::to_owned))
+        .set_cache_control(raw.cache_control().map(str::to_owned))
+        .set_expires(expires)
+        .set_metadata(raw.metadata().cloned())
+        .set_website_redirect_location(raw.website_redirect_location().map(str::to_owned))
+        .set_object_lock_mode(raw.object_lock_mode().map(|m| m.as_str().into()))
+        .set_object_lock_retain_until_date(raw.object_lock_retain_until_date().cloned())
+        .set_object_lock_legal_hold_status(raw.object_lock_legal_hold_status().cloned())
+        .set_checksum_algorithm(checksum.clone());
+    if !tags.is_empty() {
+        create = create.tagging(tagging_string(&tags));
+    }
+    create = with_encryption(create, obj, |r, sse, kms, bk| {
+        r.set_server_side_encryption(sse)
+            .set_ssekms_key_id(kms)
+            .set_bucket_key_enabled(bk)
+    });
+    Metrics::inc(&ctx.metrics.s3_multipart);
+    let created = create
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("CreateMultipartUpload", &e))?;
+    let upload_id = created
+        .upload_id()
+        .ok_or_else(|| build_err("CreateMultipartUpload", "no UploadId in the answer"))?
+        .to_owned();
+    // Record it before copying parts: a crash from here on leaves an upload the next run aborts.
+    if let Err(e) = ctx.record_upload(index, &upload_id).await {
+        abort(ctx, key, &upload_id).await;
+        return Err(e);
+    }
+    let result = copy_parts(ctx, key, obj, &upload_id, checksum.is_some()).await;
+    let result = match result {
+        Ok(parts) => {
+            Metrics::inc(&ctx.metrics.s3_multipart);
+            ctx.s3
+                .complete_multipart_upload()
+                .bucket(&ctx.spec.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| AwsError::from_sdk("CompleteMultipartUpload", &e))
+        }
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        abort(ctx, key, &upload_id).await;
+    }
+    ctx.forget_upload(index).await;
+    result
+}
+
+async fn copy_parts(
+    ctx: &Ctx,
+    key: &str,
+    obj: &ObjectInfo,
+    upload_id: &str,
+    with_checksums: bool,
+) -> Result<Vec<CompletedPart>, AwsError> {
+    let part_size = part_size_for(obj.size, ctx.settings.part_size);
+    let count = obj.size.div_ceil(part_size).max(1);
+    let source = copy_source(&ctx.spec.bucket, key, None);
+    let mut parts: Vec<CompletedPart> = futures::stream::iter(0..count)
+        .map(|i| {
+            let source = source.clone();
+            async move {
+                let start = i * part_size;
+                let end = (start + part_size).min(obj.size).saturating_sub(1);
+                let number = (i + 1) as i32;
+                Metrics::inc(&ctx.metrics.s3_upload_part_copy);
+                let out = ctx
+                    .s3
+                    .upload_part_copy()
+                    .bucket(&ctx.spec.bucket)
+                    .key(key)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .copy_source(source)
+                    .copy_source_range(format!("bytes={start}-{end}"))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("UploadPartCopy", &e))?;
+                let r = out
+                    .copy_part_result()
+                    .ok_or_else(|| build_err("UploadPartCopy", "no CopyPartResult in the answer"))?;
+                let mut part = CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(r.e_tag().map(str::to_owned));
+                if with_checksums {
+                    part = part
+                        .set_checksum_crc32(r.checksum_crc32().map(str::to_owned))
+                        .set_checksum_crc32_c(r.checksum_crc32_c().map(str::to_owned))
+                        .set_checksum_crc64_nvme(r.checksum_crc64_nvme().map(str::to_owned))
+                        .set_checksum_sha1(r.checksum_sha1().map(str::to_owned))
+                        .set_checksum_sha256(r.checksum_sha256().map(str::to_owned));
+                }
+                Ok::<_, AwsError>(part.build())
+            }
+        })
+        .buffer_unordered(ctx.settings.part_concurrency)
+        .try_collect()
+        .await?;
+    parts.sort_by_key(|p| p.part_number());
+    Ok(parts)
+}
+
+/// Aborts an upload; a failure to abort is logged, never hides the original error.
+pub async fn abort(ctx: &Ctx, key: &str, upload_id: &str) {
+    Metrics::inc(&ctx.metrics.s3_multipart);
+    if let Err(e) = ctx
+        .s3
+        .abort_multipart_upload()
+        .bucket(&ctx.spec.bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await
+    {
+        let e = AwsError::from_sdk("AbortMultipartUpload", &e);
+        if e.code != "NoSuchUpload" {
+            tracing::warn!(key, upload_id, error = %e, "could not abort multipart upload");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_source_encodes_specials() {
+        assert_eq!(copy_source("b", "a b+c", None), "b/a%20b%2Bc");
+        assert_eq!(copy_source("b", "x/%41?#=", None), "b/x/%2541%3F%23%3D");
+        assert_eq!(copy_source("b", "é/ü", None), "b/%C3%A9/%C3%BC");
+        assert_eq!(copy_source("b", "k", Some("v1")), "b/k?versionId=v1");
+    }
+
+    #[test]
+    fn tagging_encodes() {
+        let tags = vec![("a b".to_owned(), "c&d".to_owned()), ("k".to_owned(), "=".to_owned())];
+        assert_eq!(tagging_string(&tags), "a%20b=c%26d&k=%3D");
+    }
+}

@@ -1,0 +1,138 @@
+//! What every in-flight key needs: clients, the job spec, settings, counters and the lot's
+//! progress. One `Arc<Ctx>` per worker run.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use thaw_common::aws::AwsError;
+use thaw_common::keystate::Goal;
+use thaw_common::progress::{ProgressError, ProgressTable};
+use thaw_common::spec::JobSpec;
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use crate::tracker::Tracker;
+
+/// Effective worker settings: the job's, overridden by the worker's own flags.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Keys in flight.
+    pub concurrency: usize,
+    /// UploadPartCopy calls in flight per multipart object.
+    pub part_concurrency: usize,
+    /// Restore requests per second for this worker.
+    pub restore_rate: f64,
+    /// How long to wait for restores before exiting as WAITING.
+    pub max_wait: Duration,
+    /// Poll delay override (otherwise from class and tier).
+    pub poll_interval: Option<u64>,
+    /// Multipart copy above this size.
+    pub multipart_threshold: u64,
+    /// Requested part size.
+    pub part_size: u64,
+    /// How often the checkpoint is written when it changed.
+    pub checkpoint_interval: Duration,
+    /// Longest time between two writes (heartbeat), even when nothing changed.
+    pub heartbeat: Duration,
+    /// How long in-flight keys may finish after SIGTERM before they are abandoned.
+    pub shutdown_grace: Duration,
+}
+
+/// Shared state of a worker run.
+pub struct Ctx {
+    /// S3 client.
+    pub s3: aws_sdk_s3::Client,
+    /// Progress table.
+    pub table: ProgressTable,
+    /// The job.
+    pub spec: JobSpec,
+    /// Effective settings.
+    pub settings: Settings,
+    /// Lot number.
+    pub lot: u32,
+    /// This run's attempt (every table write is conditional on it).
+    pub attempt: u64,
+    /// Request counters.
+    pub metrics: Metrics,
+    /// Paces restore requests.
+    pub restore_limiter: RateLimiter,
+    /// The lot's progress.
+    pub tracker: Tracker,
+    /// Set when a newer attempt took the lot over: stop at once, write nothing more.
+    pub fenced: AtomicBool,
+    /// Tells every loop to stop taking new work (SIGTERM, SIGINT, or fencing).
+    pub stop: watch::Sender<bool>,
+}
+
+impl Ctx {
+    /// The job's goal for the key state machine.
+    pub fn goal(&self) -> Goal {
+        Goal {
+            target: self.spec.target_class,
+            tier: self.spec.restore_tier,
+            days: self.spec.restore_days,
+        }
+    }
+
+    /// True once the worker must stop taking keys.
+    pub fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Notes that a newer attempt owns the lot and stops the run.
+    pub fn fence(&self) {
+        if !self.fenced.swap(true, Ordering::SeqCst) {
+            tracing::warn!(
+                job = %self.spec.job_id,
+                lot = self.lot,
+                attempt = self.attempt,
+                "a newer attempt owns this lot: stopping without further writes"
+            );
+        }
+        let _ = self.stop.send(true);
+    }
+
+    /// True when the run was fenced off.
+    pub fn is_fenced(&self) -> bool {
+        self.fenced.load(Ordering::SeqCst)
+    }
+
+    fn table_error(&self, e: ProgressError) -> AwsError {
+        if matches!(e, ProgressError::Fenced { .. }) {
+            self.fence();
+        }
+        match e {
+            ProgressError::Aws(a) => a,
+            other => AwsError {
+                operation: "UpdateItem",
+                code: "ProgressTable".into(),
+                message: other.to_string(),
+                status: None,
+            },
+        }
+    }
+
+    /// Records an open multipart upload in the lot item.
+    pub async fn record_upload(&self, index: usize, upload_id: &str) -> Result<(), AwsError> {
+        Metrics::inc(&self.metrics.ddb_write);
+        self.table
+            .add_upload(&self.spec.job_id, self.lot, self.attempt, index, upload_id)
+            .await
+            .map_err(|e| self.table_error(e))
+    }
+
+    /// Forgets a finished or aborted multipart upload (a failure only leaves a harmless entry
+    /// that the next run finds already gone).
+    pub async fn forget_upload(&self, index: usize) {
+        Metrics::inc(&self.metrics.ddb_write);
+        if let Err(e) = self
+            .table
+            .remove_upload(&self.spec.job_id, self.lot, self.attempt, index)
+            .await
+        {
+            let e = self.table_error(e);
+            tracing::warn!(index, error = %e, "could not forget multipart upload");
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! RestoreObject: asks S3 to bring an archived object back for `days` days at the job's tier.
+
+use aws_sdk_s3::types::{GlacierJobParameters, RestoreRequest, Tier};
+use thaw_common::aws::AwsError;
+
+use crate::metrics::Metrics;
+use crate::Ctx;
+
+/// What S3 said to a restore request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreAnswer {
+    /// Accepted (202), or already restored (200): look again later.
+    Requested,
+    /// 409 RestoreAlreadyInProgress: someone asked before; not an error.
+    AlreadyInProgress,
+}
+
+/// Requests the restore of `key`, paced by the worker's share of the account's restore rate.
+pub async fn request(ctx: &Ctx, key: &str, days: Option<u32>) -> Result<RestoreAnswer, AwsError> {
+    ctx.restore_limiter.acquire().await;
+    Metrics::inc(&ctx.metrics.s3_restore);
+    let tier = Tier::from(ctx.spec.restore_tier.as_s3());
+    let params = GlacierJobParameters::builder()
+        .tier(tier)
+        .build()
+        .map_err(|e| AwsError {
+            operation: "RestoreObject",
+            code: "BuildError".into(),
+            message: e.to_string(),
+            status: None,
+        })?;
+    let mut req = RestoreRequest::builder().glacier_job_parameters(params);
+    if let Some(d) = days {
+        req = req.days(d as i32);
+    }
+    let res = ctx
+        .s3
+        .restore_object()
+        .bucket(&ctx.spec.bucket)
+        .key(key)
+        .restore_request(req.build())
+        .send()
+        .await;
+    match res {
+        Ok(_) => Ok(RestoreAnswer::Requested),
+        Err(e) => {
+            let err = AwsError::from_sdk("RestoreObject", &e);
+            if err.code == "RestoreAlreadyInProgress" {
+                Ok(RestoreAnswer::AlreadyInProgress)
+            } else {
+                Err(err)
+            }
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! One worker run over a lot: claim the attempt, resume from the checkpoint, process keys in
+//! passes (request restores, copy what is ready, poll what is not), checkpoint as it goes, and
+//! end as SUCCEEDED, FAILED (with failed keys recorded), WAITING or INTERRUPTED.
+
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use futures::StreamExt;
+use thaw_common::aws::Aws;
+use thaw_common::bitmap::Bitmap;
+use thaw_common::checkpoint::{final_state, LotState};
+use thaw_common::keystate::{decide, is_not_restored_code, Next};
+use thaw_common::progress::{now_secs, LotItem, ProgressError, ProgressTable};
+use thaw_common::spec::{poll_delay, S3Location};
+use tokio::sync::watch;
+
+use crate::ctx::Settings;
+use crate::manifest::{read_spec, Manifest};
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+use crate::tracker::{describe, Tracker};
+use crate::{copy, object, restore, Args, Ctx};
+
+/// Exit code of a worker whose lot was taken over by a newer attempt.
+const EXIT_FENCED: u8 = 3;
+
+/// What happened to one key in one pass.
+enum Step {
+    /// Finished for this run (copied, skipped or failed).
+    Finished,
+    /// Waiting for its restore; `deep` when it is a DEEP_ARCHIVE object (slower to poll).
+    Pending { deep: bool },
+}
+
+/// Runs the worker; `Err` only when it could not do its job at all.
+pub async fn run(args: Args) -> Result<ExitCode> {
+    let started = Instant::now();
+    let aws = Aws::load(&args.aws).await?;
+    let s3 = aws.s3();
+    let table = ProgressTable::new(aws.dynamodb(), &args.table);
+    let metrics = Metrics::default();
+    let control = S3Location::parse(&args.control).map_err(|e| anyhow!("--control: {e}"))?;
+
+    Metrics::inc(&metrics.ddb_read);
+    let item = table
+        .get_lot(&args.job_id, args.lot)
+        .await?
+        .ok_or_else(|| anyhow!("lot {} of job {} is not in table {}", args.lot, args.job_id, args.table))?;
+
+    let attempt = claim(&table, &args, &item, &metrics).await?;
+    let Some(attempt) = attempt else {
+        eprintln!(
+            "error: lot {} of job {} belongs to attempt {}, newer than this worker's: stopping",
+            args.lot, args.job_id, item.attempt
+        );
+        return Ok(ExitCode::from(EXIT_FENCED));
+    };
+
+    // From here the table is reachable and the attempt ours: a fatal error marks the lot FAILED.
+    match prepare_and_process(&args, s3, table.clone(), &control, item, attempt, metrics, started).await {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            let reason = format!("{e:#}");
+            if let Err(w) = table
+                .set_state(&args.job_id, args.lot, attempt, LotState::Failed, Some(&reason))
+                .await
+            {
+                tracing::warn!(error = %w, "could not mark the lot FAILED");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The attempt this run works under: the coordinator's, or the next one claimed here. `None`
+/// when a newer attempt already owns the lot.
+async fn claim(table: &ProgressTable, args: &Args, item: &LotItem, metrics: &Metrics) -> Result<Option<u64>> {
+    match args.attempt {
+        Some(a) if a < item.attempt => Ok(None),
+        Some(a) if a == item.attempt => Ok(Some(a)),
+        Some(a) => Err(anyhow!(
+            "attempt {a} was never launched (lot {} is at attempt {})",
+            args.lot,
+            item.attempt
+        )),
+        None => {
+            Metrics::inc(&metrics.ddb_write);
+            if table.claim_launch(&args.job_id, args.lot, item.attempt).await? {
+                Ok(Some(item.attempt + 1))
+            } else {
+                Ok(None)
+            }
+        }
+    }
+}
+
+fn task_id(args: &Args) -> Option<String> {
+    if let Some(t) = &args.task_id {
+        return Some(t.clone());
+    }
+    if std::env::var_os("ECS_CONTAINER_METADATA_URI_V4").is_some() {
+        return None; // the coordinator recorded the task ARN
+    }
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    Some(format!("local:{host}:{}", std::process::id()))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn prepare_and_process(
+    args: &Args,
+    s3: aws_sdk_s3::Client,
+    table: ProgressTable,
+    control: &S3Location,
+    item: LotItem,
+    attempt: u64,
+    metrics: Metrics,
+    started: Instant,
+) -> Result<ExitCode> {
+    let spec = read_spec(&s3, control, &metrics).await?;
+    if spec.job_id != args.job_id {
+        return Err(anyhow!(
+            "job spec at {control} is for job {}, not {}",
+            spec.job_id,
+            args.job_id
+        ));
+    }
+    let w = &spec.worker;
+    let settings = Settings {
+        concurrency: args.concurrency.unwrap_or(w.concurrency).max(1),
+        part_concurrency: args.part_concurrency.max(1),
+        restore_rate: args.restore_rate.unwrap_or(w.restore_rate),
+        max_wait: Duration::from_secs(args.max_wait.unwrap_or(w.max_wait_secs)),
+        poll_interval: args.poll_interval.or(w.poll_interval_secs),
+        multipart_threshold: args.multipart_threshold.unwrap_or(w.multipart_threshold),
+        part_size: args.part_size.unwrap_or(w.part_size),
+        checkpoint_interval: Duration::from_secs(args.checkpoint_interval.max(1)),
+        heartbeat: Duration::from_secs(args.heartbeat.max(1)),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+    };
+
+    Metrics::inc(&metrics.ddb_write);
+    table
+        .start_run(&spec.job_id, args.lot, attempt, task_id(args).as_deref())
+        .await
+        .map_err(|e| fenced_or(e, "recording the run start"))?;
+
+    let manifest = Manifest::fetch(&s3, &item.manifest, item.counters.keys_total, &metrics).await?;
+
+    let mut cp = item.checkpoint.clone();
+    cp.clear_failures(); // failed keys are tried again by every run
+
+    let (stop, _) = watch::channel(false);
+    let ctx = Arc::new(Ctx {
+        s3,
+        table,
+        restore_limiter: RateLimiter::new(settings.restore_rate),
+        settings,
+        lot: args.lot,
+        attempt,
+        metrics,
+        tracker: Tracker::new(cp),
+        fenced: AtomicBool::new(false),
+        stop,
+        spec,
+    });
+
+    abort_stale_uploads(&ctx, &item, &manifest).await?;
+    spawn_signal_handler(ctx.clone());
+
+    tracing::info!(
+        job = %ctx.spec.job_id, lot = ctx.lot, attempt, state = "RUNNING",
+        keys_total = manifest.len, "lot started"
+    );
+    let flusher = tokio::spawn(flush_loop(ctx.clone()));
+    let outcome = process_lot(&ctx, &manifest).await;
+    // Stop the flusher before the final write so no RUNNING write can land after it.
+    flusher.abort();
+    let _ = flusher.await;
+
+    if ctx.is_fenced() {
+        eprintln!(
+            "error: lot {} of job {} was taken over by a newer attempt than {attempt}: stopping",
+            ctx.lot, ctx.spec.job_id
+        );
+        print_summary(&ctx, "FENCED", started);
+        return Ok(ExitCode::from(EXIT_FENCED));
+    }
+    let outcome = outcome?;
+    let cp = ctx.tracker.snapshot();
+    let (state, next_check_at) = match outcome {
+        LotOutcome::Interrupted => (LotState::Interrupted, None),
+        LotOutcome::Finished => (final_state(&cp.counters, 0), None),
+        LotOutcome::Waiting { pending, next_check } => {
+            (final_state(&cp.counters, pending), Some(next_check))
+        }
+    };
+    Metrics::inc(&ctx.metrics.ddb_write);
+    ctx.table
+        .write_checkpoint(&ctx.spec.job_id, ctx.lot, attempt, &cp, state, next_check_at, None)
+        .await
+        .map_err(|e| fenced_or(e, "writing the final checkpoint"))?;
+    tracing::info!(
+        job = %ctx.spec.job_id, lot = ctx.lot, attempt, state = state.as_str(),
+        keys_total = cp.counters.keys_total, copied = cp.counters.copied,
+        skipped = cp.counters.skipped, failed = cp.counters.failed,
+        restore_requested = cp.counters.restore_requested, next_check_at,
+        "{}", describe(state, &cp)
+    );
+    print_summary(&ctx, state.as_str(), started);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fenced_or(e: ProgressError, what: &str) -> anyhow::Error {
+    anyhow::Error::new(e).context(what.to_owned())
+}
+
+/// Aborts the multipart uploads an earlier run of this lot left open (recorded in the item).
+async fn abort_stale_uploads(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> Result<()> {
+    for (index, upload_id) in &item.uploads {
+        let Ok(i) = index.parse::<usize>() else { continue };
+        if let Some(key) = manifest.key_at(i)? {
+            tracing::info!(key, upload_id, "aborting a multipart upload left by an earlier run");
+            copy::abort(ctx, &key, upload_id).await;
+        }
+        ctx.forget_upload(i).await;
+    }
+    Ok(())
+}
+
+fn spawn_signal_handler(ctx: Arc<Ctx>) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::warn!(lot = ctx.lot, "stop signal: finishing in-flight keys, then checkpointing");
+        let _ = ctx.stop.send(true);
+    });
+}
+
+/// Writes the checkpoint when it changed (every `checkpoint_interval`) and a heartbeat at
+/// least every `heartbeat`, until aborted.
+async fn flush_loop(ctx: Arc<Ctx>) {
+    let mut last_write = Instant::now();
+    loop {
+        tokio::time::sleep(ctx.settings.checkpoint_interval).await;
+        let force = last_write.elapsed() >= ctx.settings.heartbeat;
+        let Some(cp) = ctx.tracker.take_if_dirty(force) else { continue };
+        Metrics::inc(&ctx.metrics.ddb_write);
+        match ctx
+            .table
+            .write_checkpoint(&ctx.spec.job_id, ctx.lot, ctx.attempt, &cp, LotState::Running, None, None)
+            .await
+        {
+            Ok(()) => last_write = Instant::now(),
+            Err(ProgressError::Fenced { .. }) => {
+                ctx.fence();
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpoint write failed; retrying at the next interval");
+                ctx.tracker.mark_dirty();
+            }
+        }
+    }
+}
+
+/// How the processing of a lot ended.
+enum LotOutcome {
+    /// Every key is finished (copied, skipped or failed).
+    Finished,
+    /// Restores are still running; worth looking again at `next_check` (epoch seconds).
+    Waiting { pending: u64, next_check: i64 },
+    /// Stopped by a signal (or fencing) before the end.
+    Interrupted,
+}
+
+async fn process_lot(ctx: &Arc<Ctx>, manifest: &Manifest) -> Result<LotOutcome> {
+    let started = Instant::now();
+    let mut only: Option<Bitmap> = None; // after the first pass: just the keys still waiting
+    loop {
+        let Some((pending, deep)) = run_pass(ctx, manifest, only.as_ref()).await? else {
+            return Ok(LotOutcome::Interrupted);
+        };
+        let waiting = pending.count() as u64;
+        if waiting == 0 {
+            return Ok(LotOutcome::Finished);
+        }
+        let class = if deep { "DEEP_ARCHIVE" } else { "GLACIER" };
+        let delay = poll_delay(class, ctx.spec.restore_tier, ctx.settings.poll_interval);
+        if started.elapsed() + delay > ctx.settings.max_wait {
+            return Ok(LotOutcome::Waiting {
+                pending: waiting,
+                next_check: now_secs() + delay.as_secs() as i64,
+            });
+        }
+        tracing::info!(lot = ctx.lot, waiting, poll_in_s = delay.as_secs(), "waiting for restores");
+        let mut stop = ctx.stop.subscribe();
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|s| *s) => return Ok(LotOutcome::Interrupted),
+        }
+        only = Some(pending);
+    }
+}
+
+/// One pass over the manifest. Returns the keys still waiting for a restore (and whether any is
+/// DEEP_ARCHIVE), or `None` when a stop signal ended the pass early.
+async fn run_pass(ctx: &Arc<Ctx>, manifest: &Manifest, only: Option<&Bitmap>) -> Result<Option<(Bitmap, bool)>> {
+    let pending = std::sync::Mutex::new((Bitmap::new(manifest.len), false));
+    let keys = manifest.keys()?;
+    let work = futures::stream::iter(keys.enumerate())
+        .take_while(|_| futures::future::ready(!ctx.stopping()))
+        .filter_map(|(i, line)| {
+            let wanted = line.is_ok() && !ctx.tracker.is_done(i) && only.is_none_or(|b| b.get(i));
+            futures::future::ready(if wanted { line.ok().map(|l| (i, l.key)) } else { None })
+        })
+        .map(|(i, key)| {
+            let ctx = ctx.clone();
+            async move { (i, process_key(&ctx, i, &key).await) }
+        })
+        .buffer_unordered(ctx.settings.concurrency)
+        .for_each(|(i, step)| {
+            if let Step::Pending { deep } = step {
+                let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+                p.0.set(i, true);
+                p.1 |= deep;
+            }
+            futures::future::ready(())
+        });
+
+    let mut stop = ctx.stop.subscribe();
+    let grace = ctx.settings.shutdown_grace;
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        _ = work => {}
+        _ = stopped => {
+            tracing::warn!(lot = ctx.lot, "in-flight keys abandoned after the shutdown grace period");
+        }
+    }
+    if ctx.stopping() {
+        return Ok(None);
+    }
+    let (bits, deep) = pending.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok(Some((bits, deep)))
+}
+
+/// Takes one key as far as it can go now, recording the result in the tracker.
+async fn process_key(ctx: &Ctx, i: usize, key: &str) -> Step {
+    let obj = match object::head(ctx, key).await {
+        Ok(o) => o,
+        Err(e) => {
+            ctx.tracker.failed(i, &e.code, &e.message);
+            return Step::Finished;
+        }
+    };
+    let deep = obj.head.storage_class == "DEEP_ARCHIVE";
+    let goal = ctx.goal();
+    match decide(&obj.head, goal, ctx.tracker.restore_still_valid(i, goal.days)) {
+        Next::Skip => {
+            ctx.tracker.skipped(i);
+            Step::Finished
+        }
+        Next::Fail { code, message } => {
+            ctx.tracker.failed(i, &code, &message);
+            Step::Finished
+        }
+        Next::Wait => Step::Pending { deep },
+        Next::Restore { days } => match restore::request(ctx, key, days).await {
+            Ok(answer) => {
+                ctx.tracker
+                    .restore_requested(i, answer == restore::RestoreAnswer::Requested);
+                Step::Pending { deep }
+            }
+            Err(e) => {
+                ctx.tracker.failed(i, &e.code, &e.message);
+                Step::Finished
+            }
+        },
+        Next::Copy => match copy::copy_in_place(ctx, i, key, &obj).await {
+            Ok(bytes) => {
+                ctx.tracker.copied(i, bytes, obj.head.is_archived());
+                Step::Finished
+            }
+            Err(e) if is_not_restored_code(&e.code) => {
+                // The restored copy expired between HEAD and copy: restore again next pass.
+                ctx.tracker.restore_lost(i);
+                Step::Pending { deep }
+            }
+            Err(e) => {
+                if !ctx.is_fenced() {
+                    ctx.tracker.failed(i, &e.code, &e.message);
+                }
+                Step::Finished
+            }
+        },
+    }
+}
+
+/// Prints the one-line JSON summary the benchmark and operators read.
+fn print_summary(ctx: &Ctx, state: &str, started: Instant) {
+    let cp = ctx.tracker.snapshot();
+    let summary = serde_json::json!({
+        "job_id": ctx.spec.job_id,
+        "lot": ctx.lot,
+        "attempt": ctx.attempt,
+        "state": state,
+        "counters": cp.counters,
+        "elapsed_s": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        "requests": ctx.metrics.to_json(),
+    });
+    println!("{summary}");
+}
+

@@ -1,0 +1,175 @@
+//! The worker's in-memory view of its lot's progress, shared by every in-flight key and written
+//! to DynamoDB by the checkpoint flusher every few seconds (never once per key).
+
+use std::sync::Mutex;
+
+use thaw_common::checkpoint::{LotCheckpoint, LotState};
+use thaw_common::progress::now_secs;
+
+/// Progress of the lot, behind a lock held only for bit flips and counter bumps.
+#[derive(Debug)]
+pub struct Tracker {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cp: LotCheckpoint,
+    dirty: bool,
+}
+
+impl Tracker {
+    /// Starts from a checkpoint read from the table.
+    pub fn new(cp: LotCheckpoint) -> Self {
+        Self {
+            inner: Mutex::new(Inner { cp, dirty: true }),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        // A poisoned lock only means another task panicked mid-update of plain counters.
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
+    }
+
+    /// True when key `i` reached the target class in this or an earlier run.
+    pub fn is_done(&self, i: usize) -> bool {
+        self.with(|s| s.cp.done.get(i))
+    }
+
+    /// True when this lot asked for key `i`'s restore and the restored copy should still be valid.
+    pub fn restore_still_valid(&self, i: usize, days: u32) -> bool {
+        self.with(|s| {
+            s.cp.restore_requested.get(i)
+                && s.cp
+                    .restore_requested_at
+                    .is_some_and(|t| now_secs() < t + i64::from(days) * 86_400)
+        })
+    }
+
+    /// Key `i` was copied into the target class.
+    pub fn copied(&self, i: usize, bytes: u64, was_archived: bool) {
+        self.with(|s| {
+            if !s.cp.done.get(i) {
+                s.cp.done.set(i, true);
+                s.cp.counters.copied += 1;
+                s.cp.counters.bytes_copied += bytes;
+                if was_archived {
+                    s.cp.counters.restored += 1;
+                }
+            }
+            s.dirty = true;
+        })
+    }
+
+    /// Key `i` already was in the target class.
+    pub fn skipped(&self, i: usize) {
+        self.with(|s| {
+            if !s.cp.done.get(i) {
+                s.cp.done.set(i, true);
+                s.cp.counters.skipped += 1;
+            }
+            s.dirty = true;
+        })
+    }
+
+    /// Key `i` failed for this run.
+    pub fn failed(&self, i: usize, code: &str, message: &str) {
+        self.with(|s| {
+            s.cp.record_failure(i, code, message);
+            s.dirty = true;
+        })
+    }
+
+    /// S3 accepted a restore request for key `i` (`accepted` false: one was already running).
+    pub fn restore_requested(&self, i: usize, accepted: bool) {
+        self.with(|s| {
+            s.cp.restore_requested.set(i, true);
+            if accepted {
+                s.cp.counters.restore_requested += 1;
+            }
+            if s.cp.restore_requested_at.is_none() {
+                s.cp.restore_requested_at = Some(now_secs());
+            }
+            s.dirty = true;
+        })
+    }
+
+    /// Key `i`'s restored copy is gone (it expired): the next pass may request it again.
+    pub fn restore_lost(&self, i: usize) {
+        self.with(|s| {
+            s.cp.restore_requested.set(i, false);
+            s.dirty = true;
+        })
+    }
+
+    /// A copy of the checkpoint if it changed since the last call (or `force`).
+    pub fn take_if_dirty(&self, force: bool) -> Option<LotCheckpoint> {
+        self.with(|s| {
+            if s.dirty || force {
+                s.dirty = false;
+                Some(s.cp.clone())
+            } else {
+                None
+            }
+        })
+    }
+
+    /// The current checkpoint.
+    pub fn snapshot(&self) -> LotCheckpoint {
+        self.with(|s| s.cp.clone())
+    }
+
+    /// Marks the checkpoint as needing a write (e.g. after a failed write).
+    pub fn mark_dirty(&self) {
+        self.with(|s| s.dirty = true)
+    }
+}
+
+/// The one-line summary of a state change, as logged and as shown in the lot item.
+pub fn describe(state: LotState, cp: &LotCheckpoint) -> String {
+    let c = &cp.counters;
+    format!(
+        "{state}: {}/{} done ({} copied, {} skipped, {} failed), {} restores requested",
+        c.done(),
+        c.keys_total,
+        c.copied,
+        c.skipped,
+        c.failed,
+        c.restore_requested
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_follow_bits_once() {
+        let t = Tracker::new(LotCheckpoint::new(4));
+        t.copied(0, 10, true);
+        t.copied(0, 10, true);
+        t.skipped(1);
+        t.failed(2, "NoSuchKey", "gone");
+        let cp = t.take_if_dirty(false).expect("dirty");
+        assert_eq!(cp.counters.copied, 1);
+        assert_eq!(cp.counters.restored, 1);
+        assert_eq!(cp.counters.bytes_copied, 10);
+        assert_eq!(cp.counters.skipped, 1);
+        assert_eq!(cp.counters.failed, 1);
+        assert!(t.take_if_dirty(false).is_none());
+        assert!(t.is_done(0) && t.is_done(1) && !t.is_done(2));
+    }
+
+    #[test]
+    fn restore_validity() {
+        let t = Tracker::new(LotCheckpoint::new(2));
+        assert!(!t.restore_still_valid(0, 3));
+        t.restore_requested(0, true);
+        assert!(t.restore_still_valid(0, 3));
+        assert!(!t.restore_still_valid(1, 3));
+        assert!(!t.restore_still_valid(0, 0));
+        t.restore_lost(0);
+        assert!(!t.restore_still_valid(0, 3));
+    }
+}
