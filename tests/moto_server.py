@@ -132,20 +132,22 @@ def _operation(environ) -> str:
     )
 
 
+def _json(start_response, value):
+    body = json.dumps(value).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def wrap(app):
     def wrapped(environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path == "/_thaw/config" and environ["REQUEST_METHOD"] == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             CONFIG.update(json.loads(environ["wsgi.input"].read(length) or b"{}"))
-            body = json.dumps(CONFIG).encode()
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [body]
+            return _json(start_response, CONFIG)
         if path == "/_thaw/stats":
             with STATS_LOCK:
-                body = json.dumps(dict(STATS)).encode()
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [body]
+                return _json(start_response, dict(STATS))
         if path.startswith("/moto-api"):
             return app(environ, start_response)
 

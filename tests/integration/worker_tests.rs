@@ -1,1 +1,436 @@
+//! The worker against the emulator: a mixed lot through restore and copy (single and multipart),
+//! slow restores ending WAITING, kill -9 and resume, fencing of a stale attempt, SIGTERM.
+//!
+//! Jobs are set up here directly (job.json, one lot manifest, the lot item) so these tests only
+//! depend on the worker; the coordinator's own tests launch jobs end to end.
 
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ServerSideEncryption, StorageClass as S3Class};
+use thaw_common::checkpoint::LotState;
+use thaw_common::progress::{LotItem, ProgressTable};
+use thaw_common::spec::{lot_manifest_name, JobSpec, S3Location, WorkerSettings, JOB_SPEC_NAME};
+use thaw_common::storage::{RestoreTier, StorageClass};
+
+use crate::rig::*;
+
+const MIB: usize = 1024 * 1024;
+
+/// A one-lot job written straight to the emulator.
+struct Job {
+    table: String,
+    job_id: String,
+    control: S3Location,
+}
+
+impl Job {
+    async fn create(moto: &Moto, c: &Clients, bucket: &str, keys: &[String], settings: WorkerSettings) -> Job {
+        let table = unique("table");
+        ProgressTable::new(c.ddb.clone(), &table)
+            .create_if_missing()
+            .await
+            .expect("create table");
+        let job_id = unique("job");
+        let control = S3Location::new(bucket, "thaw/").join(&job_id);
+        let spec = JobSpec {
+            job_id: job_id.clone(),
+            bucket: bucket.to_owned(),
+            target_class: StorageClass::StandardIa,
+            restore_tier: RestoreTier::Bulk,
+            restore_days: 2,
+            keys_total: keys.len() as u64,
+            lots: 1,
+            control: control.clone(),
+            table: table.clone(),
+            created_at: "2026-11-27T00:00:00Z".into(),
+            tool_version: "test".into(),
+            input_fingerprint: "test".into(),
+            worker: settings,
+        };
+        let put = |key: String, body: Vec<u8>| {
+            c.s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(ByteStream::from(body))
+                .send()
+        };
+        put(
+            control.key(JOB_SPEC_NAME),
+            serde_json::to_vec(&spec).expect("spec json"),
+        )
+        .await
+        .expect("put spec");
+        let manifest_key = control.key(&lot_manifest_name(0));
+        let body: String = keys.iter().map(|k| format!("{k}\n")).collect();
+        put(manifest_key.clone(), body.into_bytes()).await.expect("put manifest");
+        ProgressTable::new(c.ddb.clone(), &table)
+            .put_lot_if_absent(&job_id, 0, keys.len() as u64, &format!("s3://{bucket}/{manifest_key}"))
+            .await
+            .expect("put lot");
+        let _ = moto;
+        Job {
+            table,
+            job_id,
+            control,
+        }
+    }
+
+    fn worker_args(&self) -> Vec<String> {
+        vec![
+            "--job-id".into(),
+            self.job_id.clone(),
+            "--lot".into(),
+            "0".into(),
+            "--table".into(),
+            self.table.clone(),
+            "--control".into(),
+            self.control.to_string(),
+        ]
+    }
+
+    fn run(&self, moto: &Moto, extra: &[&str]) -> std::process::Output {
+        let mut args = self.worker_args();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(moto, "worker", &args, &[])
+    }
+
+    fn spawn(&self, moto: &Moto, extra: &[&str]) -> Child {
+        let mut cmd = Command::new(bin("worker"));
+        cmd.args(self.worker_args()).args(extra);
+        for (k, v) in moto.env() {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.spawn().expect("spawn worker")
+    }
+
+    async fn item(&self, c: &Clients) -> LotItem {
+        ProgressTable::new(c.ddb.clone(), &self.table)
+            .get_lot(&self.job_id, 0)
+            .await
+            .expect("get lot")
+            .expect("lot exists")
+    }
+}
+
+fn fast_settings() -> WorkerSettings {
+    WorkerSettings {
+        concurrency: 16,
+        restore_rate: 0.0,
+        max_wait_secs: 60,
+        poll_interval_secs: Some(1),
+        multipart_threshold: 8 * MIB as u64,
+        part_size: 5 * MIB as u64,
+    }
+}
+
+fn body_for(key: &str, len: usize) -> Vec<u8> {
+    let seed = key.bytes().fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+    (0..len).map(|i| (seed.wrapping_add((i as u32).wrapping_mul(2_654_435_761)) >> 13) as u8).collect()
+}
+
+fn summary(out: &std::process::Output) -> serde_json::Value {
+    let text = stdout(out);
+    let line = text.lines().last().unwrap_or_else(|| panic!("no summary line; stderr:\n{}", stderr(out)));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("summary {line:?}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mixed_lot_ends_in_target_class_with_everything_kept() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("mixed");
+    create_bucket(&c, &bucket).await;
+
+    let special = [
+        "with space.txt",
+        "plus+sign",
+        "per%41cent",
+        "question?mark",
+        "hash#tag",
+        "eq=uals",
+        "ünïcödé/日本語.bin",
+        "dir/sub dir/ trailing ",
+    ];
+    let mut keys: Vec<String> = Vec::new();
+    let mut bodies: HashMap<String, Vec<u8>> = HashMap::new();
+    for (i, class) in ["GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "STANDARD", "STANDARD_IA"].iter().enumerate() {
+        for j in 0..4 {
+            let key = format!("plain/{class}/{j}");
+            let body = body_for(&key, 100 + i * 10 + j);
+            put(&c, &bucket, &key, class, &body).await;
+            bodies.insert(key.clone(), body);
+            keys.push(key);
+        }
+    }
+    for (j, key) in special.iter().enumerate() {
+        let class = if j % 2 == 0 { "GLACIER" } else { "STANDARD" };
+        let body = body_for(key, 50 + j);
+        put(&c, &bucket, key, class, &body).await;
+        // decoys: if CopySource were not encoded, these are what a wrong copy would read
+        if key.contains('+') {
+            put(&c, &bucket, &key.replace('+', " "), "STANDARD", b"decoy").await;
+        }
+        bodies.insert(key.to_string(), body);
+        keys.push(key.to_string());
+    }
+    // attributes that a copy must keep: metadata, content headers, tags, SSE-KMS
+    let rich = ["rich/single.json", "rich/multipart.bin"];
+    for (n, key) in rich.iter().enumerate() {
+        let size = if n == 0 { 3000 } else { 12 * MIB + 123 };
+        let body = body_for(key, size);
+        c.s3.put_object()
+            .bucket(&bucket)
+            .key(*key)
+            .storage_class(S3Class::Glacier)
+            .content_type("application/x-thaw")
+            .content_encoding("identity")
+            .content_disposition("attachment; filename=\"x.bin\"")
+            .content_language("pt-BR")
+            .cache_control("max-age=60")
+            .metadata("owner", "ops team")
+            .metadata("batch", "42")
+            .tagging("project=thaw&cost center=a%2Fb")
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id("arn:aws:kms:us-east-1:123456789012:key/thaw-test")
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .expect("put rich object");
+        bodies.insert(key.to_string(), body);
+        keys.push(key.to_string());
+    }
+    keys.push("missing/key".into());
+
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+    let out = job.run(moto, &[]);
+    assert!(out.status.success(), "worker failed: {}", stderr(&out));
+    let sum = summary(&out);
+    assert_eq!(sum["state"], "FAILED", "one key is missing: {sum}");
+
+    for key in &keys[..keys.len() - 1] {
+        assert_eq!(class_of(&c, &bucket, key).await, "STANDARD_IA", "{key}");
+        assert_eq!(&get_body(&c, &bucket, key).await, &bodies[key], "bytes of {key}");
+    }
+    for key in rich {
+        let h = c.s3.head_object().bucket(&bucket).key(key).send().await.expect("head");
+        assert_eq!(h.content_type(), Some("application/x-thaw"), "{key}");
+        assert_eq!(h.content_encoding(), Some("identity"), "{key}");
+        assert_eq!(h.content_disposition(), Some("attachment; filename=\"x.bin\""), "{key}");
+        assert_eq!(h.content_language(), Some("pt-BR"), "{key}");
+        assert_eq!(h.cache_control(), Some("max-age=60"), "{key}");
+        let meta = h.metadata().cloned().unwrap_or_default();
+        assert_eq!(meta.get("owner").map(String::as_str), Some("ops team"), "{key}");
+        assert_eq!(meta.get("batch").map(String::as_str), Some("42"), "{key}");
+        assert_eq!(h.server_side_encryption(), Some(&ServerSideEncryption::AwsKms), "{key}");
+        assert_eq!(
+            h.ssekms_key_id(),
+            Some("arn:aws:kms:us-east-1:123456789012:key/thaw-test"),
+            "{key}"
+        );
+        let tags = c.s3.get_object_tagging().bucket(&bucket).key(key).send().await.expect("tags");
+        let mut tags: Vec<(String, String)> =
+            tags.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
+        tags.sort();
+        assert_eq!(
+            tags,
+            vec![("cost center".into(), "a/b".into()), ("project".into(), "thaw".into())],
+            "{key}"
+        );
+    }
+    // decoys untouched
+    assert_eq!(get_body(&c, &bucket, "plus sign").await, b"decoy");
+
+    let item = job.item(&c).await;
+    let n = &item.counters;
+    assert_eq!(item.state, LotState::Failed);
+    assert_eq!(n.copied + n.skipped + n.failed, n.keys_total, "{n:?}");
+    assert_eq!(n.keys_total, keys.len() as u64);
+    assert_eq!(n.failed, 1);
+    assert_eq!(n.skipped, 4, "the STANDARD_IA objects");
+    let missing = keys.len() - 1;
+    assert_eq!(item.checkpoint.failure_of(missing).map(|f| f.0), Some("NoSuchKey"));
+    assert!(item.uploads.is_empty(), "no upload left recorded: {:?}", item.uploads);
+    let uploads = c.s3.list_multipart_uploads().bucket(&bucket).send().await.expect("list uploads");
+    assert!(uploads.uploads().is_empty(), "orphaned multipart uploads");
+    assert!(sum["requests"]["s3_upload_part_copy"].as_u64().unwrap_or(0) >= 3, "{sum}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_restores_end_waiting_then_finish_without_second_request() {
+    let moto = Moto::start_with(&[("THAW_MOTO_RESTORE_DELAY", "4")]);
+    let c = moto.clients().await;
+    let bucket = unique("slow");
+    create_bucket(&c, &bucket).await;
+    let keys: Vec<String> = (0..20).map(|i| format!("slow/{i:03}")).collect();
+    for (i, k) in keys.iter().enumerate() {
+        let class = if i < 15 { "DEEP_ARCHIVE" } else { "STANDARD" };
+        put(&c, &bucket, k, class, k.as_bytes()).await;
+    }
+    let settings = WorkerSettings {
+        max_wait_secs: 1,
+        ..fast_settings()
+    };
+    let job = Job::create(&moto, &c, &bucket, &keys, settings).await;
+
+    let out = job.run(&moto, &[]);
+    assert!(out.status.success(), "first run: {}", stderr(&out));
+    assert_eq!(summary(&out)["state"], "WAITING");
+    let item = job.item(&c).await;
+    assert_eq!(item.state, LotState::Waiting);
+    assert_eq!(item.counters.copied, 5, "the STANDARD objects are done already");
+    assert_eq!(item.counters.restore_requested, 15);
+    assert!(item.next_check_at.is_some());
+
+    // A rerun while restores are still running must not ask again.
+    let out = job.run(&moto, &[]);
+    assert!(out.status.success(), "second run: {}", stderr(&out));
+    assert_eq!(summary(&out)["requests"]["s3_restore"], 0, "no restore requested twice");
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let out = job.run(&moto, &["--max-wait", "30"]);
+    assert!(out.status.success(), "third run: {}", stderr(&out));
+    assert_eq!(summary(&out)["state"], "SUCCEEDED");
+    let item = job.item(&c).await;
+    assert_eq!(item.state, LotState::Succeeded);
+    assert_eq!(item.counters.copied, 20);
+    assert_eq!(item.counters.restored, 15);
+    assert_eq!(item.attempt, 3, "each manual run claims the next attempt");
+    assert_eq!(moto.stats()["s3:RestoreObject"], 15, "one restore request per archived key");
+    for k in &keys {
+        assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA");
+    }
+}
+
+async fn wait_for_progress(c: &Clients, job: &Job, child: &mut Child, at_least: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let item = job.item(c).await;
+        if item.counters.done() >= at_least {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("worker exited early with {status}");
+        }
+        assert!(Instant::now() < deadline, "no progress: {:?}", item.counters);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn many_objects(c: &Clients, bucket: &str, n: usize, multipart_every: usize) -> Vec<String> {
+    create_bucket(c, bucket).await;
+    let keys: Vec<String> = (0..n).map(|i| format!("bulk/{i:05}")).collect();
+    let tasks: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let c = c.clone();
+            let (bucket, k) = (bucket.to_owned(), k.clone());
+            tokio::spawn(async move {
+                let size = if multipart_every > 0 && i % multipart_every == 0 { 9 * MIB } else { 64 };
+                let class = if i % 2 == 0 { "GLACIER" } else { "STANDARD" };
+                put(&c, &bucket, &k, class, &body_for(&k, size)).await;
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("put task");
+    }
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_then_resume_finishes_without_redoing_work() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let bucket = unique("crash");
+    let keys = many_objects(&c, &bucket, 300, 50).await;
+    let job = Job::create(&moto, &c, &bucket, &keys, fast_settings()).await;
+
+    let concurrency = 8u64;
+    let mut child = job.spawn(&moto, &["--concurrency", "8", "--checkpoint-interval", "1"]);
+    wait_for_progress(&c, &job, &mut child, 60).await;
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+
+    let out = job.run(&moto, &[]);
+    assert!(out.status.success(), "rerun: {}", stderr(&out));
+    assert_eq!(summary(&out)["state"], "SUCCEEDED");
+    let item = job.item(&c).await;
+    assert_eq!(item.counters.done(), 300);
+    assert_eq!(item.counters.failed, 0);
+    for k in &keys {
+        assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA", "{k}");
+    }
+    let stats = moto.stats();
+    let copies_total = stats["s3:CopyObject"].as_u64().unwrap_or(0)
+        + stats["s3:CreateMultipartUpload"].as_u64().unwrap_or(0);
+    assert!(
+        copies_total <= 300 + concurrency,
+        "keys copied twice must be at most the concurrency: {copies_total} copies for 300 keys"
+    );
+    let uploads = c.s3.list_multipart_uploads().bucket(&bucket).send().await.expect("list");
+    assert!(uploads.uploads().is_empty(), "orphaned multipart uploads after crash and resume");
+    assert!(item.uploads.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stale_attempt_is_fenced_off() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("fence");
+    let keys = many_objects(&c, &bucket, 200, 0).await;
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+
+    let mut old = job.spawn(moto, &["--concurrency", "1", "--checkpoint-interval", "1"]);
+    wait_for_progress(&c, &job, &mut old, 5).await;
+    // A newer run claims attempt 2 and finishes the lot.
+    let out = job.run(moto, &[]);
+    assert!(out.status.success(), "new attempt: {}", stderr(&out));
+    let status = old.wait().expect("old worker");
+    let mut err = String::new();
+    std::io::Read::read_to_string(old.stderr.as_mut().expect("stderr"), &mut err).ok();
+    assert_eq!(status.code(), Some(3), "the stale worker stops with exit 3: {err}");
+    assert!(err.contains("newer attempt"), "{err}");
+
+    let item = job.item(&c).await;
+    assert_eq!(item.attempt, 2);
+    assert_eq!(item.state, LotState::Succeeded);
+    assert_eq!(item.counters.done(), 200);
+    assert_eq!(item.counters.failed, 0);
+    assert_eq!(item.counters.copied + item.counters.skipped, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_checkpoints_interrupted_then_rerun_completes() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("term");
+    let keys = many_objects(&c, &bucket, 300, 0).await;
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+
+    let mut child = job.spawn(moto, &["--concurrency", "1", "--checkpoint-interval", "1"]);
+    wait_for_progress(&c, &job, &mut child, 10).await;
+    let t0 = Instant::now();
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(st.success());
+    let status = child.wait().expect("wait");
+    assert!(t0.elapsed() < Duration::from_secs(10), "stopped in {:?}", t0.elapsed());
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    let item = job.item(&c).await;
+    assert_eq!(item.state, LotState::Interrupted);
+    assert!(item.counters.done() < 300);
+
+    let out = job.run(moto, &[]);
+    assert!(out.status.success(), "rerun: {}", stderr(&out));
+    let item = job.item(&c).await;
+    assert_eq!(item.state, LotState::Succeeded);
+    assert_eq!(item.counters.done(), 300);
+}
