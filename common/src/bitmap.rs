@@ -24,7 +24,7 @@ impl Bitmap {
         let mut b = Self::new(len);
         let n = b.bits.len().min(bytes.len());
         b.bits[..n].copy_from_slice(&bytes[..n]);
-        if len % 8 != 0 {
+        if !len.is_multiple_of(8) {
             if let Some(last) = b.bits.last_mut() {
                 *last &= (1u8 << (len % 8)) - 1;
             }

@@ -565,7 +565,8 @@ impl ProgressTable {
         self.fence_result(res.map(|_| ()), job, lot, attempt)
     }
 
-    /// Writes a full checkpoint: counters, bitmaps, failures, state and heartbeat.
+    /// Writes a full checkpoint: counters, bitmaps, failures, state and heartbeat (and, for a
+    /// WAITING lot, when to look again).
     pub async fn write_checkpoint(
         &self,
         job: &str,
@@ -574,7 +575,6 @@ impl ProgressTable {
         cp: &LotCheckpoint,
         state: LotState,
         next_check_at: Option<i64>,
-        last_error: Option<&str>,
     ) -> Result<()> {
         let c = &cp.counters;
         let failures: HashMap<String, AttributeValue> = cp
@@ -619,10 +619,6 @@ impl ProgressTable {
         if let Some(t) = next_check_at {
             expr.push_str(", next_check_at = :next");
             vals.push((":next", n(t)));
-        }
-        if let Some(e) = last_error {
-            expr.push_str(", last_error = :err");
-            vals.push((":err", s(e)));
         }
         self.fenced_update(job, lot, attempt, &expr, vals).await
     }

@@ -204,7 +204,7 @@ async fn prepare_and_process(
     };
     Metrics::inc(&ctx.metrics.ddb_write);
     ctx.table
-        .write_checkpoint(&ctx.spec.job_id, ctx.lot, attempt, &cp, state, next_check_at, None)
+        .write_checkpoint(&ctx.spec.job_id, ctx.lot, attempt, &cp, state, next_check_at)
         .await
         .map_err(|e| fenced_or(e, "writing the final checkpoint"))?;
     tracing::info!(
@@ -266,7 +266,7 @@ async fn flush_loop(ctx: Arc<Ctx>) {
         Metrics::inc(&ctx.metrics.ddb_write);
         match ctx
             .table
-            .write_checkpoint(&ctx.spec.job_id, ctx.lot, ctx.attempt, &cp, LotState::Running, None, None)
+            .write_checkpoint(&ctx.spec.job_id, ctx.lot, ctx.attempt, &cp, LotState::Running, None)
             .await
         {
             Ok(()) => last_write = Instant::now(),
