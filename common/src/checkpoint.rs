@@ -127,7 +127,7 @@ pub struct FailedGroup {
 }
 
 /// Most distinct error codes kept per lot; further codes are folded into `Other`.
-pub const MAX_FAILURE_CODES: usize = 32;
+pub const MAX_FAILURE_CODES: usize = 8;
 /// Longest message kept per code.
 pub const MAX_MESSAGE_CHARS: usize = 300;
 

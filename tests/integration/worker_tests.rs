@@ -434,3 +434,37 @@ async fn sigterm_checkpoints_interrupted_then_rerun_completes() {
     assert_eq!(item.state, LotState::Succeeded);
     assert_eq!(item.counters.done(), 300);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_manifest_is_fatal_and_marks_the_lot_failed() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("nomanifest");
+    create_bucket(&c, &bucket).await;
+    let keys = vec!["a".to_owned(), "b".to_owned()];
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+    c.s3.delete_object()
+        .bucket(&bucket)
+        .key(job.control.key(&lot_manifest_name(0)))
+        .send()
+        .await
+        .expect("delete manifest");
+    let out = job.run(moto, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: ") && last.contains("lot manifest"), "{err}");
+    let item = job.item(&c).await;
+    assert_eq!(item.state, LotState::Failed);
+    assert!(item.last_error.unwrap_or_default().contains("NoSuchKey"));
+
+    // A lot that is not in the table: one clear line, exit 1.
+    let out = run(
+        moto,
+        "worker",
+        &["--job-id", "no-such-job", "--lot", "0", "--table", &job.table, "--control", &job.control.to_string()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is not in table"), "{}", stderr(&out));
+}
