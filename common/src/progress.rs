@@ -506,7 +506,13 @@ impl ProgressTable {
 
     /// Marks the start of a worker run: RUNNING, a first heartbeat, and its task id when the
     /// worker knows it (on ECS the coordinator already recorded the task ARN).
-    pub async fn start_run(&self, job: &str, lot: u32, attempt: u64, task: Option<&str>) -> Result<()> {
+    pub async fn start_run(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        task: Option<&str>,
+    ) -> Result<()> {
         let mut vals = vec![(":st", s(LotState::Running.as_str()))];
         let expr = match task {
             Some(t) => {

@@ -31,7 +31,12 @@ struct Cli {
     )]
     log_format: LogFormat,
     /// DynamoDB progress table.
-    #[arg(long, env = "THAW_TABLE", default_value = "thaw-progress", global = true)]
+    #[arg(
+        long,
+        env = "THAW_TABLE",
+        default_value = "thaw-progress",
+        global = true
+    )]
     table: String,
     #[command(subcommand)]
     command: Command,
@@ -54,7 +59,6 @@ async fn main() -> ExitCode {
     let global = cmd::Global {
         aws: cli.aws,
         table: cli.table,
-        log_format: cli.log_format,
     };
     let result = match cli.command {
         Command::Init(args) => cmd::init::run(&global, args).await,

@@ -275,7 +275,7 @@ pub async fn put_job_spec(s3: &aws_sdk_s3::Client, spec: &JobSpec) -> anyhow::Re
 mod tests {
     use super::*;
 
-    fn bodies(input: &[u8], sizes: &[u64]) -> LotBodies<&[u8]> {
+    fn bodies<'a>(input: &'a [u8], sizes: &[u64]) -> LotBodies<&'a [u8]> {
         LotBodies {
             reader: KeyReader::new(input),
             sizes: sizes.to_vec(),
@@ -295,7 +295,10 @@ mod tests {
         let input = b"a\r\n\nb c\n+%20\nd";
         let mut it = bodies(input, &[2, 2]);
         let got: Vec<_> = it.by_ref().map(|r| r.expect("lot")).collect();
-        assert_eq!(got, vec![(0, b"a\nb c\n".to_vec()), (1, b"+%20\nd\n".to_vec())]);
+        assert_eq!(
+            got,
+            vec![(0, b"a\nb c\n".to_vec()), (1, b"+%20\nd\n".to_vec())]
+        );
         it.finish(&pass1(input)).expect("unchanged");
     }
 
@@ -320,7 +323,10 @@ mod tests {
     #[test]
     fn invalid_line_is_named() {
         let e = fingerprint_of(&b"ok\n\xff\n"[..], "keys.txt").unwrap_err();
-        assert_eq!(format!("{e:#}"), "key list keys.txt: line 2: key is not valid UTF-8");
+        assert_eq!(
+            format!("{e:#}"),
+            "key list keys.txt: line 2: key is not valid UTF-8"
+        );
     }
 
     #[test]

@@ -1,1 +1,942 @@
+//! The `coordinator` binary end to end against the moto emulator: `init`, `launch` with the ECS
+//! launcher (manifests, job spec, lot items, RunTask overrides, re-launch idempotency, crash
+//! recovery, throttling), every way a launch must fail without leaving a partial job, `--dry-run`,
+//! `status`, and the local launcher's protocol with a stand-in worker script.
+//!
+//! None of these tests depends on the worker's behaviour. moto 5.2.5 crashes on an awsvpc RunTask
+//! without `securityGroups`, so ECS launches here always pass `--security-groups`.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+
+use crate::rig::*;
+
+/// A bucket, a table and an ECS cluster of its own on the shared emulator.
+struct Fixture {
+    moto: &'static Moto,
+    c: Clients,
+    bucket: String,
+    table: String,
+    ecs: EcsSetup,
+}
+
+async fn fixture() -> Fixture {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("bucket");
+    create_bucket(&c, &bucket).await;
+    let table = unique("table");
+    init_table(moto, &table);
+    let ecs = ecs_setup(moto, &c).await;
+    Fixture {
+        moto,
+        c,
+        bucket,
+        table,
+        ecs,
+    }
+}
+
+/// A job id of at most 36 characters that no other test uses.
+fn job_id() -> String {
+    unique("job")
+}
+
+impl Fixture {
+    /// `launch --launcher ecs` flags for this fixture (without the key file and split).
+    fn ecs_args(&self, job: &str) -> Vec<String> {
+        [
+            "--table",
+            &self.table,
+            "--bucket",
+            &self.bucket,
+            "--storage-class",
+            "STANDARD_IA",
+            "--job-id",
+            job,
+            "--launcher",
+            "ecs",
+            "--cluster",
+            &self.ecs.cluster,
+            "--task-definition",
+            &self.ecs.task_definition,
+            "--subnets",
+            &self.ecs.subnets.join(","),
+            "--security-groups",
+            "sg-12345678",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// Runs `launch KEYS` with the fixture's flags; a flag in `extra` replaces the fixture's.
+    fn launch(&self, keys: &Path, job: &str, extra: &[&str]) -> Output {
+        let mut flags = pairs(&self.ecs_args(job));
+        for (flag, value) in pairs(&extra.iter().map(|s| s.to_string()).collect::<Vec<_>>()) {
+            match flags.iter_mut().find(|(f, _)| *f == flag) {
+                Some(existing) => existing.1 = value,
+                None => flags.push((flag, value)),
+            }
+        }
+        let mut args = vec!["launch".to_owned(), keys.display().to_string()];
+        for (flag, value) in flags {
+            args.push(flag);
+            args.extend(value);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(self.moto, "coordinator", &args, &[])
+    }
+
+    fn launch_ok(&self, keys: &Path, job: &str, extra: &[&str]) -> Output {
+        let out = self.launch(keys, job, extra);
+        assert!(
+            out.status.success(),
+            "launch failed with {}\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            stdout(&out),
+            stderr(&out)
+        );
+        out
+    }
+
+    fn status_json(&self, job: &str) -> Value {
+        let out = run_ok(
+            self.moto,
+            "coordinator",
+            &["status", job, "--json", "--table", &self.table],
+            &[],
+        );
+        serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| {
+            panic!(
+                "status --json is not one JSON document: {e}\n{}",
+                stdout(&out)
+            )
+        })
+    }
+
+    async fn objects(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let out = self
+            .c
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list objects");
+        let mut keys: Vec<String> = out
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Nothing of `job` exists: no control objects, no job or lot items, no tasks.
+    async fn assert_no_job(&self, control_bucket: &str, table: &str, job: &str) {
+        assert_eq!(
+            self.objects(control_bucket, "thaw/").await,
+            Vec::<String>::new(),
+            "control objects were written"
+        );
+        let out = run(
+            self.moto,
+            "coordinator",
+            &["status", job, "--table", table],
+            &[],
+        );
+        assert!(
+            !out.status.success(),
+            "status found the job: {}",
+            stdout(&out)
+        );
+        let err = stderr(&out);
+        assert!(
+            err.contains("not found") || err.contains("does not exist"),
+            "{err}"
+        );
+        assert!(launched_tasks(&self.c, &self.ecs.cluster, job)
+            .await
+            .is_empty());
+    }
+}
+
+/// Splits `--flag value` / `--switch` arguments into pairs.
+fn pairs(args: &[String]) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    let mut it = args.iter().peekable();
+    while let Some(flag) = it.next() {
+        let value = match it.peek() {
+            Some(v) if !v.starts_with("--") => it.next().cloned(),
+            _ => None,
+        };
+        out.push((flag.clone(), value));
+    }
+    out
+}
+
+/// Keys S3 allows but that trip naive code: spaces (inner and trailing), non-ASCII, `+`, `%`.
+fn tricky_keys(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| match i % 6 {
+            0 => format!("plain/file-{i}.txt"),
+            1 => format!("with spaces/file {i} .bin"),
+            2 => format!("ünïcødé/日本語-{i}/é"),
+            3 => format!("plus+sign/{i}+1=2"),
+            4 => format!("percent%20/{i}%2Fnot-a-slash"),
+            _ => format!("trailing space {i} "),
+        })
+        .collect()
+}
+
+/// Asserts a failed run printed exactly one line, `error: ...`, and returns it.
+fn one_error_line(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected failure, got success:\n{}",
+        stdout(out)
+    );
+    let err = stderr(out);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "stderr is not one line:\n{err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    lines[0].to_owned()
+}
+
+fn write_bytes(bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique("keys"));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let p = dir.join("keys.txt");
+    std::fs::write(&p, bytes).expect("write keys");
+    p
+}
+
+fn first_line_job(out: &Output) -> String {
+    let text = stdout(out);
+    let first = text.lines().next().unwrap_or_default();
+    first
+        .strip_prefix("job ")
+        .unwrap_or_else(|| panic!("first stdout line is not `job <id>`: {text}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_is_idempotent() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let table = unique("table");
+    let bucket = unique("bucket");
+    let args = [
+        "init",
+        "--table",
+        &table,
+        "--control-bucket",
+        &bucket,
+        "--create-bucket",
+    ];
+    let first = run_ok(moto, "coordinator", &args, &[]);
+    assert!(
+        stdout(&first).contains(&format!("created table {table}")),
+        "{}",
+        stdout(&first)
+    );
+    let second = run_ok(moto, "coordinator", &args, &[]);
+    assert!(
+        stdout(&second).contains(&format!("table {table} already exists")),
+        "{}",
+        stdout(&second)
+    );
+    c.ddb
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("table exists");
+    c.s3.head_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket exists");
+    // without --create-bucket, a missing control bucket is reported
+    let missing = unique("bucket");
+    let out = run(
+        moto,
+        "coordinator",
+        &["init", "--table", &table, "--control-bucket", &missing],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("bucket {missing} does not exist")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ecs_launch_uploads_manifests_records_lots_and_starts_tasks() {
+    let fx = fixture().await;
+    let keys = tricky_keys(50);
+    let file = write_keys(&keys);
+    let job = job_id();
+    let out = fx.launch_ok(&file, &job, &["--lots", "4"]);
+    assert_eq!(first_line_job(&out), job);
+
+    // manifests: one per lot, concatenated in lot order they are the input
+    let control_prefix = format!("thaw/{job}/");
+    let objects = fx.objects(&fx.bucket, &control_prefix).await;
+    let manifests: Vec<&String> = objects.iter().filter(|k| k.contains("/lots/")).collect();
+    assert_eq!(manifests.len(), 4, "{objects:?}");
+    let mut joined = Vec::new();
+    for key in &manifests {
+        joined.extend(get_body(&fx.c, &fx.bucket, key).await);
+    }
+    let mut expected = keys.join("\n").into_bytes();
+    expected.push(b'\n');
+    assert_eq!(
+        String::from_utf8_lossy(&joined),
+        String::from_utf8_lossy(&expected)
+    );
+
+    // job.json
+    let spec: Value = serde_json::from_slice(
+        &get_body(&fx.c, &fx.bucket, &format!("{control_prefix}job.json")).await,
+    )
+    .expect("job.json");
+    assert_eq!(spec["job_id"], job.as_str());
+    assert_eq!(spec["keys_total"], 50);
+    assert_eq!(spec["lots"], 4);
+    assert_eq!(spec["target_class"], "STANDARD_IA");
+    assert_eq!(spec["restore_tier"], "bulk");
+    assert_eq!(spec["table"], fx.table.as_str());
+    assert!(spec["input_fingerprint"]
+        .as_str()
+        .is_some_and(|f| !f.is_empty()));
+    assert!(spec["created_at"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+    // the job-wide restore rate is shared by the 4 tasks
+    assert_eq!(spec["worker"]["restore_rate"], 125.0);
+
+    // one item per lot, each launched once with its task recorded
+    let status = fx.status_json(&job);
+    let lots = status["lots"].as_array().expect("lots");
+    assert_eq!(lots.len(), 4);
+    let mut tasks_by_lot = BTreeMap::new();
+    for (i, lot) in lots.iter().enumerate() {
+        assert_eq!(lot["lot"], i);
+        let state = lot["state"].as_str().expect("state");
+        assert!(matches!(state, "PENDING" | "LAUNCHED"), "{lot}");
+        assert_eq!(lot["attempt"], 1, "{lot}");
+        let task = lot["task"].as_str().expect("task recorded").to_owned();
+        tasks_by_lot.insert(i, task);
+    }
+    let sizes: Vec<u64> = lots
+        .iter()
+        .map(|l| l["keys_total"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(sizes, vec![13, 13, 12, 12]);
+
+    // the tasks: one per lot, with the worker's environment in the overrides
+    let tasks = launched_tasks(&fx.c, &fx.ecs.cluster, &job).await;
+    assert_eq!(tasks.len(), 4, "{tasks:?}");
+    let mut lots_seen = BTreeSet::new();
+    for (arn, env) in &tasks {
+        let env: BTreeMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(env.get("THAW_JOB_ID"), Some(&job.as_str()));
+        assert_eq!(env.get("THAW_TABLE"), Some(&fx.table.as_str()));
+        assert_eq!(
+            env.get("THAW_CONTROL").copied(),
+            Some(format!("s3://{}/thaw/{job}/", fx.bucket).as_str())
+        );
+        assert_eq!(env.get("THAW_ATTEMPT"), Some(&"1"));
+        assert_eq!(env.get("THAW_REGION"), Some(&REGION));
+        assert_eq!(
+            env.get("THAW_ENDPOINT_URL"),
+            Some(&fx.moto.endpoint.as_str())
+        );
+        assert_eq!(env.get("THAW_LOG_FORMAT"), Some(&"json"));
+        let lot: usize = env
+            .get("THAW_LOT")
+            .and_then(|l| l.parse().ok())
+            .expect("THAW_LOT");
+        assert!(lots_seen.insert(lot), "lot {lot} launched twice");
+        assert_eq!(
+            tasks_by_lot.get(&lot),
+            Some(arn),
+            "recorded task of lot {lot}"
+        );
+        assert!(env.keys().all(|k| k.starts_with("THAW_")), "{env:?}");
+    }
+    assert_eq!(lots_seen, BTreeSet::from([0, 1, 2, 3]));
+
+    // the same launch again: no new tasks, nothing reset
+    let again = fx.launch_ok(&file, &job, &["--lots", "4"]);
+    assert_eq!(first_line_job(&again), job);
+    assert!(
+        stdout(&again).contains("launched 0 lots"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(launched_tasks(&fx.c, &fx.ecs.cluster, &job).await.len(), 4);
+    let status2 = fx.status_json(&job);
+    for (i, lot) in status2["lots"].as_array().expect("lots").iter().enumerate() {
+        assert_eq!(lot["attempt"], 1);
+        assert_eq!(
+            lot["task"].as_str(),
+            tasks_by_lot.get(&i).map(String::as_str)
+        );
+    }
+    assert_eq!(fx.objects(&fx.bucket, &control_prefix).await, objects);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn relaunch_with_another_key_list_is_refused() {
+    let fx = fixture().await;
+    let job = job_id();
+    fx.launch_ok(&write_keys(&tricky_keys(10)), &job, &["--lots", "2"]);
+    let mut other = tricky_keys(10);
+    other[3] = "something/else".into();
+    let line = one_error_line(&fx.launch(&write_keys(&other), &job, &["--lots", "2"]));
+    assert!(
+        line.contains("already exists with a different key list"),
+        "{line}"
+    );
+    // a different split of the same list is refused too
+    let line = one_error_line(&fx.launch(&write_keys(&tricky_keys(10)), &job, &["--lots", "3"]));
+    assert!(line.contains("already exists with 2 lots"), "{line}");
+    assert_eq!(launched_tasks(&fx.c, &fx.ecs.cluster, &job).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn relaunch_recovers_a_lot_claimed_but_never_started() {
+    let fx = fixture().await;
+    let job = job_id();
+    let file = write_keys(&tricky_keys(9));
+    fx.launch_ok(&file, &job, &["--lots", "3"]);
+    // a coordinator that crashed between the claim and RunTask leaves LAUNCHED without a task
+    fx.c.ddb
+        .update_item()
+        .table_name(&fx.table)
+        .key("job_id", AttributeValue::S(job.clone()))
+        .key("lot", AttributeValue::N("1".into()))
+        .update_expression("REMOVE task")
+        .send()
+        .await
+        .expect("update lot 1");
+    let out = fx.launch_ok(&file, &job, &["--lots", "3"]);
+    assert!(stdout(&out).contains("launched 1 lots"), "{}", stdout(&out));
+    let status = fx.status_json(&job);
+    let attempts: Vec<u64> = status["lots"]
+        .as_array()
+        .expect("lots")
+        .iter()
+        .map(|l| l["attempt"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(attempts, vec![1, 2, 1]);
+    assert!(status["lots"][1]["task"].is_string());
+    let tasks = launched_tasks(&fx.c, &fx.ecs.cluster, &job).await;
+    assert_eq!(tasks.len(), 4);
+    let relaunched: Vec<_> = tasks
+        .iter()
+        .filter(|(_, env)| env.contains(&("THAW_ATTEMPT".to_owned(), "2".to_owned())))
+        .collect();
+    assert_eq!(relaunched.len(), 1);
+    assert!(relaunched[0]
+        .1
+        .contains(&("THAW_LOT".to_owned(), "1".to_owned())));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_from_stdin_are_spooled_and_normalised() {
+    let fx = fixture().await;
+    let job = job_id();
+    let mut args = vec![
+        "launch".to_owned(),
+        "-".to_owned(),
+        "--lot-size".to_owned(),
+        "2".to_owned(),
+    ];
+    args.extend(fx.ecs_args(&job));
+    let mut cmd = Command::new(bin("coordinator"));
+    cmd.args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in fx.moto.env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start coordinator");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all("a b\r\n\r\n+c\n\nd%2F\né ".as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let objects = fx.objects(&fx.bucket, &format!("thaw/{job}/lots/")).await;
+    assert_eq!(objects.len(), 2);
+    let mut joined = Vec::new();
+    for key in &objects {
+        joined.extend(get_body(&fx.c, &fx.bucket, key).await);
+    }
+    assert_eq!(String::from_utf8_lossy(&joined), "a b\n+c\nd%2F\né \n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ecs_throttling_is_retried() {
+    let moto = Moto::start();
+    moto.configure(r#"{"ecs_throttle_rate": 0.5}"#);
+    let c = moto.clients().await;
+    let bucket = unique("bucket");
+    create_bucket(&c, &bucket).await;
+    let table = unique("table");
+    init_table(&moto, &table);
+    let ecs = ecs_setup(&moto, &c).await;
+    let job = job_id();
+    let file = write_keys(&tricky_keys(24));
+    let subnets = ecs.subnets.join(",");
+    let out = run_ok(
+        &moto,
+        "coordinator",
+        &[
+            "launch",
+            &file.display().to_string(),
+            "--lots",
+            "6",
+            "--table",
+            &table,
+            "--bucket",
+            &bucket,
+            "--storage-class",
+            "STANDARD",
+            "--job-id",
+            &job,
+            "--cluster",
+            &ecs.cluster,
+            "--task-definition",
+            &ecs.task_definition,
+            "--subnets",
+            &subnets,
+            "--security-groups",
+            "sg-12345678",
+            "--max-attempts",
+            "2",
+        ],
+        &[],
+    );
+    assert!(stdout(&out).contains("launched 6 lots"), "{}", stdout(&out));
+    assert_eq!(launched_tasks(&c, &ecs.cluster, &job).await.len(), 6);
+    let stats = moto.stats();
+    assert!(stats["RunTask"].as_u64().unwrap_or(0) > 6, "{stats}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_storage_class_leaves_no_job() {
+    let fx = fixture().await;
+    let job = job_id();
+    let out = fx.launch(
+        &write_keys(&tricky_keys(5)),
+        &job,
+        &["--storage-class", "COLD"],
+    );
+    let line = one_error_line(&out);
+    assert!(line.contains("unknown storage class 'COLD'"), "{line}");
+    assert_eq!(out.status.code(), Some(2), "usage errors exit with 2");
+    fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_restore_tier_leaves_no_job() {
+    let fx = fixture().await;
+    let job = job_id();
+    let out = fx.launch(
+        &write_keys(&tricky_keys(5)),
+        &job,
+        &["--restore-tier", "fast"],
+    );
+    let line = one_error_line(&out);
+    assert!(line.contains("unknown restore tier 'fast'"), "{line}");
+    fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_bucket_leaves_no_job() {
+    let fx = fixture().await;
+    let job = job_id();
+    let missing = unique("bucket");
+    // the control objects would go to the fixture's (existing) bucket
+    let out = fx.launch(
+        &write_keys(&tricky_keys(5)),
+        &job,
+        &["--bucket", &missing, "--control-bucket", &fx.bucket],
+    );
+    let line = one_error_line(&out);
+    assert!(
+        line.contains(&format!("bucket {missing} does not exist")),
+        "{line}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_table_leaves_no_job() {
+    let fx = fixture().await;
+    let job = job_id();
+    let missing = unique("table");
+    let out = fx.launch(&write_keys(&tricky_keys(5)), &job, &["--table", &missing]);
+    let line = one_error_line(&out);
+    assert!(
+        line.contains(&missing) && line.contains("does not exist"),
+        "{line}"
+    );
+    assert!(line.contains("coordinator init"), "{line}");
+    fx.assert_no_job(&fx.bucket, &missing, &job).await;
+    fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_cluster_leaves_no_job() {
+    let fx = fixture().await;
+    let job = job_id();
+    let missing = unique("cluster");
+    let out = fx.launch(&write_keys(&tricky_keys(5)), &job, &["--cluster", &missing]);
+    let line = one_error_line(&out);
+    assert!(
+        line.contains(&format!("ECS cluster {missing} not found")),
+        "{line}"
+    );
+    fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_container_leaves_no_job() {
+    let fx = fixture().await;
+    let job = job_id();
+    let out = fx.launch(&write_keys(&tricky_keys(5)), &job, &["--container", "app"]);
+    let line = one_error_line(&out);
+    assert!(line.contains("no container named 'app'"), "{line}");
+    fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_utf8_line_leaves_no_job() {
+    let fx = fixture().await;
+    let job = job_id();
+    let file = write_bytes(b"good/1\n\ngood/2\nbad/\xff\xfe\ngood/3\n");
+    let line = one_error_line(&fx.launch(&file, &job, &[]));
+    assert!(
+        line.contains("line 4") && line.contains("not valid UTF-8"),
+        "{line}"
+    );
+    fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_key_file_leaves_no_job() {
+    let fx = fixture().await;
+    for content in [&b""[..], b"\n\r\n\n"] {
+        let job = job_id();
+        let line = one_error_line(&fx.launch(&write_bytes(content), &job, &[]));
+        assert!(line.contains("holds no keys"), "{line}");
+        fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_job_id_and_missing_ecs_flags_are_usage_errors() {
+    let fx = fixture().await;
+    let file = write_keys(&tricky_keys(3));
+    for bad in ["has space", "a/b", &"x".repeat(37)] {
+        let out = fx.launch(&file, bad, &[]);
+        let line = one_error_line(&out);
+        assert!(line.contains("job id"), "{line}");
+        assert_eq!(out.status.code(), Some(2));
+    }
+    let job = job_id();
+    let f = file.display().to_string();
+    let out = run(
+        fx.moto,
+        "coordinator",
+        &[
+            "launch",
+            &f,
+            "--table",
+            &fx.table,
+            "--bucket",
+            &fx.bucket,
+            "--storage-class",
+            "STANDARD",
+            "--job-id",
+            &job,
+        ],
+        &[],
+    );
+    let line = one_error_line(&out);
+    assert!(line.contains("--task-definition"), "{line}");
+    fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_lists_every_lot_with_all_fields() {
+    let fx = fixture().await;
+    let job = job_id();
+    fx.launch_ok(&write_keys(&tricky_keys(10)), &job, &["--lot-size", "4"]);
+    let status = fx.status_json(&job);
+    assert_eq!(status["job_id"], job.as_str());
+    let lots = status["lots"].as_array().expect("lots");
+    assert_eq!(lots.len(), 3);
+    let fields = [
+        "lot",
+        "state",
+        "keys_total",
+        "restore_requested",
+        "restored",
+        "copied",
+        "skipped",
+        "failed",
+        "bytes_copied",
+        "attempt",
+        "task",
+        "heartbeat_age_s",
+        "last_error",
+        "next_check_at",
+    ];
+    for lot in lots {
+        for f in fields {
+            assert!(lot.get(f).is_some(), "lot lacks {f}: {lot}");
+        }
+        assert!(lot["heartbeat_age_s"].is_null(), "{lot}");
+        assert!(lot["last_error"].is_null(), "{lot}");
+    }
+    let sizes: Vec<u64> = lots
+        .iter()
+        .map(|l| l["keys_total"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(sizes, vec![4, 4, 2]);
+    let totals = &status["totals"];
+    assert_eq!(totals["lots"], 3);
+    assert_eq!(totals["keys_total"], 10);
+    for f in [
+        "restore_requested",
+        "restored",
+        "copied",
+        "skipped",
+        "failed",
+        "bytes_copied",
+    ] {
+        assert_eq!(totals[f], 0, "{f}");
+    }
+    let states = totals["states"].as_object().expect("states");
+    assert_eq!(states.values().filter_map(Value::as_u64).sum::<u64>(), 3);
+
+    // the human table: a header, one line per lot, totals and states
+    let out = run_ok(
+        fx.moto,
+        "coordinator",
+        &["status", &job, "--table", &fx.table],
+        &[],
+    );
+    let text = stdout(&out);
+    assert!(text.starts_with(&format!("job {job}\n")), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("/4 ") || l.contains("/2 "))
+            .count(),
+        3,
+        "{text}"
+    );
+    assert!(text.contains("total: 3 lots, 0/10 keys done"), "{text}");
+    assert!(text.contains("states: LAUNCHED 3"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_of_unknown_job_fails() {
+    let fx = fixture().await;
+    let job = job_id();
+    let out = run(
+        fx.moto,
+        "coordinator",
+        &["status", &job, "--table", &fx.table],
+        &[],
+    );
+    let line = one_error_line(&out);
+    assert_eq!(
+        line,
+        format!("error: job {job} not found in table {}", fx.table)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_touches_nothing() {
+    let fx = fixture().await;
+    let job = job_id();
+    // a table and cluster that do not exist: a dry run sends no request at all
+    let missing_table = unique("table");
+    let missing_cluster = unique("cluster");
+    let out = fx.launch_ok(
+        &write_keys(&tricky_keys(20)),
+        &job,
+        &[
+            "--lots",
+            "3",
+            "--dry-run",
+            "--table",
+            &missing_table,
+            "--cluster",
+            &missing_cluster,
+        ],
+    );
+    assert_eq!(first_line_job(&out), job);
+    let text = stdout(&out);
+    assert!(text.contains("lots: 3 (6 to 7 keys each)"), "{text}");
+    assert!(
+        text.contains(&format!("s3://{}/thaw/{job}/lots/00000.txt", fx.bucket)),
+        "{text}"
+    );
+    assert!(text.contains("RunTask request of lot 0"), "{text}");
+    assert!(text.contains("THAW_CONTROL"), "{text}");
+    fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
+    let tables = fx.c.ddb.list_tables().send().await.expect("list tables");
+    assert!(!tables.table_names().contains(&missing_table));
+}
+
+/// A stand-in worker: prints its environment, records nothing, and fails for lot 1.
+fn fake_worker() -> PathBuf {
+    let dir = std::env::temp_dir().join(unique("fakeworker"));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let p = dir.join("worker.sh");
+    std::fs::write(
+        &p,
+        "#!/bin/sh\n\
+         echo \"env job=$THAW_JOB_ID lot=$THAW_LOT attempt=$THAW_ATTEMPT table=$THAW_TABLE control=$THAW_CONTROL format=$THAW_LOG_FORMAT\" >&2\n\
+         echo \"stdout of $THAW_LOT\"\n\
+         if [ \"$THAW_LOT\" = 1 ]; then exit 3; fi\n\
+         exit 0\n",
+    )
+    .expect("write fake worker");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    p
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn local_launcher_runs_workers_and_marks_silent_exits_failed() {
+    let fx = fixture().await;
+    let job = job_id();
+    let file = write_keys(&tricky_keys(6));
+    let worker = fake_worker();
+    let out = run(
+        fx.moto,
+        "coordinator",
+        &[
+            "launch",
+            &file.display().to_string(),
+            "--lots",
+            "3",
+            "--table",
+            &fx.table,
+            "--bucket",
+            &fx.bucket,
+            "--storage-class",
+            "STANDARD",
+            "--job-id",
+            &job,
+            "--launcher",
+            "local",
+            "--worker-bin",
+            &worker.display().to_string(),
+            "--parallel",
+            "2",
+        ],
+        &[],
+    );
+    let err = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "a failed worker must fail the launch\n{err}"
+    );
+    assert_eq!(first_line_job(&out), job);
+    for lot in 0..3 {
+        assert!(
+            err.contains(&format!(
+                "[lot {lot}] env job={job} lot={lot} attempt=1 table={} control=s3://{}/thaw/{job}/ format=human",
+                fx.table, fx.bucket
+            )),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("[lot {lot}] stdout of {lot}")),
+            "{err}"
+        );
+    }
+    assert!(
+        err.lines().last().is_some_and(|l| l.starts_with("error: ")),
+        "{err}"
+    );
+    let status = fx.status_json(&job);
+    for lot in status["lots"].as_array().expect("lots") {
+        // the stand-in records no final state, so every lot ends FAILED with the reason
+        assert_eq!(lot["state"], "FAILED", "{lot}");
+        assert!(
+            lot["task"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("local:")),
+            "{lot}"
+        );
+        let reason = lot["last_error"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("without recording a final state"),
+            "{reason}"
+        );
+    }
+    let lot1 = status["lots"][1]["last_error"].as_str().unwrap_or_default();
+    assert!(lot1.contains("exit status: 3"), "{lot1}");
+    // nothing ran on ECS
+    assert!(launched_tasks(&fx.c, &fx.ecs.cluster, &job)
+        .await
+        .is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn local_launcher_without_worker_binary_leaves_no_job() {
+    let fx = fixture().await;
+    let job = job_id();
+    let out = run(
+        fx.moto,
+        "coordinator",
+        &[
+            "launch",
+            &write_keys(&tricky_keys(3)).display().to_string(),
+            "--table",
+            &fx.table,
+            "--bucket",
+            &fx.bucket,
+            "--storage-class",
+            "STANDARD",
+            "--job-id",
+            &job,
+            "--launcher",
+            "local",
+            "--worker-bin",
+            "/nonexistent/worker",
+        ],
+        &[],
+    );
+    let line = one_error_line(&out);
+    assert!(line.contains("/nonexistent/worker"), "{line}");
+    fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
+}

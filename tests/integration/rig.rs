@@ -108,7 +108,13 @@ impl Moto {
 
     /// A raw POST to the emulator.
     pub fn post(&self, path: &str, body: &str) -> (u16, String) {
-        http(self.port, "POST", path, &[("Content-Type", "application/json")], body)
+        http(
+            self.port,
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            body,
+        )
     }
 
     /// The default VPC's subnets (for awsvpc RunTask), from moto's EC2 query API.
@@ -188,7 +194,13 @@ pub struct Clients {
     pub ecs: aws_sdk_ecs::Client,
 }
 
-fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect moto");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -210,7 +222,10 @@ fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &st
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -228,12 +243,13 @@ pub fn unique(what: &str) -> String {
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let p = dir.join(name);
-    assert!(p.exists(), "{} not built: run `cargo build` first", p.display());
+    assert!(
+        p.exists(),
+        "{} not built: run `cargo build` first",
+        p.display()
+    );
     p
 }
 
@@ -297,14 +313,13 @@ pub async fn put(c: &Clients, bucket: &str, key: &str, class: &str, body: &[u8])
 
 /// Storage class of an object as S3 reports it (STANDARD when absent).
 pub async fn class_of(c: &Clients, bucket: &str, key: &str) -> String {
-    let h = c
-        .s3
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("head {key}: {e:?}"));
+    let h =
+        c.s3.head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("head {key}: {e:?}"));
     h.storage_class()
         .map(|s| s.as_str().to_owned())
         .unwrap_or_else(|| "STANDARD".into())
@@ -387,7 +402,11 @@ pub async fn ecs_setup(moto: &Moto, c: &Clients) -> EcsSetup {
 
 /// The Fargate stand-in: every task the job started, with the environment of its container
 /// overrides, read back through ListTasks(startedBy) + DescribeTasks.
-pub async fn launched_tasks(c: &Clients, cluster: &str, job: &str) -> Vec<(String, Vec<(String, String)>)> {
+pub async fn launched_tasks(
+    c: &Clients,
+    cluster: &str,
+    job: &str,
+) -> Vec<(String, Vec<(String, String)>)> {
     let list = c
         .ecs
         .list_tasks()

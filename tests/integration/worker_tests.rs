@@ -27,7 +27,13 @@ struct Job {
 }
 
 impl Job {
-    async fn create(moto: &Moto, c: &Clients, bucket: &str, keys: &[String], settings: WorkerSettings) -> Job {
+    async fn create(
+        moto: &Moto,
+        c: &Clients,
+        bucket: &str,
+        keys: &[String],
+        settings: WorkerSettings,
+    ) -> Job {
         let table = unique("table");
         ProgressTable::new(c.ddb.clone(), &table)
             .create_if_missing()
@@ -65,9 +71,16 @@ impl Job {
         .expect("put spec");
         let manifest_key = control.key(&lot_manifest_name(0));
         let body: String = keys.iter().map(|k| format!("{k}\n")).collect();
-        put(manifest_key.clone(), body.into_bytes()).await.expect("put manifest");
+        put(manifest_key.clone(), body.into_bytes())
+            .await
+            .expect("put manifest");
         ProgressTable::new(c.ddb.clone(), &table)
-            .put_lot_if_absent(&job_id, 0, keys.len() as u64, &format!("s3://{bucket}/{manifest_key}"))
+            .put_lot_if_absent(
+                &job_id,
+                0,
+                keys.len() as u64,
+                &format!("s3://{bucket}/{manifest_key}"),
+            )
             .await
             .expect("put lot");
         let _ = moto;
@@ -129,13 +142,20 @@ fn fast_settings() -> WorkerSettings {
 }
 
 fn body_for(key: &str, len: usize) -> Vec<u8> {
-    let seed = key.bytes().fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
-    (0..len).map(|i| (seed.wrapping_add((i as u32).wrapping_mul(2_654_435_761)) >> 13) as u8).collect()
+    let seed = key
+        .bytes()
+        .fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+    (0..len)
+        .map(|i| (seed.wrapping_add((i as u32).wrapping_mul(2_654_435_761)) >> 13) as u8)
+        .collect()
 }
 
 fn summary(out: &std::process::Output) -> serde_json::Value {
     let text = stdout(out);
-    let line = text.lines().last().unwrap_or_else(|| panic!("no summary line; stderr:\n{}", stderr(out)));
+    let line = text
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no summary line; stderr:\n{}", stderr(out)));
     serde_json::from_str(line).unwrap_or_else(|e| panic!("summary {line:?}: {e}"))
 }
 
@@ -158,7 +178,16 @@ async fn mixed_lot_ends_in_target_class_with_everything_kept() {
     ];
     let mut keys: Vec<String> = Vec::new();
     let mut bodies: HashMap<String, Vec<u8>> = HashMap::new();
-    for (i, class) in ["GLACIER", "DEEP_ARCHIVE", "GLACIER_IR", "STANDARD", "STANDARD_IA"].iter().enumerate() {
+    for (i, class) in [
+        "GLACIER",
+        "DEEP_ARCHIVE",
+        "GLACIER_IR",
+        "STANDARD",
+        "STANDARD_IA",
+    ]
+    .iter()
+    .enumerate()
+    {
         for j in 0..4 {
             let key = format!("plain/{class}/{j}");
             let body = body_for(&key, 100 + i * 10 + j);
@@ -214,31 +243,65 @@ async fn mixed_lot_ends_in_target_class_with_everything_kept() {
 
     for key in &keys[..keys.len() - 1] {
         assert_eq!(class_of(&c, &bucket, key).await, "STANDARD_IA", "{key}");
-        assert_eq!(&get_body(&c, &bucket, key).await, &bodies[key], "bytes of {key}");
+        assert_eq!(
+            &get_body(&c, &bucket, key).await,
+            &bodies[key],
+            "bytes of {key}"
+        );
     }
     for key in rich {
-        let h = c.s3.head_object().bucket(&bucket).key(key).send().await.expect("head");
+        let h =
+            c.s3.head_object()
+                .bucket(&bucket)
+                .key(key)
+                .send()
+                .await
+                .expect("head");
         assert_eq!(h.content_type(), Some("application/x-thaw"), "{key}");
         assert_eq!(h.content_encoding(), Some("identity"), "{key}");
-        assert_eq!(h.content_disposition(), Some("attachment; filename=\"x.bin\""), "{key}");
+        assert_eq!(
+            h.content_disposition(),
+            Some("attachment; filename=\"x.bin\""),
+            "{key}"
+        );
         assert_eq!(h.content_language(), Some("pt-BR"), "{key}");
         assert_eq!(h.cache_control(), Some("max-age=60"), "{key}");
         let meta = h.metadata().cloned().unwrap_or_default();
-        assert_eq!(meta.get("owner").map(String::as_str), Some("ops team"), "{key}");
+        assert_eq!(
+            meta.get("owner").map(String::as_str),
+            Some("ops team"),
+            "{key}"
+        );
         assert_eq!(meta.get("batch").map(String::as_str), Some("42"), "{key}");
-        assert_eq!(h.server_side_encryption(), Some(&ServerSideEncryption::AwsKms), "{key}");
+        assert_eq!(
+            h.server_side_encryption(),
+            Some(&ServerSideEncryption::AwsKms),
+            "{key}"
+        );
         assert_eq!(
             h.ssekms_key_id(),
             Some("arn:aws:kms:us-east-1:123456789012:key/thaw-test"),
             "{key}"
         );
-        let tags = c.s3.get_object_tagging().bucket(&bucket).key(key).send().await.expect("tags");
-        let mut tags: Vec<(String, String)> =
-            tags.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect();
+        let tags =
+            c.s3.get_object_tagging()
+                .bucket(&bucket)
+                .key(key)
+                .send()
+                .await
+                .expect("tags");
+        let mut tags: Vec<(String, String)> = tags
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect();
         tags.sort();
         assert_eq!(
             tags,
-            vec![("cost center".into(), "a/b".into()), ("project".into(), "thaw".into())],
+            vec![
+                ("cost center".into(), "a/b".into()),
+                ("project".into(), "thaw".into())
+            ],
             "{key}"
         );
     }
@@ -253,11 +316,26 @@ async fn mixed_lot_ends_in_target_class_with_everything_kept() {
     assert_eq!(n.failed, 1);
     assert_eq!(n.skipped, 4, "the STANDARD_IA objects");
     let missing = keys.len() - 1;
-    assert_eq!(item.checkpoint.failure_of(missing).map(|f| f.0), Some("NoSuchKey"));
-    assert!(item.uploads.is_empty(), "no upload left recorded: {:?}", item.uploads);
-    let uploads = c.s3.list_multipart_uploads().bucket(&bucket).send().await.expect("list uploads");
+    assert_eq!(
+        item.checkpoint.failure_of(missing).map(|f| f.0),
+        Some("NoSuchKey")
+    );
+    assert!(
+        item.uploads.is_empty(),
+        "no upload left recorded: {:?}",
+        item.uploads
+    );
+    let uploads =
+        c.s3.list_multipart_uploads()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("list uploads");
     assert!(uploads.uploads().is_empty(), "orphaned multipart uploads");
-    assert!(sum["requests"]["s3_upload_part_copy"].as_u64().unwrap_or(0) >= 3, "{sum}");
+    assert!(
+        sum["requests"]["s3_upload_part_copy"].as_u64().unwrap_or(0) >= 3,
+        "{sum}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -282,14 +360,21 @@ async fn slow_restores_end_waiting_then_finish_without_second_request() {
     assert_eq!(summary(&out)["state"], "WAITING");
     let item = job.item(&c).await;
     assert_eq!(item.state, LotState::Waiting);
-    assert_eq!(item.counters.copied, 5, "the STANDARD objects are done already");
+    assert_eq!(
+        item.counters.copied, 5,
+        "the STANDARD objects are done already"
+    );
     assert_eq!(item.counters.restore_requested, 15);
     assert!(item.next_check_at.is_some());
 
     // A rerun while restores are still running must not ask again.
     let out = job.run(&moto, &[]);
     assert!(out.status.success(), "second run: {}", stderr(&out));
-    assert_eq!(summary(&out)["requests"]["s3_restore"], 0, "no restore requested twice");
+    assert_eq!(
+        summary(&out)["requests"]["s3_restore"],
+        0,
+        "no restore requested twice"
+    );
 
     tokio::time::sleep(Duration::from_secs(4)).await;
     let out = job.run(&moto, &["--max-wait", "30"]);
@@ -300,7 +385,11 @@ async fn slow_restores_end_waiting_then_finish_without_second_request() {
     assert_eq!(item.counters.copied, 20);
     assert_eq!(item.counters.restored, 15);
     assert_eq!(item.attempt, 3, "each manual run claims the next attempt");
-    assert_eq!(moto.stats()["s3:RestoreObject"], 15, "one restore request per archived key");
+    assert_eq!(
+        moto.stats()["s3:RestoreObject"],
+        15,
+        "one restore request per archived key"
+    );
     for k in &keys {
         assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA");
     }
@@ -316,7 +405,11 @@ async fn wait_for_progress(c: &Clients, job: &Job, child: &mut Child, at_least: 
         if let Ok(Some(status)) = child.try_wait() {
             panic!("worker exited early with {status}");
         }
-        assert!(Instant::now() < deadline, "no progress: {:?}", item.counters);
+        assert!(
+            Instant::now() < deadline,
+            "no progress: {:?}",
+            item.counters
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -331,7 +424,11 @@ async fn many_objects(c: &Clients, bucket: &str, n: usize, multipart_every: usiz
             let c = c.clone();
             let (bucket, k) = (bucket.to_owned(), k.clone());
             tokio::spawn(async move {
-                let size = if multipart_every > 0 && i % multipart_every == 0 { 9 * MIB } else { 64 };
+                let size = if multipart_every > 0 && i % multipart_every == 0 {
+                    9 * MIB
+                } else {
+                    64
+                };
                 let class = if i % 2 == 0 { "GLACIER" } else { "STANDARD" };
                 put(&c, &bucket, &k, class, &body_for(&k, size)).await;
             })
@@ -373,8 +470,16 @@ async fn kill_9_then_resume_finishes_without_redoing_work() {
         copies_total <= 300 + concurrency,
         "keys copied twice must be at most the concurrency: {copies_total} copies for 300 keys"
     );
-    let uploads = c.s3.list_multipart_uploads().bucket(&bucket).send().await.expect("list");
-    assert!(uploads.uploads().is_empty(), "orphaned multipart uploads after crash and resume");
+    let uploads =
+        c.s3.list_multipart_uploads()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("list");
+    assert!(
+        uploads.uploads().is_empty(),
+        "orphaned multipart uploads after crash and resume"
+    );
     assert!(item.uploads.is_empty());
 }
 
@@ -394,7 +499,11 @@ async fn stale_attempt_is_fenced_off() {
     let status = old.wait().expect("old worker");
     let mut err = String::new();
     std::io::Read::read_to_string(old.stderr.as_mut().expect("stderr"), &mut err).ok();
-    assert_eq!(status.code(), Some(3), "the stale worker stops with exit 3: {err}");
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "the stale worker stops with exit 3: {err}"
+    );
     assert!(err.contains("newer attempt"), "{err}");
 
     let item = job.item(&c).await;
@@ -422,7 +531,11 @@ async fn sigterm_checkpoints_interrupted_then_rerun_completes() {
         .expect("kill -TERM");
     assert!(st.success());
     let status = child.wait().expect("wait");
-    assert!(t0.elapsed() < Duration::from_secs(10), "stopped in {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "stopped in {:?}",
+        t0.elapsed()
+    );
     assert!(status.success(), "exit after SIGTERM: {status}");
     let item = job.item(&c).await;
     assert_eq!(item.state, LotState::Interrupted);
@@ -453,7 +566,10 @@ async fn missing_manifest_is_fatal_and_marks_the_lot_failed() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     let last = err.lines().last().unwrap_or_default();
-    assert!(last.starts_with("error: ") && last.contains("lot manifest"), "{err}");
+    assert!(
+        last.starts_with("error: ") && last.contains("lot manifest"),
+        "{err}"
+    );
     let item = job.item(&c).await;
     assert_eq!(item.state, LotState::Failed);
     assert!(item.last_error.unwrap_or_default().contains("NoSuchKey"));
@@ -462,7 +578,16 @@ async fn missing_manifest_is_fatal_and_marks_the_lot_failed() {
     let out = run(
         moto,
         "worker",
-        &["--job-id", "no-such-job", "--lot", "0", "--table", &job.table, "--control", &job.control.to_string()],
+        &[
+            "--job-id",
+            "no-such-job",
+            "--lot",
+            "0",
+            "--table",
+            &job.table,
+            "--control",
+            &job.control.to_string(),
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(1));

@@ -9,8 +9,8 @@
 
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, MetadataDirective, ServerSideEncryption,
-    StorageClass, TaggingDirective,
+    CompletedMultipartUpload, CompletedPart, MetadataDirective, ServerSideEncryption, StorageClass,
+    TaggingDirective,
 };
 use futures::{StreamExt, TryStreamExt};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -71,7 +71,12 @@ fn build_err(op: &'static str, e: impl std::fmt::Display) -> AwsError {
 }
 
 /// Copies `key` in place into the job's target class; returns the bytes copied.
-pub async fn copy_in_place(ctx: &Ctx, index: usize, key: &str, obj: &ObjectInfo) -> Result<u64, AwsError> {
+pub async fn copy_in_place(
+    ctx: &Ctx,
+    index: usize,
+    key: &str,
+    obj: &ObjectInfo,
+) -> Result<u64, AwsError> {
     if obj.size > ctx.settings.multipart_threshold {
         multipart_copy(ctx, index, key, obj).await?;
     } else {
@@ -129,11 +134,18 @@ fn with_encryption<B>(
     let raw = &obj.raw;
     match raw.server_side_encryption() {
         Some(sse) => {
-            let kms = matches!(sse, ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse);
+            let kms = matches!(
+                sse,
+                ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse
+            );
             set(
                 builder,
                 Some(sse.clone()),
-                if kms { raw.ssekms_key_id().map(str::to_owned) } else { None },
+                if kms {
+                    raw.ssekms_key_id().map(str::to_owned)
+                } else {
+                    None
+                },
                 if kms { raw.bucket_key_enabled() } else { None },
             )
         }
@@ -158,7 +170,12 @@ async fn object_tags(ctx: &Ctx, key: &str) -> Result<Vec<(String, String)>, AwsE
         .collect())
 }
 
-async fn multipart_copy(ctx: &Ctx, index: usize, key: &str, obj: &ObjectInfo) -> Result<(), AwsError> {
+async fn multipart_copy(
+    ctx: &Ctx,
+    index: usize,
+    key: &str,
+    obj: &ObjectInfo,
+) -> Result<(), AwsError> {
     let raw = &obj.raw;
     // Tags are read now, after the restore: AWS allows it before, moto does not.
     let tags = object_tags(ctx, key).await?;
@@ -264,9 +281,9 @@ async fn copy_parts(
                     .send()
                     .await
                     .map_err(|e| AwsError::from_sdk("UploadPartCopy", &e))?;
-                let r = out
-                    .copy_part_result()
-                    .ok_or_else(|| build_err("UploadPartCopy", "no CopyPartResult in the answer"))?;
+                let r = out.copy_part_result().ok_or_else(|| {
+                    build_err("UploadPartCopy", "no CopyPartResult in the answer")
+                })?;
                 let mut part = CompletedPart::builder()
                     .part_number(number)
                     .set_e_tag(r.e_tag().map(str::to_owned));
@@ -321,7 +338,10 @@ mod tests {
 
     #[test]
     fn tagging_encodes() {
-        let tags = vec![("a b".to_owned(), "c&d".to_owned()), ("k".to_owned(), "=".to_owned())];
+        let tags = vec![
+            ("a b".to_owned(), "c&d".to_owned()),
+            ("k".to_owned(), "=".to_owned()),
+        ];
         assert_eq!(tagging_string(&tags), "a%20b=c%26d&k=%3D");
     }
 }

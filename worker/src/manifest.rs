@@ -14,7 +14,11 @@ use thaw_common::spec::{JobSpec, S3Location, JOB_SPEC_NAME};
 use crate::metrics::Metrics;
 
 /// Reads and parses `job.json`.
-pub async fn read_spec(s3: &aws_sdk_s3::Client, control: &S3Location, metrics: &Metrics) -> Result<JobSpec> {
+pub async fn read_spec(
+    s3: &aws_sdk_s3::Client,
+    control: &S3Location,
+    metrics: &Metrics,
+) -> Result<JobSpec> {
     Metrics::inc(&metrics.s3_get);
     let key = control.key(JOB_SPEC_NAME);
     let out = s3
@@ -31,7 +35,8 @@ pub async fn read_spec(s3: &aws_sdk_s3::Client, control: &S3Location, metrics: &
         .await
         .with_context(|| format!("reading job spec s3://{}/{key}", control.bucket))?
         .into_bytes();
-    serde_json::from_slice(&body).with_context(|| format!("parsing job spec s3://{}/{key}", control.bucket))
+    serde_json::from_slice(&body)
+        .with_context(|| format!("parsing job spec s3://{}/{key}", control.bucket))
 }
 
 /// A lot manifest spooled to a local file; removed when dropped.
@@ -43,8 +48,15 @@ pub struct Manifest {
 
 impl Manifest {
     /// Downloads the manifest at `uri` (`s3://bucket/key`) and checks it holds `expected` keys.
-    pub async fn fetch(s3: &aws_sdk_s3::Client, uri: &str, expected: u64, metrics: &Metrics) -> Result<Self> {
-        let rest = uri.strip_prefix("s3://").with_context(|| format!("bad manifest location '{uri}'"))?;
+    pub async fn fetch(
+        s3: &aws_sdk_s3::Client,
+        uri: &str,
+        expected: u64,
+        metrics: &Metrics,
+    ) -> Result<Self> {
+        let rest = uri
+            .strip_prefix("s3://")
+            .with_context(|| format!("bad manifest location '{uri}'"))?;
         let (bucket, key) = rest
             .split_once('/')
             .with_context(|| format!("bad manifest location '{uri}'"))?;
@@ -62,7 +74,8 @@ impl Manifest {
             std::process::id(),
             key.replace('/', "_")
         ));
-        let mut file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let mut file =
+            File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         while let Some(chunk) = out
             .body
             .try_next()
@@ -88,7 +101,8 @@ impl Manifest {
 
     /// Streams the keys, in manifest order.
     pub fn keys(&self) -> Result<KeyReader<BufReader<File>>> {
-        let f = File::open(&self.path).with_context(|| format!("opening {}", self.path.display()))?;
+        let f =
+            File::open(&self.path).with_context(|| format!("opening {}", self.path.display()))?;
         Ok(KeyReader::new(BufReader::new(f)))
     }
 

@@ -48,7 +48,14 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let item = table
         .get_lot(&args.job_id, args.lot)
         .await?
-        .ok_or_else(|| anyhow!("lot {} of job {} is not in table {}", args.lot, args.job_id, args.table))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "lot {} of job {} is not in table {}",
+                args.lot,
+                args.job_id,
+                args.table
+            )
+        })?;
 
     let attempt = claim(&table, &args, &item, &metrics).await?;
     let Some(attempt) = attempt else {
@@ -60,12 +67,29 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     };
 
     // From here the table is reachable and the attempt ours: a fatal error marks the lot FAILED.
-    match prepare_and_process(&args, s3, table.clone(), &control, item, attempt, metrics, started).await {
+    match prepare_and_process(
+        &args,
+        s3,
+        table.clone(),
+        &control,
+        item,
+        attempt,
+        metrics,
+        started,
+    )
+    .await
+    {
         Ok(code) => Ok(code),
         Err(e) => {
             let reason = format!("{e:#}");
             if let Err(w) = table
-                .set_state(&args.job_id, args.lot, attempt, LotState::Failed, Some(&reason))
+                .set_state(
+                    &args.job_id,
+                    args.lot,
+                    attempt,
+                    LotState::Failed,
+                    Some(&reason),
+                )
                 .await
             {
                 tracing::warn!(error = %w, "could not mark the lot FAILED");
@@ -77,7 +101,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
 
 /// The attempt this run works under: the coordinator's, or the next one claimed here. `None`
 /// when a newer attempt already owns the lot.
-async fn claim(table: &ProgressTable, args: &Args, item: &LotItem, metrics: &Metrics) -> Result<Option<u64>> {
+async fn claim(
+    table: &ProgressTable,
+    args: &Args,
+    item: &LotItem,
+    metrics: &Metrics,
+) -> Result<Option<u64>> {
     match args.attempt {
         Some(a) if a < item.attempt => Ok(None),
         Some(a) if a == item.attempt => Ok(Some(a)),
@@ -88,7 +117,10 @@ async fn claim(table: &ProgressTable, args: &Args, item: &LotItem, metrics: &Met
         )),
         None => {
             Metrics::inc(&metrics.ddb_write);
-            if table.claim_launch(&args.job_id, args.lot, item.attempt).await? {
+            if table
+                .claim_launch(&args.job_id, args.lot, item.attempt)
+                .await?
+            {
                 Ok(Some(item.attempt + 1))
             } else {
                 Ok(None)
@@ -198,13 +230,21 @@ async fn prepare_and_process(
     let (state, next_check_at) = match outcome {
         LotOutcome::Interrupted => (LotState::Interrupted, None),
         LotOutcome::Finished => (final_state(&cp.counters, 0), None),
-        LotOutcome::Waiting { pending, next_check } => {
-            (final_state(&cp.counters, pending), Some(next_check))
-        }
+        LotOutcome::Waiting {
+            pending,
+            next_check,
+        } => (final_state(&cp.counters, pending), Some(next_check)),
     };
     Metrics::inc(&ctx.metrics.ddb_write);
     ctx.table
-        .write_checkpoint(&ctx.spec.job_id, ctx.lot, attempt, &cp, state, next_check_at)
+        .write_checkpoint(
+            &ctx.spec.job_id,
+            ctx.lot,
+            attempt,
+            &cp,
+            state,
+            next_check_at,
+        )
         .await
         .map_err(|e| fenced_or(e, "writing the final checkpoint"))?;
     tracing::info!(
@@ -225,9 +265,15 @@ fn fenced_or(e: ProgressError, what: &str) -> anyhow::Error {
 /// Aborts the multipart uploads an earlier run of this lot left open (recorded in the item).
 async fn abort_stale_uploads(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> Result<()> {
     for (index, upload_id) in &item.uploads {
-        let Ok(i) = index.parse::<usize>() else { continue };
+        let Ok(i) = index.parse::<usize>() else {
+            continue;
+        };
         if let Some(key) = manifest.key_at(i)? {
-            tracing::info!(key, upload_id, "aborting a multipart upload left by an earlier run");
+            tracing::info!(
+                key,
+                upload_id,
+                "aborting a multipart upload left by an earlier run"
+            );
             copy::abort(ctx, &key, upload_id).await;
         }
         ctx.forget_upload(i).await;
@@ -240,7 +286,9 @@ fn spawn_signal_handler(ctx: Arc<Ctx>) {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
             tokio::select! {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
@@ -250,7 +298,10 @@ fn spawn_signal_handler(ctx: Arc<Ctx>) {
         {
             let _ = tokio::signal::ctrl_c().await;
         }
-        tracing::warn!(lot = ctx.lot, "stop signal: finishing in-flight keys, then checkpointing");
+        tracing::warn!(
+            lot = ctx.lot,
+            "stop signal: finishing in-flight keys, then checkpointing"
+        );
         let _ = ctx.stop.send(true);
     });
 }
@@ -262,11 +313,20 @@ async fn flush_loop(ctx: Arc<Ctx>) {
     loop {
         tokio::time::sleep(ctx.settings.checkpoint_interval).await;
         let force = last_write.elapsed() >= ctx.settings.heartbeat;
-        let Some(cp) = ctx.tracker.take_if_dirty(force) else { continue };
+        let Some(cp) = ctx.tracker.take_if_dirty(force) else {
+            continue;
+        };
         Metrics::inc(&ctx.metrics.ddb_write);
         match ctx
             .table
-            .write_checkpoint(&ctx.spec.job_id, ctx.lot, ctx.attempt, &cp, LotState::Running, None)
+            .write_checkpoint(
+                &ctx.spec.job_id,
+                ctx.lot,
+                ctx.attempt,
+                &cp,
+                LotState::Running,
+                None,
+            )
             .await
         {
             Ok(()) => last_write = Instant::now(),
@@ -311,7 +371,12 @@ async fn process_lot(ctx: &Arc<Ctx>, manifest: &Manifest) -> Result<LotOutcome> 
                 next_check: now_secs() + delay.as_secs() as i64,
             });
         }
-        tracing::info!(lot = ctx.lot, waiting, poll_in_s = delay.as_secs(), "waiting for restores");
+        tracing::info!(
+            lot = ctx.lot,
+            waiting,
+            poll_in_s = delay.as_secs(),
+            "waiting for restores"
+        );
         let mut stop = ctx.stop.subscribe();
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
@@ -323,14 +388,22 @@ async fn process_lot(ctx: &Arc<Ctx>, manifest: &Manifest) -> Result<LotOutcome> 
 
 /// One pass over the manifest. Returns the keys still waiting for a restore (and whether any is
 /// DEEP_ARCHIVE), or `None` when a stop signal ended the pass early.
-async fn run_pass(ctx: &Arc<Ctx>, manifest: &Manifest, only: Option<&Bitmap>) -> Result<Option<(Bitmap, bool)>> {
+async fn run_pass(
+    ctx: &Arc<Ctx>,
+    manifest: &Manifest,
+    only: Option<&Bitmap>,
+) -> Result<Option<(Bitmap, bool)>> {
     let pending = std::sync::Mutex::new((Bitmap::new(manifest.len), false));
     let keys = manifest.keys()?;
     let work = futures::stream::iter(keys.enumerate())
         .take_while(|_| futures::future::ready(!ctx.stopping()))
         .filter_map(|(i, line)| {
             let wanted = line.is_ok() && !ctx.tracker.is_done(i) && only.is_none_or(|b| b.get(i));
-            futures::future::ready(if wanted { line.ok().map(|l| (i, l.key)) } else { None })
+            futures::future::ready(if wanted {
+                line.ok().map(|l| (i, l.key))
+            } else {
+                None
+            })
         })
         .map(|(i, key)| {
             let ctx = ctx.clone();
@@ -376,7 +449,11 @@ async fn process_key(ctx: &Ctx, i: usize, key: &str) -> Step {
     };
     let deep = obj.head.storage_class == "DEEP_ARCHIVE";
     let goal = ctx.goal();
-    match decide(&obj.head, goal, ctx.tracker.restore_still_valid(i, goal.days)) {
+    match decide(
+        &obj.head,
+        goal,
+        ctx.tracker.restore_still_valid(i, goal.days),
+    ) {
         Next::Skip => {
             ctx.tracker.skipped(i);
             Step::Finished
@@ -431,4 +508,3 @@ fn print_summary(ctx: &Ctx, state: &str, started: Instant) {
     });
     println!("{summary}");
 }
-

@@ -1,15 +1,23 @@
 //! The subcommands, one file each, and what they share: the global flags, usage errors and the
 //! pre-flight checks that run before anything is written.
 
+/// Appends one formatted line to a `String` (command output is written at once with [`out`]).
+macro_rules! push_line {
+    ($buf:expr, $($arg:tt)*) => {{
+        $buf.push_str(&format!($($arg)*));
+        $buf.push('\n');
+    }};
+}
+
 pub mod init;
 pub mod launch;
 pub mod status;
 
 use std::fmt;
+use std::io::Write;
 
 use anyhow::Context;
 use thaw_common::aws::{Aws, AwsArgs, AwsError};
-use thaw_common::logging::LogFormat;
 use thaw_common::progress::ProgressTable;
 
 /// Flags every subcommand accepts.
@@ -19,8 +27,6 @@ pub struct Global {
     pub aws: AwsArgs,
     /// DynamoDB progress table.
     pub table: String,
-    /// Log format of this process.
-    pub log_format: LogFormat,
 }
 
 impl Global {
@@ -66,8 +72,7 @@ pub async fn check_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Resu
         Ok(_) => Ok(()),
         Err(e) => {
             let err = AwsError::from_sdk("HeadBucket", &e);
-            if err.status == Some(404) || matches!(err.code.as_str(), "NotFound" | "NoSuchBucket")
-            {
+            if err.status == Some(404) || matches!(err.code.as_str(), "NotFound" | "NoSuchBucket") {
                 anyhow::bail!("bucket {bucket} does not exist");
             }
             if err.status == Some(403) || err.is_access() {
@@ -75,5 +80,17 @@ pub async fn check_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Resu
             }
             Err(err).with_context(|| format!("checking bucket {bucket}"))
         }
+    }
+}
+
+/// Writes `text` to stdout; a closed pipe (`coordinator status ... | head`) is not an error.
+pub fn out(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
     }
 }

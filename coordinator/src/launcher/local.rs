@@ -1,0 +1,194 @@
+//! The local launcher: runs the worker binary as child processes on this machine, at most
+//! `--parallel` at a time.
+//!
+//! Each child gets the same `THAW_*` variables an ECS task would (with human log lines) on top of
+//! the inherited environment, which carries the AWS credentials. Its output is streamed to our
+//! stderr, each line prefixed with `[lot N] `. Ctrl-C stops new lots from starting; running
+//! workers receive the same signal from the terminal and checkpoint before they exit.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tracing::warn;
+
+use super::WorkerEnv;
+
+/// How local workers are run; part of the job item's `launch_json`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LocalSettings {
+    /// Path of the worker binary.
+    pub worker_bin: String,
+    /// Workers running at once.
+    pub parallel: usize,
+}
+
+/// The `worker` binary next to this executable.
+pub fn default_worker_bin() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding this executable")?;
+    Ok(exe.with_file_name(format!("worker{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// Fails unless `path` is an existing file.
+pub fn check_worker_bin(path: &Path) -> anyhow::Result<()> {
+    if !path.is_file() {
+        bail!(
+            "worker binary {} not found (pass --worker-bin)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// This machine's name: `/etc/hostname`, else `$HOSTNAME`, else `localhost`.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            std::env::var("HOSTNAME")
+                .ok()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Runs workers as child processes.
+#[derive(Debug)]
+pub struct LocalLauncher {
+    settings: LocalSettings,
+    env: WorkerEnv,
+    host: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl LocalLauncher {
+    /// A launcher with these settings; workers get `env`.
+    pub fn new(settings: LocalSettings, env: WorkerEnv) -> Self {
+        Self {
+            settings,
+            env,
+            host: hostname(),
+            stop: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Its settings.
+    pub fn settings(&self) -> &LocalSettings {
+        &self.settings
+    }
+
+    /// From now on, the first Ctrl-C stops new lots from starting (running workers finish
+    /// their checkpoint); a second one exits at once.
+    pub fn watch_interrupts(&self) {
+        let stop = Arc::clone(&self.stop);
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+            stop.store(true, Ordering::SeqCst);
+            warn!("interrupted: no new lots will start; waiting for running workers (Ctrl-C again to quit now)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        });
+    }
+
+    /// True once the user asked to stop.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// The environment of `attempt` of `lot`.
+    pub fn vars(&self, lot: u32, attempt: u64) -> Vec<(String, String)> {
+        self.env.vars(lot, attempt, "human")
+    }
+
+    /// Starts the worker of `attempt` of `lot`.
+    pub fn spawn(&self, lot: u32, attempt: u64) -> anyhow::Result<LocalWorker> {
+        let mut cmd = Command::new(&self.settings.worker_bin);
+        cmd.envs(self.vars(lot, attempt))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.settings.worker_bin))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| anyhow!("worker of lot {lot} exited before it could be tracked"))?;
+        Ok(LocalWorker {
+            child,
+            lot,
+            task: format!("local:{}:{pid}", self.host),
+        })
+    }
+}
+
+/// A running worker process.
+#[derive(Debug)]
+pub struct LocalWorker {
+    child: Child,
+    lot: u32,
+    task: String,
+}
+
+async fn pump(lot: u32, stream: Option<impl AsyncRead + Unpin>) {
+    let Some(stream) = stream else { return };
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                // Our stderr going away must not stop the worker's output from being drained.
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "[lot {lot}] {}",
+                    text.trim_end_matches(['\n', '\r'])
+                );
+            }
+        }
+    }
+}
+
+impl LocalWorker {
+    /// Its task id, `local:<host>:<pid>`.
+    pub fn task(&self) -> &str {
+        &self.task
+    }
+
+    /// Streams its output to our stderr until it exits; returns its exit status.
+    pub async fn wait(mut self) -> anyhow::Result<ExitStatus> {
+        let out = self.child.stdout.take();
+        let err = self.child.stderr.take();
+        let (_, _, status) =
+            tokio::join!(pump(self.lot, out), pump(self.lot, err), self.child.wait());
+        status.with_context(|| format!("waiting for the worker of lot {}", self.lot))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostname_is_never_empty() {
+        assert!(!hostname().is_empty());
+    }
+
+    #[test]
+    fn missing_worker_bin() {
+        let e = check_worker_bin(Path::new("/nonexistent/worker")).unwrap_err();
+        assert!(e.to_string().contains("--worker-bin"), "{e}");
+    }
+}

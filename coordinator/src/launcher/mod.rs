@@ -1,0 +1,298 @@
+//! Starting workers, one per lot, and the launch protocol around it.
+//!
+//! For every lot: claim the next attempt in the progress table (a conditional write, so two
+//! coordinators never launch the same attempt), start the worker, record its task id. A launch
+//! that fails marks the lot FAILED with the reason and the other lots go on. The ECS launcher
+//! returns once the task is started; the local launcher waits for the worker process to exit.
+
+pub mod ecs;
+pub mod local;
+
+use futures::StreamExt;
+use thaw_common::checkpoint::LotState;
+use thaw_common::progress::{LotItem, ProgressTable};
+use thaw_common::spec::S3Location;
+use tracing::{error, info, warn};
+
+/// How a job's workers are started; stored in the job item (`launch_json`) so a later run can
+/// launch the same way.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "launcher", rename_all = "lowercase")]
+pub enum LaunchSettings {
+    /// ECS Fargate tasks.
+    Ecs(ecs::EcsSettings),
+    /// Worker processes on this machine.
+    Local(local::LocalSettings),
+}
+
+impl LaunchSettings {
+    /// `ecs` or `local`, as stored in the job item.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LaunchSettings::Ecs(_) => "ecs",
+            LaunchSettings::Local(_) => "local",
+        }
+    }
+}
+
+/// What every worker is told through its environment. Never the keys: those are in the lot
+/// manifest under `control`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerEnv {
+    /// Job id.
+    pub job_id: String,
+    /// DynamoDB progress table.
+    pub table: String,
+    /// The job's control location (`s3://bucket/prefix/<job-id>/`).
+    pub control: S3Location,
+    /// AWS Region the worker must use.
+    pub region: String,
+    /// Custom AWS endpoint, when one is in use.
+    pub endpoint_url: Option<String>,
+}
+
+impl WorkerEnv {
+    /// The `THAW_*` variables for `attempt` of `lot`, with the worker's log format.
+    pub fn vars(&self, lot: u32, attempt: u64, log_format: &str) -> Vec<(String, String)> {
+        let mut vars = vec![
+            ("THAW_JOB_ID".to_owned(), self.job_id.clone()),
+            ("THAW_LOT".to_owned(), lot.to_string()),
+            ("THAW_ATTEMPT".to_owned(), attempt.to_string()),
+            ("THAW_TABLE".to_owned(), self.table.clone()),
+            ("THAW_CONTROL".to_owned(), self.control.to_string()),
+            ("THAW_REGION".to_owned(), self.region.clone()),
+        ];
+        if let Some(e) = &self.endpoint_url {
+            vars.push(("THAW_ENDPOINT_URL".to_owned(), e.clone()));
+        }
+        vars.push(("THAW_LOG_FORMAT".to_owned(), log_format.to_owned()));
+        vars
+    }
+}
+
+/// A ready launcher.
+#[derive(Debug)]
+pub enum Launcher {
+    /// Starts ECS tasks.
+    Ecs(ecs::EcsLauncher),
+    /// Runs local worker processes.
+    Local(local::LocalLauncher),
+}
+
+/// What happened to one lot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// An ECS task was started and runs on.
+    Started {
+        /// Task ARN.
+        task: String,
+    },
+    /// A local worker ran and exited.
+    Exited {
+        /// `local:<host>:<pid>`.
+        task: String,
+        /// Exit status as text.
+        status: String,
+        /// True when it exited with 0.
+        success: bool,
+    },
+    /// Another coordinator claimed this attempt first; nothing was done.
+    ClaimedElsewhere,
+    /// Not started because the coordinator was interrupted.
+    NotStarted,
+    /// The launch failed (the lot is marked FAILED when its attempt was claimed).
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+/// One lot's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LotOutcome {
+    /// Lot number.
+    pub lot: u32,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// Launches `lots` (their current items, whose `attempt` is the one to claim from), with the
+/// launcher's concurrency; returns the outcomes in lot order.
+pub async fn launch_lots(
+    launcher: &Launcher,
+    table: &ProgressTable,
+    job: &str,
+    lots: &[LotItem],
+) -> Vec<LotOutcome> {
+    let concurrency = match launcher {
+        Launcher::Ecs(l) => l.settings().launch_concurrency.max(1),
+        Launcher::Local(l) => l.settings().parallel.max(1),
+    };
+    let mut out: Vec<LotOutcome> = futures::stream::iter(lots)
+        .map(|item| async move {
+            LotOutcome {
+                lot: item.lot,
+                outcome: launch_one(launcher, table, job, item).await,
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    out.sort_by_key(|o| o.lot);
+    out
+}
+
+async fn launch_one(
+    launcher: &Launcher,
+    table: &ProgressTable,
+    job: &str,
+    item: &LotItem,
+) -> Outcome {
+    let lot = item.lot;
+    if let Launcher::Local(l) = launcher {
+        if l.stopping() {
+            return Outcome::NotStarted;
+        }
+    }
+    match table.claim_launch(job, lot, item.attempt).await {
+        Ok(true) => {}
+        Ok(false) => {
+            info!(lot, "lot was claimed by another coordinator; skipped");
+            return Outcome::ClaimedElsewhere;
+        }
+        Err(e) => {
+            error!(lot, "could not claim the lot: {e}");
+            return Outcome::Failed {
+                error: format!("claiming the launch: {e}"),
+            };
+        }
+    }
+    let attempt = item.attempt + 1;
+    match launcher {
+        Launcher::Ecs(l) => match l.run_task(lot, attempt).await {
+            Ok(task) => {
+                record_task(table, job, lot, attempt, &task).await;
+                info!(lot, attempt, task = task.as_str(), "launched");
+                Outcome::Started { task }
+            }
+            Err(e) => mark_failed(table, job, lot, attempt, format!("launch failed: {e:#}")).await,
+        },
+        Launcher::Local(l) => {
+            let worker = match l.spawn(lot, attempt) {
+                Ok(w) => w,
+                Err(e) => {
+                    return mark_failed(table, job, lot, attempt, format!("launch failed: {e:#}"))
+                        .await
+                }
+            };
+            let task = worker.task().to_owned();
+            record_task(table, job, lot, attempt, &task).await;
+            info!(lot, attempt, task = task.as_str(), "worker started");
+            let (status, success) = match worker.wait().await {
+                Ok(s) => (s.to_string(), s.success()),
+                Err(e) => (format!("{e:#}"), false),
+            };
+            finish_local(table, job, lot, attempt, &status).await;
+            if success {
+                info!(lot, attempt, "worker exited: {status}");
+            } else {
+                warn!(lot, attempt, "worker failed: {status}");
+            }
+            Outcome::Exited {
+                task,
+                status,
+                success,
+            }
+        }
+    }
+}
+
+async fn record_task(table: &ProgressTable, job: &str, lot: u32, attempt: u64, task: &str) {
+    if let Err(e) = table.record_task(job, lot, attempt, task).await {
+        warn!(lot, attempt, task, "could not record the task: {e}");
+    }
+}
+
+async fn mark_failed(
+    table: &ProgressTable,
+    job: &str,
+    lot: u32,
+    attempt: u64,
+    error: String,
+) -> Outcome {
+    error!(lot, attempt, "{error}");
+    if let Err(e) = table
+        .set_state(job, lot, attempt, LotState::Failed, Some(&error))
+        .await
+    {
+        warn!(lot, attempt, "could not mark the lot FAILED: {e}");
+    }
+    Outcome::Failed { error }
+}
+
+/// A worker that exited while its lot is still LAUNCHED/RUNNING for its attempt did not record
+/// a final state (it crashed, was killed or could not start): the lot is marked FAILED.
+async fn finish_local(table: &ProgressTable, job: &str, lot: u32, attempt: u64, status: &str) {
+    match table.get_lot(job, lot).await {
+        Ok(Some(cur)) if cur.attempt == attempt && cur.state.is_active() => {
+            let msg = format!("worker exited ({status}) without recording a final state");
+            if let Err(e) = table
+                .set_state(job, lot, attempt, LotState::Failed, Some(&msg))
+                .await
+            {
+                warn!(lot, attempt, "could not mark the lot FAILED: {e}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => warn!(lot, attempt, "could not read the lot back: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> WorkerEnv {
+        WorkerEnv {
+            job_id: "j1".into(),
+            table: "t".into(),
+            control: S3Location::new("ctl", "thaw/").join("j1"),
+            region: "eu-west-1".into(),
+            endpoint_url: None,
+        }
+    }
+
+    #[test]
+    fn worker_env_vars() {
+        let vars = env().vars(3, 2, "json");
+        let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("THAW_JOB_ID"), Some("j1"));
+        assert_eq!(get("THAW_LOT"), Some("3"));
+        assert_eq!(get("THAW_ATTEMPT"), Some("2"));
+        assert_eq!(get("THAW_TABLE"), Some("t"));
+        assert_eq!(get("THAW_CONTROL"), Some("s3://ctl/thaw/j1/"));
+        assert_eq!(get("THAW_REGION"), Some("eu-west-1"));
+        assert_eq!(get("THAW_ENDPOINT_URL"), None);
+        assert_eq!(get("THAW_LOG_FORMAT"), Some("json"));
+        let mut e = env();
+        e.endpoint_url = Some("http://127.0.0.1:5000".into());
+        assert!(e
+            .vars(0, 1, "human")
+            .contains(&("THAW_ENDPOINT_URL".into(), "http://127.0.0.1:5000".into())));
+    }
+
+    #[test]
+    fn launch_settings_roundtrip() {
+        let s = LaunchSettings::Local(local::LocalSettings {
+            worker_bin: "/bin/worker".into(),
+            parallel: 3,
+        });
+        let json = serde_json::to_string(&s).expect("json");
+        assert!(json.contains(r#""launcher":"local""#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<LaunchSettings>(&json).expect("parse"),
+            s
+        );
+        assert_eq!(s.name(), "local");
+    }
+}
