@@ -4,5 +4,6 @@
 //! One test binary links the AWS SDK once; each area has its own module.
 
 mod coordinator_tests;
+mod e2e_tests;
 mod rig;
 mod worker_tests;

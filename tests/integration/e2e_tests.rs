@@ -1,0 +1,174 @@
+//! Whole jobs on the emulator: `coordinator launch` with the local launcher running real workers,
+//! and with the ECS launcher, where the test plays Fargate by starting a real worker with exactly
+//! the environment each RunTask carried.
+
+use serde_json::Value;
+
+use crate::rig::*;
+
+/// A bucket of archived objects and a table, on the shared emulator.
+async fn archived_bucket(c: &Clients, n: usize) -> (String, String, Vec<String>) {
+    let moto = Moto::shared();
+    let bucket = unique("e2e");
+    create_bucket(c, &bucket).await;
+    let table = unique("table");
+    init_table(moto, &table);
+    let keys: Vec<String> = (0..n)
+        .map(|i| format!("archive/{i:04} photo.jpg"))
+        .collect();
+    let puts: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let (c, bucket, k) = (c.clone(), bucket.clone(), k.clone());
+            tokio::spawn(async move {
+                let class = if i % 3 == 0 {
+                    "DEEP_ARCHIVE"
+                } else {
+                    "GLACIER"
+                };
+                put(&c, &bucket, &k, class, k.as_bytes()).await;
+            })
+        })
+        .collect();
+    for p in puts {
+        p.await.expect("put");
+    }
+    (bucket, table, keys)
+}
+
+fn status_json(moto: &Moto, table: &str, job: &str) -> Value {
+    let out = run_ok(
+        moto,
+        "coordinator",
+        &["status", job, "--table", table, "--json"],
+        &[],
+    );
+    serde_json::from_str(&stdout(&out)).expect("status json")
+}
+
+fn assert_all_succeeded(status: &Value, lots: usize, keys: u64) {
+    let all = status["lots"].as_array().expect("lots");
+    assert_eq!(all.len(), lots, "{status}");
+    for lot in all {
+        assert_eq!(lot["state"], "SUCCEEDED", "{lot}");
+        assert_eq!(lot["failed"], 0, "{lot}");
+    }
+    assert_eq!(status["totals"]["copied"], keys, "{status}");
+    assert_eq!(status["totals"]["restored"], keys, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn local_launcher_runs_a_whole_job() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let (bucket, table, keys) = archived_bucket(&c, 300).await;
+    let file = write_keys(&keys);
+    let job = unique("job");
+    let file_arg = file.to_string_lossy().into_owned();
+    let out = run_ok(
+        moto,
+        "coordinator",
+        &[
+            "launch",
+            "--launcher",
+            "local",
+            "--lots",
+            "4",
+            "--parallel",
+            "4",
+            "--table",
+            &table,
+            "--bucket",
+            &bucket,
+            "--storage-class",
+            "STANDARD_IA",
+            "--poll-interval",
+            "1",
+            "--job-id",
+            &job,
+            &file_arg,
+        ],
+        &[],
+    );
+    assert!(
+        stdout(&out).starts_with(&format!("job {job}")),
+        "{}",
+        stdout(&out)
+    );
+    assert_all_succeeded(&status_json(moto, &table, &job), 4, 300);
+    for k in &keys {
+        assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA", "{k}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ecs_launch_then_fargate_stand_in_finishes_the_job() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let (bucket, table, keys) = archived_bucket(&c, 150).await;
+    let ecs = ecs_setup(moto, &c).await;
+    let file = write_keys(&keys);
+    let job = unique("job");
+    let file_arg = file.to_string_lossy().into_owned();
+    let subnets = ecs.subnets.join(",");
+    run_ok(
+        moto,
+        "coordinator",
+        &[
+            "launch",
+            "--launcher",
+            "ecs",
+            "--lots",
+            "3",
+            "--table",
+            &table,
+            "--bucket",
+            &bucket,
+            "--storage-class",
+            "STANDARD_IA",
+            "--poll-interval",
+            "1",
+            "--job-id",
+            &job,
+            "--cluster",
+            &ecs.cluster,
+            "--task-definition",
+            &ecs.task_definition,
+            "--subnets",
+            &subnets,
+            "--security-groups",
+            "sg-12345678",
+            &file_arg,
+        ],
+        &[],
+    );
+    let tasks = launched_tasks(&c, &ecs.cluster, &job).await;
+    assert_eq!(tasks.len(), 3);
+    // Fargate stand-in: each task's overrides are all its worker gets.
+    for (arn, env) in &tasks {
+        let out = run_worker_as_task(moto, env, arn);
+        assert!(
+            out.status.success(),
+            "worker for {arn} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let status = status_json(moto, &table, &job);
+    assert_all_succeeded(&status, 3, 150);
+    let recorded: Vec<&str> = status["lots"]
+        .as_array()
+        .expect("lots")
+        .iter()
+        .filter_map(|l| l["task"].as_str())
+        .collect();
+    for (arn, _) in &tasks {
+        assert!(
+            recorded.contains(&arn.as_str()),
+            "task {arn} recorded on its lot"
+        );
+    }
+    for k in &keys {
+        assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA", "{k}");
+    }
+}
