@@ -593,3 +593,29 @@ async fn missing_manifest_is_fatal_and_marks_the_lot_failed() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("is not in table"), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn throttling_is_retried_and_no_key_fails() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let bucket = unique("throttle");
+    let keys = many_objects(&c, &bucket, 200, 40).await;
+    let job = Job::create(&moto, &c, &bucket, &keys, fast_settings()).await;
+    // 20% of S3 object requests answer 503 SlowDown, 10% of DynamoDB writes are throttled.
+    moto.configure(r#"{"s3_fault_rate": 0.2, "ddb_fault_rate": 0.1}"#);
+    let out = job.run(&moto, &["--checkpoint-interval", "1"]);
+    moto.configure(r#"{"s3_fault_rate": 0.0, "ddb_fault_rate": 0.0}"#);
+    assert!(out.status.success(), "worker: {}", stderr(&out));
+    let sum = summary(&out);
+    assert_eq!(sum["state"], "SUCCEEDED", "{sum}");
+    // The emulator saw more HEADs than the worker made calls: the faults were real and retried.
+    let heads_seen = moto.stats()["s3:HeadObject"].as_u64().unwrap_or(0);
+    let heads_made = sum["requests"]["s3_head"].as_u64().unwrap_or(0);
+    assert!(heads_seen > heads_made + 10, "{heads_seen} HEADs seen for {heads_made} made");
+    let item = job.item(&c).await;
+    assert_eq!(item.counters.failed, 0);
+    assert_eq!(item.counters.done(), 200);
+    for k in &keys {
+        assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA", "{k}");
+    }
+}
