@@ -42,6 +42,13 @@ pub struct ObjectHead {
 }
 
 impl ObjectHead {
+    /// True for the slowest archives: DEEP_ARCHIVE and Intelligent-Tiering's Deep Archive Access
+    /// tier (no Expedited retrieval, restores take up to 48 hours).
+    pub fn is_deep_archive(&self) -> bool {
+        self.storage_class == "DEEP_ARCHIVE"
+            || self.archive_status.as_deref() == Some("DEEP_ARCHIVE_ACCESS")
+    }
+
     /// True when S3 must restore the object before it can be read or copied.
     pub fn is_archived(&self) -> bool {
         match self.storage_class.as_str() {
@@ -115,7 +122,7 @@ pub fn decide(head: &ObjectHead, goal: Goal, restore_requested: bool) -> Next {
         RestoreStatus::None if head.storage_class == goal.target.as_str() => Next::Skip,
         RestoreStatus::None if restore_requested => Next::Wait,
         RestoreStatus::None => {
-            if head.storage_class == "DEEP_ARCHIVE" && goal.tier == RestoreTier::Expedited {
+            if head.is_deep_archive() && goal.tier == RestoreTier::Expedited {
                 return Next::Fail {
                     code: "InvalidTier".into(),
                     message: "Expedited retrieval is not available for DEEP_ARCHIVE objects; use --restore-tier standard or bulk".into(),
@@ -242,6 +249,23 @@ mod tests {
             decide(&head("GLACIER", RestoreStatus::None), goal, false),
             Next::Restore { .. }
         ));
+    }
+
+    #[test]
+    fn intelligent_tiering_deep_archive_refuses_expedited() {
+        let goal = Goal {
+            tier: RestoreTier::Expedited,
+            ..GOAL
+        };
+        let mut h = head("INTELLIGENT_TIERING", RestoreStatus::None);
+        h.archive_status = Some("DEEP_ARCHIVE_ACCESS".into());
+        assert!(h.is_deep_archive());
+        assert!(
+            matches!(decide(&h, goal, false), Next::Fail { code, .. } if code == "InvalidTier")
+        );
+        h.archive_status = Some("ARCHIVE_ACCESS".into());
+        assert!(!h.is_deep_archive());
+        assert_eq!(decide(&h, goal, false), Next::Restore { days: None });
     }
 
     #[test]

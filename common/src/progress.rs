@@ -134,6 +134,11 @@ impl LotItem {
             .parse::<LotState>()
             .map_err(|e| bad(&e))?;
         let keys_total: u64 = get_n(item, "keys_total").ok_or_else(|| bad("no keys_total"))?;
+        if keys_total > crate::plan::MAX_LOT_SIZE {
+            return Err(bad(&format!(
+                "keys_total {keys_total} is over the lot limit"
+            )));
+        }
         let len = keys_total as usize;
         let counters = Counters {
             keys_total,

@@ -130,15 +130,21 @@ impl Default for WorkerSettings {
 
 /// The smallest part S3 accepts (except the last).
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// The largest part UploadPartCopy accepts.
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// The most parts a multipart upload can have.
 pub const MAX_PARTS: u64 = 10_000;
 
 /// The part size for an object of `size` bytes: the requested size, raised so there are at most
-/// 10,000 parts and rounded up to a whole MiB, never below S3's 5 MiB minimum.
+/// 10,000 parts and rounded up to a whole MiB, within S3's 5 MiB to 5 GiB part limits.
 pub fn part_size_for(size: u64, requested: u64) -> u64 {
     const MIB: u64 = 1024 * 1024;
     let needed = size.div_ceil(MAX_PARTS);
-    requested.max(needed).max(MIN_PART_SIZE).div_ceil(MIB) * MIB
+    requested
+        .max(needed)
+        .clamp(MIN_PART_SIZE, MAX_PART_SIZE)
+        .div_ceil(MIB)
+        * MIB
 }
 
 /// How long to wait before looking at a requested restore again, from the class and tier
@@ -183,6 +189,8 @@ mod tests {
         let p = part_size_for(five_tb, 256 * MIB);
         assert!(five_tb.div_ceil(p) <= MAX_PARTS);
         assert_eq!(p % MIB, 0);
+        // a requested size above the 5 GiB part limit is lowered to it
+        assert_eq!(part_size_for(10 * MIB, 8 * 1024 * MIB), MAX_PART_SIZE);
     }
 
     #[test]

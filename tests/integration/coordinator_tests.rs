@@ -687,6 +687,29 @@ async fn invalid_job_id_and_missing_ecs_flags_are_usage_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn copy_size_limits_are_usage_errors() {
+    let fx = fixture().await;
+    let file = write_keys(&tricky_keys(3));
+    let six_gib = (6u64 << 30).to_string();
+    for (flag, value, expect) in [
+        (
+            "--multipart-threshold",
+            six_gib.as_str(),
+            "--multipart-threshold",
+        ),
+        ("--part-size", "1048576", "--part-size"),
+        ("--part-size", six_gib.as_str(), "--part-size"),
+    ] {
+        let job = job_id();
+        let out = fx.launch(&file, &job, &[flag, value]);
+        let line = one_error_line(&out);
+        assert!(line.contains(expect), "{line}");
+        assert_eq!(out.status.code(), Some(2), "{line}");
+        fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn status_lists_every_lot_with_all_fields() {
     let fx = fixture().await;
     let job = job_id();

@@ -611,7 +611,10 @@ async fn throttling_is_retried_and_no_key_fails() {
     // The emulator saw more HEADs than the worker made calls: the faults were real and retried.
     let heads_seen = moto.stats()["s3:HeadObject"].as_u64().unwrap_or(0);
     let heads_made = sum["requests"]["s3_head"].as_u64().unwrap_or(0);
-    assert!(heads_seen > heads_made + 10, "{heads_seen} HEADs seen for {heads_made} made");
+    assert!(
+        heads_seen > heads_made + 10,
+        "{heads_seen} HEADs seen for {heads_made} made"
+    );
     let item = job.item(&c).await;
     assert_eq!(item.counters.failed, 0);
     assert_eq!(item.counters.done(), 200);

@@ -94,12 +94,15 @@ async fn single_copy(ctx: &Ctx, key: &str, obj: &ObjectInfo) -> Result<(), AwsEr
         .bucket(&ctx.spec.bucket)
         .key(key)
         .copy_source(copy_source(&ctx.spec.bucket, key, None))
+        // Copy exactly the object HeadObject described: if it was overwritten since, S3 answers
+        // 412 and the key is looked at again instead of copying a different object's bytes.
+        .set_copy_source_if_match(raw.e_tag().map(str::to_owned))
         .storage_class(StorageClass::from(ctx.spec.target_class.as_str()))
         .metadata_directive(MetadataDirective::Copy)
         .tagging_directive(TaggingDirective::Copy)
         .set_website_redirect_location(raw.website_redirect_location().map(str::to_owned))
-        .set_object_lock_mode(raw.object_lock_mode().map(|m| m.as_str().into()))
-        .set_object_lock_retain_until_date(raw.object_lock_retain_until_date().cloned())
+        .set_object_lock_mode(retention(obj).map(|(m, _)| m))
+        .set_object_lock_retain_until_date(retention(obj).map(|(_, d)| d))
         .set_object_lock_legal_hold_status(raw.object_lock_legal_hold_status().cloned());
     req = with_encryption(req, obj, |r, sse, kms, bk| {
         r.set_server_side_encryption(sse)
@@ -122,6 +125,15 @@ async fn single_copy(ctx: &Ctx, key: &str, obj: &ObjectInfo) -> Result<(), AwsEr
         });
     }
     Ok(())
+}
+
+/// The source's object lock retention, when it is still in force (S3 refuses a retain-until date
+/// in the past; an expired retention protects nothing and is not carried).
+fn retention(obj: &ObjectInfo) -> Option<(aws_sdk_s3::types::ObjectLockMode, DateTime)> {
+    let mode = obj.raw.object_lock_mode()?;
+    let until = obj.raw.object_lock_retain_until_date()?;
+    let now = DateTime::from(std::time::SystemTime::now());
+    (until.secs() > now.secs()).then(|| (mode.as_str().into(), *until))
 }
 
 /// Applies the source's server-side encryption to a request builder (SSE-S3 or SSE-KMS with its
@@ -197,8 +209,8 @@ async fn multipart_copy(
         .set_expires(expires)
         .set_metadata(raw.metadata().cloned())
         .set_website_redirect_location(raw.website_redirect_location().map(str::to_owned))
-        .set_object_lock_mode(raw.object_lock_mode().map(|m| m.as_str().into()))
-        .set_object_lock_retain_until_date(raw.object_lock_retain_until_date().cloned())
+        .set_object_lock_mode(retention(obj).map(|(m, _)| m))
+        .set_object_lock_retain_until_date(retention(obj).map(|(_, d)| d))
         .set_object_lock_legal_hold_status(raw.object_lock_legal_hold_status().cloned())
         .set_checksum_algorithm(checksum.clone());
     if !tags.is_empty() {
@@ -277,6 +289,7 @@ async fn copy_parts(
                     .upload_id(upload_id)
                     .part_number(number)
                     .copy_source(source)
+                    .set_copy_source_if_match(obj.raw.e_tag().map(str::to_owned))
                     .copy_source_range(format!("bytes={start}-{end}"))
                     .send()
                     .await

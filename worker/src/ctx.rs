@@ -2,6 +2,7 @@
 //! progress. One `Arc<Ctx>` per worker run.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use thaw_common::aws::AwsError;
@@ -62,7 +63,7 @@ pub struct Ctx {
     /// Set when a newer attempt took the lot over: stop at once, write nothing more.
     pub fenced: AtomicBool,
     /// Tells every loop to stop taking new work (SIGTERM, SIGINT, or fencing).
-    pub stop: watch::Sender<bool>,
+    pub stop: Arc<watch::Sender<bool>>,
 }
 
 impl Ctx {

@@ -69,11 +69,15 @@ impl Manifest {
             .await
             .map_err(|e| AwsError::from_sdk("GetObject", &e))
             .with_context(|| format!("reading lot manifest {uri}"))?;
-        let path = std::env::temp_dir().join(format!(
-            "thaw-manifest-{}-{}.txt",
-            std::process::id(),
-            key.replace('/', "_")
-        ));
+        let name = {
+            use std::hash::{BuildHasher, RandomState};
+            format!(
+                "thaw-manifest-{}-{:016x}.txt",
+                std::process::id(),
+                RandomState::new().hash_one(uri)
+            )
+        };
+        let path = std::env::temp_dir().join(name);
         let mut file =
             File::create(&path).with_context(|| format!("creating {}", path.display()))?;
         while let Some(chunk) = out

@@ -31,7 +31,7 @@ pub async fn request(ctx: &Ctx, key: &str, days: Option<u32>) -> Result<RestoreA
         })?;
     let mut req = RestoreRequest::builder().glacier_job_parameters(params);
     if let Some(d) = days {
-        req = req.days(d as i32);
+        req = req.days(i32::try_from(d).unwrap_or(i32::MAX));
     }
     let res = ctx
         .s3

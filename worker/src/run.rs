@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
+use backon::{ExponentialBuilder, Retryable};
 use futures::StreamExt;
 use thaw_common::aws::Aws;
 use thaw_common::bitmap::Bitmap;
@@ -15,7 +16,7 @@ use thaw_common::checkpoint::{final_state, LotState};
 use thaw_common::keystate::{decide, is_not_restored_code, Next};
 use thaw_common::progress::{now_secs, LotItem, ProgressError, ProgressTable};
 use thaw_common::spec::{poll_delay, S3Location};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::ctx::Settings;
 use crate::manifest::{read_spec, Manifest};
@@ -38,6 +39,9 @@ enum Step {
 /// Runs the worker; `Err` only when it could not do its job at all.
 pub async fn run(args: Args) -> Result<ExitCode> {
     let started = Instant::now();
+    // First thing: on Fargate the worker is PID 1, which ignores a SIGTERM it has no handler for.
+    let stop = Arc::new(watch::channel(false).0);
+    spawn_signal_handler(stop.clone(), args.lot);
     let aws = Aws::load(&args.aws).await?;
     let s3 = aws.s3();
     let table = ProgressTable::new(aws.dynamodb(), &args.table);
@@ -66,6 +70,25 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_FENCED));
     };
 
+    // A claim made here may race with the previous run's last writes: resume from what is in
+    // the table now, not from what was read before the claim.
+    let item = if args.attempt.is_none() {
+        Metrics::inc(&metrics.ddb_read);
+        table
+            .get_lot(&args.job_id, args.lot)
+            .await?
+            .ok_or_else(|| {
+                anyhow!(
+                    "lot {} of job {} vanished from table {}",
+                    args.lot,
+                    args.job_id,
+                    args.table
+                )
+            })?
+    } else {
+        item
+    };
+
     // From here the table is reachable and the attempt ours: a fatal error marks the lot FAILED.
     match prepare_and_process(
         &args,
@@ -76,6 +99,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         attempt,
         metrics,
         started,
+        stop,
     )
     .await
     {
@@ -155,6 +179,7 @@ async fn prepare_and_process(
     attempt: u64,
     metrics: Metrics,
     started: Instant,
+    stop: Arc<watch::Sender<bool>>,
 ) -> Result<ExitCode> {
     let spec = read_spec(&s3, control, &metrics).await?;
     if spec.job_id != args.job_id {
@@ -189,7 +214,6 @@ async fn prepare_and_process(
     let mut cp = item.checkpoint.clone();
     cp.clear_failures(); // failed keys are tried again by every run
 
-    let (stop, _) = watch::channel(false);
     let ctx = Arc::new(Ctx {
         s3,
         table,
@@ -205,25 +229,21 @@ async fn prepare_and_process(
     });
 
     abort_stale_uploads(&ctx, &item, &manifest).await?;
-    spawn_signal_handler(ctx.clone());
 
     tracing::info!(
         job = %ctx.spec.job_id, lot = ctx.lot, attempt, state = "RUNNING",
         keys_total = manifest.len, "lot started"
     );
-    let flusher = tokio::spawn(flush_loop(ctx.clone()));
+    let finish = Arc::new(Notify::new());
+    let flusher = tokio::spawn(flush_loop(ctx.clone(), finish.clone()));
     let outcome = process_lot(&ctx, &manifest).await;
-    // Stop the flusher before the final write so no RUNNING write can land after it.
-    flusher.abort();
+    // Stop the flusher and wait for it (a write it has sent completes first), so no RUNNING
+    // write can land after the final one.
+    finish.notify_one();
     let _ = flusher.await;
 
     if ctx.is_fenced() {
-        eprintln!(
-            "error: lot {} of job {} was taken over by a newer attempt than {attempt}: stopping",
-            ctx.lot, ctx.spec.job_id
-        );
-        print_summary(&ctx, "FENCED", started);
-        return Ok(ExitCode::from(EXIT_FENCED));
+        return Ok(fenced_exit(&ctx, started));
     }
     let outcome = outcome?;
     let cp = ctx.tracker.snapshot();
@@ -235,18 +255,12 @@ async fn prepare_and_process(
             next_check,
         } => (final_state(&cp.counters, pending), Some(next_check)),
     };
-    Metrics::inc(&ctx.metrics.ddb_write);
-    ctx.table
-        .write_checkpoint(
-            &ctx.spec.job_id,
-            ctx.lot,
-            attempt,
-            &cp,
-            state,
-            next_check_at,
-        )
-        .await
-        .map_err(|e| fenced_or(e, "writing the final checkpoint"))?;
+    if let Err(e) = final_write(&ctx, &cp, state, next_check_at).await {
+        if matches!(e, ProgressError::Fenced { .. }) {
+            return Ok(fenced_exit(&ctx, started));
+        }
+        return Err(fenced_or(e, "writing the final checkpoint"));
+    }
     tracing::info!(
         job = %ctx.spec.job_id, lot = ctx.lot, attempt, state = state.as_str(),
         keys_total = cp.counters.keys_total, copied = cp.counters.copied,
@@ -256,6 +270,50 @@ async fn prepare_and_process(
     );
     print_summary(&ctx, state.as_str(), started);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ends a run whose lot a newer attempt took over: one line, the summary, exit 3, no writes.
+fn fenced_exit(ctx: &Ctx, started: Instant) -> ExitCode {
+    eprintln!(
+        "error: lot {} of job {} was taken over by a newer attempt than {}: stopping",
+        ctx.lot, ctx.spec.job_id, ctx.attempt
+    );
+    print_summary(ctx, "FENCED", started);
+    ExitCode::from(EXIT_FENCED)
+}
+
+/// The last checkpoint of a run, retried with backoff beyond the SDK's own retries: losing it
+/// would turn a finished lot into a failed one. A fenced refusal is final at once.
+async fn final_write(
+    ctx: &Ctx,
+    cp: &thaw_common::checkpoint::LotCheckpoint,
+    state: LotState,
+    next_check_at: Option<i64>,
+) -> Result<(), ProgressError> {
+    let write = || async {
+        Metrics::inc(&ctx.metrics.ddb_write);
+        ctx.table
+            .write_checkpoint(
+                &ctx.spec.job_id,
+                ctx.lot,
+                ctx.attempt,
+                cp,
+                state,
+                next_check_at,
+            )
+            .await
+    };
+    write
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_secs(1))
+                .with_max_delay(Duration::from_secs(20))
+                .with_max_times(6)
+                .with_jitter(),
+        )
+        .when(|e| !matches!(e, ProgressError::Fenced { .. }))
+        .notify(|e, d| tracing::warn!(error = %e, retry_in = ?d, "final checkpoint write failed"))
+        .await
 }
 
 fn fenced_or(e: ProgressError, what: &str) -> anyhow::Error {
@@ -281,7 +339,7 @@ async fn abort_stale_uploads(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> 
     Ok(())
 }
 
-fn spawn_signal_handler(ctx: Arc<Ctx>) {
+fn spawn_signal_handler(stop: Arc<watch::Sender<bool>>, lot: u32) {
     tokio::spawn(async move {
         #[cfg(unix)]
         {
@@ -299,19 +357,22 @@ fn spawn_signal_handler(ctx: Arc<Ctx>) {
             let _ = tokio::signal::ctrl_c().await;
         }
         tracing::warn!(
-            lot = ctx.lot,
+            lot,
             "stop signal: finishing in-flight keys, then checkpointing"
         );
-        let _ = ctx.stop.send(true);
+        let _ = stop.send(true);
     });
 }
 
 /// Writes the checkpoint when it changed (every `checkpoint_interval`) and a heartbeat at
-/// least every `heartbeat`, until aborted.
-async fn flush_loop(ctx: Arc<Ctx>) {
+/// least every `heartbeat`, until `finish` is notified.
+async fn flush_loop(ctx: Arc<Ctx>, finish: Arc<Notify>) {
     let mut last_write = Instant::now();
     loop {
-        tokio::time::sleep(ctx.settings.checkpoint_interval).await;
+        tokio::select! {
+            _ = tokio::time::sleep(ctx.settings.checkpoint_interval) => {}
+            _ = finish.notified() => return,
+        }
         let force = last_write.elapsed() >= ctx.settings.heartbeat;
         let Some(cp) = ctx.tracker.take_if_dirty(force) else {
             continue;
@@ -365,10 +426,11 @@ async fn process_lot(ctx: &Arc<Ctx>, manifest: &Manifest) -> Result<LotOutcome> 
         }
         let class = if deep { "DEEP_ARCHIVE" } else { "GLACIER" };
         let delay = poll_delay(class, ctx.spec.restore_tier, ctx.settings.poll_interval);
-        if started.elapsed() + delay > ctx.settings.max_wait {
+        if started.elapsed().saturating_add(delay) > ctx.settings.max_wait {
             return Ok(LotOutcome::Waiting {
                 pending: waiting,
-                next_check: now_secs() + delay.as_secs() as i64,
+                next_check: now_secs()
+                    .saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX)),
             });
         }
         tracing::info!(
@@ -447,7 +509,7 @@ async fn process_key(ctx: &Ctx, i: usize, key: &str) -> Step {
             return Step::Finished;
         }
     };
-    let deep = obj.head.storage_class == "DEEP_ARCHIVE";
+    let deep = obj.head.is_deep_archive();
     let goal = ctx.goal();
     match decide(
         &obj.head,
@@ -482,6 +544,11 @@ async fn process_key(ctx: &Ctx, i: usize, key: &str) -> Step {
             Err(e) if is_not_restored_code(&e.code) => {
                 // The restored copy expired between HEAD and copy: restore again next pass.
                 ctx.tracker.restore_lost(i);
+                Step::Pending { deep }
+            }
+            Err(e) if e.code == "PreconditionFailed" => {
+                // The object was overwritten after HEAD: look at the new one next pass.
+                tracing::info!(key, "object changed during its copy; it is looked at again");
                 Step::Pending { deep }
             }
             Err(e) => {

@@ -216,10 +216,20 @@ fn plan(g: &Global, a: &LaunchArgs) -> anyhow::Result<Plan> {
             a.restore_rate
         )));
     }
-    if a.part_size == 0 || a.multipart_threshold == 0 {
-        return Err(usage(
-            "--part-size and --multipart-threshold must be positive",
-        ));
+    const MIB: u64 = 1024 * 1024;
+    const MAX_COPY: u64 = 5 * 1024 * MIB; // CopyObject and UploadPartCopy limit: 5 GiB
+    if a.multipart_threshold == 0 || a.multipart_threshold > MAX_COPY {
+        return Err(usage(format!(
+            "--multipart-threshold must be between 1 and {MAX_COPY} bytes (5 GiB, the CopyObject limit), not {}",
+            a.multipart_threshold
+        )));
+    }
+    if a.part_size < 5 * MIB || a.part_size > MAX_COPY {
+        return Err(usage(format!(
+            "--part-size must be between {} (5 MiB) and {MAX_COPY} (5 GiB) bytes, not {}",
+            5 * MIB,
+            a.part_size
+        )));
     }
     if a.bucket.is_empty() {
         return Err(usage("--bucket must not be empty"));

@@ -114,6 +114,11 @@ impl LocalLauncher {
     /// Starts the worker of `attempt` of `lot`.
     pub fn spawn(&self, lot: u32, attempt: u64) -> anyhow::Result<LocalWorker> {
         let mut cmd = Command::new(&self.settings.worker_bin);
+        // The coordinator's own tuning variables mean "for the whole job"; to a worker they would
+        // override job.json (e.g. THAW_RESTORE_RATE per worker instead of per job).
+        for var in WORKER_OVERRIDES {
+            cmd.env_remove(var);
+        }
         cmd.envs(self.vars(lot, attempt))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -131,6 +136,18 @@ impl LocalLauncher {
         })
     }
 }
+
+/// Worker flags that must come from job.json, not from the coordinator's environment.
+const WORKER_OVERRIDES: [&str; 8] = [
+    "THAW_CONCURRENCY",
+    "THAW_RESTORE_RATE",
+    "THAW_MAX_WAIT",
+    "THAW_POLL_INTERVAL",
+    "THAW_MULTIPART_THRESHOLD",
+    "THAW_PART_SIZE",
+    "THAW_TASK_ID",
+    "THAW_ATTEMPT",
+];
 
 /// A running worker process.
 #[derive(Debug)]
