@@ -25,7 +25,12 @@ pub struct AwsArgs {
     #[arg(long, env = "THAW_ENDPOINT_URL", global = true)]
     pub endpoint_url: Option<String>,
     /// Attempts per AWS request before giving up (the SDK retries throttling and 5xx with backoff).
-    #[arg(long, env = "THAW_MAX_ATTEMPTS", default_value_t = 8, global = true)]
+    #[arg(
+        long = "aws-max-attempts",
+        env = "THAW_AWS_MAX_ATTEMPTS",
+        default_value_t = 8,
+        global = true
+    )]
     pub max_attempts: u32,
 }
 

@@ -145,6 +145,8 @@ pub struct LotCheckpoint {
     /// When this lot last sent restore requests (epoch seconds): requests are not repeated while
     /// the restored copies are still valid.
     pub restore_requested_at: Option<i64>,
+    /// AWS requests made for this lot by operation, summed over all its runs (for the report).
+    pub requests: BTreeMap<String, u64>,
 }
 
 impl LotCheckpoint {
@@ -159,6 +161,7 @@ impl LotCheckpoint {
                 ..Counters::default()
             },
             restore_requested_at: None,
+            requests: BTreeMap::new(),
         }
     }
 

@@ -106,6 +106,12 @@ pub struct LotItem {
     pub checkpoint: LotCheckpoint,
     /// Multipart uploads the latest run had open, by manifest position: aborted on resume.
     pub uploads: BTreeMap<String, String>,
+    /// When the latest run started processing (epoch seconds).
+    pub started_at: Option<i64>,
+    /// When the latest attempt was launched (epoch seconds).
+    pub launched_at: Option<i64>,
+    /// Relaunches after a failure or a lost worker (`follow --max-attempts` counts these).
+    pub retries: u64,
 }
 
 fn get_n<T: std::str::FromStr>(item: &HashMap<String, AttributeValue>, name: &str) -> Option<T> {
@@ -187,7 +193,17 @@ impl LotItem {
                 failed,
                 counters,
                 restore_requested_at: get_n(item, "restore_requested_at"),
+                requests: match item.get("requests") {
+                    Some(AttributeValue::M(m)) => m
+                        .iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_n().ok()?.parse().ok()?)))
+                        .collect(),
+                    _ => BTreeMap::new(),
+                },
             },
+            started_at: get_n(item, "started_at"),
+            launched_at: get_n(item, "launched_at"),
+            retries: get_n(item, "retries").unwrap_or(0),
             uploads,
         })
     }
@@ -204,6 +220,19 @@ pub struct JobItem {
     pub launcher: String,
     /// The launcher's settings as JSON, so `retry` can launch the same way.
     pub launch_json: String,
+}
+
+/// A job as `coordinator jobs` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSummary {
+    /// Job id.
+    pub job_id: String,
+    /// When the job was recorded (epoch seconds).
+    pub created_at: Option<i64>,
+    /// The job spec as JSON.
+    pub spec_json: String,
+    /// `ecs` or `local`.
+    pub launcher: String,
 }
 
 /// Access to the progress table.
@@ -454,14 +483,33 @@ impl ProgressTable {
     /// `expected + 1` and the state to LAUNCHED, only if nobody else claimed it first.
     /// Returns false when another launcher won.
     pub async fn claim_launch(&self, job: &str, lot: u32, expected: u64) -> Result<bool> {
-        let res = self
+        self.claim(job, lot, expected, false).await
+    }
+
+    /// Like [`Self::claim_launch`], for a relaunch after a failure or a lost worker: also counts
+    /// one more retry on the lot, in the same conditional write.
+    pub async fn claim_retry(&self, job: &str, lot: u32, expected: u64) -> Result<bool> {
+        self.claim(job, lot, expected, true).await
+    }
+
+    async fn claim(&self, job: &str, lot: u32, expected: u64, count_retry: bool) -> Result<bool> {
+        let expr = if count_retry {
+            "SET attempt = :next, #st = :launched, updated_at = :now, launched_at = :now, retries = if_not_exists(retries, :zero) + :one REMOVE task, next_check_at"
+        } else {
+            "SET attempt = :next, #st = :launched, updated_at = :now, launched_at = :now REMOVE task, next_check_at"
+        };
+        let mut req = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(job, i64::from(lot))))
-            .update_expression(
-                "SET attempt = :next, #st = :launched, updated_at = :now, launched_at = :now REMOVE task, next_check_at",
-            )
+            .update_expression(expr);
+        if count_retry {
+            req = req
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1));
+        }
+        let res = req
             .condition_expression("attempt = :expected")
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":next", n(expected + 1))
@@ -475,6 +523,67 @@ impl ProgressTable {
             Err(e) if is_code(&e, "ConditionalCheckFailedException") => Ok(false),
             Err(e) => Err(self.map_err("UpdateItem", e)),
         }
+    }
+
+    /// Cancels a lot: bumps its attempt (so a worker still running is fenced off and stops) and
+    /// sets CANCELLED, only if the lot is still at `expected`. Returns false when it moved on.
+    pub async fn cancel_lot(&self, job: &str, lot: u32, expected: u64) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(job, i64::from(lot))))
+            .update_expression("SET attempt = :next, #st = :cancelled, updated_at = :now")
+            .condition_expression("attempt = :expected")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":next", n(expected + 1))
+            .expression_attribute_values(":expected", n(expected))
+            .expression_attribute_values(":cancelled", s(LotState::Cancelled.as_str()))
+            .expression_attribute_values(":now", n(now_secs()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_code(&e, "ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(self.map_err("UpdateItem", e)),
+        }
+    }
+
+    /// Every job item in the table (a Scan that keeps only `lot = -1` items), newest first.
+    pub async fn jobs(&self) -> Result<Vec<JobSummary>> {
+        let mut jobs = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("#sk = :job")
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":job", n(JOB_ITEM_LOT))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.map_err("Scan", e))?;
+            for item in out.items() {
+                jobs.push(JobSummary {
+                    job_id: get_s(item, PK).unwrap_or_default(),
+                    created_at: get_n(item, "created_at"),
+                    spec_json: get_s(item, "spec").unwrap_or_default(),
+                    launcher: get_s(item, "launcher").unwrap_or_default(),
+                });
+            }
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        jobs.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then(b.job_id.cmp(&a.job_id))
+        });
+        Ok(jobs)
     }
 
     /// Records the task that runs `attempt` of a lot.
@@ -623,6 +732,13 @@ impl ProgressTable {
             ),
             (":failures", AttributeValue::M(failures)),
         ];
+        if !cp.requests.is_empty() {
+            expr.push_str(", requests = :req");
+            vals.push((
+                ":req",
+                AttributeValue::M(cp.requests.iter().map(|(k, v)| (k.clone(), n(v))).collect()),
+            ));
+        }
         if let Some(t) = cp.restore_requested_at {
             expr.push_str(", restore_requested_at = :rat");
             vals.push((":rat", n(t)));

@@ -8,6 +8,7 @@ mod cmd;
 mod ids;
 mod launcher;
 mod manifest;
+mod ops;
 
 use std::process::ExitCode;
 
@@ -48,8 +49,20 @@ enum Command {
     Init(cmd::init::InitArgs),
     /// Validates a key list, uploads lot manifests, records the job and launches its lots.
     Launch(Box<cmd::launch::LaunchArgs>),
-    /// Shows the progress of every lot of a job.
+    /// Shows the progress of every lot of a job (`--watch` to follow it live).
     Status(cmd::status::StatusArgs),
+    /// Relaunches the lots that failed, stopped, lost their worker or whose restores are due.
+    Retry(cmd::retry::RetryArgs),
+    /// Stays attached to a job and relaunches what is due until every lot is done.
+    Follow(cmd::follow::FollowArgs),
+    /// Stops every worker of a job and marks its lots CANCELLED (resumable with `retry`).
+    Cancel(cmd::cancel::CancelArgs),
+    /// Lists the jobs in the table, newest first.
+    Jobs(cmd::jobs::JobsArgs),
+    /// Prints the failed keys of a job (the format `launch` reads), or a CSV with the errors.
+    Failures(cmd::failures::FailuresArgs),
+    /// Writes a completion report (S3 Batch Operations columns) and a JSON summary.
+    Report(cmd::failures::ReportArgs),
 }
 
 #[tokio::main]
@@ -64,6 +77,12 @@ async fn main() -> ExitCode {
         Command::Init(args) => cmd::init::run(&global, args).await,
         Command::Launch(args) => cmd::launch::run(&global, *args).await,
         Command::Status(args) => cmd::status::run(&global, args).await,
+        Command::Retry(args) => cmd::retry::run(&global, args).await,
+        Command::Follow(args) => cmd::follow::run(&global, args).await,
+        Command::Cancel(args) => cmd::cancel::run(&global, args).await,
+        Command::Jobs(args) => cmd::jobs::run(&global, args).await,
+        Command::Failures(args) => cmd::failures::run_failures(&global, args).await,
+        Command::Report(args) => cmd::failures::run_report(&global, args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -528,7 +528,7 @@ async fn ecs_throttling_is_retried() {
             &subnets,
             "--security-groups",
             "sg-12345678",
-            "--max-attempts",
+            "--aws-max-attempts",
             "2",
         ],
         &[],

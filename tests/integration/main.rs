@@ -4,6 +4,8 @@
 //! One test binary links the AWS SDK once; each area has its own module.
 
 mod coordinator_tests;
+mod deploy_tests;
 mod e2e_tests;
+mod ops_tests;
 mod rig;
 mod worker_tests;

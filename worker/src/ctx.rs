@@ -1,11 +1,13 @@
 //! What every in-flight key needs: clients, the job spec, settings, counters and the lot's
 //! progress. One `Arc<Ctx>` per worker run.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use thaw_common::aws::AwsError;
+use thaw_common::checkpoint::LotCheckpoint;
 use thaw_common::keystate::Goal;
 use thaw_common::progress::{ProgressError, ProgressTable};
 use thaw_common::spec::JobSpec;
@@ -54,8 +56,10 @@ pub struct Ctx {
     pub lot: u32,
     /// This run's attempt (every table write is conditional on it).
     pub attempt: u64,
-    /// Request counters.
+    /// Request counters of this run.
     pub metrics: Metrics,
+    /// The lot's request totals from earlier runs (the item keeps the sum over all runs).
+    pub requests_base: BTreeMap<String, u64>,
     /// Paces restore requests.
     pub restore_limiter: RateLimiter,
     /// The lot's progress.
@@ -74,6 +78,12 @@ impl Ctx {
             tier: self.spec.restore_tier,
             days: self.spec.restore_days,
         }
+    }
+
+    /// A checkpoint ready to write: the tracker's state plus the request totals.
+    pub fn with_requests(&self, mut cp: LotCheckpoint) -> LotCheckpoint {
+        cp.requests = self.metrics.added_to(&self.requests_base);
+        cp
     }
 
     /// True once the worker must stop taking keys.

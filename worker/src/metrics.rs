@@ -1,6 +1,7 @@
 //! Request counters: every S3 and DynamoDB call the worker makes, by operation. Printed in the
 //! exit summary so the cost of a lot (requests per key, writes per 1,000 keys) can be measured.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One counter per operation.
@@ -30,6 +31,17 @@ impl Metrics {
     /// Counts one call.
     pub fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters added to `base` (the lot's totals from earlier runs), by operation name.
+    pub fn added_to(&self, base: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+        let mut total = base.clone();
+        if let serde_json::Value::Object(m) = self.to_json() {
+            for (k, v) in m {
+                *total.entry(k).or_insert(0) += v.as_u64().unwrap_or(0);
+            }
+        }
+        total
     }
 
     /// The counters as a JSON object.

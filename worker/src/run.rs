@@ -214,7 +214,9 @@ async fn prepare_and_process(
     let mut cp = item.checkpoint.clone();
     cp.clear_failures(); // failed keys are tried again by every run
 
+    let requests_base = std::mem::take(&mut cp.requests);
     let ctx = Arc::new(Ctx {
+        requests_base,
         s3,
         table,
         restore_limiter: RateLimiter::new(settings.restore_rate),
@@ -246,7 +248,7 @@ async fn prepare_and_process(
         return Ok(fenced_exit(&ctx, started));
     }
     let outcome = outcome?;
-    let cp = ctx.tracker.snapshot();
+    let cp = ctx.with_requests(ctx.tracker.snapshot());
     let (state, next_check_at) = match outcome {
         LotOutcome::Interrupted => (LotState::Interrupted, None),
         LotOutcome::Finished => (final_state(&cp.counters, 0), None),
@@ -377,6 +379,7 @@ async fn flush_loop(ctx: Arc<Ctx>, finish: Arc<Notify>) {
         let Some(cp) = ctx.tracker.take_if_dirty(force) else {
             continue;
         };
+        let cp = ctx.with_requests(cp);
         Metrics::inc(&ctx.metrics.ddb_write);
         match ctx
             .table

@@ -192,7 +192,14 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
             Launcher::Local(l)
         }
     };
-    let outcomes = launch_lots(&launcher, &table, &spec.job_id, &selection.launch).await;
+    let outcomes = launch_lots(
+        &launcher,
+        &table,
+        &spec.job_id,
+        &selection.launch,
+        &Default::default(),
+    )
+    .await;
     match &plan.settings {
         LaunchSettings::Ecs(s) => report_ecs(g, &spec, s, &selection, &outcomes),
         LaunchSettings::Local(_) => report_local(g, &table, &spec, &outcomes).await,
@@ -700,6 +707,9 @@ mod tests {
             manifest: String::new(),
             checkpoint: cp,
             uploads: BTreeMap::new(),
+            started_at: None,
+            launched_at: None,
+            retries: 0,
         }
     }
 

@@ -9,8 +9,13 @@ macro_rules! push_line {
     }};
 }
 
+pub mod cancel;
+pub mod failures;
+pub mod follow;
 pub mod init;
+pub mod jobs;
 pub mod launch;
+pub mod retry;
 pub mod status;
 
 use std::fmt;

@@ -1,14 +1,16 @@
 //! `coordinator status JOB`: one line per lot and job totals, or one JSON document with
 //! `--json`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::io::IsTerminal;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde_json::{json, Value};
-use thaw_common::checkpoint::Counters;
+use thaw_common::checkpoint::{Counters, LotState};
 use thaw_common::progress::{now_secs, LotItem};
 
 use super::{out, Global};
+use crate::ops::{liveness_of, load_job, Liveness, DEFAULT_STALE_AFTER};
 
 /// Flags of `coordinator status`.
 #[derive(Debug, clap::Args)]
@@ -19,27 +21,193 @@ pub struct StatusArgs {
     /// Print one JSON document instead of a table.
     #[arg(long, env = "THAW_JSON")]
     pub json: bool,
+    /// Refresh until the job is finished (a live view on a terminal, plain lines otherwise).
+    #[arg(long, env = "THAW_WATCH")]
+    pub watch: bool,
+    /// Seconds between refreshes with --watch.
+    #[arg(long, env = "THAW_WATCH_INTERVAL", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval: u64,
+    /// Seconds without a heartbeat after which a RUNNING lot is shown as stale.
+    #[arg(long, env = "THAW_STALE_AFTER", default_value_t = DEFAULT_STALE_AFTER)]
+    pub stale_after: i64,
 }
 
 /// Runs `coordinator status`.
 pub async fn run(g: &Global, args: StatusArgs) -> anyhow::Result<()> {
     let aws = g.aws().await?;
     let table = g.progress(&aws);
-    if table.get_job(&args.job).await?.is_none() {
-        bail!("job {} not found in table {}", args.job, g.table);
+    let job = load_job(g, &table, &args.job).await?;
+    let tty = std::io::stdout().is_terminal();
+    let mut rates = Rates::default();
+    loop {
+        let lots = table
+            .lots(&args.job)
+            .await
+            .with_context(|| format!("reading the lots of job {}", args.job))?;
+        let now = now_secs();
+        let live = liveness_of(&job, &aws, &lots, now, args.stale_after).await?;
+        rates.sample(now, &lots);
+        let view = View {
+            job: &args.job,
+            lots: &lots,
+            live: &live,
+            rates: &rates,
+            now,
+        };
+        if args.json {
+            let mut text =
+                serde_json::to_string_pretty(&view.json()).context("serialising the status")?;
+            text.push('\n');
+            out(&text)?;
+        } else if !args.watch || tty {
+            let clear = if args.watch { "\x1b[H\x1b[2J" } else { "" };
+            out(&format!("{clear}{}", view.text()))?;
+        } else {
+            out(&format!("{}\n", view.total_line()))?;
+        }
+        if !args.watch || finished(&lots) {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(args.interval)).await;
     }
-    let lots = table
-        .lots(&args.job)
-        .await
-        .with_context(|| format!("reading the lots of job {}", args.job))?;
-    let now = now_secs();
-    if args.json {
-        let doc = status_json(&args.job, &lots, now);
-        let mut text = serde_json::to_string_pretty(&doc).context("serialising the status")?;
-        text.push('\n');
-        out(&text)
-    } else {
-        out(&status_text(&args.job, &lots, now))
+}
+
+/// True when no lot will change any more without a command (every lot SUCCEEDED, FAILED or
+/// CANCELLED).
+pub fn finished(lots: &[LotItem]) -> bool {
+    lots.iter().all(|l| {
+        matches!(
+            l.state,
+            LotState::Succeeded | LotState::Failed | LotState::Cancelled
+        )
+    })
+}
+
+/// Keys done over time, for the rate (keys/s over the last minute) and the ETA.
+#[derive(Debug, Default)]
+pub struct Rates {
+    samples: VecDeque<(i64, BTreeMap<u32, u64>)>,
+}
+
+impl Rates {
+    /// Records the keys done per lot at `now`, keeping a minute of history.
+    pub fn sample(&mut self, now: i64, lots: &[LotItem]) {
+        self.samples.push_back((
+            now,
+            lots.iter().map(|l| (l.lot, l.counters.done())).collect(),
+        ));
+        while self.samples.len() > 2 && self.samples.front().is_some_and(|(t, _)| now - t > 60) {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Keys per second of one lot (`Some(lot)`) or of the job (`None`), once there are two
+    /// samples at least a second apart.
+    pub fn rate(&self, lot: Option<u32>) -> Option<f64> {
+        let (t0, first) = self.samples.front()?;
+        let (t1, last) = self.samples.back()?;
+        if t1 - t0 < 1 {
+            return None;
+        }
+        let sum = |m: &BTreeMap<u32, u64>| match lot {
+            Some(l) => m.get(&l).copied().unwrap_or(0),
+            None => m.values().sum(),
+        };
+        Some(sum(last).saturating_sub(sum(first)) as f64 / (t1 - t0) as f64)
+    }
+}
+
+/// Seconds left at `rate` keys/s for `left` keys.
+fn eta(left: u64, rate: Option<f64>) -> Option<u64> {
+    match rate {
+        Some(r) if r > 0.0 => Some((left as f64 / r).ceil() as u64),
+        _ => None,
+    }
+}
+
+/// Everything one rendering of the status needs.
+struct View<'a> {
+    job: &'a str,
+    lots: &'a [LotItem],
+    live: &'a BTreeMap<u32, Liveness>,
+    rates: &'a Rates,
+    now: i64,
+}
+
+impl View<'_> {
+    fn stale(&self, lot: u32) -> Option<&str> {
+        match self.live.get(&lot) {
+            Some(Liveness::Stale(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn json(&self) -> Value {
+        let mut doc = status_json(self.job, self.lots, self.now);
+        if let Some(items) = doc["lots"].as_array_mut() {
+            for (v, l) in items.iter_mut().zip(self.lots) {
+                let rate = self.rates.rate(Some(l.lot));
+                v["stale"] = json!(self.stale(l.lot).is_some());
+                v["stale_reason"] = json!(self.stale(l.lot));
+                v["retries"] = json!(l.retries);
+                v["rate_keys_s"] = json!(rate);
+                v["eta_s"] = json!(eta(
+                    l.counters.keys_total.saturating_sub(l.counters.done()),
+                    rate
+                ));
+            }
+        }
+        let (sum, _) = totals(self.lots);
+        let rate = self.rates.rate(None);
+        doc["totals"]["stale"] = json!(self
+            .lots
+            .iter()
+            .filter(|l| self.stale(l.lot).is_some())
+            .count());
+        doc["totals"]["rate_keys_s"] = json!(rate);
+        doc["totals"]["eta_s"] = json!(eta(sum.keys_total.saturating_sub(sum.done()), rate));
+        doc
+    }
+
+    fn text(&self) -> String {
+        let mut t = status_text(self.job, self.lots, self.now);
+        for l in self.lots {
+            if let Some(r) = self.stale(l.lot) {
+                t.push_str(&format!(
+                    "lot {}: STALE ({r}): `coordinator retry {}` relaunches it\n",
+                    l.lot, self.job
+                ));
+            }
+        }
+        if let Some(r) = self.rates.rate(None) {
+            let (sum, _) = totals(self.lots);
+            let eta = eta(sum.keys_total.saturating_sub(sum.done()), Some(r))
+                .map(|s| format!("{s}s"))
+                .unwrap_or_else(|| "-".into());
+            t.push_str(&format!(
+                "rate: {r:.1} keys/s over the last minute, ETA {eta}\n"
+            ));
+        }
+        t
+    }
+
+    fn total_line(&self) -> String {
+        let (sum, states) = totals(self.lots);
+        let states: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        let rate = self
+            .rates
+            .rate(None)
+            .map(|r| format!(", {r:.1} keys/s"))
+            .unwrap_or_default();
+        format!(
+            "job {}: {}/{} keys done ({:.1}%), {} failed{rate}; lots: {}",
+            self.job,
+            sum.done(),
+            sum.keys_total,
+            percent(&sum),
+            sum.failed,
+            states.join(", ")
+        )
     }
 }
 
@@ -186,7 +354,7 @@ fn status_text(job: &str, lots: &[LotItem], now: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use thaw_common::checkpoint::{LotCheckpoint, LotState};
+    use thaw_common::checkpoint::LotCheckpoint;
 
     fn lot(n: u32, state: LotState, done: u64) -> LotItem {
         let mut cp = LotCheckpoint::new(10);
@@ -204,6 +372,9 @@ mod tests {
             manifest: String::new(),
             checkpoint: cp,
             uploads: BTreeMap::new(),
+            started_at: None,
+            launched_at: None,
+            retries: 0,
         }
     }
 
@@ -230,5 +401,32 @@ mod tests {
         assert!(t.contains("0123456789abcdef"), "{t}");
         assert!(t.contains("states: RUNNING 1"), "{t}");
         assert_eq!(short_task("local:host:42"), "local:host:42");
+    }
+
+    #[test]
+    fn rates_and_eta() {
+        let mut r = Rates::default();
+        r.sample(100, &[lot(0, LotState::Running, 2)]);
+        assert_eq!(r.rate(None), None);
+        r.sample(104, &[lot(0, LotState::Running, 10)]);
+        assert_eq!(r.rate(None), Some(2.0));
+        assert_eq!(r.rate(Some(0)), Some(2.0));
+        assert_eq!(eta(10, Some(2.0)), Some(5));
+        assert_eq!(eta(10, Some(0.0)), None);
+        // samples older than a minute are dropped
+        r.sample(200, &[lot(0, LotState::Running, 10)]);
+        assert_eq!(r.rate(None), Some(0.0));
+    }
+
+    #[test]
+    fn finished_means_nothing_moves_by_itself() {
+        assert!(finished(&[
+            lot(0, LotState::Succeeded, 10),
+            lot(1, LotState::Failed, 9)
+        ]));
+        assert!(!finished(&[
+            lot(0, LotState::Succeeded, 10),
+            lot(1, LotState::Waiting, 1)
+        ]));
     }
 }

@@ -8,6 +8,8 @@
 pub mod ecs;
 pub mod local;
 
+use std::collections::BTreeSet;
+
 use futures::StreamExt;
 use thaw_common::checkpoint::LotState;
 use thaw_common::progress::{LotItem, ProgressTable};
@@ -117,12 +119,14 @@ pub struct LotOutcome {
 }
 
 /// Launches `lots` (their current items, whose `attempt` is the one to claim from), with the
-/// launcher's concurrency; returns the outcomes in lot order.
+/// launcher's concurrency; returns the outcomes in lot order. Lots in `retries` are relaunched
+/// after a failure and count one more retry.
 pub async fn launch_lots(
     launcher: &Launcher,
     table: &ProgressTable,
     job: &str,
     lots: &[LotItem],
+    retries: &BTreeSet<u32>,
 ) -> Vec<LotOutcome> {
     let concurrency = match launcher {
         Launcher::Ecs(l) => l.settings().launch_concurrency.max(1),
@@ -132,7 +136,7 @@ pub async fn launch_lots(
         .map(|item| async move {
             LotOutcome {
                 lot: item.lot,
-                outcome: launch_one(launcher, table, job, item).await,
+                outcome: launch_one(launcher, table, job, item, retries.contains(&item.lot)).await,
             }
         })
         .buffer_unordered(concurrency)
@@ -147,6 +151,7 @@ async fn launch_one(
     table: &ProgressTable,
     job: &str,
     item: &LotItem,
+    is_retry: bool,
 ) -> Outcome {
     let lot = item.lot;
     if let Launcher::Local(l) = launcher {
@@ -154,7 +159,12 @@ async fn launch_one(
             return Outcome::NotStarted;
         }
     }
-    match table.claim_launch(job, lot, item.attempt).await {
+    let claim = if is_retry {
+        table.claim_retry(job, lot, item.attempt).await
+    } else {
+        table.claim_launch(job, lot, item.attempt).await
+    };
+    match claim {
         Ok(true) => {}
         Ok(false) => {
             info!(lot, "lot was claimed by another coordinator; skipped");

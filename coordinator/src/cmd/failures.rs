@@ -1,0 +1,379 @@
+//! `coordinator failures JOB` and `coordinator report JOB`: what happened to every key.
+//!
+//! Both read each lot's checkpoint from the table (one Query) and its manifest from S3 (one
+//! GetObject per lot, held in memory one lot at a time), so they work on 100M-key jobs.
+//! `failures` prints the failed keys in the format `launch` reads (or a CSV with the errors);
+//! `report` writes an S3 Batch Operations style completion report (per lot, under
+//! `<control>/report/`) and a JSON summary.
+
+use std::io::Write;
+
+use anyhow::Context;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde_json::json;
+use thaw_common::aws::AwsError;
+use thaw_common::checkpoint::{Counters, LotState};
+use thaw_common::keys::KeyReader;
+use thaw_common::progress::LotItem;
+
+use super::{out, Global};
+use crate::ops::load_job;
+
+/// Flags of `coordinator failures`.
+#[derive(Debug, clap::Args)]
+pub struct FailuresArgs {
+    /// Job id.
+    #[arg(value_name = "JOB")]
+    pub job: String,
+    /// Write to this file instead of stdout.
+    #[arg(short = 'o', long = "output", env = "THAW_OUTPUT")]
+    pub output: Option<std::path::PathBuf>,
+    /// A CSV `key,error_code,error_message` instead of bare keys.
+    #[arg(long)]
+    pub with_errors: bool,
+}
+
+/// Flags of `coordinator report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Job id.
+    #[arg(value_name = "JOB")]
+    pub job: String,
+    /// Only the failed keys.
+    #[arg(long)]
+    pub failed_only: bool,
+    /// Also write the whole CSV to this local file.
+    #[arg(short = 'o', long = "output", env = "THAW_OUTPUT")]
+    pub output: Option<std::path::PathBuf>,
+}
+
+/// One key's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyStatus<'a> {
+    Succeeded,
+    Failed { code: &'a str, message: &'a str },
+    Pending,
+}
+
+fn status_of(lot: &LotItem, i: usize) -> KeyStatus<'_> {
+    if lot.checkpoint.done.get(i) {
+        KeyStatus::Succeeded
+    } else if let Some((code, message)) = lot.checkpoint.failure_of(i) {
+        KeyStatus::Failed { code, message }
+    } else {
+        KeyStatus::Pending
+    }
+}
+
+/// Reads a lot's manifest keys (one lot at a time: memory bounded by the lot size).
+async fn manifest_keys(s3: &aws_sdk_s3::Client, lot: &LotItem) -> anyhow::Result<Vec<String>> {
+    let rest = lot
+        .manifest
+        .strip_prefix("s3://")
+        .and_then(|r| r.split_once('/'))
+        .with_context(|| format!("lot {}: bad manifest location '{}'", lot.lot, lot.manifest))?;
+    let body = s3
+        .get_object()
+        .bucket(rest.0)
+        .key(rest.1)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetObject", &e))
+        .with_context(|| format!("reading manifest {}", lot.manifest))?
+        .body
+        .collect()
+        .await
+        .with_context(|| format!("reading manifest {}", lot.manifest))?
+        .into_bytes();
+    KeyReader::new(&body[..])
+        .map(|k| k.map(|k| k.key))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("manifest {}", lot.manifest))
+}
+
+/// Quotes a CSV field when it needs it (RFC 4180).
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn sink(
+    output: &Option<std::path::PathBuf>,
+) -> anyhow::Result<Option<std::io::BufWriter<std::fs::File>>> {
+    output
+        .as_ref()
+        .map(|p| {
+            std::fs::File::create(p)
+                .map(std::io::BufWriter::new)
+                .with_context(|| format!("creating {}", p.display()))
+        })
+        .transpose()
+}
+
+/// Runs `coordinator failures`.
+pub async fn run_failures(g: &Global, args: FailuresArgs) -> anyhow::Result<()> {
+    let aws = g.aws().await?;
+    let table = g.progress(&aws);
+    load_job(g, &table, &args.job).await?;
+    let s3 = aws.s3();
+    let lots = table.lots(&args.job).await?;
+    let mut file = sink(&args.output)?;
+    let mut count = 0u64;
+    if args.with_errors {
+        emit(&mut file, "key,error_code,error_message\n")?;
+    }
+    for lot in lots.iter().filter(|l| !l.checkpoint.failed.is_empty()) {
+        let keys = manifest_keys(&s3, lot).await?;
+        let mut text = String::new();
+        for (i, key) in keys.iter().enumerate() {
+            if let KeyStatus::Failed { code, message } = status_of(lot, i) {
+                count += 1;
+                if args.with_errors {
+                    text.push_str(&format!(
+                        "{},{},{}\n",
+                        csv_field(key),
+                        csv_field(code),
+                        csv_field(message)
+                    ));
+                } else {
+                    text.push_str(key);
+                    text.push('\n');
+                }
+            }
+        }
+        emit(&mut file, &text)?;
+    }
+    if let Some(f) = file.as_mut() {
+        f.flush().context("writing the output file")?;
+    }
+    if let Some(p) = &args.output {
+        eprintln!("{count} failed keys written to {}", p.display());
+    }
+    Ok(())
+}
+
+fn emit(file: &mut Option<std::io::BufWriter<std::fs::File>>, text: &str) -> anyhow::Result<()> {
+    match file {
+        Some(f) => f
+            .write_all(text.as_bytes())
+            .context("writing the output file"),
+        None => out(text),
+    }
+}
+
+/// Characters kept as they are in a report's URL-encoded key (as S3 Batch Operations writes it).
+const REPORT_KEY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// The HTTP status S3 answers with for an error code thaw records, when it is known.
+fn http_status(code: &str) -> &'static str {
+    match code {
+        "NoSuchKey" | "NotFound" => "404",
+        "AccessDenied" | "InvalidObjectState" | "ObjectNotInActiveTierError" => "403",
+        "SSECustomerKeyRequired" | "InvalidTier" | "InvalidRequest" => "400",
+        "PreconditionFailed" => "412",
+        "SlowDown" | "ServiceUnavailable" => "503",
+        "InternalError" => "500",
+        _ => "",
+    }
+}
+
+/// The report header (S3 Batch Operations completion report columns).
+pub const REPORT_HEADER: &str =
+    "Bucket,Key,VersionId,TaskStatus,ErrorCode,HTTPStatusCode,ResultMessage\n";
+
+/// One lot's report rows.
+fn report_rows(bucket: &str, lot: &LotItem, keys: &[String], failed_only: bool) -> String {
+    let mut text = String::new();
+    for (i, key) in keys.iter().enumerate() {
+        let (status, code, http, message) = match status_of(lot, i) {
+            KeyStatus::Succeeded => ("succeeded", "", "200", "in the target storage class"),
+            KeyStatus::Failed { code, message } => ("failed", code, http_status(code), message),
+            KeyStatus::Pending => ("pending", "", "", "not finished yet"),
+        };
+        if failed_only && status != "failed" {
+            continue;
+        }
+        text.push_str(&format!(
+            "{},{},,{status},{},{http},{}\n",
+            csv_field(bucket),
+            utf8_percent_encode(key, REPORT_KEY),
+            csv_field(code),
+            csv_field(message)
+        ));
+    }
+    text
+}
+
+/// Runs `coordinator report`.
+pub async fn run_report(g: &Global, args: ReportArgs) -> anyhow::Result<()> {
+    let aws = g.aws().await?;
+    let table = g.progress(&aws);
+    let job = load_job(g, &table, &args.job).await?;
+    let s3 = aws.s3();
+    let lots = table.lots(&args.job).await?;
+    let mut file = sink(&args.output)?;
+    if let Some(f) = file.as_mut() {
+        f.write_all(REPORT_HEADER.as_bytes())
+            .context("writing the output file")?;
+    }
+    let control = job.spec.control.join("report");
+    let mut rows = 0usize;
+    let (mut succeeded, mut failed, mut pending) = (0u64, 0u64, 0u64);
+    for lot in &lots {
+        let keys = manifest_keys(&s3, lot).await?;
+        for i in 0..keys.len() {
+            match status_of(lot, i) {
+                KeyStatus::Succeeded => succeeded += 1,
+                KeyStatus::Failed { .. } => failed += 1,
+                KeyStatus::Pending => pending += 1,
+            }
+        }
+        let text = report_rows(&job.spec.bucket, lot, &keys, args.failed_only);
+        rows += text.lines().count();
+        let key = control.key(&format!("lots/{:05}.csv", lot.lot));
+        s3.put_object()
+            .bucket(&control.bucket)
+            .key(&key)
+            .content_type("text/csv")
+            .body(format!("{REPORT_HEADER}{text}").into_bytes().into())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("PutObject", &e))
+            .with_context(|| format!("writing s3://{}/{key}", control.bucket))?;
+        if let Some(f) = file.as_mut() {
+            f.write_all(text.as_bytes())
+                .context("writing the output file")?;
+        }
+    }
+    if let Some(f) = file.as_mut() {
+        f.flush().context("writing the output file")?;
+    }
+    let summary = summary_json(
+        &job.spec.job_id,
+        &lots,
+        succeeded,
+        failed,
+        pending,
+        rows,
+        &control.to_string(),
+    );
+    let text = serde_json::to_string_pretty(&summary).context("serialising the summary")?;
+    let key = control.key("summary.json");
+    s3.put_object()
+        .bucket(&control.bucket)
+        .key(&key)
+        .content_type("application/json")
+        .body(text.clone().into_bytes().into())
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("PutObject", &e))
+        .with_context(|| format!("writing s3://{}/{key}", control.bucket))?;
+    out(&format!("{text}\n"))
+}
+
+fn summary_json(
+    job: &str,
+    lots: &[LotItem],
+    succeeded: u64,
+    failed: u64,
+    pending: u64,
+    rows: usize,
+    location: &str,
+) -> serde_json::Value {
+    let mut sum = Counters::default();
+    let mut requests = std::collections::BTreeMap::<String, u64>::new();
+    let (mut attempts, mut retries) = (0, 0);
+    let first = lots
+        .iter()
+        .filter_map(|l| l.launched_at.or(l.started_at))
+        .min();
+    let last = lots.iter().filter_map(|l| l.updated_at).max();
+    for l in lots {
+        sum.add(&l.counters);
+        attempts += l.attempt;
+        retries += l.retries;
+        for (k, v) in &l.checkpoint.requests {
+            *requests.entry(k.clone()).or_insert(0) += v;
+        }
+    }
+    json!({
+        "job_id": job,
+        "lots": lots.len(),
+        "lots_succeeded": lots.iter().filter(|l| l.state == LotState::Succeeded).count(),
+        "keys_total": sum.keys_total,
+        "succeeded": succeeded,
+        "failed": failed,
+        "pending": pending,
+        "copied": sum.copied,
+        "skipped": sum.skipped,
+        "restore_requested": sum.restore_requested,
+        "restored": sum.restored,
+        "bytes_copied": sum.bytes_copied,
+        "elapsed_s": match (first, last) { (Some(a), Some(b)) => Some((b - a).max(0)), _ => None },
+        "attempts": attempts,
+        "retries": retries,
+        "requests": requests,
+        "report_rows": rows,
+        "report": location,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use thaw_common::checkpoint::LotCheckpoint;
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field(" lead"), "\" lead\"");
+    }
+
+    #[test]
+    fn rows_per_key() {
+        let mut cp = LotCheckpoint::new(3);
+        cp.done.set(0, true);
+        cp.record_failure(1, "NoSuchKey", "The specified key does not exist.");
+        let lot = LotItem {
+            lot: 0,
+            state: LotState::Failed,
+            attempt: 1,
+            counters: cp.counters,
+            task: None,
+            heartbeat_at: None,
+            updated_at: None,
+            next_check_at: None,
+            last_error: None,
+            manifest: String::new(),
+            checkpoint: cp,
+            uploads: Default::default(),
+            started_at: None,
+            launched_at: None,
+            retries: 0,
+        };
+        let keys = vec!["a b".to_owned(), "c+d".to_owned(), "e".to_owned()];
+        let rows = report_rows("bkt", &lot, &keys, false);
+        let lines: Vec<&str> = rows.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[0],
+            "bkt,a%20b,,succeeded,,200,in the target storage class"
+        );
+        assert_eq!(
+            lines[1],
+            "bkt,c%2Bd,,failed,NoSuchKey,404,The specified key does not exist."
+        );
+        assert_eq!(lines[2], "bkt,e,,pending,,,not finished yet");
+        assert_eq!(report_rows("bkt", &lot, &keys, true).lines().count(), 1);
+    }
+}

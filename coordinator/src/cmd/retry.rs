@@ -1,0 +1,111 @@
+//! `coordinator retry JOB`: relaunches, with the job's own launcher and a new attempt, the lots
+//! that need it: FAILED, INTERRUPTED, CANCELLED, stale (worker gone), WAITING whose restores are
+//! due, and PENDING. Never a lot with a live worker. Finished keys are skipped by the worker;
+//! failed keys are tried again.
+
+use std::collections::BTreeSet;
+
+use anyhow::Context;
+use thaw_common::progress::now_secs;
+
+use super::{out, Global};
+use crate::launcher::{launch_lots, LotOutcome, Outcome};
+use crate::ops::{
+    due_lots, liveness_of, load_job, parse_lot_list, Due, Liveness, DEFAULT_STALE_AFTER,
+};
+
+/// Flags of `coordinator retry`.
+#[derive(Debug, clap::Args)]
+pub struct RetryArgs {
+    /// Job id.
+    #[arg(value_name = "JOB")]
+    pub job: String,
+    /// Only these lots, e.g. `3,7-9`.
+    #[arg(long, env = "THAW_RETRY_LOTS")]
+    pub lots: Option<String>,
+    /// Seconds without a heartbeat after which a RUNNING lot is relaunched.
+    #[arg(long, env = "THAW_STALE_AFTER", default_value_t = DEFAULT_STALE_AFTER)]
+    pub stale_after: i64,
+}
+
+/// Runs `coordinator retry`.
+pub async fn run(g: &Global, args: RetryArgs) -> anyhow::Result<()> {
+    let only = args.lots.as_deref().map(parse_lot_list).transpose()?;
+    let aws = g.aws().await?;
+    let table = g.progress(&aws);
+    let job = load_job(g, &table, &args.job).await?;
+    let lots = table
+        .lots(&args.job)
+        .await
+        .with_context(|| format!("reading the lots of job {}", args.job))?;
+    if let Some(only) = &only {
+        if let Some(missing) = only.iter().find(|n| !lots.iter().any(|l| l.lot == **n)) {
+            anyhow::bail!("job {} has no lot {missing}", args.job);
+        }
+    }
+    let now = now_secs();
+    let live = liveness_of(&job, &aws, &lots, now, args.stale_after).await?;
+    let due = due_lots(&lots, &live, now, None, only.as_ref());
+    if due.is_empty() {
+        let live_n = live.values().filter(|l| **l == Liveness::Live).count();
+        return out(&format!(
+            "job {}: nothing to retry ({live_n} lots have a live worker; see `coordinator status {}`)\n",
+            args.job, args.job
+        ));
+    }
+    let outcomes = relaunch(g, &aws, &table, &job, &due).await;
+    report(&args.job, &due, &outcomes)
+}
+
+/// Relaunches `due` lots with the job's launcher; retries are counted on the lots.
+pub async fn relaunch(
+    g: &Global,
+    aws: &thaw_common::aws::Aws,
+    table: &thaw_common::progress::ProgressTable,
+    job: &crate::ops::Job,
+    due: &[(thaw_common::progress::LotItem, Due)],
+) -> Vec<LotOutcome> {
+    let launcher = job.launcher(g, aws);
+    let items: Vec<_> = due.iter().map(|(l, _)| l.clone()).collect();
+    let retries: BTreeSet<u32> = due
+        .iter()
+        .filter(|(_, d)| *d == Due::Retry)
+        .map(|(l, _)| l.lot)
+        .collect();
+    launch_lots(&launcher, table, &job.spec.job_id, &items, &retries).await
+}
+
+fn report(
+    job: &str,
+    due: &[(thaw_common::progress::LotItem, Due)],
+    outcomes: &[LotOutcome],
+) -> anyhow::Result<()> {
+    let mut o = String::new();
+    let mut failed = 0;
+    for ((item, why), oc) in due.iter().zip(outcomes) {
+        let what = match &oc.outcome {
+            Outcome::Started { task } => format!("launched attempt {} ({task})", item.attempt + 1),
+            Outcome::Exited {
+                status, success, ..
+            } => {
+                if !success {
+                    failed += 1;
+                }
+                format!("attempt {} ran: {status}", item.attempt + 1)
+            }
+            Outcome::ClaimedElsewhere => "claimed by another coordinator".into(),
+            Outcome::NotStarted => "not started (interrupted)".into(),
+            Outcome::Failed { error } => {
+                failed += 1;
+                error.clone()
+            }
+        };
+        push_line!(o, "lot {} ({}, {why:?}): {what}", item.lot, item.state);
+    }
+    push_line!(o, "next: coordinator status {job}");
+    out(&o)?;
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} relaunched lots failed", due.len());
+    }
+    Ok(())
+}
