@@ -519,3 +519,54 @@ async fn status_of_a_thousand_lots_needs_no_per_lot_requests() {
     assert_eq!(delta("GetItem"), 1, "the job item only");
     assert_eq!(delta("DescribeTasks"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn launch_follow_waits_for_restores_and_finishes() {
+    let moto = Moto::start_with(&[("THAW_MOTO_RESTORE_DELAY", "2")]);
+    let c = moto.clients().await;
+    let bucket = unique("lf");
+    let table = unique("table");
+    init_table(&moto, &table);
+    let keys: Vec<String> = (0..40).map(|i| format!("lf/{i:03}")).collect();
+    archived(&c, &bucket, &keys).await;
+    let file = write_keys(&keys);
+    let job = unique("job");
+    let out = run_ok(
+        &moto,
+        "coordinator",
+        &[
+            "launch",
+            "--launcher",
+            "local",
+            "--lots",
+            "2",
+            "--table",
+            &table,
+            "--bucket",
+            &bucket,
+            "--storage-class",
+            "STANDARD_IA",
+            "--poll-interval",
+            "1",
+            "--max-wait",
+            "1",
+            "--job-id",
+            &job,
+            "--follow",
+            &file.to_string_lossy(),
+        ],
+        &[],
+    );
+    assert!(
+        stdout(&out).contains("every lot SUCCEEDED"),
+        "{}",
+        stdout(&out)
+    );
+    let st = status(&moto, &table, &job);
+    assert_eq!(st["totals"]["states"]["SUCCEEDED"], 2, "{st}");
+    assert_eq!(st["totals"]["restored"], 40, "{st}");
+    assert_eq!(
+        st["totals"]["restore_requested"], 40,
+        "each restore requested once: {st}"
+    );
+}

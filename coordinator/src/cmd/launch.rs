@@ -132,6 +132,9 @@ pub struct LaunchArgs {
     /// Print the plan and stop: nothing is uploaded, recorded or launched.
     #[arg(long, env = "THAW_DRY_RUN")]
     pub dry_run: bool,
+    /// Stay attached after the launch, as `coordinator follow` does, until every lot is done.
+    #[arg(long, env = "THAW_FOLLOW", conflicts_with = "dry_run")]
+    pub follow: bool,
 }
 
 /// Everything decided before the first AWS call.
@@ -200,10 +203,27 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
         &Default::default(),
     )
     .await;
-    match &plan.settings {
+    let reported = match &plan.settings {
         LaunchSettings::Ecs(s) => report_ecs(g, &spec, s, &selection, &outcomes),
         LaunchSettings::Local(_) => report_local(g, &table, &spec, &outcomes).await,
+    };
+    if !a.follow {
+        return reported;
     }
+    if let Err(e) = reported {
+        tracing::warn!("{e:#}; following the job to relaunch what failed");
+    }
+    super::follow::run(
+        g,
+        super::follow::FollowArgs {
+            job: spec.job_id.clone(),
+            lot_attempts: 3,
+            interval: 30,
+            stale_after: crate::ops::DEFAULT_STALE_AFTER,
+            once: false,
+        },
+    )
+    .await
 }
 
 /// Validates the flags and reads the key list (pass 1); no AWS call.
