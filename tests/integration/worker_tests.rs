@@ -448,11 +448,15 @@ async fn kill_9_then_resume_finishes_without_redoing_work() {
     let keys = many_objects(&c, &bucket, 300, 50).await;
     let job = Job::create(&moto, &c, &bucket, &keys, fast_settings()).await;
 
+    // Five crashes at different points of the lot, each run resuming the previous one.
     let concurrency = 8u64;
-    let mut child = job.spawn(&moto, &["--concurrency", "8", "--checkpoint-interval", "1"]);
-    wait_for_progress(&c, &job, &mut child, 60).await;
-    child.kill().expect("kill -9");
-    let _ = child.wait();
+    let kills = [20u64, 70, 120, 170, 220];
+    for at in kills {
+        let mut child = job.spawn(&moto, &["--concurrency", "8", "--checkpoint-interval", "1"]);
+        wait_for_progress(&c, &job, &mut child, at).await;
+        child.kill().expect("kill -9");
+        let _ = child.wait();
+    }
 
     let out = job.run(&moto, &[]);
     assert!(out.status.success(), "rerun: {}", stderr(&out));
@@ -460,15 +464,21 @@ async fn kill_9_then_resume_finishes_without_redoing_work() {
     let item = job.item(&c).await;
     assert_eq!(item.counters.done(), 300);
     assert_eq!(item.counters.failed, 0);
-    for k in &keys {
+    assert_eq!(item.attempt, kills.len() as u64 + 1);
+    for (i, k) in keys.iter().enumerate() {
         assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA", "{k}");
+        let size = if i % 50 == 0 { 9 * MIB } else { 64 };
+        assert!(
+            get_body(&c, &bucket, k).await == body_for(k, size),
+            "bytes of {k} changed"
+        );
     }
     let stats = moto.stats();
     let copies_total = stats["s3:CopyObject"].as_u64().unwrap_or(0)
         + stats["s3:CreateMultipartUpload"].as_u64().unwrap_or(0);
     assert!(
-        copies_total <= 300 + concurrency,
-        "keys copied twice must be at most the concurrency: {copies_total} copies for 300 keys"
+        copies_total <= 300 + concurrency * kills.len() as u64,
+        "keys copied twice must be at most the concurrency per crash: {copies_total} copies for 300 keys"
     );
     let uploads =
         c.s3.list_multipart_uploads()
