@@ -13,7 +13,9 @@ What it adds to plain moto (all off unless configured):
   keep failing as they do on AWS;
 * fault injection: {"s3_fault_rate": p} answers 503 SlowDown to a fraction p of S3 object requests,
   {"ddb_fault_rate": p} answers ProvisionedThroughputExceededException to a fraction p of DynamoDB
-  writes, {"ecs_throttle_rate": p} answers ThrottlingException to a fraction p of ECS RunTask calls;
+  writes, {"ecs_throttle_rate": p} answers ThrottlingException to a fraction p of ECS RunTask calls,
+  {"ecs_capacity_failure_rate": p} answers a fraction p of RunTask calls with no task and
+  failures[] = RESOURCE:MEMORY, as ECS does when Fargate capacity is short;
 * request counting: GET /_thaw/stats returns the number of requests seen per operation, so tests
   and the benchmark can cross-check the worker's own counters.
 """
@@ -41,6 +43,7 @@ CONFIG = {
     "s3_fault_rate": 0.0,
     "ddb_fault_rate": 0.0,
     "ecs_throttle_rate": 0.0,
+    "ecs_capacity_failure_rate": 0.0,
 }
 STATS: Counter = Counter()
 STATS_LOCK = threading.Lock()
@@ -170,6 +173,12 @@ def wrap(app):
         if op == "RunTask" and CONFIG["ecs_throttle_rate"] > 0:
             if random.random() < CONFIG["ecs_throttle_rate"]:
                 return _json_error(start_response, "400 Bad Request", "ThrottlingException", "Rate exceeded", "com.amazonaws.ecs")
+        if op == "RunTask" and CONFIG["ecs_capacity_failure_rate"] > 0:
+            if random.random() < CONFIG["ecs_capacity_failure_rate"]:
+                # What ECS answers when Fargate has no capacity: 200 with failures[], no task.
+                body = json.dumps({"tasks": [], "failures": [{"reason": "RESOURCE:MEMORY", "detail": "thaw fault injection"}]}).encode()
+                start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))])
+                return [body]
         if op == "s3:RestoreObject" and CONFIG["restore_delay"] > 0:
             bucket, _, key = path.lstrip("/").partition("/")
             obj = _find_key(urllib.parse.unquote(bucket), urllib.parse.unquote(key))

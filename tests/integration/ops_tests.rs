@@ -570,3 +570,93 @@ async fn launch_follow_waits_for_restores_and_finishes() {
         "each restore requested once: {st}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ecs_capacity_failures_and_throttling_lose_no_lot() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    moto.configure(r#"{"ecs_capacity_failure_rate": 0.3, "ecs_throttle_rate": 0.3}"#);
+    let bucket = unique("cap");
+    let table = unique("table");
+    init_table(&moto, &table);
+    let keys: Vec<String> = (0..30).map(|i| format!("k/{i}")).collect();
+    archived(&c, &bucket, &keys).await;
+    let ecs = ecs_setup(&moto, &c).await;
+    let file = write_keys(&keys);
+    let job = unique("job");
+    let subnets = ecs.subnets.join(",");
+    // Some lots fail to launch (no capacity): launch says so and exits non-zero.
+    let out = run(
+        &moto,
+        "coordinator",
+        &[
+            "launch",
+            "--lots",
+            "10",
+            "--table",
+            &table,
+            "--bucket",
+            &bucket,
+            "--storage-class",
+            "STANDARD_IA",
+            "--job-id",
+            &job,
+            "--cluster",
+            &ecs.cluster,
+            "--task-definition",
+            &ecs.task_definition,
+            "--subnets",
+            &subnets,
+            "--security-groups",
+            "sg-12345678",
+            &file.to_string_lossy(),
+        ],
+        &[],
+    );
+    let pt = ProgressTable::new(c.ddb.clone(), &table);
+    let failed_first = pt
+        .lots(&job)
+        .await
+        .expect("lots")
+        .iter()
+        .filter(|l| l.state == LotState::Failed)
+        .count();
+    assert_eq!(out.status.success(), failed_first == 0, "{}", stderr(&out));
+    // follow relaunches the lots that could not start, until every lot has its task.
+    for _ in 0..10 {
+        let lots = pt.lots(&job).await.expect("lots");
+        if lots.iter().all(|l| l.state == LotState::Launched) {
+            break;
+        }
+        run(
+            &moto,
+            "coordinator",
+            &[
+                "follow",
+                &job,
+                "--table",
+                &table,
+                "--once",
+                "--max-attempts",
+                "20",
+            ],
+            &[],
+        );
+    }
+    let lots = pt.lots(&job).await.expect("lots");
+    assert!(
+        lots.iter().all(|l| l.state == LotState::Launched),
+        "{lots:?}"
+    );
+    let per_lot = tasks_per_lot(&launched_tasks(&c, &ecs.cluster, &job).await);
+    assert_eq!(per_lot.len(), 10, "every lot has a task: {per_lot:?}");
+    assert!(
+        per_lot.values().all(|n| *n == 1),
+        "no lot launched twice: {per_lot:?}"
+    );
+    let stats = moto.stats();
+    assert!(
+        stats["RunTask"].as_u64().unwrap_or(0) > 10,
+        "faults were injected: {stats}"
+    );
+}
