@@ -101,7 +101,7 @@ def main():
     after = stats(endpoint)
     summary = None
     for line in out.stderr.splitlines():
-        m = re.search(r"(\{\"job_id\".*\})\s*$", line)
+        m = re.search(r"(\{.*\"requests\".*\})\s*$", line)
         if m:
             summary = json.loads(m.group(1))
     if summary is None or summary["state"] != "SUCCEEDED":

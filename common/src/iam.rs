@@ -39,7 +39,9 @@ pub struct Operation {
     pub actions: &'static [&'static str],
 }
 
-/// Every SDK operation thaw knows the IAM actions of, sorted by method. Operations no binary
+/// Every SDK operation thaw knows the IAM actions of, grouped by service and sorted by method
+/// (after the "API operations" tables of AWS's Service Authorization Reference, plus what the
+/// parameters thaw sends add: tags, object lock headers, ECS tags and roles). Operations no binary
 /// calls today may be listed (so a new call only needs adding to a role's operation list); a
 /// call to a client method missing here fails the integration tests.
 pub const OPERATIONS: &[Operation] = &[
@@ -60,6 +62,7 @@ pub const OPERATIONS: &[Operation] = &[
         actions: &[
             "s3:GetObject",
             "s3:GetObjectTagging",
+            "s3:GetObjectVersion",
             "s3:PutObject",
             "s3:PutObjectLegalHold",
             "s3:PutObjectRetention",
@@ -134,7 +137,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation {
         method: "upload_part_copy",
         name: "UploadPartCopy",
-        actions: &["s3:GetObject", "s3:PutObject"],
+        actions: &["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
     },
     // DynamoDB
     Operation {
@@ -239,21 +242,25 @@ pub const WORKER_OPERATIONS: &[&str] = &[
 ];
 
 /// The SDK operations the `coordinator` binary calls (in `coordinator/src`, or in `common/src`
-/// code the coordinator runs: table creation, job and lot records, queries), sorted.
+/// code the coordinator runs: table creation, job and lot records, queries, the `jobs` scan),
+/// sorted.
 pub const COORDINATOR_OPERATIONS: &[&str] = &[
     "create_bucket",
     "create_table",
     "describe_clusters",
-    "describe_task_definition",
     "describe_table",
+    "describe_task_definition",
     "describe_tasks",
     "get_item",
+    "get_object",
     "head_bucket",
+    "list_tasks",
     "put_item",
     "put_object",
     "query",
     "run_task",
     "scan",
+    "stop_task",
     "update_item",
 ];
 
@@ -277,12 +284,8 @@ pub const WORKER_EXTRA_ACTIONS: &[(&str, &str)] = &[
         "HeadObject returns an object's retention only with this; without it a copy silently drops the retention",
     ),
     (
-        "s3:GetObjectVersion",
-        "copy sources in a versioned bucket (copy::copy_source can pin a versionId); read-only, on the same objects",
-    ),
-    (
         "s3:GetObjectVersionTagging",
-        "tags of a version-pinned copy source in a versioned bucket; read-only, on the same objects",
+        "CopyObject with TaggingDirective=COPY reads the tags of the source version in a versioned bucket; read-only, on the same objects",
     ),
     (
         "s3:ListBucket",
@@ -292,10 +295,16 @@ pub const WORKER_EXTRA_ACTIONS: &[(&str, &str)] = &[
 
 /// Actions the coordinator needs that no single call of [`COORDINATOR_OPERATIONS`] implies:
 /// `(action, why)`, sorted by action.
-pub const COORDINATOR_EXTRA_ACTIONS: &[(&str, &str)] = &[(
-    "kms:GenerateDataKey",
-    "uploading lot manifests and job.json to a control bucket whose default encryption is SSE-KMS",
-)];
+pub const COORDINATOR_EXTRA_ACTIONS: &[(&str, &str)] = &[
+    (
+        "kms:Decrypt",
+        "reading lot manifests back (`failures`, `report`) from a control bucket whose default encryption is SSE-KMS",
+    ),
+    (
+        "kms:GenerateDataKey",
+        "writing lot manifests, job.json and reports to a control bucket whose default encryption is SSE-KMS",
+    ),
+];
 
 /// Every action the worker task role grants: the actions of [`WORKER_OPERATIONS`] plus
 /// [`WORKER_EXTRA_ACTIONS`], sorted. `task-defs/iam/worker-task-role.json` and the task role of
@@ -334,11 +343,15 @@ pub const COORDINATOR_ACTIONS: &[&str] = &[
     "ecs:DescribeClusters",
     "ecs:DescribeTaskDefinition",
     "ecs:DescribeTasks",
+    "ecs:ListTasks",
     "ecs:RunTask",
+    "ecs:StopTask",
     "ecs:TagResource",
     "iam:PassRole",
+    "kms:Decrypt",
     "kms:GenerateDataKey",
     "s3:CreateBucket",
+    "s3:GetObject",
     "s3:ListBucket",
     "s3:PutObject",
 ];
@@ -477,7 +490,7 @@ mod tests {
             let mut expected = actions_for(ops.iter().copied()).expect("known operations");
             for (a, _) in extras {
                 assert!(
-                    expected.insert(a),
+                    expected.insert(*a),
                     "{role}: extra action {a} is already implied by an operation"
                 );
             }
