@@ -35,6 +35,10 @@ pub enum KeyLineError {
         /// The offending code point.
         code: u32,
     },
+    /// The list starts with a UTF-8 byte order mark (a Windows editor's doing); as a key prefix it
+    /// would name objects that do not exist.
+    #[error("line 1 starts with a UTF-8 byte order mark (U+FEFF): save the list without a BOM")]
+    ByteOrderMark,
     /// Reading the input failed.
     #[error("reading keys: {0}")]
     Io(String),
@@ -107,6 +111,9 @@ impl<R: BufRead> Iterator for KeyReader<R> {
             self.line += 1;
             if self.buf.last() == Some(&b'\n') {
                 self.buf.pop();
+            }
+            if self.line == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
+                return Some(Err(KeyLineError::ByteOrderMark));
             }
             match parse_key_line(&self.buf, self.line) {
                 Ok(Some(key)) => {
@@ -194,6 +201,16 @@ mod tests {
             read(b"a\0b\n")[0],
             Err(KeyLineError::ControlCharacter { line: 1, code: 0 })
         );
+    }
+
+    #[test]
+    fn byte_order_mark_is_refused() {
+        assert_eq!(
+            read(b"\xEF\xBB\xBFa\nb\n")[0],
+            Err(KeyLineError::ByteOrderMark)
+        );
+        // a BOM character later in a key is just a character
+        assert_eq!(keys("a\u{FEFF}b\n".as_bytes()), vec!["a\u{FEFF}b"]);
     }
 
     #[test]

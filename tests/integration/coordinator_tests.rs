@@ -963,3 +963,62 @@ async fn local_launcher_without_worker_binary_leaves_no_job() {
     assert!(line.contains("/nonexistent/worker"), "{line}");
     fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_key_lists_give_one_line_and_no_job() {
+    let fx = fixture().await;
+    let long_key = format!("ok\n{}\n", "k".repeat(1025));
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "byte order mark",
+            b"\xEF\xBB\xBFa\nb\n".to_vec(),
+            "byte order mark",
+        ),
+        ("NUL byte", b"a\nb\0c\n".to_vec(), "line 2"),
+        ("over-long key", long_key.into_bytes(), "line 2"),
+        ("binary garbage", garbage, "line"),
+        ("only CR and LF", b"\r\n\r\n\n".to_vec(), "no keys"),
+        ("control character", b"a\x07b\n".to_vec(), "line 1"),
+    ];
+    for (what, bytes, expect) in cases {
+        let file = write_bytes(&bytes);
+        let job = job_id();
+        let out = fx.launch(&file, &job, &[]);
+        let line = one_error_line(&out);
+        assert!(line.contains(expect), "{what}: {line}");
+        fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
+    }
+    // a list that does not exist
+    let job = job_id();
+    let out = fx.launch(Path::new("/nonexistent/keys.txt"), &job, &[]);
+    let line = one_error_line(&out);
+    assert!(line.contains("/nonexistent/keys.txt"), "{line}");
+    fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_credentials_is_one_line_and_no_job() {
+    let fx = fixture().await;
+    let file = write_keys(&tricky_keys(3));
+    let job = job_id();
+    let mut args: Vec<String> = vec!["launch".into(), file.display().to_string()];
+    args.extend(fx.ecs_args(&job));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = Command::new(bin("coordinator"));
+    cmd.args(&args);
+    for (k, v) in fx.moto.env() {
+        if !k.starts_with("AWS_ACCESS_KEY") && !k.starts_with("AWS_SECRET") {
+            cmd.env(k, v);
+        }
+    }
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE");
+    let out = cmd.output().expect("run");
+    let line = one_error_line(&out);
+    assert!(line.to_lowercase().contains("credentials"), "{line}");
+    fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
+}

@@ -660,3 +660,40 @@ async fn ecs_capacity_failures_and_throttling_lose_no_lot() {
         "faults were injected: {stats}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_failed_keys_only_takes_lots_with_failed_keys() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let (table, job, cluster) = ecs_job(moto, &c, 3).await;
+    let pt = ProgressTable::new(c.ddb.clone(), &table);
+    // lot 0 finished with a failed key, lot 1 was interrupted, lot 2 still runs
+    let mut cp = pt
+        .get_lot(&job, 0)
+        .await
+        .expect("get")
+        .expect("lot")
+        .checkpoint;
+    cp.done.set(0, true);
+    cp.done.set(1, true);
+    cp.counters.copied = 2;
+    cp.record_failure(2, "AccessDenied", "Access Denied");
+    pt.write_checkpoint(&job, 0, 1, &cp, LotState::Failed, None)
+        .await
+        .expect("cp");
+    pt.set_state(&job, 1, 1, LotState::Interrupted, None)
+        .await
+        .expect("set");
+    run_ok(
+        moto,
+        "coordinator",
+        &["retry", &job, "--table", &table, "--failed-keys-only"],
+        &[],
+    );
+    let per_lot = tasks_per_lot(&launched_tasks(&c, &cluster, &job).await);
+    assert_eq!(
+        (per_lot["0"], per_lot["1"], per_lot["2"]),
+        (2, 1, 1),
+        "{per_lot:?}"
+    );
+}

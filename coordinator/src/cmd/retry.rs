@@ -26,6 +26,10 @@ pub struct RetryArgs {
     /// Seconds without a heartbeat after which a RUNNING lot is relaunched.
     #[arg(long, env = "THAW_STALE_AFTER", default_value_t = DEFAULT_STALE_AFTER)]
     pub stale_after: i64,
+    /// Only lots that recorded failed keys (their workers skip finished keys, so only the failed
+    /// ones are tried again); WAITING, INTERRUPTED and stale lots are left alone.
+    #[arg(long)]
+    pub failed_keys_only: bool,
 }
 
 /// Runs `coordinator retry`.
@@ -45,7 +49,12 @@ pub async fn run(g: &Global, args: RetryArgs) -> anyhow::Result<()> {
     }
     let now = now_secs();
     let live = liveness_of(&job, &aws, &lots, now, args.stale_after).await?;
-    let due = due_lots(&lots, &live, now, None, only.as_ref());
+    let mut due = due_lots(&lots, &live, now, None, only.as_ref());
+    if args.failed_keys_only {
+        due.retain(|(l, _)| {
+            l.counters.failed > 0 && !matches!(live.get(&l.lot), Some(Liveness::Live))
+        });
+    }
     if due.is_empty() {
         let live_n = live.values().filter(|l| **l == Liveness::Live).count();
         return out(&format!(
