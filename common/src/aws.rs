@@ -151,7 +151,17 @@ impl AwsError {
                 (code, message)
             }
             SdkError::TimeoutError(_) => ("Timeout".to_owned(), error_chain(err)),
-            SdkError::DispatchFailure(_) => ("DispatchFailure".to_owned(), error_chain(err)),
+            SdkError::DispatchFailure(_) => {
+                let chain = error_chain(err);
+                if chain.contains("no credentials found") {
+                    (
+                        "NoCredentials".to_owned(),
+                        "no AWS credentials found (environment, profile, SSO, web identity, ECS task role, IMDS): set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run where a role is attached".to_owned(),
+                    )
+                } else {
+                    ("DispatchFailure".to_owned(), chain)
+                }
+            }
             SdkError::ResponseError(_) => ("ResponseError".to_owned(), error_chain(err)),
             SdkError::ConstructionFailure(_) => {
                 ("ConstructionFailure".to_owned(), error_chain(err))
