@@ -628,7 +628,60 @@ async fn throttling_is_retried_and_no_key_fails() {
     let item = job.item(&c).await;
     assert_eq!(item.counters.failed, 0);
     assert_eq!(item.counters.done(), 200);
-    for k in &keys {
+    for (i, k) in keys.iter().enumerate() {
         assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA", "{k}");
+        let size = if i % 40 == 0 { 9 * MIB } else { 64 };
+        assert!(
+            get_body(&c, &bucket, k).await == body_for(k, size),
+            "bytes of {k} changed"
+        );
+    }
+    let uploads =
+        c.s3.list_multipart_uploads()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("list");
+    assert!(
+        uploads.uploads().is_empty(),
+        "no upload left behind by failed parts"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_never_carry_credentials() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("secrets");
+    let keys = many_objects(&c, &bucket, 20, 0).await;
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+    let (key_id, secret, token) = (
+        "AKIATHAWSECRETID0001",
+        "thaw-secret-value-0123456789",
+        "thaw-session-token-9876543210",
+    );
+    for format in ["human", "json"] {
+        let mut args = job.worker_args();
+        args.extend(["--log-format".to_owned(), format.to_owned()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(
+            moto,
+            "worker",
+            &args,
+            &[
+                ("AWS_ACCESS_KEY_ID", key_id),
+                ("AWS_SECRET_ACCESS_KEY", secret),
+                ("AWS_SESSION_TOKEN", token),
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        for s in [key_id, secret, token] {
+            assert!(!all.contains(s), "{format} logs leak a credential: {s}");
+        }
+        assert!(
+            !all.contains("X-Amz-Signature") && !all.contains("Signature="),
+            "{format} logs leak a signature"
+        );
     }
 }
