@@ -84,15 +84,26 @@ pub struct KeyReader<R> {
     input: R,
     line: u64,
     buf: Vec<u8>,
+    refuse_bom: bool,
 }
 
 impl<R: BufRead> KeyReader<R> {
-    /// Wraps a buffered reader of a key list.
+    /// Wraps a buffered reader of a list thaw wrote itself (a lot manifest): every line is a key.
     pub fn new(input: R) -> Self {
         Self {
             input,
             line: 0,
             buf: Vec::with_capacity(256),
+            refuse_bom: false,
+        }
+    }
+
+    /// Wraps a buffered reader of a list a person gave: a UTF-8 byte order mark at the start is
+    /// refused (a Windows editor's doing, it would become part of the first key).
+    pub fn user_list(input: R) -> Self {
+        Self {
+            refuse_bom: true,
+            ..Self::new(input)
         }
     }
 }
@@ -112,7 +123,7 @@ impl<R: BufRead> Iterator for KeyReader<R> {
             if self.buf.last() == Some(&b'\n') {
                 self.buf.pop();
             }
-            if self.line == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
+            if self.refuse_bom && self.line == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
                 return Some(Err(KeyLineError::ByteOrderMark));
             }
             match parse_key_line(&self.buf, self.line) {
@@ -134,7 +145,7 @@ mod tests {
     use super::*;
 
     fn read(input: &[u8]) -> Vec<Result<KeyLine, KeyLineError>> {
-        KeyReader::new(input).collect()
+        KeyReader::user_list(input).collect()
     }
 
     fn keys(input: &[u8]) -> Vec<String> {
@@ -211,6 +222,11 @@ mod tests {
         );
         // a BOM character later in a key is just a character
         assert_eq!(keys("a\u{FEFF}b\n".as_bytes()), vec!["a\u{FEFF}b"]);
+        // in a manifest thaw wrote, a key may start with U+FEFF
+        let lot: Vec<String> = KeyReader::new("\u{FEFF}k\n".as_bytes())
+            .map(|k| k.expect("ok").key)
+            .collect();
+        assert_eq!(lot, vec!["\u{FEFF}k"]);
     }
 
     #[test]

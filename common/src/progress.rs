@@ -480,23 +480,43 @@ impl ProgressTable {
     }
 
     /// Claims the next attempt of a lot for a launch: `attempt` goes from `expected` to
-    /// `expected + 1` and the state to LAUNCHED, only if nobody else claimed it first.
-    /// Returns false when another launcher won.
-    pub async fn claim_launch(&self, job: &str, lot: u32, expected: u64) -> Result<bool> {
-        self.claim(job, lot, expected, false).await
+    /// `expected + 1` and the state to LAUNCHED, only if the lot is still at `expected` in state
+    /// `seen` (nobody else claimed it, its worker did not finish meanwhile). Returns false when
+    /// it moved on.
+    pub async fn claim_launch(
+        &self,
+        job: &str,
+        lot: u32,
+        expected: u64,
+        seen: LotState,
+    ) -> Result<bool> {
+        self.claim(job, lot, expected, seen, false).await
     }
 
     /// Like [`Self::claim_launch`], for a relaunch after a failure or a lost worker: also counts
     /// one more retry on the lot, in the same conditional write.
-    pub async fn claim_retry(&self, job: &str, lot: u32, expected: u64) -> Result<bool> {
-        self.claim(job, lot, expected, true).await
+    pub async fn claim_retry(
+        &self,
+        job: &str,
+        lot: u32,
+        expected: u64,
+        seen: LotState,
+    ) -> Result<bool> {
+        self.claim(job, lot, expected, seen, true).await
     }
 
-    async fn claim(&self, job: &str, lot: u32, expected: u64, count_retry: bool) -> Result<bool> {
+    async fn claim(
+        &self,
+        job: &str,
+        lot: u32,
+        expected: u64,
+        seen: LotState,
+        count_retry: bool,
+    ) -> Result<bool> {
         let expr = if count_retry {
-            "SET attempt = :next, #st = :launched, updated_at = :now, launched_at = :now, retries = if_not_exists(retries, :zero) + :one REMOVE task, next_check_at"
+            "SET attempt = :next, #st = :launched, updated_at = :now, launched_at = :now, retries = if_not_exists(retries, :zero) + :one REMOVE task, next_check_at, last_error"
         } else {
-            "SET attempt = :next, #st = :launched, updated_at = :now, launched_at = :now REMOVE task, next_check_at"
+            "SET attempt = :next, #st = :launched, updated_at = :now, launched_at = :now REMOVE task, next_check_at, last_error"
         };
         let mut req = self
             .client
@@ -509,8 +529,11 @@ impl ProgressTable {
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":one", n(1));
         }
+        // Only if nothing moved since the caller looked: same attempt and same state (a worker
+        // that just finished, or another launcher, wins).
         let res = req
-            .condition_expression("attempt = :expected")
+            .condition_expression("attempt = :expected AND #st = :seen")
+            .expression_attribute_values(":seen", s(seen.as_str()))
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":next", n(expected + 1))
             .expression_attribute_values(":expected", n(expected))
@@ -534,7 +557,8 @@ impl ProgressTable {
             .table_name(&self.table)
             .set_key(Some(key(job, i64::from(lot))))
             .update_expression("SET attempt = :next, #st = :cancelled, updated_at = :now")
-            .condition_expression("attempt = :expected")
+            .condition_expression("attempt = :expected AND #st <> :succeeded")
+            .expression_attribute_values(":succeeded", s(LotState::Succeeded.as_str()))
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":next", n(expected + 1))
             .expression_attribute_values(":expected", n(expected))

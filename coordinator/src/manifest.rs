@@ -64,7 +64,7 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
 
 fn fingerprint_of(input: impl BufRead, name: &str) -> anyhow::Result<Fingerprint> {
     let mut fp = Fingerprint::default();
-    for item in KeyReader::new(input) {
+    for item in KeyReader::user_list(input) {
         let line = item.with_context(|| format!("key list {name}"))?;
         fp.add(&line.key);
     }
@@ -133,7 +133,7 @@ impl KeyList {
     fn reopen(&self) -> anyhow::Result<KeyReader<BufReader<File>>> {
         let file = File::open(&self.path)
             .with_context(|| format!("opening key list {} again", self.name))?;
-        Ok(KeyReader::new(BufReader::new(file)))
+        Ok(KeyReader::user_list(BufReader::new(file)))
     }
 }
 

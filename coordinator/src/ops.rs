@@ -76,6 +76,9 @@ impl Job {
 pub struct StoppedTask {
     /// `stoppedReason`, with the container's exit code and reason when there is one.
     pub reason: String,
+    /// ECS answered MISSING: it does not know the task (yet: DescribeTasks is eventually
+    /// consistent right after RunTask, or any more).
+    pub missing: bool,
 }
 
 /// The stopped tasks among the active lots' tasks (one DescribeTasks per 100 tasks). A task that
@@ -115,7 +118,13 @@ pub async fn stopped_tasks(
                 }
             }
             if let Some(arn) = t.task_arn() {
-                stopped.insert(arn.to_owned(), StoppedTask { reason });
+                stopped.insert(
+                    arn.to_owned(),
+                    StoppedTask {
+                        reason,
+                        missing: false,
+                    },
+                );
             }
         }
         for f in out.failures() {
@@ -125,6 +134,7 @@ pub async fn stopped_tasks(
                         arn.to_owned(),
                         StoppedTask {
                             reason: "task no longer known to ECS".into(),
+                            missing: true,
                         },
                     );
                 }
@@ -143,7 +153,9 @@ pub fn local_worker_gone(task: &str, this_host: &str) -> bool {
     let Some((host, pid)) = rest.rsplit_once(':') else {
         return false;
     };
+    // Only where /proc tells (Linux); elsewhere the heartbeat decides.
     host == this_host
+        && std::path::Path::new("/proc/self").exists()
         && pid
             .parse::<u32>()
             .is_ok_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
@@ -176,30 +188,32 @@ pub fn liveness(
     if !lot.state.is_active() {
         return Liveness::Idle;
     }
-    let Some(task) = &lot.task else {
-        // Claimed but never started (the coordinator died in between).
-        let since = lot.launched_at.or(lot.updated_at).unwrap_or(now);
-        return if now - since > stale_after {
-            Liveness::Stale("claimed but no task was ever started".into())
-        } else {
-            Liveness::Live
-        };
-    };
-    if let Some(s) = stopped.get(task) {
-        return Liveness::Stale(format!("ECS task stopped: {}", s.reason));
+    let launched = lot.launched_at.or(lot.updated_at).unwrap_or(now);
+    if let Some(task) = &lot.task {
+        if let Some(s) = stopped.get(task) {
+            if !(s.missing && now - launched < LAUNCH_GRACE) {
+                return Liveness::Stale(format!("ECS task stopped: {}", s.reason));
+            }
+        }
+        if local_worker_gone(task, this_host) {
+            return Liveness::Stale("local worker process is gone".into());
+        }
     }
-    if local_worker_gone(task, this_host) {
-        return Liveness::Stale("local worker process is gone".into());
-    }
-    let (last, limit) = match lot.state {
-        LotState::Running => (lot.heartbeat_at.or(lot.updated_at), stale_after),
-        _ => (
-            lot.launched_at.or(lot.updated_at),
-            stale_after.max(LAUNCH_GRACE),
-        ),
-    };
-    match last {
-        Some(t) if now - t > limit => Liveness::Stale(format!("no heartbeat for {}s", now - t)),
+    match lot.state {
+        // A running worker proves it is alive with its heartbeat, whatever its task.
+        LotState::Running => match lot.heartbeat_at.or(lot.updated_at) {
+            Some(t) if now - t > stale_after => {
+                Liveness::Stale(format!("no heartbeat for {}s", now - t))
+            }
+            _ => Liveness::Live,
+        },
+        // An ECS task that is not STOPPED may still be provisioning: it is live.
+        _ if lot.task.as_deref().is_some_and(|t| t.starts_with("arn:")) => Liveness::Live,
+        // Claimed, but no task recorded or a local worker that never started running.
+        _ if now - launched > stale_after.max(LAUNCH_GRACE) => Liveness::Stale(format!(
+            "launched {}s ago and never started",
+            now - launched
+        )),
         _ => Liveness::Live,
     }
 }
@@ -218,7 +232,9 @@ pub enum Due {
 }
 
 /// The lots due for a relaunch now, with why. `max_retries` (for `follow`) leaves alone the lots
-/// that failed that many times already; `only` restricts to the given lot numbers.
+/// that failed that many times already, and CANCELLED lots (only `retry` resumes a cancelled
+/// job); `only` restricts to the given lot numbers. A lot whose launch failed (e.g. no Fargate
+/// capacity) is relaunched without counting a retry.
 pub fn due_lots(
     lots: &[LotItem],
     live: &BTreeMap<u32, Liveness>,
@@ -226,6 +242,7 @@ pub fn due_lots(
     max_retries: Option<u64>,
     only: Option<&BTreeSet<u32>>,
 ) -> Vec<(LotItem, Due)> {
+    let resume_cancelled = max_retries.is_none();
     lots.iter()
         .filter(|l| only.is_none_or(|o| o.contains(&l.lot)))
         .filter_map(|l| {
@@ -233,7 +250,9 @@ pub fn due_lots(
                 (_, Some(Liveness::Stale(_))) => Due::Retry,
                 (LotState::Pending, _) => Due::Pending,
                 (LotState::Waiting, _) if l.next_check_at.is_none_or(|t| t <= now) => Due::Waiting,
-                (LotState::Interrupted | LotState::Cancelled, _) => Due::Resume,
+                (LotState::Interrupted, _) => Due::Resume,
+                (LotState::Cancelled, _) if resume_cancelled => Due::Resume,
+                (LotState::Failed, _) if launch_failed(l) => Due::Resume,
                 (LotState::Failed, _) => Due::Retry,
                 _ => return None,
             };
@@ -243,6 +262,30 @@ pub fn due_lots(
             Some((l.clone(), due))
         })
         .collect()
+}
+
+/// True when the lot failed because its worker could not be started (not because of its keys).
+pub fn launch_failed(lot: &LotItem) -> bool {
+    lot.state == LotState::Failed
+        && lot
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("launch failed"))
+}
+
+/// Fails when the job has fewer lot items than its spec says: a `launch` that stopped while
+/// recording them. Running the same `launch --job-id` again finishes it.
+pub fn check_complete(job: &Job, lots: &[LotItem]) -> anyhow::Result<()> {
+    if lots.len() as u64 != u64::from(job.spec.lots) {
+        bail!(
+            "job {} has {} of its {} lots recorded: run the same `coordinator launch --job-id {}` again to finish recording it",
+            job.spec.job_id,
+            lots.len(),
+            job.spec.lots,
+            job.spec.job_id
+        );
+    }
+    Ok(())
 }
 
 /// Liveness of every lot of a job (one DescribeTasks per 100 active ECS lots).
@@ -330,19 +373,48 @@ mod tests {
             "arn:aws:ecs:task/1".to_owned(),
             StoppedTask {
                 reason: "Essential container exited; exit code 137".into(),
+                missing: false,
             },
         );
         match liveness(&running, &stopped, "h", 1001, 120) {
             Liveness::Stale(r) => assert!(r.contains("exit code 137"), "{r}"),
             other => panic!("{other:?}"),
         }
-        // LAUNCHED tasks get the launch grace period
+        // an ECS task that is not STOPPED may still be provisioning: live
         let launched = lot(0, LotState::Launched);
-        assert_eq!(liveness(&launched, &none, "h", 1300, 120), Liveness::Live);
+        assert_eq!(liveness(&launched, &none, "h", 5000, 120), Liveness::Live);
+        // MISSING right after RunTask is eventual consistency, not a lost task
+        let mut missing = BTreeMap::new();
+        missing.insert(
+            "arn:aws:ecs:task/1".to_owned(),
+            StoppedTask {
+                reason: "unknown".into(),
+                missing: true,
+            },
+        );
+        assert_eq!(
+            liveness(&launched, &missing, "h", 1000, 120),
+            Liveness::Live
+        );
         assert!(matches!(
-            liveness(&launched, &none, "h", 1700, 120),
+            liveness(&launched, &missing, "h", 1700, 120),
             Liveness::Stale(_)
         ));
+        // no task recorded: the launch grace period, then stale
+        let mut untracked = lot(0, LotState::Launched);
+        untracked.task = None;
+        assert_eq!(liveness(&untracked, &none, "h", 1300, 120), Liveness::Live);
+        assert!(matches!(
+            liveness(&untracked, &none, "h", 1700, 120),
+            Liveness::Stale(_)
+        ));
+        // a RUNNING lot with no task recorded (ECS, record failed) lives by its heartbeat
+        let mut running_untracked = lot(0, LotState::Running);
+        running_untracked.task = None;
+        assert_eq!(
+            liveness(&running_untracked, &none, "h", 1050, 120),
+            Liveness::Live
+        );
         assert_eq!(
             liveness(&lot(0, LotState::Failed), &none, "h", 9999, 120),
             Liveness::Idle
@@ -401,6 +473,23 @@ mod tests {
                 (3, Due::Retry),
                 (5, Due::Resume),
                 (6, Due::Retry)
+            ]
+        );
+        // follow leaves cancelled lots alone and does not count launch failures as retries
+        let mut more = lots.clone();
+        more[4].state = LotState::Cancelled;
+        more[6].last_error = Some("launch failed: RESOURCE:MEMORY".into());
+        let got: Vec<(u32, Due)> = due_lots(&more, &live, 1500, Some(2), None)
+            .into_iter()
+            .map(|(l, d)| (l.lot, d))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, Due::Pending),
+                (3, Due::Retry),
+                (5, Due::Resume),
+                (6, Due::Resume)
             ]
         );
         assert_eq!(

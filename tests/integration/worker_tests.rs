@@ -396,10 +396,22 @@ async fn slow_restores_end_waiting_then_finish_without_second_request() {
 }
 
 async fn wait_for_progress(c: &Clients, job: &Job, child: &mut Child, at_least: u64) {
+    wait_for_run(c, job, child, at_least, None).await
+}
+
+/// Waits until `attempt` (when given) is RUNNING and the lot has at least `at_least` keys done.
+async fn wait_for_run(
+    c: &Clients,
+    job: &Job,
+    child: &mut Child,
+    at_least: u64,
+    attempt: Option<u64>,
+) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let item = job.item(c).await;
-        if item.counters.done() >= at_least {
+        let ours = attempt.is_none_or(|a| item.attempt == a && item.state == LotState::Running);
+        if ours && item.counters.done() >= at_least {
             return;
         }
         if let Ok(Some(status)) = child.try_wait() {
@@ -451,9 +463,9 @@ async fn kill_9_then_resume_finishes_without_redoing_work() {
     // Five crashes at different points of the lot, each run resuming the previous one.
     let concurrency = 8u64;
     let kills = [20u64, 70, 120, 170, 220];
-    for at in kills {
+    for (n, at) in kills.into_iter().enumerate() {
         let mut child = job.spawn(&moto, &["--concurrency", "8", "--checkpoint-interval", "1"]);
-        wait_for_progress(&c, &job, &mut child, at).await;
+        wait_for_run(&c, &job, &mut child, at, Some(n as u64 + 1)).await;
         child.kill().expect("kill -9");
         let _ = child.wait();
     }

@@ -142,7 +142,7 @@ async fn claim(
         None => {
             Metrics::inc(&metrics.ddb_write);
             if table
-                .claim_launch(&args.job_id, args.lot, item.attempt)
+                .claim_launch(&args.job_id, args.lot, item.attempt, item.state)
                 .await?
             {
                 Ok(Some(item.attempt + 1))

@@ -68,16 +68,28 @@ pub async fn run(g: &Global, args: CancelArgs) -> anyhow::Result<()> {
         }
         to_stop.sort();
         to_stop.dedup();
+        let mut errors = Vec::new();
         for arn in to_stop.iter().filter(|t| t.starts_with("arn:")) {
-            ecs.stop_task()
+            // One refusal must not leave the other tasks running.
+            match ecs
+                .stop_task()
                 .cluster(cluster)
                 .task(arn)
                 .reason(format!("cancelled by thaw (job {})", args.job))
                 .send()
                 .await
-                .map_err(|e| AwsError::from_sdk("StopTask", &e))
-                .with_context(|| format!("stopping task {arn}"))?;
-            stopped += 1;
+            {
+                Ok(_) => stopped += 1,
+                Err(e) => errors.push(format!("{arn}: {}", AwsError::from_sdk("StopTask", &e))),
+            }
+        }
+        if !errors.is_empty() {
+            anyhow::bail!(
+                "job {}: {cancelled} lots cancelled, {stopped} tasks stopped, {} could not be stopped: {}",
+                args.job,
+                errors.len(),
+                errors.join("; ")
+            );
         }
     } else {
         for task in &to_stop {

@@ -60,6 +60,12 @@ fn status_of(lot: &LotItem, i: usize) -> KeyStatus<'_> {
         KeyStatus::Succeeded
     } else if let Some((code, message)) = lot.checkpoint.failure_of(i) {
         KeyStatus::Failed { code, message }
+    } else if lot.state == LotState::Failed {
+        // The whole lot failed (its worker could not run): its unfinished keys failed with it.
+        KeyStatus::Failed {
+            code: "LotFailed",
+            message: lot.last_error.as_deref().unwrap_or("the lot failed"),
+        }
     } else {
         KeyStatus::Pending
     }
@@ -125,7 +131,10 @@ pub async fn run_failures(g: &Global, args: FailuresArgs) -> anyhow::Result<()> 
     if args.with_errors {
         emit(&mut file, "key,error_code,error_message\n")?;
     }
-    for lot in lots.iter().filter(|l| !l.checkpoint.failed.is_empty()) {
+    for lot in lots
+        .iter()
+        .filter(|l| !l.checkpoint.failed.is_empty() || l.state == LotState::Failed)
+    {
         let keys = manifest_keys(&s3, lot).await?;
         let mut text = String::new();
         for (i, key) in keys.iter().enumerate() {
@@ -346,7 +355,7 @@ mod tests {
         cp.record_failure(1, "NoSuchKey", "The specified key does not exist.");
         let lot = LotItem {
             lot: 0,
-            state: LotState::Failed,
+            state: LotState::Waiting,
             attempt: 1,
             counters: cp.counters,
             task: None,
@@ -375,5 +384,16 @@ mod tests {
         );
         assert_eq!(lines[2], "bkt,e,,pending,,,not finished yet");
         assert_eq!(report_rows("bkt", &lot, &keys, true).lines().count(), 1);
+        // a lot that failed as a whole: its unfinished keys failed with it
+        let failed = LotItem {
+            state: LotState::Failed,
+            last_error: Some("lot manifest missing".into()),
+            ..lot
+        };
+        let rows = report_rows("bkt", &failed, &keys, false);
+        assert_eq!(
+            rows.lines().nth(2),
+            Some("bkt,e,,failed,LotFailed,,lot manifest missing")
+        );
     }
 }

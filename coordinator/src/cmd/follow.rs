@@ -13,9 +13,13 @@ use anyhow::Context;
 use thaw_common::checkpoint::LotState;
 use thaw_common::progress::{now_secs, LotItem};
 
-use super::retry::relaunch;
+use super::retry::relaunch_with;
 use super::{out, Global};
-use crate::ops::{due_lots, liveness_of, load_job, Liveness, DEFAULT_STALE_AFTER};
+use crate::launcher::Launcher;
+use crate::ops::{
+    check_complete, due_lots, launch_failed, liveness_of, load_job, Liveness, DEFAULT_STALE_AFTER,
+};
+use tracing::warn;
 
 /// Flags of `coordinator follow`.
 #[derive(Debug, clap::Args)]
@@ -35,7 +39,7 @@ pub struct FollowArgs {
     #[arg(long, env = "THAW_FOLLOW_INTERVAL", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval: u64,
     /// Seconds without a heartbeat after which a RUNNING lot is relaunched.
-    #[arg(long, env = "THAW_STALE_AFTER", default_value_t = DEFAULT_STALE_AFTER)]
+    #[arg(long, env = "THAW_STALE_AFTER", default_value_t = DEFAULT_STALE_AFTER, value_parser = clap::value_parser!(i64).range(1..))]
     pub stale_after: i64,
     /// Look once, relaunch what is due, and exit (for cron or a scheduled task).
     #[arg(long)]
@@ -47,32 +51,104 @@ pub async fn run(g: &Global, args: FollowArgs) -> anyhow::Result<()> {
     let aws = g.aws().await?;
     let table = g.progress(&aws);
     let job = load_job(g, &table, &args.job).await?;
-    let max_retries = args.lot_attempts - 1;
+    // One launcher (and one Ctrl-C watcher) for the whole session.
+    let launcher = job.launcher(g, &aws);
     let tty = std::io::stdout().is_terminal();
+    let mut failures_in_a_row = 0u32;
     loop {
-        let lots = table
-            .lots(&args.job)
-            .await
-            .with_context(|| format!("reading the lots of job {}", args.job))?;
-        let now = now_secs();
-        let live = liveness_of(&job, &aws, &lots, now, args.stale_after).await?;
-        let exhausted: Vec<&LotItem> = lots
-            .iter()
-            .filter(|l| {
-                l.retries >= max_retries
-                    && (l.state == LotState::Failed
-                        || matches!(live.get(&l.lot), Some(Liveness::Stale(_))))
-            })
-            .collect();
-        let open = lots
-            .iter()
-            .filter(|l| l.state != LotState::Succeeded && !exhausted.iter().any(|e| e.lot == l.lot))
-            .count();
-        out(&progress_line(&args.job, &lots, &live, tty))?;
-        if open == 0 {
-            if exhausted.is_empty() {
-                return out(&format!("job {}: every lot SUCCEEDED\n", args.job));
+        if let Launcher::Local(l) = &launcher {
+            if l.stopping() {
+                anyhow::bail!("interrupted: resume with `coordinator follow {}`", args.job);
             }
+        }
+        match step(&aws, &table, &job, &launcher, &args, tty).await {
+            Ok(Step::Done) => return Ok(()),
+            Ok(Step::Again(pause)) => {
+                failures_in_a_row = 0;
+                if args.once {
+                    return Ok(());
+                }
+                tokio::time::sleep(pause).await;
+            }
+            Err(e) if e.is::<Finished>() || args.once => return Err(e),
+            Err(e) => {
+                // A day-long follow must outlive a throttled Query or a network blip.
+                failures_in_a_row += 1;
+                if failures_in_a_row >= 10 {
+                    return Err(e.context("giving up after 10 failed looks at the job"));
+                }
+                warn!("{e:#}; looking again in {}s", args.interval);
+                tokio::time::sleep(Duration::from_secs(args.interval)).await;
+            }
+        }
+    }
+}
+
+/// The job ended with lots that will not succeed: `follow` exits non-zero with this message.
+#[derive(Debug)]
+struct Finished(String);
+
+impl std::fmt::Display for Finished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Finished {}
+
+/// What one look at the job decided.
+enum Step {
+    /// Every lot SUCCEEDED.
+    Done,
+    /// Look again after this pause.
+    Again(Duration),
+}
+
+/// One look: read the lots, show progress, relaunch what is due.
+async fn step(
+    aws: &thaw_common::aws::Aws,
+    table: &thaw_common::progress::ProgressTable,
+    job: &crate::ops::Job,
+    launcher: &Launcher,
+    args: &FollowArgs,
+    tty: bool,
+) -> anyhow::Result<Step> {
+    let max_retries = args.lot_attempts - 1;
+    let lots = table
+        .lots(&args.job)
+        .await
+        .with_context(|| format!("reading the lots of job {}", args.job))?;
+    check_complete(job, &lots).map_err(|e| Finished(format!("{e:#}")))?;
+    let now = now_secs();
+    let live = liveness_of(job, aws, &lots, now, args.stale_after).await?;
+    let exhausted: Vec<&LotItem> = lots
+        .iter()
+        .filter(|l| {
+            l.retries >= max_retries
+                && !launch_failed(l)
+                && (l.state == LotState::Failed
+                    || matches!(live.get(&l.lot), Some(Liveness::Stale(_))))
+        })
+        .collect();
+    let cancelled = lots
+        .iter()
+        .filter(|l| l.state == LotState::Cancelled)
+        .count();
+    let open = lots
+        .iter()
+        .filter(|l| {
+            !matches!(l.state, LotState::Succeeded | LotState::Cancelled)
+                && !exhausted.iter().any(|e| e.lot == l.lot)
+        })
+        .count();
+    out(&progress_line(&args.job, &lots, &live, tty))?;
+    if open == 0 {
+        if exhausted.is_empty() && cancelled == 0 {
+            out(&format!("job {}: every lot SUCCEEDED\n", args.job))?;
+            return Ok(Step::Done);
+        }
+        let mut why = Vec::new();
+        if !exhausted.is_empty() {
             let list: Vec<String> = exhausted
                 .iter()
                 .map(|l| {
@@ -83,28 +159,28 @@ pub async fn run(g: &Global, args: FollowArgs) -> anyhow::Result<()> {
                     )
                 })
                 .collect();
-            anyhow::bail!(
-                "job {}: {} lots still failing after {} attempts: {}; see `coordinator failures {}`",
-                args.job,
+            why.push(format!(
+                "{} lots still failing after {} attempts: {}; see `coordinator failures {}`",
                 exhausted.len(),
                 args.lot_attempts,
                 list.join(", "),
                 args.job
-            );
+            ));
         }
-        let due = due_lots(&lots, &live, now, Some(max_retries), None);
-        if !due.is_empty() {
-            let outcomes = relaunch(g, &aws, &table, &job, &due).await;
-            let launched = outcomes.len();
-            out(&format!("relaunched {launched} lots\n"))?;
+        if cancelled > 0 {
+            why.push(format!(
+                "{cancelled} lots cancelled; resume with `coordinator retry {}`",
+                args.job
+            ));
         }
-        if args.once {
-            return Ok(());
-        }
-        if due.is_empty() || job.cluster().is_some() {
-            tokio::time::sleep(pause(&lots, now, args.interval)).await;
-        }
+        return Err(Finished(format!("job {}: {}", args.job, why.join("; "))).into());
     }
+    let due = due_lots(&lots, &live, now, Some(max_retries), None);
+    if !due.is_empty() {
+        let outcomes = relaunch_with(launcher, table, job, &due).await;
+        out(&format!("relaunched {} lots\n", outcomes.len()))?;
+    }
+    Ok(Step::Again(pause(&lots, now, args.interval)))
 }
 
 /// Until the earliest WAITING lot is due, within [1 s, interval].

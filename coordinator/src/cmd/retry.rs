@@ -11,7 +11,8 @@ use thaw_common::progress::now_secs;
 use super::{out, Global};
 use crate::launcher::{launch_lots, LotOutcome, Outcome};
 use crate::ops::{
-    due_lots, liveness_of, load_job, parse_lot_list, Due, Liveness, DEFAULT_STALE_AFTER,
+    check_complete, due_lots, liveness_of, load_job, parse_lot_list, Due, Liveness,
+    DEFAULT_STALE_AFTER,
 };
 
 /// Flags of `coordinator retry`.
@@ -24,7 +25,7 @@ pub struct RetryArgs {
     #[arg(long, env = "THAW_RETRY_LOTS")]
     pub lots: Option<String>,
     /// Seconds without a heartbeat after which a RUNNING lot is relaunched.
-    #[arg(long, env = "THAW_STALE_AFTER", default_value_t = DEFAULT_STALE_AFTER)]
+    #[arg(long, env = "THAW_STALE_AFTER", default_value_t = DEFAULT_STALE_AFTER, value_parser = clap::value_parser!(i64).range(1..))]
     pub stale_after: i64,
     /// Only lots that recorded failed keys (their workers skip finished keys, so only the failed
     /// ones are tried again); WAITING, INTERRUPTED and stale lots are left alone.
@@ -42,6 +43,7 @@ pub async fn run(g: &Global, args: RetryArgs) -> anyhow::Result<()> {
         .lots(&args.job)
         .await
         .with_context(|| format!("reading the lots of job {}", args.job))?;
+    check_complete(&job, &lots)?;
     if let Some(only) = &only {
         if let Some(missing) = only.iter().find(|n| !lots.iter().any(|l| l.lot == **n)) {
             anyhow::bail!("job {} has no lot {missing}", args.job);
@@ -66,7 +68,7 @@ pub async fn run(g: &Global, args: RetryArgs) -> anyhow::Result<()> {
     report(&args.job, &due, &outcomes)
 }
 
-/// Relaunches `due` lots with the job's launcher; retries are counted on the lots.
+/// Relaunches `due` lots with a new launcher of the job's kind; retries are counted on the lots.
 pub async fn relaunch(
     g: &Global,
     aws: &thaw_common::aws::Aws,
@@ -74,14 +76,23 @@ pub async fn relaunch(
     job: &crate::ops::Job,
     due: &[(thaw_common::progress::LotItem, Due)],
 ) -> Vec<LotOutcome> {
-    let launcher = job.launcher(g, aws);
+    relaunch_with(&job.launcher(g, aws), table, job, due).await
+}
+
+/// Relaunches `due` lots with `launcher`; retries are counted on the lots.
+pub async fn relaunch_with(
+    launcher: &crate::launcher::Launcher,
+    table: &thaw_common::progress::ProgressTable,
+    job: &crate::ops::Job,
+    due: &[(thaw_common::progress::LotItem, Due)],
+) -> Vec<LotOutcome> {
     let items: Vec<_> = due.iter().map(|(l, _)| l.clone()).collect();
     let retries: BTreeSet<u32> = due
         .iter()
         .filter(|(_, d)| *d == Due::Retry)
         .map(|(l, _)| l.lot)
         .collect();
-    launch_lots(&launcher, table, &job.spec.job_id, &items, &retries).await
+    launch_lots(launcher, table, &job.spec.job_id, &items, &retries).await
 }
 
 fn report(

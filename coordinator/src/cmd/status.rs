@@ -10,7 +10,7 @@ use thaw_common::checkpoint::{Counters, LotState};
 use thaw_common::progress::{now_secs, LotItem};
 
 use super::{out, Global};
-use crate::ops::{liveness_of, load_job, Liveness, DEFAULT_STALE_AFTER};
+use crate::ops::{check_complete, liveness_of, load_job, Liveness, DEFAULT_STALE_AFTER};
 
 /// Flags of `coordinator status`.
 #[derive(Debug, clap::Args)]
@@ -28,7 +28,7 @@ pub struct StatusArgs {
     #[arg(long, env = "THAW_WATCH_INTERVAL", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval: u64,
     /// Seconds without a heartbeat after which a RUNNING lot is shown as stale.
-    #[arg(long, env = "THAW_STALE_AFTER", default_value_t = DEFAULT_STALE_AFTER)]
+    #[arg(long, env = "THAW_STALE_AFTER", default_value_t = DEFAULT_STALE_AFTER, value_parser = clap::value_parser!(i64).range(1..))]
     pub stale_after: i64,
 }
 
@@ -47,6 +47,9 @@ pub async fn run(g: &Global, args: StatusArgs) -> anyhow::Result<()> {
         let now = now_secs();
         let live = liveness_of(&job, &aws, &lots, now, args.stale_after).await?;
         rates.sample(now, &lots);
+        if let Err(e) = check_complete(&job, &lots) {
+            tracing::warn!("{e:#}");
+        }
         let view = View {
             job: &args.job,
             lots: &lots,

@@ -160,9 +160,9 @@ async fn launch_one(
         }
     }
     let claim = if is_retry {
-        table.claim_retry(job, lot, item.attempt).await
+        table.claim_retry(job, lot, item.attempt, item.state).await
     } else {
-        table.claim_launch(job, lot, item.attempt).await
+        table.claim_launch(job, lot, item.attempt, item.state).await
     };
     match claim {
         Ok(true) => {}
