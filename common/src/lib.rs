@@ -8,6 +8,7 @@ pub mod aws;
 pub mod bitmap;
 pub mod checkpoint;
 pub mod iam;
+pub mod input;
 pub mod keys;
 pub mod keystate;
 pub mod logging;
