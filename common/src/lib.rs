@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod bitmap;
 pub mod checkpoint;
+pub mod cost;
 pub mod iam;
 pub mod input;
 pub mod keys;

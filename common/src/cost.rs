@@ -1,0 +1,388 @@
+//! What a job will cost before it runs: restore requests and retrieval, copy requests, HEAD
+//! polls, early deletion of archived objects, Fargate time and DynamoDB writes, with the price of
+//! the same work on S3 Batch Operations for comparison.
+//!
+//! The request model is the worker's own: an archived object costs HEAD, RESTORE, one HEAD per
+//! poll, and COPY; an object in another class HEAD and COPY; an object already in the target
+//! class one HEAD; objects above the multipart threshold add CreateMultipartUpload, one
+//! UploadPartCopy per part, CompleteMultipartUpload and GetObjectTagging. Prices default to a
+//! built-in us-east-1 list (see [`Prices::default`]) that a JSON file can override field by field.
+
+use std::collections::BTreeMap;
+
+use crate::spec::part_size_for;
+use crate::storage::{RestoreTier, StorageClass};
+
+/// Unit prices in USD.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Prices {
+    /// Restore request price per 1,000, by `CLASS/tier` (e.g. `GLACIER/bulk`).
+    pub restore_per_1000: BTreeMap<String, f64>,
+    /// Retrieval price per GB, by `CLASS/tier`.
+    pub retrieval_per_gb: BTreeMap<String, f64>,
+    /// PUT/COPY/POST request price per 1,000, by target class.
+    pub put_per_1000: BTreeMap<String, f64>,
+    /// GET/HEAD request price per 1,000.
+    pub get_per_1000: f64,
+    /// Storage price per GB-month, by class (for early deletion charges).
+    pub storage_gb_month: BTreeMap<String, f64>,
+    /// Minimum storage duration in days, by class.
+    pub min_days: BTreeMap<String, f64>,
+    /// Fargate price per vCPU-hour.
+    pub fargate_vcpu_hour: f64,
+    /// Fargate price per GB-hour.
+    pub fargate_gb_hour: f64,
+    /// Discount of Fargate Spot against on-demand (0.7 = 70% cheaper).
+    pub spot_discount: f64,
+    /// DynamoDB on-demand price per million write request units.
+    pub dynamodb_per_million_writes: f64,
+    /// S3 Batch Operations price per job.
+    pub batch_per_job: f64,
+    /// S3 Batch Operations price per million objects.
+    pub batch_per_million_objects: f64,
+}
+
+fn map(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+}
+
+impl Default for Prices {
+    /// us-east-1 list prices at the time of writing; treat as defaults, not truth.
+    fn default() -> Self {
+        Self {
+            restore_per_1000: map(&[
+                ("GLACIER/expedited", 10.0),
+                ("GLACIER/standard", 0.05),
+                ("GLACIER/bulk", 0.0),
+                ("DEEP_ARCHIVE/standard", 0.10),
+                ("DEEP_ARCHIVE/bulk", 0.025),
+            ]),
+            retrieval_per_gb: map(&[
+                ("GLACIER/expedited", 0.03),
+                ("GLACIER/standard", 0.01),
+                ("GLACIER/bulk", 0.0),
+                ("DEEP_ARCHIVE/standard", 0.02),
+                ("DEEP_ARCHIVE/bulk", 0.0025),
+            ]),
+            put_per_1000: map(&[
+                ("STANDARD", 0.005),
+                ("STANDARD_IA", 0.01),
+                ("ONEZONE_IA", 0.01),
+                ("INTELLIGENT_TIERING", 0.005),
+                ("GLACIER_IR", 0.02),
+                ("GLACIER", 0.03),
+                ("DEEP_ARCHIVE", 0.05),
+            ]),
+            get_per_1000: 0.0004,
+            storage_gb_month: map(&[("GLACIER", 0.0036), ("DEEP_ARCHIVE", 0.00099)]),
+            min_days: map(&[
+                ("STANDARD_IA", 30.0),
+                ("ONEZONE_IA", 30.0),
+                ("GLACIER_IR", 90.0),
+                ("GLACIER", 90.0),
+                ("DEEP_ARCHIVE", 180.0),
+            ]),
+            fargate_vcpu_hour: 0.04048,
+            fargate_gb_hour: 0.004445,
+            spot_discount: 0.7,
+            dynamodb_per_million_writes: 0.625,
+            batch_per_job: 0.25,
+            batch_per_million_objects: 1.0,
+        }
+    }
+}
+
+/// What is known about one object before the job runs (from an inventory or a HEAD sample).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedObject {
+    /// Current storage class.
+    pub class: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Days since it was written (for early deletion), when known.
+    pub age_days: Option<f64>,
+}
+
+/// The job settings the estimate depends on.
+#[derive(Debug, Clone)]
+pub struct CostJob {
+    /// Target class.
+    pub target: StorageClass,
+    /// Restore tier.
+    pub tier: RestoreTier,
+    /// Expected HEAD polls per archived object while its restore runs.
+    pub polls_per_restore: f64,
+    /// Multipart threshold in bytes.
+    pub multipart_threshold: u64,
+    /// Requested part size in bytes.
+    pub part_size: u64,
+    /// Number of lots (one worker each).
+    pub lots: u64,
+    /// Expected worker run time per lot, in hours (all runs, excluding waits between them).
+    pub worker_hours_per_lot: f64,
+    /// vCPU and GB of one worker task.
+    pub task_vcpu: f64,
+    /// Memory of one worker task, GB.
+    pub task_gb: f64,
+    /// Fargate Spot instead of on-demand.
+    pub spot: bool,
+    /// DynamoDB writes per 1,000 keys (checkpoints), measured at about 4.
+    pub ddb_writes_per_1000: f64,
+}
+
+/// The estimate, line by line.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Estimate {
+    /// Objects in the job.
+    pub objects: u64,
+    /// Objects that need a restore.
+    pub restores: u64,
+    /// Objects already in the target class (one HEAD, nothing else).
+    pub already_in_target: u64,
+    /// Bytes to restore.
+    pub restore_bytes: u64,
+    /// Bytes to copy.
+    pub copy_bytes: u64,
+    /// HEAD/GET requests (HEADs, polls, tag reads).
+    pub get_requests: u64,
+    /// RESTORE requests.
+    pub restore_requests: u64,
+    /// COPY/PUT-class requests (CopyObject, multipart create/part/complete).
+    pub put_requests: u64,
+    /// USD: restore requests.
+    pub restore_request_usd: f64,
+    /// USD: retrieval per GB.
+    pub retrieval_usd: f64,
+    /// USD: COPY/PUT requests.
+    pub copy_request_usd: f64,
+    /// USD: HEAD/GET requests.
+    pub get_request_usd: f64,
+    /// USD: early deletion of archived objects copied before their minimum duration.
+    pub early_deletion_usd: f64,
+    /// USD: Fargate.
+    pub fargate_usd: f64,
+    /// USD: DynamoDB writes.
+    pub dynamodb_usd: f64,
+    /// USD: everything above.
+    pub total_usd: f64,
+    /// USD: the same work with S3 Batch Operations (two jobs, restore then copy, plus the same
+    /// S3 requests and retrieval; no Fargate, no DynamoDB).
+    pub batch_operations_usd: f64,
+}
+
+fn is_archived(class: &str) -> bool {
+    matches!(class, "GLACIER" | "DEEP_ARCHIVE")
+}
+
+/// Estimates a job over `objects` (streamed: memory does not grow with the count).
+pub fn estimate<'a>(
+    objects: impl IntoIterator<Item = &'a PlannedObject>,
+    job: &CostJob,
+    prices: &Prices,
+) -> Estimate {
+    let mut e = Estimate::default();
+    let tier = job.tier.to_string();
+    let target = job.target.as_str();
+    let gb = |b: u64| b as f64 / (1024.0 * 1024.0 * 1024.0);
+    let mut restore_requests_usd = 0.0;
+    let mut retrieval_usd = 0.0;
+    let mut early = 0.0;
+    for o in objects {
+        e.objects += 1;
+        e.get_requests += 1; // the first HEAD
+        if o.class == target {
+            e.already_in_target += 1;
+            continue;
+        }
+        if is_archived(&o.class) {
+            let key = format!("{}/{tier}", o.class);
+            e.restores += 1;
+            e.restore_bytes += o.size;
+            e.restore_requests += 1;
+            e.get_requests += 1 + job.polls_per_restore.round() as u64; // HEAD after the wait
+            restore_requests_usd +=
+                prices.restore_per_1000.get(&key).copied().unwrap_or(0.0) / 1000.0;
+            retrieval_usd += prices.retrieval_per_gb.get(&key).copied().unwrap_or(0.0) * gb(o.size);
+            if let (Some(age), Some(min), Some(price)) = (
+                o.age_days,
+                prices.min_days.get(&o.class),
+                prices.storage_gb_month.get(&o.class),
+            ) {
+                if age < *min {
+                    early += (min - age) / 30.0 * price * gb(o.size);
+                }
+            }
+        }
+        e.copy_bytes += o.size;
+        if o.size > job.multipart_threshold {
+            let parts = o.size.div_ceil(part_size_for(o.size, job.part_size));
+            e.put_requests += parts + 2;
+            e.get_requests += 1; // GetObjectTagging
+        } else {
+            e.put_requests += 1;
+        }
+    }
+    let put_price = prices.put_per_1000.get(target).copied().unwrap_or(0.005) / 1000.0;
+    e.restore_request_usd = restore_requests_usd;
+    e.retrieval_usd = retrieval_usd;
+    e.copy_request_usd = e.put_requests as f64 * put_price;
+    e.get_request_usd = e.get_requests as f64 * prices.get_per_1000 / 1000.0;
+    e.early_deletion_usd = early;
+    let hours = job.lots as f64 * job.worker_hours_per_lot;
+    let fargate =
+        hours * (job.task_vcpu * prices.fargate_vcpu_hour + job.task_gb * prices.fargate_gb_hour);
+    e.fargate_usd = if job.spot {
+        fargate * (1.0 - prices.spot_discount)
+    } else {
+        fargate
+    };
+    e.dynamodb_usd = e.objects as f64 * job.ddb_writes_per_1000 / 1000.0
+        * prices.dynamodb_per_million_writes
+        / 1e6;
+    let s3 = e.restore_request_usd
+        + e.retrieval_usd
+        + e.copy_request_usd
+        + e.get_request_usd
+        + e.early_deletion_usd;
+    e.total_usd = s3 + e.fargate_usd + e.dynamodb_usd;
+    // Batch Operations: a restore job and a copy job, each billed per object; the same S3 work
+    // minus thaw's HEADs (Batch Operations does not poll; it never says when restores finish).
+    let jobs = if e.restores > 0 { 2.0 } else { 1.0 };
+    let batch_objects = (e.restores + e.objects - e.already_in_target) as f64;
+    e.batch_operations_usd = jobs * prices.batch_per_job
+        + batch_objects / 1e6 * prices.batch_per_million_objects
+        + e.restore_request_usd
+        + e.retrieval_usd
+        + e.copy_request_usd
+        + e.early_deletion_usd;
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1024 * 1024 * 1024;
+
+    fn job() -> CostJob {
+        CostJob {
+            target: StorageClass::StandardIa,
+            tier: RestoreTier::Bulk,
+            polls_per_restore: 0.0,
+            multipart_threshold: 5 * GIB,
+            part_size: 256 * 1024 * 1024,
+            lots: 1,
+            worker_hours_per_lot: 1.0,
+            task_vcpu: 1.0,
+            task_gb: 2.0,
+            spot: false,
+            ddb_writes_per_1000: 4.0,
+        }
+    }
+
+    fn obj(class: &str, size: u64, age: Option<f64>) -> PlannedObject {
+        PlannedObject {
+            class: class.into(),
+            size,
+            age_days: age,
+        }
+    }
+
+    #[test]
+    fn request_counts_follow_the_worker() {
+        let objs = vec![
+            obj("GLACIER", 100, None),
+            obj("STANDARD", 100, None),
+            obj("STANDARD_IA", 100, None),
+        ];
+        let e = estimate(&objs, &job(), &Prices::default());
+        // GLACIER: HEAD, RESTORE, HEAD, COPY; STANDARD: HEAD, COPY; STANDARD_IA: HEAD
+        assert_eq!(
+            (e.get_requests, e.restore_requests, e.put_requests),
+            (4, 1, 2)
+        );
+        assert_eq!(e.already_in_target, 1);
+        assert_eq!(e.restores, 1);
+        let polled = CostJob {
+            polls_per_restore: 3.0,
+            ..job()
+        };
+        assert_eq!(estimate(&objs, &polled, &Prices::default()).get_requests, 7);
+    }
+
+    #[test]
+    fn multipart_counts_parts() {
+        let big = vec![obj("STANDARD", 6 * GIB, None)];
+        let e = estimate(&big, &job(), &Prices::default());
+        // 6 GiB / 256 MiB = 24 parts + create + complete; HEAD + GetObjectTagging
+        assert_eq!((e.put_requests, e.get_requests), (26, 2));
+    }
+
+    #[test]
+    fn prices_by_tier_and_early_deletion() {
+        let p = Prices::default();
+        let objs: Vec<PlannedObject> = (0..1000)
+            .map(|_| obj("DEEP_ARCHIVE", GIB, Some(90.0)))
+            .collect();
+        let std = CostJob {
+            tier: RestoreTier::Standard,
+            ..job()
+        };
+        let e = estimate(&objs, &std, &p);
+        assert!((e.restore_request_usd - 0.10).abs() < 1e-9, "{e:?}");
+        assert!((e.retrieval_usd - 1000.0 * 0.02).abs() < 1e-6, "{e:?}");
+        // 90 of 180 days left: 3 months at $0.00099/GB-month for 1,000 GB
+        assert!(
+            (e.early_deletion_usd - 3.0 * 0.00099 * 1000.0).abs() < 1e-6,
+            "{e:?}"
+        );
+        assert!((e.copy_request_usd - 0.01).abs() < 1e-9, "{e:?}");
+        let old: Vec<PlannedObject> = (0..10)
+            .map(|_| obj("DEEP_ARCHIVE", GIB, Some(400.0)))
+            .collect();
+        assert_eq!(estimate(&old, &std, &p).early_deletion_usd, 0.0);
+    }
+
+    #[test]
+    fn fargate_dynamodb_and_batch_operations() {
+        let p = Prices::default();
+        let objs: Vec<PlannedObject> = (0..1_000_000).map(|_| obj("GLACIER", 1024, None)).collect();
+        let j = CostJob {
+            lots: 200,
+            worker_hours_per_lot: 0.5,
+            ..job()
+        };
+        let e = estimate(&objs, &j, &p);
+        let fargate = 100.0 * (0.04048 + 2.0 * 0.004445);
+        assert!((e.fargate_usd - fargate).abs() < 1e-6, "{e:?}");
+        let spot = estimate(
+            &objs,
+            &CostJob {
+                spot: true,
+                ..j.clone()
+            },
+            &p,
+        );
+        assert!((spot.fargate_usd - fargate * 0.3).abs() < 1e-6);
+        assert!((e.dynamodb_usd - 4000.0 * 0.625 / 1e6).abs() < 1e-9);
+        // Batch Operations: two jobs, 2M object-operations, same S3 work minus HEADs
+        let batch = 0.5 + 2.0 + e.restore_request_usd + e.retrieval_usd + e.copy_request_usd;
+        assert!((e.batch_operations_usd - batch).abs() < 1e-6, "{e:?}");
+        let sum = e.restore_request_usd
+            + e.retrieval_usd
+            + e.copy_request_usd
+            + e.get_request_usd
+            + e.early_deletion_usd
+            + e.fargate_usd
+            + e.dynamodb_usd;
+        assert!((e.total_usd - sum).abs() < 1e-9);
+    }
+
+    #[test]
+    fn prices_override_by_field() {
+        let p: Prices = serde_json::from_str(r#"{"get_per_1000": 0.001}"#).expect("json");
+        assert_eq!(p.get_per_1000, 0.001);
+        assert_eq!(p.fargate_vcpu_hour, Prices::default().fargate_vcpu_hour);
+    }
+}
