@@ -181,6 +181,18 @@ pub fn estimate<'a>(
     job: &CostJob,
     prices: &Prices,
 ) -> Estimate {
+    estimate_sampled(objects, 1.0, job, prices)
+}
+
+/// Estimates a job from a sample of its objects, each standing for `weight` objects (a job of
+/// 10M keys estimated from 1,000 HEADs uses a weight of 10,000).
+pub fn estimate_sampled<'a>(
+    objects: impl IntoIterator<Item = &'a PlannedObject>,
+    weight: f64,
+    job: &CostJob,
+    prices: &Prices,
+) -> Estimate {
+    // Counts accumulate per sampled object and are scaled once at the end.
     let mut e = Estimate::default();
     let tier = job.tier.to_string();
     let target = job.target.as_str();
@@ -223,12 +235,21 @@ pub fn estimate<'a>(
             e.put_requests += 1;
         }
     }
+    let w = |n: u64| (n as f64 * weight).round() as u64;
+    e.objects = w(e.objects);
+    e.restores = w(e.restores);
+    e.already_in_target = w(e.already_in_target);
+    e.restore_bytes = w(e.restore_bytes);
+    e.copy_bytes = w(e.copy_bytes);
+    e.get_requests = w(e.get_requests);
+    e.restore_requests = w(e.restore_requests);
+    e.put_requests = w(e.put_requests);
     let put_price = prices.put_per_1000.get(target).copied().unwrap_or(0.005) / 1000.0;
-    e.restore_request_usd = restore_requests_usd;
-    e.retrieval_usd = retrieval_usd;
+    e.restore_request_usd = restore_requests_usd * weight;
+    e.retrieval_usd = retrieval_usd * weight;
     e.copy_request_usd = e.put_requests as f64 * put_price;
     e.get_request_usd = e.get_requests as f64 * prices.get_per_1000 / 1000.0;
-    e.early_deletion_usd = early;
+    e.early_deletion_usd = early * weight;
     let hours = job.lots as f64 * job.worker_hours_per_lot;
     let fargate =
         hours * (job.task_vcpu * prices.fargate_vcpu_hour + job.task_gb * prices.fargate_gb_hour);
@@ -377,6 +398,21 @@ mod tests {
             + e.fargate_usd
             + e.dynamodb_usd;
         assert!((e.total_usd - sum).abs() < 1e-9);
+    }
+
+    #[test]
+    fn samples_scale() {
+        let objs = vec![obj("GLACIER", GIB, None), obj("STANDARD", GIB, None)];
+        let p = Prices::default();
+        let full: Vec<PlannedObject> = (0..500).flat_map(|_| objs.clone()).collect();
+        let a = estimate(&full, &job(), &p);
+        let b = estimate_sampled(&objs, 500.0, &job(), &p);
+        assert_eq!(
+            (a.objects, a.get_requests, a.put_requests),
+            (b.objects, b.get_requests, b.put_requests)
+        );
+        assert!((a.total_usd - b.total_usd).abs() < 1e-9);
+        assert!((a.batch_operations_usd - b.batch_operations_usd).abs() < 1e-9);
     }
 
     #[test]

@@ -254,6 +254,7 @@ pub const COORDINATOR_OPERATIONS: &[&str] = &[
     "get_item",
     "get_object",
     "head_bucket",
+    "head_object",
     "list_tasks",
     "put_item",
     "put_object",

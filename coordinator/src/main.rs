@@ -63,6 +63,8 @@ enum Command {
     Failures(cmd::failures::FailuresArgs),
     /// Writes a completion report (S3 Batch Operations columns) and a JSON summary.
     Report(cmd::failures::ReportArgs),
+    /// Estimates what a job will cost (S3 requests, retrieval, early deletion, Fargate) before it runs.
+    Estimate(Box<cmd::estimate::EstimateArgs>),
 }
 
 #[tokio::main]
@@ -83,6 +85,7 @@ async fn main() -> ExitCode {
         Command::Jobs(args) => cmd::jobs::run(&global, args).await,
         Command::Failures(args) => cmd::failures::run_failures(&global, args).await,
         Command::Report(args) => cmd::failures::run_report(&global, args).await,
+        Command::Estimate(args) => cmd::estimate::run(&global, *args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -172,3 +172,102 @@ async fn ecs_launch_then_fargate_stand_in_finishes_the_job() {
         assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA", "{k}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn estimate_matches_the_requests_of_the_real_run() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("est");
+    create_bucket(&c, &bucket).await;
+    let table = unique("table");
+    init_table(moto, &table);
+    let mut keys = Vec::new();
+    for (class, n) in [
+        ("GLACIER", 60),
+        ("DEEP_ARCHIVE", 30),
+        ("STANDARD", 30),
+        ("STANDARD_IA", 20),
+    ] {
+        for i in 0..n {
+            let k = format!("est/{class}/{i:03}");
+            put(&c, &bucket, &k, class, k.as_bytes()).await;
+            keys.push(k);
+        }
+    }
+    let file = write_keys(&keys);
+    let file_arg = file.to_string_lossy().into_owned();
+    let out = run_ok(
+        moto,
+        "coordinator",
+        &[
+            "estimate",
+            "--bucket",
+            &bucket,
+            "--storage-class",
+            "STANDARD_IA",
+            "--sample",
+            "1000",
+            "--json",
+            &file_arg,
+        ],
+        &[],
+    );
+    let est: Value = serde_json::from_str(&stdout(&out)).expect("estimate json");
+    let e = &est["estimate"];
+    assert_eq!(est["keys"], 140);
+    assert_eq!(e["restores"], 90, "{est}");
+    assert_eq!(e["already_in_target"], 20, "{est}");
+    assert!(e["total_usd"].as_f64().unwrap_or(0.0) > 0.0, "{est}");
+
+    let job = unique("job");
+    run_ok(
+        moto,
+        "coordinator",
+        &[
+            "launch",
+            "--launcher",
+            "local",
+            "--lots",
+            "2",
+            "--table",
+            &table,
+            "--bucket",
+            &bucket,
+            "--storage-class",
+            "STANDARD_IA",
+            "--poll-interval",
+            "1",
+            "--job-id",
+            &job,
+            &file_arg,
+        ],
+        &[],
+    );
+    let out = run_ok(
+        moto,
+        "coordinator",
+        &["report", &job, "--table", &table],
+        &[],
+    );
+    let summary: Value = serde_json::from_str(&stdout(&out)).expect("summary");
+    let r = &summary["requests"];
+    let n = |k: &str| r[k].as_u64().unwrap_or(0) as f64;
+    let close = |estimated: &Value, real: f64, what: &str| {
+        let est = estimated.as_f64().unwrap_or(-1.0);
+        assert!(
+            (est - real).abs() <= real * 0.05,
+            "{what}: estimated {est}, real {real}"
+        );
+    };
+    close(
+        &e["get_requests"],
+        n("s3_head") + n("s3_get_tagging"),
+        "HEAD/GET",
+    );
+    close(&e["restore_requests"], n("s3_restore"), "RESTORE");
+    close(
+        &e["put_requests"],
+        n("s3_copy") + n("s3_multipart") + n("s3_upload_part_copy"),
+        "COPY/PUT",
+    );
+}

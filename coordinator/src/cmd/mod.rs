@@ -10,6 +10,7 @@ macro_rules! push_line {
 }
 
 pub mod cancel;
+pub mod estimate;
 pub mod failures;
 pub mod follow;
 pub mod init;
