@@ -672,19 +672,15 @@ impl ProgressTable {
         index: usize,
         upload_id: &str,
     ) -> Result<()> {
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(job, i64::from(lot))))
-            .update_expression("SET uploads.#i = :u")
-            .condition_expression("attempt = :attempt")
-            .expression_attribute_names("#i", index.to_string())
-            .expression_attribute_values(":attempt", n(attempt))
-            .expression_attribute_values(":u", s(upload_id))
-            .send()
-            .await;
-        self.fence_result(res.map(|_| ()), job, lot, attempt)
+        self.fenced_update_named(
+            job,
+            lot,
+            attempt,
+            "SET uploads.#i = :u, updated_at = :now",
+            vec![(":u", s(upload_id))],
+            &[("#i", index.to_string())],
+        )
+        .await
     }
 
     /// Forgets a multipart upload (completed or aborted).
@@ -695,18 +691,15 @@ impl ProgressTable {
         attempt: u64,
         index: usize,
     ) -> Result<()> {
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(job, i64::from(lot))))
-            .update_expression("REMOVE uploads.#i")
-            .condition_expression("attempt = :attempt")
-            .expression_attribute_names("#i", index.to_string())
-            .expression_attribute_values(":attempt", n(attempt))
-            .send()
-            .await;
-        self.fence_result(res.map(|_| ()), job, lot, attempt)
+        self.fenced_update_named(
+            job,
+            lot,
+            attempt,
+            "REMOVE uploads.#i SET updated_at = :now",
+            vec![],
+            &[("#i", index.to_string())],
+        )
+        .await
     }
 
     /// Writes a full checkpoint: counters, bitmaps, failures, state and heartbeat (and, for a
@@ -782,6 +775,21 @@ impl ProgressTable {
         expr: &str,
         vals: Vec<(&str, AttributeValue)>,
     ) -> Result<()> {
+        self.fenced_update_named(job, lot, attempt, expr, vals, &[])
+            .await
+    }
+
+    /// An update of `attempt`'s lot, refused (as [`ProgressError::Fenced`]) once a newer attempt
+    /// owns it; `#st` names `state`, `:now` is the current time, `names` adds other `#` names.
+    async fn fenced_update_named(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        expr: &str,
+        vals: Vec<(&str, AttributeValue)>,
+        names: &[(&str, String)],
+    ) -> Result<()> {
         let mut req = self
             .client
             .update_item()
@@ -793,6 +801,9 @@ impl ProgressTable {
             .expression_attribute_values(":now", n(now_secs()));
         if expr.contains("#st") {
             req = req.expression_attribute_names("#st", "state");
+        }
+        for (k, v) in names {
+            req = req.expression_attribute_names(*k, v);
         }
         for (k, v) in vals {
             req = req.expression_attribute_values(k, v);

@@ -360,7 +360,8 @@ async fn retry_never_relaunches_a_lot_with_a_live_task() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_follow_processes_launch_each_due_lot_once() {
-    let moto = Moto::shared();
+    // Its own emulator: the assertion counts tasks, and nothing else may add load or tasks.
+    let moto = &Moto::start();
     let c = moto.clients().await;
     let (table, job, cluster) = ecs_job(moto, &c, 4).await;
     let pt = ProgressTable::new(c.ddb.clone(), &table);
@@ -394,8 +395,13 @@ async fn two_follow_processes_launch_each_due_lot_once() {
     let per_lot = tasks_per_lot(&launched_tasks(&c, &cluster, &job).await);
     for lot in ["0", "1", "2", "3"] {
         assert_eq!(
-            per_lot[lot], 2,
-            "lot {lot}: the first launch and exactly one relaunch"
+            per_lot[lot],
+            2,
+            "lot {lot}: the first launch and exactly one relaunch\nA:\n{}{}\nB:\n{}{}",
+            stdout(&a),
+            stderr(&a),
+            stdout(&b),
+            stderr(&b)
         );
     }
     for lot in pt.lots(&job).await.expect("lots") {
