@@ -16,6 +16,7 @@ What it adds to plain moto (all off unless configured):
   writes, {"ecs_throttle_rate": p} answers ThrottlingException to a fraction p of ECS RunTask calls,
   {"ecs_capacity_failure_rate": p} answers a fraction p of RunTask calls with no task and
   failures[] = RESOURCE:MEMORY, as ECS does when Fargate capacity is short;
+* real `Initiated` times in ListMultipartUploads (moto reports a fixed 2010 date);
 * request counting: GET /_thaw/stats returns the number of requests seen per operation, so tests
   and the benchmark can cross-check the worker's own counters.
 """
@@ -85,6 +86,52 @@ def _find_key(bucket: str, key: str):
                 return obj
     return None
 
+
+# --- real initiation times for multipart uploads ---------------------------------------------
+# moto answers ListMultipartUploads with a fixed "Initiated" of 2010-11-10; thaw uses the real
+# time (like AWS reports it) to tell a crashed run's upload from older uploads of the same key.
+
+import datetime as _dt
+
+from moto.core.responses import ActionResult as _ActionResult
+from moto.s3 import responses as s3_responses
+
+_original_multipart_init = s3_models.FakeMultipart.__init__
+
+
+def _multipart_init(self, *args, **kwargs):
+    _original_multipart_init(self, *args, **kwargs)
+    self._thaw_initiated = _dt.datetime.now(_dt.timezone.utc)
+
+
+def _list_multipart_uploads(self):
+    multiparts = list(self.backend.list_multipart_uploads(self.bucket_name).values())
+    prefix = self.querystring.get("prefix", [None])[0]
+    if prefix:
+        multiparts = [u for u in multiparts if u.key_name.startswith(prefix)]
+    uploads = [
+        {
+            "Key": u.key_name,
+            "UploadId": u.id,
+            "StorageClass": "STANDARD",
+            "Initiated": getattr(u, "_thaw_initiated", _dt.datetime(2010, 11, 10, tzinfo=_dt.timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        }
+        for u in multiparts
+    ]
+    result = {
+        "Bucket": self.bucket_name,
+        "KeyMarker": "",
+        "UploadIdMarker": "",
+        "MaxUploads": 1000,
+        "IsTruncated": False,
+        "Uploads": uploads,
+    }
+    self.data["Action"] = "ListMultipartUploads"
+    return self.serialized(_ActionResult(result))
+
+
+s3_models.FakeMultipart.__init__ = _multipart_init
+s3_responses.S3Response.list_multipart_uploads = _list_multipart_uploads
 
 # --- the WSGI wrapper ----------------------------------------------------------------------
 

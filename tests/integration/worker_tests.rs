@@ -697,3 +697,62 @@ async fn logs_never_carry_credentials() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_created_just_before_a_crash_is_aborted_on_resume() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("pending");
+    create_bucket(&c, &bucket).await;
+    let keys = vec!["big/object.bin".to_owned(), "small/a".to_owned()];
+    put(
+        &c,
+        &bucket,
+        &keys[0],
+        "STANDARD",
+        &body_for(&keys[0], 9 * MIB),
+    )
+    .await;
+    put(&c, &bucket, &keys[1], "STANDARD", b"a").await;
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+    // A run that died right after CreateMultipartUpload: the lot only says "pending" for key 0.
+    c.s3.create_multipart_upload()
+        .bucket(&bucket)
+        .key(&keys[0])
+        .send()
+        .await
+        .expect("create upload");
+    let now = thaw_common::progress::now_secs();
+    c.ddb
+        .update_item()
+        .table_name(&job.table)
+        .key("job_id", AttributeValue::S(job.job_id.clone()))
+        .key("lot", AttributeValue::N("0".into()))
+        .update_expression("SET uploads.#i = :p, started_at = :t")
+        .expression_attribute_names("#i", "0")
+        .expression_attribute_values(":p", AttributeValue::S("pending".into()))
+        .expression_attribute_values(":t", AttributeValue::N((now - 5).to_string()))
+        .send()
+        .await
+        .expect("simulate the crash");
+
+    let out = job.run(moto, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(summary(&out)["state"], "SUCCEEDED");
+    let uploads =
+        c.s3.list_multipart_uploads()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("list");
+    assert!(
+        uploads.uploads().is_empty(),
+        "the upload of the crashed run is aborted"
+    );
+    assert!(job.item(&c).await.uploads.is_empty());
+    assert_eq!(
+        get_body(&c, &bucket, &keys[0]).await,
+        body_for(&keys[0], 9 * MIB)
+    );
+}

@@ -221,11 +221,17 @@ async fn multipart_copy(
             .set_ssekms_key_id(kms)
             .set_bucket_key_enabled(bk)
     });
+    // Say an upload is coming before it exists: a crash between CreateMultipartUpload and the
+    // record of its id still leaves a trace, and the next run looks for the upload by key.
+    ctx.record_upload(index, PENDING_UPLOAD).await?;
     Metrics::inc(&ctx.metrics.s3_multipart);
-    let created = create
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk("CreateMultipartUpload", &e))?;
+    let created = match create.send().await {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.forget_upload(index).await;
+            return Err(AwsError::from_sdk("CreateMultipartUpload", &e));
+        }
+    };
     let upload_id = created
         .upload_id()
         .ok_or_else(|| build_err("CreateMultipartUpload", "no UploadId in the answer"))?
@@ -316,6 +322,44 @@ async fn copy_parts(
         .await?;
     parts.sort_by_key(|p| p.part_number());
     Ok(parts)
+}
+
+/// The upload-map value of an upload being created (its id is not known yet).
+pub const PENDING_UPLOAD: &str = "pending";
+
+/// Aborts the uploads of `key` that were started since `since` (epoch seconds): what a run that
+/// crashed while creating an upload may have left behind. Uploads of the same key started
+/// before that run are someone else's and are left alone.
+pub async fn abort_uploads_of(ctx: &Ctx, key: &str, since: i64) -> Result<usize, AwsError> {
+    let mut aborted = 0;
+    let (mut key_marker, mut id_marker) = (None, None);
+    loop {
+        Metrics::inc(&ctx.metrics.s3_multipart);
+        let page = ctx
+            .s3
+            .list_multipart_uploads()
+            .bucket(&ctx.spec.bucket)
+            .prefix(key)
+            .set_key_marker(key_marker)
+            .set_upload_id_marker(id_marker)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("ListMultipartUploads", &e))?;
+        for u in page.uploads() {
+            let ours = u.key() == Some(key)
+                && u.initiated()
+                    .is_none_or(|t| t.secs() >= since.saturating_sub(60));
+            if let (true, Some(id)) = (ours, u.upload_id()) {
+                abort(ctx, key, id).await;
+                aborted += 1;
+            }
+        }
+        if page.is_truncated() != Some(true) {
+            return Ok(aborted);
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        id_marker = page.next_upload_id_marker().map(str::to_owned);
+    }
 }
 
 /// Aborts an upload; a failure to abort is logged, never hides the original error.

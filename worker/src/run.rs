@@ -329,12 +329,23 @@ async fn abort_stale_uploads(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> 
             continue;
         };
         if let Some(key) = manifest.key_at(i)? {
-            tracing::info!(
-                key,
-                upload_id,
-                "aborting a multipart upload left by an earlier run"
-            );
-            copy::abort(ctx, &key, upload_id).await;
+            if upload_id == copy::PENDING_UPLOAD {
+                // The earlier run died while creating the upload: find it by key.
+                let since = item.started_at.or(item.launched_at).unwrap_or(0);
+                let n = copy::abort_uploads_of(ctx, &key, since).await?;
+                tracing::info!(
+                    key,
+                    aborted = n,
+                    "aborted uploads an earlier run was creating"
+                );
+            } else {
+                tracing::info!(
+                    key,
+                    upload_id,
+                    "aborting a multipart upload left by an earlier run"
+                );
+                copy::abort(ctx, &key, upload_id).await;
+            }
         }
         ctx.forget_upload(i).await;
     }
