@@ -16,24 +16,19 @@ async fn archived_bucket(c: &Clients, n: usize) -> (String, String, Vec<String>)
     let keys: Vec<String> = (0..n)
         .map(|i| format!("archive/{i:04} photo.jpg"))
         .collect();
-    let puts: Vec<_> = keys
+    let objects = keys
         .iter()
         .enumerate()
         .map(|(i, k)| {
-            let (c, bucket, k) = (c.clone(), bucket.clone(), k.clone());
-            tokio::spawn(async move {
-                let class = if i % 3 == 0 {
-                    "DEEP_ARCHIVE"
-                } else {
-                    "GLACIER"
-                };
-                put(&c, &bucket, &k, class, k.as_bytes()).await;
-            })
+            let class = if i % 3 == 0 {
+                "DEEP_ARCHIVE"
+            } else {
+                "GLACIER"
+            };
+            (k.clone(), class, k.as_bytes().to_vec())
         })
         .collect();
-    for p in puts {
-        p.await.expect("put");
-    }
+    put_many(c, &bucket, objects).await;
     (bucket, table, keys)
 }
 

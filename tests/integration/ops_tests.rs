@@ -27,16 +27,11 @@ fn status(moto: &Moto, table: &str, job: &str) -> Value {
 
 async fn archived(c: &Clients, bucket: &str, keys: &[String]) {
     create_bucket(c, bucket).await;
-    let puts: Vec<_> = keys
+    let objects = keys
         .iter()
-        .map(|k| {
-            let (c, bucket, k) = (c.clone(), bucket.to_owned(), k.clone());
-            tokio::spawn(async move { put(&c, &bucket, &k, "GLACIER", k.as_bytes()).await })
-        })
+        .map(|k| (k.clone(), "GLACIER", k.as_bytes().to_vec()))
         .collect();
-    for p in puts {
-        p.await.expect("put");
-    }
+    put_many(c, bucket, objects).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

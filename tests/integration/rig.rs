@@ -311,6 +311,17 @@ pub async fn put(c: &Clients, bucket: &str, key: &str, class: &str, body: &[u8])
         .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
 }
 
+/// Puts many objects (key, class, body), 16 at a time: enough to be quick, not so many that a
+/// loaded emulator starts failing requests.
+pub async fn put_many(c: &Clients, bucket: &str, objects: Vec<(String, &'static str, Vec<u8>)>) {
+    use futures::StreamExt;
+    futures::stream::iter(objects)
+        .for_each_concurrent(16, |(key, class, body)| async move {
+            put(c, bucket, &key, class, &body).await;
+        })
+        .await;
+}
+
 /// Storage class of an object as S3 reports it (STANDARD when absent).
 pub async fn class_of(c: &Clients, bucket: &str, key: &str) -> String {
     let h =

@@ -429,26 +429,20 @@ async fn wait_for_run(
 async fn many_objects(c: &Clients, bucket: &str, n: usize, multipart_every: usize) -> Vec<String> {
     create_bucket(c, bucket).await;
     let keys: Vec<String> = (0..n).map(|i| format!("bulk/{i:05}")).collect();
-    let tasks: Vec<_> = keys
+    let objects = keys
         .iter()
         .enumerate()
         .map(|(i, k)| {
-            let c = c.clone();
-            let (bucket, k) = (bucket.to_owned(), k.clone());
-            tokio::spawn(async move {
-                let size = if multipart_every > 0 && i % multipart_every == 0 {
-                    9 * MIB
-                } else {
-                    64
-                };
-                let class = if i % 2 == 0 { "GLACIER" } else { "STANDARD" };
-                put(&c, &bucket, &k, class, &body_for(&k, size)).await;
-            })
+            let size = if multipart_every > 0 && i % multipart_every == 0 {
+                9 * MIB
+            } else {
+                64
+            };
+            let class = if i % 2 == 0 { "GLACIER" } else { "STANDARD" };
+            (k.clone(), class, body_for(k, size))
         })
         .collect();
-    for t in tasks {
-        t.await.expect("put task");
-    }
+    put_many(c, bucket, objects).await;
     keys
 }
 
