@@ -697,3 +697,54 @@ async fn retry_failed_keys_only_takes_lots_with_failed_keys() {
         "{per_lot:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_task_is_stale_in_status_and_relaunched_by_follow() {
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    let (table, job, cluster) = ecs_job(moto, &c, 2).await;
+    let pt = ProgressTable::new(c.ddb.clone(), &table);
+    // lot 0's worker was running when its task died (e.g. out of memory)
+    let lot0 = pt.get_lot(&job, 0).await.expect("get").expect("lot");
+    pt.start_run(&job, 0, lot0.attempt, None)
+        .await
+        .expect("running");
+    let arn = lot0.task.clone().expect("task recorded");
+    c.ecs
+        .stop_task()
+        .cluster(&cluster)
+        .task(&arn)
+        .reason("OutOfMemoryError: Container killed due to memory usage")
+        .send()
+        .await
+        .expect("stop");
+    let st = status(moto, &table, &job);
+    assert_eq!(st["lots"][0]["stale"], true, "{st}");
+    let reason = st["lots"][0]["stale_reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(reason.contains("OutOfMemoryError"), "{reason}");
+    assert_eq!(st["lots"][1]["stale"], false, "{st}");
+    let out = run_ok(
+        moto,
+        "coordinator",
+        &["status", &job, "--table", &table],
+        &[],
+    );
+    assert!(stdout(&out).contains("STALE"), "{}", stdout(&out));
+
+    run_ok(
+        moto,
+        "coordinator",
+        &["follow", &job, "--table", &table, "--once"],
+        &[],
+    );
+    let per_lot = tasks_per_lot(&launched_tasks(&c, &cluster, &job).await);
+    assert_eq!((per_lot["0"], per_lot["1"]), (2, 1), "{per_lot:?}");
+    let lot0 = pt.get_lot(&job, 0).await.expect("get").expect("lot");
+    assert_eq!(
+        (lot0.attempt, lot0.retries, lot0.state),
+        (2, 1, LotState::Launched)
+    );
+}
