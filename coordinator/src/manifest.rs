@@ -91,6 +91,48 @@ fn create_spool() -> anyhow::Result<(File, Spool)> {
     Ok((file, Spool(path)))
 }
 
+/// Streams a key list stored in S3 (`s3://bucket/key`) to a private spool file, then scans it
+/// like a local list: memory does not grow with the list.
+pub async fn fetch_key_list(s3: &aws_sdk_s3::Client, uri: &str) -> anyhow::Result<KeyList> {
+    let loc = uri
+        .strip_prefix("s3://")
+        .and_then(|r| r.split_once('/'))
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+        .ok_or_else(|| anyhow!("key list '{uri}' is not an s3://bucket/key URI"))?;
+    let mut out = s3
+        .get_object()
+        .bucket(loc.0)
+        .key(loc.1)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetObject", &e))
+        .with_context(|| format!("reading key list {uri}"))?;
+    let (file, spool) = create_spool()?;
+    let mut writer = BufWriter::new(file);
+    while let Some(chunk) = out
+        .body
+        .try_next()
+        .await
+        .with_context(|| format!("reading key list {uri}"))?
+    {
+        writer
+            .write_all(&chunk)
+            .with_context(|| format!("writing {}", spool.0.display()))?;
+    }
+    writer
+        .flush()
+        .with_context(|| format!("writing {}", spool.0.display()))?;
+    let read = File::open(&spool.0).with_context(|| format!("opening {}", spool.0.display()))?;
+    let fp = fingerprint_of(BufReader::new(read), uri)?;
+    Ok(KeyList {
+        path: spool.0.clone(),
+        name: uri.to_owned(),
+        _spool: Some(spool),
+        count: fp.count(),
+        fingerprint: fp.finish(),
+    })
+}
+
 impl KeyList {
     /// Pass 1: reads `input` (a path, or `-` for stdin) once, validating every line.
     /// Fails naming the first bad line; an empty list is accepted here (planning refuses it).

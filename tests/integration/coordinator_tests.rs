@@ -1022,3 +1022,53 @@ async fn no_credentials_is_one_line_and_no_job() {
     assert!(line.to_lowercase().contains("credentials"), "{line}");
     fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_list_in_s3_is_streamed_and_split() {
+    let fx = fixture().await;
+    let keys = tricky_keys(30);
+    // written on Windows: CRLF and a blank line
+    let body = format!("{}\r\n\r\n", keys.join("\r\n"));
+    fx.c.s3
+        .put_object()
+        .bucket(&fx.bucket)
+        .key("lists/keys.txt")
+        .body(body.into_bytes().into())
+        .send()
+        .await
+        .expect("put list");
+    let job = job_id();
+    let uri = format!("s3://{}/lists/keys.txt", fx.bucket);
+    let mut args: Vec<String> = vec!["launch".into(), uri.clone(), "--lots".into(), "3".into()];
+    args.extend(fx.ecs_args(&job));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_ok(fx.moto, "coordinator", &args, &[]);
+    let manifests = fx.objects(&fx.bucket, &format!("thaw/{job}/lots/")).await;
+    assert_eq!(manifests.len(), 3);
+    let mut joined = String::new();
+    for m in &manifests {
+        let bytes = get_body(&fx.c, &fx.bucket, m).await;
+        joined.push_str(&String::from_utf8(bytes).expect("utf8"));
+    }
+    assert_eq!(joined, format!("{}\n", keys.join("\n")));
+
+    // a list that is not there: one line, no job
+    let job = job_id();
+    let missing = format!("s3://{}/lists/nope.txt", fx.bucket);
+    let mut args: Vec<String> = vec!["launch".into(), missing.clone()];
+    args.extend(fx.ecs_args(&job));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(fx.moto, "coordinator", &args, &[]);
+    let line = one_error_line(&out);
+    assert!(
+        line.contains(&missing) && line.contains("NoSuchKey"),
+        "{line}"
+    );
+    let out = run(
+        fx.moto,
+        "coordinator",
+        &["status", &job, "--table", &fx.table],
+        &[],
+    );
+    assert!(!out.status.success());
+}

@@ -46,7 +46,8 @@ pub enum LauncherKind {
 /// Flags of `coordinator launch`.
 #[derive(Debug, clap::Args)]
 pub struct LaunchArgs {
-    /// File with one S3 key per line, exactly as stored in S3 (`-`: stdin).
+    /// File with one S3 key per line, exactly as stored in S3 (`-`: stdin; `s3://bucket/key`:
+    /// a list stored in S3, streamed).
     #[arg(value_name = "KEYS_FILE")]
     pub keys_file: String,
     /// Split the list into this many lots (sizes differ by at most one key).
@@ -147,7 +148,14 @@ struct Plan {
 
 /// Runs `coordinator launch`.
 pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
-    let plan = plan(g, &a)?;
+    // A key list in S3 is streamed to a private spool first (read-only: nothing is written).
+    let fetched = if a.keys_file.starts_with("s3://") {
+        let aws = g.aws().await?;
+        Some(crate::manifest::fetch_key_list(&aws.s3(), &a.keys_file).await?)
+    } else {
+        None
+    };
+    let plan = plan(g, &a, fetched)?;
     if a.dry_run {
         return print_dry_run(g, &plan);
     }
@@ -227,7 +235,7 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
 }
 
 /// Validates the flags and reads the key list (pass 1); no AWS call.
-fn plan(g: &Global, a: &LaunchArgs) -> anyhow::Result<Plan> {
+fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<Plan> {
     let class: StorageClass = a.storage_class.parse().map_err(usage)?;
     let tier: RestoreTier = a.restore_tier.parse().map_err(usage)?;
     let job_id = match &a.job_id {
@@ -296,7 +304,10 @@ fn plan(g: &Global, a: &LaunchArgs) -> anyhow::Result<Plan> {
         }
     };
 
-    let keys = KeyList::scan(&a.keys_file)?;
+    let keys = match fetched {
+        Some(k) => k,
+        None => KeyList::scan(&a.keys_file)?,
+    };
     let split = match (a.lots, a.lot_size) {
         (Some(n), _) => LotSpec::Count(n),
         (None, Some(k)) => LotSpec::Size(k),
