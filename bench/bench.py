@@ -4,12 +4,13 @@ B1  worker throughput on archived objects (restore + copy), against (a) the emul
     ceiling for the same request mix (worker/examples/ceiling.rs: HEAD, RESTORE, HEAD, COPY per
     key, same SDK, same concurrency, no state machine/checkpoints) and (b) the seed approach, one
     `aws s3api` call per request in a shell loop, on a sample.
-B2  coordinator split + upload of 1M and 3M generated keys: wall time and peak RSS (flat RSS shows
-    the list is streamed), against `split -l 5000` of the same file (split only, no upload).
+B2  coordinator split + upload of 1M, 3M and 10M generated keys: wall time and peak RSS (RSS that
+    does not follow the key count shows the list is streamed), against `split -l 5000` of the same
+    file (split only, no upload).
 B3  requests per key and DynamoDB writes per 1,000 keys, from the worker summary, cross-checked
-    against the emulator's own request counts: on B1's run, and on ~1,000 objects each in four
-    scenarios (all archived, all STANDARD, half already restored, restores delayed so the worker
-    polls).
+    against the emulator's own request counts: on B1's run, and on ~1,000 objects each in five
+    scenarios (all archived, all STANDARD, half already restored, restores delayed by 4 s and by
+    20 s so the worker polls).
 B4  1,000 lots through the ECS launcher with 30% of the RunTask calls throttled: wall time,
     RunTask calls/s, and a check that every lot got exactly one task; the same without throttling
     for reference.
