@@ -93,15 +93,33 @@ impl Default for Prices {
     }
 }
 
+/// What the worker will do with an object, as `keystate::decide` says from its HeadObject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlannedAction {
+    /// Already in the target class: one HEAD.
+    Skip,
+    /// Readable now: HEAD, COPY.
+    Copy,
+    /// Archived: HEAD, RESTORE, HEAD after the wait (plus polls), COPY.
+    RestoreThenCopy,
+    /// A restore is already running: HEAD, HEAD after the wait (plus polls), COPY.
+    WaitThenCopy,
+    /// Missing, SSE-C, refused: one HEAD, then recorded as failed.
+    Fail,
+}
+
 /// What is known about one object before the job runs (from an inventory or a HEAD sample).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedObject {
-    /// Current storage class.
+    /// The class its restore is priced as (GLACIER or DEEP_ARCHIVE for archived objects,
+    /// including Intelligent-Tiering's archive tiers), else its current class.
     pub class: String,
     /// Size in bytes.
     pub size: u64,
     /// Days since it was written (for early deletion), when known.
     pub age_days: Option<f64>,
+    /// What the worker will do with it.
+    pub action: PlannedAction,
 }
 
 /// The job settings the estimate depends on.
@@ -140,6 +158,8 @@ pub struct Estimate {
     pub restores: u64,
     /// Objects already in the target class (one HEAD, nothing else).
     pub already_in_target: u64,
+    /// Objects that will fail (missing, SSE-C, refused): one HEAD each.
+    pub failing: u64,
     /// Bytes to restore.
     pub restore_bytes: u64,
     /// Bytes to copy.
@@ -171,10 +191,6 @@ pub struct Estimate {
     pub batch_operations_usd: f64,
 }
 
-fn is_archived(class: &str) -> bool {
-    matches!(class, "GLACIER" | "DEEP_ARCHIVE")
-}
-
 /// Estimates a job over `objects` (streamed: memory does not grow with the count).
 pub fn estimate<'a>(
     objects: impl IntoIterator<Item = &'a PlannedObject>,
@@ -200,29 +216,43 @@ pub fn estimate_sampled<'a>(
     let mut restore_requests_usd = 0.0;
     let mut retrieval_usd = 0.0;
     let mut early = 0.0;
+    let mut polls = 0.0;
     for o in objects {
         e.objects += 1;
         e.get_requests += 1; // the first HEAD
-        if o.class == target {
-            e.already_in_target += 1;
-            continue;
-        }
-        if is_archived(&o.class) {
-            let key = format!("{}/{tier}", o.class);
-            e.restores += 1;
-            e.restore_bytes += o.size;
-            e.restore_requests += 1;
-            e.get_requests += 1 + job.polls_per_restore.round() as u64; // HEAD after the wait
-            restore_requests_usd +=
-                prices.restore_per_1000.get(&key).copied().unwrap_or(0.0) / 1000.0;
-            retrieval_usd += prices.retrieval_per_gb.get(&key).copied().unwrap_or(0.0) * gb(o.size);
-            if let (Some(age), Some(min), Some(price)) = (
-                o.age_days,
-                prices.min_days.get(&o.class),
-                prices.storage_gb_month.get(&o.class),
-            ) {
-                if age < *min {
-                    early += (min - age) / 30.0 * price * gb(o.size);
+        match o.action {
+            PlannedAction::Skip => {
+                e.already_in_target += 1;
+                continue;
+            }
+            PlannedAction::Fail => {
+                e.failing += 1;
+                continue;
+            }
+            PlannedAction::Copy => {}
+            PlannedAction::WaitThenCopy => {
+                e.get_requests += 1; // HEAD after the wait
+                polls += job.polls_per_restore;
+            }
+            PlannedAction::RestoreThenCopy => {
+                let key = format!("{}/{tier}", o.class);
+                e.restores += 1;
+                e.restore_bytes += o.size;
+                e.restore_requests += 1;
+                e.get_requests += 1; // HEAD after the wait
+                polls += job.polls_per_restore;
+                restore_requests_usd +=
+                    prices.restore_per_1000.get(&key).copied().unwrap_or(0.0) / 1000.0;
+                retrieval_usd +=
+                    prices.retrieval_per_gb.get(&key).copied().unwrap_or(0.0) * gb(o.size);
+                if let (Some(age), Some(min), Some(price)) = (
+                    o.age_days,
+                    prices.min_days.get(&o.class),
+                    prices.storage_gb_month.get(&o.class),
+                ) {
+                    if age < *min {
+                        early += (min - age) / 30.0 * price * gb(o.size);
+                    }
                 }
             }
         }
@@ -235,10 +265,12 @@ pub fn estimate_sampled<'a>(
             e.put_requests += 1;
         }
     }
+    e.get_requests += polls.round() as u64;
     let w = |n: u64| (n as f64 * weight).round() as u64;
     e.objects = w(e.objects);
     e.restores = w(e.restores);
     e.already_in_target = w(e.already_in_target);
+    e.failing = w(e.failing);
     e.restore_bytes = w(e.restore_bytes);
     e.copy_bytes = w(e.copy_bytes);
     e.get_requests = w(e.get_requests);
@@ -270,7 +302,7 @@ pub fn estimate_sampled<'a>(
     // Batch Operations: a restore job and a copy job, each billed per object; the same S3 work
     // minus thaw's HEADs (Batch Operations does not poll; it never says when restores finish).
     let jobs = if e.restores > 0 { 2.0 } else { 1.0 };
-    let batch_objects = (e.restores + e.objects - e.already_in_target) as f64;
+    let batch_objects = (e.restores + e.objects - e.already_in_target - e.failing) as f64;
     e.batch_operations_usd = jobs * prices.batch_per_job
         + batch_objects / 1e6 * prices.batch_per_million_objects
         + e.restore_request_usd
@@ -302,11 +334,18 @@ mod tests {
         }
     }
 
+    /// An object as the worker would see it when moving to STANDARD_IA without a restore yet.
     fn obj(class: &str, size: u64, age: Option<f64>) -> PlannedObject {
+        let action = match class {
+            "STANDARD_IA" => PlannedAction::Skip,
+            "GLACIER" | "DEEP_ARCHIVE" => PlannedAction::RestoreThenCopy,
+            _ => PlannedAction::Copy,
+        };
         PlannedObject {
             class: class.into(),
             size,
             age_days: age,
+            action,
         }
     }
 
@@ -330,6 +369,31 @@ mod tests {
             ..job()
         };
         assert_eq!(estimate(&objs, &polled, &Prices::default()).get_requests, 7);
+        // fractional polls add up over objects instead of rounding each
+        let glacier: Vec<PlannedObject> = (0..10).map(|_| obj("GLACIER", 1, None)).collect();
+        let some = CostJob {
+            polls_per_restore: 0.4,
+            ..job()
+        };
+        assert_eq!(
+            estimate(&glacier, &some, &Prices::default()).get_requests,
+            24
+        );
+    }
+
+    #[test]
+    fn restored_waiting_and_failing_objects() {
+        let mut restored = obj("GLACIER", 100, None);
+        restored.action = PlannedAction::Copy;
+        let mut waiting = obj("GLACIER", 100, None);
+        waiting.action = PlannedAction::WaitThenCopy;
+        let mut missing = obj("STANDARD", 0, None);
+        missing.action = PlannedAction::Fail;
+        let e = estimate(&[restored, waiting, missing], &job(), &Prices::default());
+        assert_eq!((e.restore_requests, e.restores, e.failing), (0, 0, 1));
+        // restored: HEAD, COPY; waiting: HEAD, HEAD, COPY; missing: HEAD
+        assert_eq!((e.get_requests, e.put_requests), (4, 2));
+        assert_eq!(e.retrieval_usd, 0.0);
     }
 
     #[test]

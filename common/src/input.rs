@@ -145,6 +145,9 @@ pub fn url_decode(text: &str, plus_is_space: bool, lineno: u64) -> Result<String
         match bytes[i] {
             b'%' => {
                 let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return Err(bad());
+                }
                 let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
                 out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
                 i += 3;
@@ -176,7 +179,10 @@ pub fn parse_batch_csv_line(line: &str, lineno: u64) -> Result<Entry, InputError
     }
     let looks_like_header = |f: &str| {
         matches!(
-            f.trim().to_ascii_lowercase().as_str(),
+            f.trim_start_matches('\u{feff}')
+                .trim()
+                .to_ascii_lowercase()
+                .as_str(),
             "bucket" | "key" | "versionid" | "version_id" | "bucketname" | "object"
         )
     };
@@ -201,8 +207,8 @@ pub fn parse_batch_csv_line(line: &str, lineno: u64) -> Result<Entry, InputError
 }
 
 fn split_s3_uri(uri: &str, lineno: u64) -> Result<(String, String), InputError> {
+    // No trimming: spaces at either end of a key are part of it.
     let rest = uri
-        .trim()
         .strip_prefix("s3://")
         .ok_or_else(|| InputError::Malformed {
             line: lineno,
@@ -464,6 +470,23 @@ mod tests {
             parse_batch_csv_line(",k", 2),
             Err(InputError::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn review_findings() {
+        assert!(matches!(
+            parse_batch_csv_line("b,%+5", 2),
+            Err(InputError::BadEncoding { .. })
+        ));
+        // an Excel export starts with a byte order mark
+        assert!(matches!(
+            parse_batch_csv_line("\u{feff}Bucket,Key", 1),
+            Err(InputError::HeaderRow { .. })
+        ));
+        // spaces at the ends of keys are kept
+        let e = parse_pair_line("s3://src/a ,s3://dst/ b", 1).expect("ok");
+        assert_eq!(e.key, "a ");
+        assert_eq!(e.dest.map(|d| d.1), Some(" b".to_owned()));
     }
 
     #[test]

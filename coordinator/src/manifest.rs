@@ -87,7 +87,7 @@ fn create_spool() -> anyhow::Result<(File, Spool)> {
     }
     let file = opts
         .open(&path)
-        .with_context(|| format!("creating a temp file for stdin in {}", dir.display()))?;
+        .with_context(|| format!("creating a temp file for the key list in {}", dir.display()))?;
     Ok((file, Spool(path)))
 }
 

@@ -15,6 +15,7 @@ use aws_sdk_s3::types::{
 use futures::{StreamExt, TryStreamExt};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use thaw_common::aws::AwsError;
+use thaw_common::progress::now_secs;
 use thaw_common::spec::part_size_for;
 
 use crate::metrics::Metrics;
@@ -223,13 +224,19 @@ async fn multipart_copy(
     });
     // Say an upload is coming before it exists: a crash between CreateMultipartUpload and the
     // record of its id still leaves a trace, and the next run looks for the upload by key.
-    ctx.record_upload(index, PENDING_UPLOAD).await?;
+    ctx.record_upload(index, &pending_upload(now_secs()))
+        .await?;
     Metrics::inc(&ctx.metrics.s3_multipart);
     let created = match create.send().await {
         Ok(c) => c,
         Err(e) => {
-            ctx.forget_upload(index).await;
-            return Err(AwsError::from_sdk("CreateMultipartUpload", &e));
+            let err = AwsError::from_sdk("CreateMultipartUpload", &e);
+            // A definite refusal created nothing; after a timeout or a 5xx an upload may exist,
+            // so the pending record stays for the next run to sweep.
+            if err.status.is_some_and(|s| (400..500).contains(&s)) {
+                ctx.forget_upload(index).await;
+            }
+            return Err(err);
         }
     };
     let upload_id = created
@@ -324,12 +331,21 @@ async fn copy_parts(
     Ok(parts)
 }
 
-/// The upload-map value of an upload being created (its id is not known yet).
-pub const PENDING_UPLOAD: &str = "pending";
+/// The upload-map value of an upload being created at `at` (epoch seconds), before its id is
+/// known.
+pub fn pending_upload(at: i64) -> String {
+    format!("pending:{at}")
+}
 
-/// Aborts the uploads of `key` that were started since `since` (epoch seconds): what a run that
-/// crashed while creating an upload may have left behind. Uploads of the same key started
-/// before that run are someone else's and are left alone.
+/// When the upload-map value is a pending record, the time it was written.
+pub fn pending_since(value: &str) -> Option<i64> {
+    value.strip_prefix("pending:")?.parse().ok()
+}
+
+/// Aborts the uploads of `key` that were started since `since` (epoch seconds, the time of the
+/// pending record, less a minute of clock skew): what a run that crashed while creating an
+/// upload may have left behind. Older uploads of the key, and uploads whose start S3 does not
+/// report, are left alone.
 pub async fn abort_uploads_of(ctx: &Ctx, key: &str, since: i64) -> Result<usize, AwsError> {
     let mut aborted = 0;
     let (mut key_marker, mut id_marker) = (None, None);
@@ -348,17 +364,17 @@ pub async fn abort_uploads_of(ctx: &Ctx, key: &str, since: i64) -> Result<usize,
         for u in page.uploads() {
             let ours = u.key() == Some(key)
                 && u.initiated()
-                    .is_none_or(|t| t.secs() >= since.saturating_sub(60));
+                    .is_some_and(|t| t.secs() >= since.saturating_sub(60));
             if let (true, Some(id)) = (ours, u.upload_id()) {
                 abort(ctx, key, id).await;
                 aborted += 1;
             }
         }
-        if page.is_truncated() != Some(true) {
-            return Ok(aborted);
-        }
         key_marker = page.next_key_marker().map(str::to_owned);
         id_marker = page.next_upload_id_marker().map(str::to_owned);
+        if page.is_truncated() != Some(true) || (key_marker.is_none() && id_marker.is_none()) {
+            return Ok(aborted);
+        }
     }
 }
 

@@ -329,15 +329,20 @@ async fn abort_stale_uploads(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> 
             continue;
         };
         if let Some(key) = manifest.key_at(i)? {
-            if upload_id == copy::PENDING_UPLOAD {
-                // The earlier run died while creating the upload: find it by key.
-                let since = item.started_at.or(item.launched_at).unwrap_or(0);
-                let n = copy::abort_uploads_of(ctx, &key, since).await?;
-                tracing::info!(
-                    key,
-                    aborted = n,
-                    "aborted uploads an earlier run was creating"
-                );
+            if let Some(since) = copy::pending_since(upload_id) {
+                // The earlier run died while creating the upload: find it by key. A failure
+                // here must not block the lot: the entry stays for the next run.
+                match copy::abort_uploads_of(ctx, &key, since).await {
+                    Ok(n) => tracing::info!(
+                        key,
+                        aborted = n,
+                        "aborted uploads an earlier run was creating"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(key, error = %e, "could not look for the upload an earlier run was creating; the next run tries again");
+                        continue;
+                    }
+                }
             } else {
                 tracing::info!(
                     key,

@@ -11,8 +11,11 @@ use std::io::BufReader;
 use anyhow::{bail, Context};
 use futures::StreamExt;
 use thaw_common::aws::AwsError;
-use thaw_common::cost::{estimate_sampled, CostJob, Estimate, PlannedObject, Prices};
+use thaw_common::cost::{
+    estimate_sampled, CostJob, Estimate, PlannedAction, PlannedObject, Prices,
+};
 use thaw_common::keys::KeyReader;
+use thaw_common::keystate::{decide, parse_restore_header, Goal, Next, ObjectHead};
 use thaw_common::plan::{lot_sizes, LotSpec};
 use thaw_common::storage::{RestoreTier, StorageClass};
 
@@ -108,6 +111,63 @@ impl Reservoir {
     }
 }
 
+/// What a sampled HeadObject found.
+enum Looked {
+    /// The object, and what the worker will do with it.
+    Object(PlannedObject),
+    /// 404.
+    Missing,
+    /// Any other refusal (SSE-C, AccessDenied, ...).
+    Refused(String),
+}
+
+/// What the worker will do with an object, from its HeadObject, decided by the worker's own
+/// state machine so the estimate cannot drift from it.
+fn planned(
+    h: &aws_sdk_s3::operation::head_object::HeadObjectOutput,
+    goal: Goal,
+    now: std::time::SystemTime,
+) -> PlannedObject {
+    let head = ObjectHead {
+        storage_class: h
+            .storage_class()
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_else(|| "STANDARD".into()),
+        archive_status: h.archive_status().map(|s| s.as_str().to_owned()),
+        restore: parse_restore_header(h.restore()),
+        sse_customer: h.sse_customer_algorithm().is_some(),
+    };
+    let action = match decide(&head, goal, false) {
+        Next::Skip => PlannedAction::Skip,
+        Next::Copy => PlannedAction::Copy,
+        Next::Restore { .. } => PlannedAction::RestoreThenCopy,
+        Next::Wait => PlannedAction::WaitThenCopy,
+        Next::Fail { .. } => PlannedAction::Fail,
+    };
+    // Restores are priced by archive: Intelligent-Tiering's archive tiers like their classes.
+    let class = if head.is_deep_archive() {
+        "DEEP_ARCHIVE".to_owned()
+    } else if head.is_archived() {
+        "GLACIER".to_owned()
+    } else {
+        head.storage_class.clone()
+    };
+    let age_days = if head.storage_class == class {
+        h.last_modified().and_then(|m| {
+            let then = std::time::SystemTime::try_from(*m).ok()?;
+            Some(now.duration_since(then).ok()?.as_secs_f64() / 86_400.0)
+        })
+    } else {
+        None // Intelligent-Tiering has no minimum storage duration
+    };
+    PlannedObject {
+        class,
+        size: h.content_length().unwrap_or(0).max(0) as u64,
+        age_days,
+        action,
+    }
+}
+
 /// Runs `coordinator estimate`.
 pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
     let target: StorageClass = a.storage_class.parse().map_err(usage)?;
@@ -142,48 +202,62 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
     let aws = g.aws().await?;
     let s3 = aws.s3();
     let now = std::time::SystemTime::now();
-    let looked: Vec<Result<Option<PlannedObject>, AwsError>> =
-        futures::stream::iter(sample.items.iter())
-            .map(|key| {
-                let s3 = s3.clone();
-                let bucket = a.bucket.clone();
-                async move {
-                    match s3.head_object().bucket(&bucket).key(key).send().await {
-                        Ok(h) => Ok(Some(PlannedObject {
-                            class: h
-                                .storage_class()
-                                .map(|c| c.as_str().to_owned())
-                                .unwrap_or_else(|| "STANDARD".into()),
-                            size: h.content_length().unwrap_or(0).max(0) as u64,
-                            age_days: h.last_modified().and_then(|m| {
-                                let then = std::time::SystemTime::try_from(*m).ok()?;
-                                Some(now.duration_since(then).ok()?.as_secs_f64() / 86_400.0)
-                            }),
-                        })),
-                        Err(e) => {
-                            let err = AwsError::from_sdk("HeadObject", &e);
-                            if err.status == Some(404) || err.code == "NotFound" {
-                                Ok(None)
-                            } else {
-                                Err(err)
-                            }
+    let goal = Goal {
+        target,
+        tier,
+        days: 1,
+    };
+    let looked: Vec<Looked> = futures::stream::iter(sample.items.iter())
+        .map(|key| {
+            let s3 = s3.clone();
+            let bucket = a.bucket.clone();
+            async move {
+                match s3.head_object().bucket(&bucket).key(key).send().await {
+                    Ok(h) => Looked::Object(planned(&h, goal, now)),
+                    Err(e) => {
+                        let err = AwsError::from_sdk("HeadObject", &e);
+                        if err.status == Some(404) || err.code == "NotFound" {
+                            Looked::Missing
+                        } else {
+                            Looked::Refused(err.to_string())
                         }
                     }
                 }
-            })
-            .buffer_unordered(32)
-            .collect()
-            .await;
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
     let mut objects = Vec::new();
-    let mut missing = 0u64;
-    for r in looked {
-        match r.context("looking at the sampled keys")? {
-            Some(o) => objects.push(o),
-            None => missing += 1,
+    let (mut missing, mut refused) = (0u64, Vec::new());
+    for l in looked {
+        // The worker records missing and refused keys as failed, after one HEAD each.
+        let failed = PlannedObject {
+            class: "STANDARD".into(),
+            size: 0,
+            age_days: None,
+            action: PlannedAction::Fail,
+        };
+        match l {
+            Looked::Object(o) => objects.push(o),
+            Looked::Missing => {
+                missing += 1;
+                objects.push(failed);
+            }
+            Looked::Refused(e) => {
+                refused.push(e);
+                objects.push(failed);
+            }
         }
     }
+    if let Some(first) = refused.first() {
+        tracing::warn!(
+            "{} sampled keys could not be looked at (counted as failing), e.g. {first}",
+            refused.len()
+        );
+    }
     let weight = sample.seen as f64 / sample.items.len() as f64;
-    let hours_per_lot = a.lot_size.min(sample.seen) as f64 / a.keys_per_second.max(0.001) / 3600.0;
+    let hours = sample.seen as f64 / a.keys_per_second.max(0.001) / 3600.0;
     let job = CostJob {
         target,
         tier,
@@ -191,17 +265,13 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         multipart_threshold: a.multipart_threshold,
         part_size: a.part_size,
         lots,
-        worker_hours_per_lot: hours_per_lot,
+        worker_hours_per_lot: hours / lots as f64,
         task_vcpu: a.task_vcpu,
         task_gb: a.task_gb,
         spot: a.spot,
         ddb_writes_per_1000: 4.0,
     };
-    let mut e = estimate_sampled(&objects, weight, &job, &prices);
-    // Missing keys still cost their HEAD.
-    let missing_scaled = (missing as f64 * weight).round() as u64;
-    e.get_requests += missing_scaled;
-    e.objects += missing_scaled;
+    let e = estimate_sampled(&objects, weight, &job, &prices);
     if a.json {
         let doc = serde_json::json!({
             "keys": sample.seen,

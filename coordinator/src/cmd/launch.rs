@@ -148,8 +148,11 @@ struct Plan {
 
 /// Runs `coordinator launch`.
 pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
-    // A key list in S3 is streamed to a private spool first (read-only: nothing is written).
+    // A key list in S3 is streamed to a private spool first (read-only: nothing is written),
+    // after the cheap checks, so a typo does not cost a multi-GB download.
     let fetched = if a.keys_file.starts_with("s3://") {
+        a.storage_class.parse::<StorageClass>().map_err(usage)?;
+        a.restore_tier.parse::<RestoreTier>().map_err(usage)?;
         let aws = g.aws().await?;
         Some(crate::manifest::fetch_key_list(&aws.s3(), &a.keys_file).await?)
     } else {
@@ -633,7 +636,7 @@ async fn report_local(
     Ok(())
 }
 
-/// `--dry-run`: the plan, without a single AWS call.
+/// `--dry-run`: the plan, without a single AWS call (but reading an `s3://` key list).
 fn print_dry_run(g: &Global, plan: &Plan) -> anyhow::Result<()> {
     let spec = &plan.spec;
     let env_var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
