@@ -15,7 +15,8 @@ use anyhow::{anyhow, bail, Context};
 use aws_sdk_s3::primitives::ByteStream;
 use futures::{StreamExt, TryStreamExt};
 use thaw_common::aws::AwsError;
-use thaw_common::keys::KeyReader;
+use thaw_common::input::{detect_format, parse_batch_csv_line, InputFormat};
+use thaw_common::keys::{parse_key_line, KeyReader};
 use thaw_common::spec::{lot_manifest_name, JobSpec, S3Location, JOB_SPEC_NAME};
 
 use crate::ids::Fingerprint;
@@ -40,7 +41,7 @@ pub struct KeyList {
 
 /// A temp file that is removed when dropped.
 #[derive(Debug)]
-struct Spool(PathBuf);
+pub struct Spool(PathBuf);
 
 impl Drop for Spool {
     fn drop(&mut self) {
@@ -91,9 +92,9 @@ fn create_spool() -> anyhow::Result<(File, Spool)> {
     Ok((file, Spool(path)))
 }
 
-/// Streams a key list stored in S3 (`s3://bucket/key`) to a private spool file, then scans it
-/// like a local list: memory does not grow with the list.
-pub async fn fetch_key_list(s3: &aws_sdk_s3::Client, uri: &str) -> anyhow::Result<KeyList> {
+/// Streams a list stored in S3 (`s3://bucket/key`) to a private spool file: memory does not grow
+/// with the list.
+async fn fetch_raw(s3: &aws_sdk_s3::Client, uri: &str) -> anyhow::Result<(PathBuf, Spool)> {
     let loc = uri
         .strip_prefix("s3://")
         .and_then(|r| r.split_once('/'))
@@ -122,18 +123,113 @@ pub async fn fetch_key_list(s3: &aws_sdk_s3::Client, uri: &str) -> anyhow::Resul
     writer
         .flush()
         .with_context(|| format!("writing {}", spool.0.display()))?;
-    let read = File::open(&spool.0).with_context(|| format!("opening {}", spool.0.display()))?;
-    let fp = fingerprint_of(BufReader::new(read), uri)?;
-    Ok(KeyList {
-        path: spool.0.clone(),
-        name: uri.to_owned(),
-        _spool: Some(spool),
-        count: fp.count(),
-        fingerprint: fp.finish(),
-    })
+    Ok((spool.0.clone(), spool))
+}
+
+/// Reads a list in S3 and scans it as `format` (see [`KeyList::open`]).
+pub async fn fetch_key_list(
+    s3: &aws_sdk_s3::Client,
+    uri: &str,
+    format: Option<InputFormat>,
+    bucket: &str,
+) -> anyhow::Result<KeyList> {
+    let (path, spool) = fetch_raw(s3, uri).await?;
+    KeyList::open(path, uri, Some(spool), format, bucket)
+}
+
+/// The first line of a file (for format detection); empty when it cannot be read.
+fn first_line(path: &std::path::Path) -> String {
+    let mut line = Vec::new();
+    if let Ok(f) = File::open(path) {
+        let _ = BufReader::new(f).read_until(b'\n', &mut line);
+    }
+    String::from_utf8_lossy(&line).trim_end().to_owned()
+}
+
+/// Converts an S3 Batch Operations CSV manifest (`bucket,key[,versionId]`, keys URL-encoded, no
+/// header) into a plain key list in a spool file. One bucket per job, the job's `bucket`;
+/// manifests that pin versions are refused (not supported yet), as are keys S3 cannot hold.
+fn convert_batch_csv(
+    input: impl BufRead,
+    name: &str,
+    bucket: &str,
+) -> anyhow::Result<(PathBuf, Spool)> {
+    let (file, spool) = create_spool()?;
+    let mut out = BufWriter::new(file);
+    let mut raw = Vec::new();
+    let mut input = input;
+    let mut lineno = 0u64;
+    loop {
+        raw.clear();
+        if input
+            .read_until(b'\n', &mut raw)
+            .with_context(|| format!("reading {name}"))?
+            == 0
+        {
+            break;
+        }
+        lineno += 1;
+        let text = std::str::from_utf8(&raw)
+            .map_err(|_| anyhow!("{name}: line {lineno} is not valid UTF-8"))?
+            .trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() {
+            continue;
+        }
+        let entry = parse_batch_csv_line(text, lineno).with_context(|| name.to_owned())?;
+        if entry.bucket != bucket {
+            bail!(
+                "{name}: line {lineno}: bucket '{}' is not --bucket '{bucket}' (a job covers one bucket)",
+                entry.bucket
+            );
+        }
+        if let Some(v) = entry.version_id {
+            bail!("{name}: line {lineno}: version '{v}' is pinned; manifests with version ids are not supported yet (thaw copies the current version)");
+        }
+        // A key S3 cannot hold (a control character such as an encoded newline, over 1,024
+        // bytes) is refused here, naming the CSV line.
+        parse_key_line(entry.key.as_bytes(), lineno).with_context(|| name.to_owned())?;
+        out.write_all(entry.key.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .with_context(|| format!("writing {}", spool.0.display()))?;
+    }
+    out.flush()
+        .with_context(|| format!("writing {}", spool.0.display()))?;
+    Ok((spool.0.clone(), spool))
 }
 
 impl KeyList {
+    /// Pass 1 for a list already on disk (`spool` is removed with the list): detects or takes
+    /// its format, converts a Batch Operations CSV to keys, then validates and fingerprints.
+    pub fn open(
+        path: PathBuf,
+        name: &str,
+        spool: Option<Spool>,
+        format: Option<InputFormat>,
+        bucket: &str,
+    ) -> anyhow::Result<Self> {
+        let format = format.unwrap_or_else(|| detect_format(name, &first_line(&path)));
+        let (path, spool) = match format {
+            InputFormat::Keys => (path, spool),
+            InputFormat::BatchCsv => {
+                let f = File::open(&path).with_context(|| format!("opening key list {name}"))?;
+                let (converted, conv_spool) = convert_batch_csv(BufReader::new(f), name, bucket)?;
+                (converted, Some(conv_spool))
+            }
+            other => bail!(
+                "{name}: {other} lists are not supported yet (use a key list or a Batch Operations CSV)"
+            ),
+        };
+        let read = File::open(&path).with_context(|| format!("opening key list {name}"))?;
+        let fp = fingerprint_of(BufReader::new(read), name)?;
+        Ok(Self {
+            path,
+            name: name.to_owned(),
+            _spool: spool,
+            count: fp.count(),
+            fingerprint: fp.finish(),
+        })
+    }
+
     /// Pass 1: reads `input` (a path, or `-` for stdin) once, validating every line.
     /// Fails naming the first bad line; an empty list is accepted here (planning refuses it).
     pub fn scan(input: &str) -> anyhow::Result<Self> {

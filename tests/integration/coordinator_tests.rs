@@ -1072,3 +1072,62 @@ async fn key_list_in_s3_is_streamed_and_split() {
     );
     assert!(!out.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_operations_csv_is_decoded_and_split() {
+    let fx = fixture().await;
+    let keys = tricky_keys(12);
+    let encode = |k: &str| {
+        k.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'/' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    let mut csv: String = keys
+        .iter()
+        .map(|k| format!("{},{}\n", fx.bucket, encode(k)))
+        .collect();
+    csv.push_str(&format!("{},\"quoted,key\"\r\n", fx.bucket));
+    let dir = std::env::temp_dir().join(unique("csv"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("manifest.csv");
+    std::fs::write(&file, &csv).expect("write csv");
+    let job = job_id();
+    fx.launch_ok(&file, &job, &["--lots", "2"]);
+    let mut joined = String::new();
+    for m in fx.objects(&fx.bucket, &format!("thaw/{job}/lots/")).await {
+        joined.push_str(&String::from_utf8(get_body(&fx.c, &fx.bucket, &m).await).expect("utf8"));
+    }
+    let mut expected = keys.clone();
+    expected.push("quoted,key".into());
+    assert_eq!(joined, format!("{}\n", expected.join("\n")));
+
+    // the common mistakes: a header row, another bucket, pinned versions
+    let cases = [
+        ("Bucket,Key\nb,k\n".to_owned(), "header row"),
+        (format!("{},a\nother-bucket,b\n", fx.bucket), "line 2"),
+        (
+            format!("{},a,3HL4kqtJvjVBH40Nrjfkd\n", fx.bucket),
+            "version ids are not supported yet",
+        ),
+        (format!("{},a%0Ab\n", fx.bucket), "line 1"),
+    ];
+    for (text, expect) in cases {
+        std::fs::write(&file, &text).expect("write csv");
+        let job = job_id();
+        let out = fx.launch(&file, &job, &[]);
+        let line = one_error_line(&out);
+        assert!(line.contains(expect), "{text:?}: {line}");
+        let out = run(
+            fx.moto,
+            "coordinator",
+            &["status", &job, "--table", &fx.table],
+            &[],
+        );
+        assert!(!out.status.success(), "no job for {text:?}");
+    }
+}

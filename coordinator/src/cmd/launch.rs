@@ -34,6 +34,24 @@ const LOT_WRITES: usize = 16;
 /// Default number of keys per lot.
 const DEFAULT_LOT_SIZE: u64 = 5000;
 
+/// The list formats `launch` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    /// One key per line, exactly as stored.
+    Keys,
+    /// S3 Batch Operations CSV: `bucket,key` (URL-encoded keys, no header, no version ids yet).
+    Csv,
+}
+
+impl From<ListFormat> for thaw_common::input::InputFormat {
+    fn from(f: ListFormat) -> Self {
+        match f {
+            ListFormat::Keys => Self::Keys,
+            ListFormat::Csv => Self::BatchCsv,
+        }
+    }
+}
+
 /// Where workers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LauncherKind {
@@ -47,9 +65,12 @@ pub enum LauncherKind {
 #[derive(Debug, clap::Args)]
 pub struct LaunchArgs {
     /// File with one S3 key per line, exactly as stored in S3 (`-`: stdin; `s3://bucket/key`:
-    /// a list stored in S3, streamed).
+    /// a list stored in S3, streamed), or an S3 Batch Operations CSV manifest (`*.csv`).
     #[arg(value_name = "KEYS_FILE")]
     pub keys_file: String,
+    /// Format of KEYS_FILE [default: a `.csv` is a Batch Operations CSV, anything else keys].
+    #[arg(long, value_enum, env = "THAW_FORMAT")]
+    pub format: Option<ListFormat>,
     /// Split the list into this many lots (sizes differ by at most one key).
     #[arg(long, env = "THAW_LOTS", conflicts_with = "lot_size", value_parser = clap::value_parser!(u64).range(1..))]
     pub lots: Option<u64>,
@@ -154,7 +175,15 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
         a.storage_class.parse::<StorageClass>().map_err(usage)?;
         a.restore_tier.parse::<RestoreTier>().map_err(usage)?;
         let aws = g.aws().await?;
-        Some(crate::manifest::fetch_key_list(&aws.s3(), &a.keys_file).await?)
+        Some(
+            crate::manifest::fetch_key_list(
+                &aws.s3(),
+                &a.keys_file,
+                a.format.map(Into::into),
+                &a.bucket,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -309,7 +338,21 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
 
     let keys = match fetched {
         Some(k) => k,
-        None => KeyList::scan(&a.keys_file)?,
+        None if a.keys_file == "-" => match a.format {
+            None | Some(ListFormat::Keys) => KeyList::scan(&a.keys_file)?,
+            Some(_) => {
+                return Err(usage(
+                    "a CSV list cannot be read from stdin: pass a file or an s3:// URI",
+                ))
+            }
+        },
+        None => KeyList::open(
+            PathBuf::from(&a.keys_file),
+            &a.keys_file,
+            None,
+            a.format.map(Into::into),
+            &a.bucket,
+        )?,
     };
     let split = match (a.lots, a.lot_size) {
         (Some(n), _) => LotSpec::Count(n),
