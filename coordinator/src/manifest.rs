@@ -15,7 +15,7 @@ use anyhow::{anyhow, bail, Context};
 use aws_sdk_s3::primitives::ByteStream;
 use futures::{StreamExt, TryStreamExt};
 use thaw_common::aws::AwsError;
-use thaw_common::input::{detect_format, parse_batch_csv_line, InputFormat};
+use thaw_common::input::{detect_format, parse_batch_csv_line, InputFormat, PatternSet};
 use thaw_common::keys::{parse_key_line, KeyReader};
 use thaw_common::spec::{lot_manifest_name, JobSpec, S3Location, JOB_SPEC_NAME};
 
@@ -124,6 +124,82 @@ async fn fetch_raw(s3: &aws_sdk_s3::Client, uri: &str) -> anyhow::Result<(PathBu
         .flush()
         .with_context(|| format!("writing {}", spool.0.display()))?;
     Ok((spool.0.clone(), spool))
+}
+
+/// Which listed objects `--from` keeps.
+#[derive(Debug, Clone, Default)]
+pub struct ListingFilter {
+    /// Keep only keys matching one of these.
+    pub include: Option<PatternSet>,
+    /// Drop keys matching one of these.
+    pub exclude: Option<PatternSet>,
+    /// Keep only these storage classes (empty: all).
+    pub classes: Vec<String>,
+    /// Objects already in this class (the target) are left out at planning time.
+    pub skip_class: String,
+}
+
+impl ListingFilter {
+    /// True when an object of `class` at `key` belongs in the job.
+    pub fn keeps(&self, key: &str, class: &str) -> bool {
+        self.include.as_ref().is_none_or(|p| p.matches(key))
+            && !self.exclude.as_ref().is_some_and(|p| p.matches(key))
+            && (self.classes.is_empty() || self.classes.iter().any(|c| c == class))
+            && class != self.skip_class
+    }
+}
+
+/// Lists `loc` (ListObjectsV2, 1,000 keys per page) into a key list spool, keeping what
+/// `filter` keeps: the listing is streamed to disk, never held in memory.
+pub async fn list_prefix(
+    s3: &aws_sdk_s3::Client,
+    loc: &S3Location,
+    filter: &ListingFilter,
+) -> anyhow::Result<KeyList> {
+    let name = loc.to_string();
+    let (file, spool) = create_spool()?;
+    let mut out = BufWriter::new(file);
+    let (mut listed, mut kept) = (0u64, 0u64);
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(&loc.bucket)
+            .prefix(&loc.prefix)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("ListObjectsV2", &e))
+            .with_context(|| format!("listing {name}"))?;
+        for o in page.contents() {
+            let Some(key) = o.key() else { continue };
+            listed += 1;
+            let class = o.storage_class().map(|c| c.as_str()).unwrap_or("STANDARD");
+            if filter.keeps(key, class) {
+                kept += 1;
+                out.write_all(key.as_bytes())
+                    .and_then(|()| out.write_all(b"\n"))
+                    .with_context(|| format!("writing {}", spool.0.display()))?;
+            }
+        }
+        if listed > 0 && listed % 100_000 < 1000 {
+            tracing::info!("listed {listed} objects under {name}, {kept} kept");
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    out.flush()
+        .with_context(|| format!("writing {}", spool.0.display()))?;
+    tracing::info!("listed {listed} objects under {name}, {kept} kept");
+    KeyList::open(
+        spool.0.clone(),
+        &name,
+        Some(spool),
+        Some(InputFormat::Keys),
+        &loc.bucket,
+    )
 }
 
 /// Reads a list in S3 and scans it as `format` (see [`KeyList::open`]).
@@ -412,6 +488,26 @@ pub async fn put_job_spec(s3: &aws_sdk_s3::Client, spec: &JobSpec) -> anyhow::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listing_filter() {
+        let f = ListingFilter {
+            include: Some(PatternSet::parse("*.gz")),
+            exclude: Some(PatternSet::parse("*tmp*")),
+            classes: vec!["GLACIER".into()],
+            skip_class: "STANDARD_IA".into(),
+        };
+        assert!(f.keeps("a/b.gz", "GLACIER"));
+        assert!(!f.keeps("a/b.txt", "GLACIER"));
+        assert!(!f.keeps("a/tmp.gz", "GLACIER"));
+        assert!(!f.keeps("a/b.gz", "STANDARD"));
+        let all = ListingFilter {
+            skip_class: "STANDARD_IA".into(),
+            ..Default::default()
+        };
+        assert!(all.keeps("x", "STANDARD"));
+        assert!(!all.keeps("x", "STANDARD_IA"));
+    }
 
     fn bodies<'a>(input: &'a [u8], sizes: &[u64]) -> LotBodies<&'a [u8]> {
         LotBodies {

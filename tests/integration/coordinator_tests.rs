@@ -1131,3 +1131,75 @@ async fn batch_operations_csv_is_decoded_and_split() {
         assert!(!out.status.success(), "no job for {text:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn from_prefix_lists_filters_and_expands_dates() {
+    let fx = fixture().await;
+    let yesterday = thaw_common::input::expand_dates(
+        "logs/year={yesterday:%Y}/month={yesterday:%m}/day={yesterday:%d}/",
+        thaw_common::input::Date::today(),
+    )
+    .expect("dates");
+    let objects = [
+        ("a.gz", "GLACIER", true),
+        ("b.gz", "DEEP_ARCHIVE", true),
+        ("c.gz", "STANDARD", false),    // not archived: filtered by class
+        ("d.txt", "GLACIER", false),    // not *.gz
+        ("tmp-e.gz", "GLACIER", false), // excluded
+        ("f.gz", "STANDARD_IA", false), // already in the target class
+    ];
+    for (name, class, _) in objects {
+        put(
+            &fx.c,
+            &fx.bucket,
+            &format!("{yesterday}{name}"),
+            class,
+            b"x",
+        )
+        .await;
+    }
+    put(&fx.c, &fx.bucket, "logs/other-day/z.gz", "GLACIER", b"x").await;
+    let job = job_id();
+    let mut args: Vec<String> = vec![
+        "launch".into(),
+        "--from".into(),
+        format!(
+            "s3://{}/logs/year={{yesterday:%Y}}/month={{yesterday:%m}}/day={{yesterday:%d}}/",
+            fx.bucket
+        ),
+        "--include".into(),
+        "*.gz".into(),
+        "--exclude".into(),
+        "*tmp-*".into(),
+        "--storage-class-filter".into(),
+        "GLACIER,DEEP_ARCHIVE,STANDARD_IA".into(),
+    ];
+    args.extend(fx.ecs_args(&job));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_ok(fx.moto, "coordinator", &args, &[]);
+    let mut joined = String::new();
+    for m in fx.objects(&fx.bucket, &format!("thaw/{job}/lots/")).await {
+        joined.push_str(&String::from_utf8(get_body(&fx.c, &fx.bucket, &m).await).expect("utf8"));
+    }
+    let expected: String = objects
+        .iter()
+        .filter(|o| o.2)
+        .map(|o| format!("{yesterday}{}\n", o.0))
+        .collect();
+    assert_eq!(joined, expected);
+
+    // a prefix in another bucket, or a bad placeholder: one line, nothing written
+    for (from, expect) in [
+        ("s3://another-bucket/x/".to_owned(), "--bucket"),
+        (format!("s3://{}/x/{{tomorrow:%Y}}/", fx.bucket), "tomorrow"),
+    ] {
+        let job = job_id();
+        let mut args: Vec<String> = vec!["launch".into(), "--from".into(), from];
+        args.extend(fx.ecs_args(&job));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(fx.moto, "coordinator", &args, &[]);
+        let line = one_error_line(&out);
+        assert!(line.contains(expect), "{line}");
+        assert_eq!(out.status.code(), Some(2));
+    }
+}

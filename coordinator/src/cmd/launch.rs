@@ -66,8 +66,32 @@ pub enum LauncherKind {
 pub struct LaunchArgs {
     /// File with one S3 key per line, exactly as stored in S3 (`-`: stdin; `s3://bucket/key`:
     /// a list stored in S3, streamed), or an S3 Batch Operations CSV manifest (`*.csv`).
-    #[arg(value_name = "KEYS_FILE")]
-    pub keys_file: String,
+    #[arg(
+        value_name = "KEYS_FILE",
+        required_unless_present = "from",
+        conflicts_with = "from"
+    )]
+    pub keys_file: Option<String>,
+    /// Instead of a list: every object under `s3://bucket/prefix/` (ListObjectsV2). The prefix
+    /// may hold `{yesterday:%Y}`/`{today:%m}`-style date placeholders (`%Y`, `%m`, `%d`).
+    #[arg(long, env = "THAW_FROM")]
+    pub from: Option<String>,
+    /// With --from: keep only keys matching one of these `|`-separated patterns (`*` matches
+    /// anything), e.g. `*.parquet|*/raw/*`.
+    #[arg(long, env = "THAW_INCLUDE", requires = "from")]
+    pub include: Option<String>,
+    /// With --from: drop keys matching one of these patterns.
+    #[arg(long, env = "THAW_EXCLUDE", requires = "from")]
+    pub exclude: Option<String>,
+    /// With --from: keep only objects in these classes, comma-separated (e.g.
+    /// `GLACIER,DEEP_ARCHIVE`).
+    #[arg(
+        long,
+        env = "THAW_STORAGE_CLASS_FILTER",
+        value_delimiter = ',',
+        requires = "from"
+    )]
+    pub storage_class_filter: Vec<String>,
     /// Format of KEYS_FILE [default: a `.csv` is a Batch Operations CSV, anything else keys].
     #[arg(long, value_enum, env = "THAW_FORMAT")]
     pub format: Option<ListFormat>,
@@ -171,19 +195,22 @@ struct Plan {
 pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
     // A key list in S3 is streamed to a private spool first (read-only: nothing is written),
     // after the cheap checks, so a typo does not cost a multi-GB download.
-    let fetched = if a.keys_file.starts_with("s3://") {
-        a.storage_class.parse::<StorageClass>().map_err(usage)?;
+    let remote = a.from.is_some()
+        || a.keys_file
+            .as_deref()
+            .is_some_and(|k| k.starts_with("s3://"));
+    let fetched = if remote {
+        let target: StorageClass = a.storage_class.parse().map_err(usage)?;
         a.restore_tier.parse::<RestoreTier>().map_err(usage)?;
         let aws = g.aws().await?;
-        Some(
-            crate::manifest::fetch_key_list(
-                &aws.s3(),
-                &a.keys_file,
-                a.format.map(Into::into),
-                &a.bucket,
-            )
-            .await?,
-        )
+        Some(match (&a.from, &a.keys_file) {
+            (Some(from), _) => list_from(&aws.s3(), &a, from, target).await?,
+            (None, Some(uri)) => {
+                crate::manifest::fetch_key_list(&aws.s3(), uri, a.format.map(Into::into), &a.bucket)
+                    .await?
+            }
+            (None, None) => return Err(usage("a KEYS_FILE or --from is required")),
+        })
     } else {
         None
     };
@@ -266,6 +293,43 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
     .await
 }
 
+/// `--from s3://bucket/prefix/`: the listing, filtered, as a key list.
+async fn list_from(
+    s3: &aws_sdk_s3::Client,
+    a: &LaunchArgs,
+    from: &str,
+    target: StorageClass,
+) -> anyhow::Result<KeyList> {
+    let prefix = thaw_common::input::expand_dates(from, thaw_common::input::Date::today())
+        .map_err(|e| usage(format!("--from: {e}")))?;
+    let loc = S3Location::parse(&prefix).map_err(|e| usage(format!("--from: {e}")))?;
+    if loc.bucket != a.bucket {
+        return Err(usage(format!(
+            "--from names bucket '{}' but --bucket is '{}'",
+            loc.bucket, a.bucket
+        )));
+    }
+    let classes = a
+        .storage_class_filter
+        .iter()
+        .map(|c| c.parse::<StorageClass>().map(|c| c.as_str().to_owned()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    let filter = crate::manifest::ListingFilter {
+        include: a
+            .include
+            .as_deref()
+            .map(thaw_common::input::PatternSet::parse),
+        exclude: a
+            .exclude
+            .as_deref()
+            .map(thaw_common::input::PatternSet::parse),
+        classes,
+        skip_class: target.as_str().to_owned(),
+    };
+    crate::manifest::list_prefix(s3, &loc, &filter).await
+}
+
 /// Validates the flags and reads the key list (pass 1); no AWS call.
 fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<Plan> {
     let class: StorageClass = a.storage_class.parse().map_err(usage)?;
@@ -338,8 +402,8 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
 
     let keys = match fetched {
         Some(k) => k,
-        None if a.keys_file == "-" => match a.format {
-            None | Some(ListFormat::Keys) => KeyList::scan(&a.keys_file)?,
+        None if a.keys_file.as_deref() == Some("-") => match a.format {
+            None | Some(ListFormat::Keys) => KeyList::scan("-")?,
             Some(_) => {
                 return Err(usage(
                     "a CSV list cannot be read from stdin: pass a file or an s3:// URI",
@@ -347,8 +411,8 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
             }
         },
         None => KeyList::open(
-            PathBuf::from(&a.keys_file),
-            &a.keys_file,
+            PathBuf::from(a.keys_file.as_deref().unwrap_or_default()),
+            a.keys_file.as_deref().unwrap_or_default(),
             None,
             a.format.map(Into::into),
             &a.bucket,
