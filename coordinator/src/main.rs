@@ -6,6 +6,7 @@
 
 mod cmd;
 mod ids;
+mod inventory;
 mod launcher;
 mod manifest;
 mod ops;

@@ -43,6 +43,13 @@ pub struct KeyList {
 #[derive(Debug)]
 pub struct Spool(PathBuf);
 
+impl Spool {
+    /// Where the temp file is.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
 impl Drop for Spool {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
@@ -72,7 +79,8 @@ fn fingerprint_of(input: impl BufRead, name: &str) -> anyhow::Result<Fingerprint
     Ok(fp)
 }
 
-fn create_spool() -> anyhow::Result<(File, Spool)> {
+/// A new private temp file, removed when the returned [`Spool`] is dropped.
+pub(crate) fn create_spool() -> anyhow::Result<(File, Spool)> {
     let dir = std::env::temp_dir();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -1203,3 +1203,92 @@ async fn from_prefix_lists_filters_and_expands_dates() {
         assert_eq!(out.status.code(), Some(2));
     }
 }
+
+fn gzip(text: &str) -> Vec<u8> {
+    use flate2::write::GzEncoder;
+    let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(text.as_bytes()).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_inventory_is_read_from_its_manifest() {
+    let fx = fixture().await;
+    let inv = unique("inv");
+    create_bucket(&fx.c, &inv).await;
+    let b = &fx.bucket;
+    // two data files; keys URL-encoded as inventory writes them ('+' is a space)
+    let file1 = format!(
+        "\"{b}\",\"photos/a+b.jpg\",\"\",\"true\",\"false\",\"GLACIER\"\n\
+         \"{b}\",\"photos/c%2Bd.jpg\",\"\",\"true\",\"false\",\"DEEP_ARCHIVE\"\n\
+         \"{b}\",\"photos/old.jpg\",\"v1\",\"false\",\"false\",\"GLACIER\"\n"
+    );
+    let file2 = format!(
+        "\"{b}\",\"photos/deleted.jpg\",\"v2\",\"true\",\"true\",\"\"\n\
+         \"{b}\",\"photos/done.jpg\",\"\",\"true\",\"false\",\"STANDARD_IA\"\n\
+         \"{b}\",\"photos/%C3%A9t%C3%A9.jpg\",\"\",\"true\",\"false\",\"GLACIER\"\n"
+    );
+    for (k, text) in [("inv/data/1.csv.gz", &file1), ("inv/data/2.csv.gz", &file2)] {
+        fx.c.s3
+            .put_object()
+            .bucket(&inv)
+            .key(k)
+            .body(gzip(text).into())
+            .send()
+            .await
+            .expect("put");
+    }
+    let manifest = format!(
+        r#"{{"sourceBucket":"{b}","destinationBucket":"arn:aws:s3:::{inv}","version":"2016-11-30",
+            "fileFormat":"CSV","fileSchema":"Bucket, Key, VersionId, IsLatest, IsDeleteMarker, StorageClass",
+            "files":[{{"key":"inv/data/1.csv.gz"}},{{"key":"inv/data/2.csv.gz"}}]}}"#
+    );
+    fx.c.s3
+        .put_object()
+        .bucket(&inv)
+        .key("inv/manifest.json")
+        .body(manifest.clone().into_bytes().into())
+        .send()
+        .await
+        .expect("put manifest");
+    let job = job_id();
+    let uri = format!("s3://{inv}/inv/manifest.json");
+    let mut args: Vec<String> = vec!["launch".into(), uri];
+    args.extend(fx.ecs_args(&job));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_ok(fx.moto, "coordinator", &args, &[]);
+    let mut joined = String::new();
+    for m in fx.objects(b, &format!("thaw/{job}/lots/")).await {
+        joined.push_str(&String::from_utf8(get_body(&fx.c, b, &m).await).expect("utf8"));
+    }
+    assert_eq!(joined, "photos/a b.jpg\nphotos/c+d.jpg\nphotos/été.jpg\n");
+
+    // a truncated data file: one line naming it, no job
+    let gz = gzip(&file1);
+    fx.c.s3
+        .put_object()
+        .bucket(&inv)
+        .key("inv/data/1.csv.gz")
+        .body(gz[..gz.len() / 2].to_vec().into())
+        .send()
+        .await
+        .expect("put truncated");
+    let dir = std::env::temp_dir().join(unique("inv"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let local = dir.join("manifest.json");
+    std::fs::write(&local, &manifest).expect("write manifest");
+    let job = job_id();
+    let out = fx.launch(&local, &job, &[]);
+    let line = one_error_line(&out);
+    assert!(
+        line.contains("1.csv.gz") && line.contains("truncated"),
+        "{line}"
+    );
+    let out = run(
+        fx.moto,
+        "coordinator",
+        &["status", &job, "--table", &fx.table],
+        &[],
+    );
+    assert!(!out.status.success());
+}

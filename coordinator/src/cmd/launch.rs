@@ -41,6 +41,8 @@ pub enum ListFormat {
     Keys,
     /// S3 Batch Operations CSV: `bucket,key` (URL-encoded keys, no header, no version ids yet).
     Csv,
+    /// S3 Inventory `manifest.json` with gzipped CSV data files.
+    Inventory,
 }
 
 impl From<ListFormat> for thaw_common::input::InputFormat {
@@ -48,6 +50,7 @@ impl From<ListFormat> for thaw_common::input::InputFormat {
         match f {
             ListFormat::Keys => Self::Keys,
             ListFormat::Csv => Self::BatchCsv,
+            ListFormat::Inventory => Self::Inventory,
         }
     }
 }
@@ -195,7 +198,13 @@ struct Plan {
 pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
     // A key list in S3 is streamed to a private spool first (read-only: nothing is written),
     // after the cheap checks, so a typo does not cost a multi-GB download.
-    let remote = a.from.is_some()
+    let inventory = a.format == Some(ListFormat::Inventory)
+        || (a.format.is_none()
+            && a.keys_file
+                .as_deref()
+                .is_some_and(|k| k.to_ascii_lowercase().ends_with("manifest.json")));
+    let remote = inventory
+        || a.from.is_some()
         || a.keys_file
             .as_deref()
             .is_some_and(|k| k.starts_with("s3://"));
@@ -205,6 +214,9 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
         let aws = g.aws().await?;
         Some(match (&a.from, &a.keys_file) {
             (Some(from), _) => list_from(&aws.s3(), &a, from, target).await?,
+            (None, Some(src)) if inventory => {
+                crate::inventory::key_list(&aws.s3(), src, &a.bucket, target.as_str()).await?
+            }
             (None, Some(uri)) => {
                 crate::manifest::fetch_key_list(&aws.s3(), uri, a.format.map(Into::into), &a.bucket)
                     .await?

@@ -1,0 +1,254 @@
+//! S3 Inventory reports as job input: a `manifest.json` (local or `s3://`) naming gzipped CSV
+//! data files, whose columns `fileSchema` gives. Each data file is streamed to a temp file and
+//! decompressed line by line into a key list spool: memory does not grow with the inventory.
+//!
+//! Keys in inventory CSV files are URL-encoded (`+` is a space). Delete markers and non-current
+//! versions are left out (thaw moves current versions), and so are objects the inventory already
+//! shows in the target class.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+
+use anyhow::{anyhow, bail, Context};
+use flate2::read::MultiGzDecoder;
+use thaw_common::aws::AwsError;
+use thaw_common::input::{split_csv, url_decode, InputFormat};
+use thaw_common::keys::parse_key_line;
+
+use crate::manifest::{create_spool, KeyList};
+
+/// Where each needed column is in the data files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Columns {
+    key: usize,
+    is_latest: Option<usize>,
+    is_delete_marker: Option<usize>,
+    storage_class: Option<usize>,
+}
+
+impl Columns {
+    fn from_schema(schema: &str) -> anyhow::Result<Self> {
+        let names: Vec<String> = schema.split(',').map(|c| c.trim().to_owned()).collect();
+        let find = |n: &str| names.iter().position(|c| c.eq_ignore_ascii_case(n));
+        Ok(Self {
+            key: find("Key").ok_or_else(|| anyhow!("fileSchema has no Key column: '{schema}'"))?,
+            is_latest: find("IsLatest"),
+            is_delete_marker: find("IsDeleteMarker"),
+            storage_class: find("StorageClass"),
+        })
+    }
+}
+
+/// The parts of `manifest.json` thaw needs.
+#[derive(Debug)]
+struct Manifest {
+    source_bucket: String,
+    destination_bucket: String,
+    columns: Columns,
+    files: Vec<String>,
+}
+
+fn parse_manifest(bytes: &[u8], name: &str) -> anyhow::Result<Manifest> {
+    let v: serde_json::Value = serde_json::from_slice(bytes)
+        .with_context(|| format!("{name}: not a JSON inventory manifest"))?;
+    let field = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .ok_or_else(|| anyhow!("{name}: no '{k}' in the inventory manifest"))
+    };
+    let format = field("fileFormat")?;
+    if !format.eq_ignore_ascii_case("CSV") {
+        bail!("{name}: {format} inventories are not supported (configure the inventory as CSV)");
+    }
+    let destination = field("destinationBucket")?;
+    let files = v
+        .get("files")
+        .and_then(|f| f.as_array())
+        .ok_or_else(|| anyhow!("{name}: no 'files' in the inventory manifest"))?
+        .iter()
+        .map(|f| {
+            f.get("key")
+                .and_then(|k| k.as_str())
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow!("{name}: a file entry has no 'key'"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Manifest {
+        source_bucket: field("sourceBucket")?.to_owned(),
+        destination_bucket: destination
+            .strip_prefix("arn:aws:s3:::")
+            .unwrap_or(destination)
+            .to_owned(),
+        columns: Columns::from_schema(field("fileSchema")?)?,
+        files,
+    })
+}
+
+async fn read_small(s3: &aws_sdk_s3::Client, source: &str) -> anyhow::Result<Vec<u8>> {
+    match source.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
+        Some((bucket, key)) => Ok(s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetObject", &e))
+            .with_context(|| format!("reading {source}"))?
+            .body
+            .collect()
+            .await
+            .with_context(|| format!("reading {source}"))?
+            .into_bytes()
+            .to_vec()),
+        None => std::fs::read(source).with_context(|| format!("reading {source}")),
+    }
+}
+
+/// Decodes one gzipped CSV data file into `out`; returns (rows, keys kept).
+fn decode_file(
+    path: &std::path::Path,
+    name: &str,
+    cols: &Columns,
+    target: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<(u64, u64)> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = BufReader::new(MultiGzDecoder::new(BufReader::new(file)));
+    let (mut rows, mut kept) = (0u64, 0u64);
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        let n = reader
+            .read_until(b'\n', &mut raw)
+            .with_context(|| format!("{name}: corrupt or truncated gzip data after {rows} rows"))?;
+        if n == 0 {
+            return Ok((rows, kept));
+        }
+        rows += 1;
+        let text = std::str::from_utf8(&raw)
+            .map_err(|_| anyhow!("{name}: row {rows} is not valid UTF-8"))?
+            .trim_end_matches(['\n', '\r']);
+        if text.is_empty() {
+            continue;
+        }
+        let fields = split_csv(text, rows).with_context(|| name.to_owned())?;
+        let get = |i: Option<usize>| i.and_then(|i| fields.get(i)).map(String::as_str);
+        if get(cols.is_delete_marker) == Some("true") || get(cols.is_latest) == Some("false") {
+            continue;
+        }
+        if get(cols.storage_class) == Some(target) {
+            continue;
+        }
+        let encoded =
+            get(Some(cols.key)).ok_or_else(|| anyhow!("{name}: row {rows} has no key column"))?;
+        let key = url_decode(encoded, true, rows).with_context(|| name.to_owned())?;
+        parse_key_line(key.as_bytes(), rows).with_context(|| name.to_owned())?;
+        out.write_all(key.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .context("writing the key list spool")?;
+        kept += 1;
+    }
+}
+
+/// Reads an inventory (`manifest.json`, local or `s3://`) of `bucket` into a key list.
+pub async fn key_list(
+    s3: &aws_sdk_s3::Client,
+    source: &str,
+    bucket: &str,
+    target: &str,
+) -> anyhow::Result<KeyList> {
+    let manifest = parse_manifest(&read_small(s3, source).await?, source)?;
+    if manifest.source_bucket != bucket {
+        bail!(
+            "{source} is an inventory of bucket '{}', not of --bucket '{bucket}'",
+            manifest.source_bucket
+        );
+    }
+    let (file, spool) = create_spool()?;
+    let mut out = BufWriter::new(file);
+    let (mut rows, mut kept) = (0u64, 0u64);
+    for (n, key) in manifest.files.iter().enumerate() {
+        let name = format!("s3://{}/{key}", manifest.destination_bucket);
+        let mut body = s3
+            .get_object()
+            .bucket(&manifest.destination_bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetObject", &e))
+            .with_context(|| format!("reading inventory file {name}"))?
+            .body;
+        let (gz, gz_spool) = create_spool()?;
+        let mut gz = BufWriter::new(gz);
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .with_context(|| format!("reading inventory file {name}"))?
+        {
+            gz.write_all(&chunk).context("writing a temp file")?;
+        }
+        gz.flush().context("writing a temp file")?;
+        drop(gz);
+        let (r, k) = decode_file(gz_spool.path(), &name, &manifest.columns, target, &mut out)?;
+        rows += r;
+        kept += k;
+        tracing::info!(
+            "inventory file {}/{}: {r} rows, {k} keys kept ({kept} so far)",
+            n + 1,
+            manifest.files.len()
+        );
+    }
+    out.flush().context("writing the key list spool")?;
+    tracing::info!("{source}: {rows} inventory rows, {kept} keys to move");
+    KeyList::open(
+        spool.path().to_path_buf(),
+        source,
+        Some(spool),
+        Some(InputFormat::Keys),
+        bucket,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_columns() {
+        let c = Columns::from_schema(
+            "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, StorageClass",
+        )
+        .expect("schema");
+        assert_eq!(
+            c,
+            Columns {
+                key: 1,
+                is_latest: Some(3),
+                is_delete_marker: Some(4),
+                storage_class: Some(6)
+            }
+        );
+        assert!(Columns::from_schema("Bucket, Size").is_err());
+    }
+
+    #[test]
+    fn manifest_fields() {
+        let m = parse_manifest(
+            br#"{"sourceBucket":"src","destinationBucket":"arn:aws:s3:::inv","fileFormat":"CSV",
+                 "fileSchema":"Bucket, Key","files":[{"key":"a/1.csv.gz"},{"key":"a/2.csv.gz"}]}"#,
+            "m",
+        )
+        .expect("manifest");
+        assert_eq!(
+            (m.source_bucket.as_str(), m.destination_bucket.as_str()),
+            ("src", "inv")
+        );
+        assert_eq!(m.files.len(), 2);
+        let orc = parse_manifest(
+            br#"{"sourceBucket":"s","destinationBucket":"d","fileFormat":"ORC","fileSchema":"x","files":[]}"#,
+            "m",
+        );
+        assert!(orc.unwrap_err().to_string().contains("ORC"));
+        assert!(parse_manifest(b"not json", "m").is_err());
+    }
+}
