@@ -256,6 +256,7 @@ pub const COORDINATOR_OPERATIONS: &[&str] = &[
     "get_object",
     "head_bucket",
     "head_object",
+    "list_objects_v2",
     "list_tasks",
     "put_item",
     "put_object",
