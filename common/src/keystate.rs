@@ -91,6 +91,9 @@ pub struct Goal {
     pub tier: RestoreTier,
     /// Restore validity in days.
     pub days: u32,
+    /// Copies go onto the source object itself: an object already in the target class is done.
+    /// For copies elsewhere the destination is checked before, and every readable source is copied.
+    pub in_place: bool,
 }
 
 /// Decides the next step for an object. `restore_requested` is true when this lot already asked
@@ -103,7 +106,8 @@ pub fn decide(head: &ObjectHead, goal: Goal, restore_requested: bool) -> Next {
         };
     }
     let archived = head.is_archived();
-    if !archived && head.storage_class == goal.target.as_str() {
+    let done_here = goal.in_place && head.storage_class == goal.target.as_str();
+    if !archived && done_here {
         return Next::Skip;
     }
     if !archived {
@@ -111,7 +115,7 @@ pub fn decide(head: &ObjectHead, goal: Goal, restore_requested: bool) -> Next {
     }
     match head.restore {
         RestoreStatus::Restored => {
-            if head.storage_class == goal.target.as_str() {
+            if done_here {
                 // Moving into an archive class: the archived object already is where it should be.
                 Next::Skip
             } else {
@@ -119,7 +123,7 @@ pub fn decide(head: &ObjectHead, goal: Goal, restore_requested: bool) -> Next {
             }
         }
         RestoreStatus::InProgress => Next::Wait,
-        RestoreStatus::None if head.storage_class == goal.target.as_str() => Next::Skip,
+        RestoreStatus::None if done_here => Next::Skip,
         RestoreStatus::None if restore_requested => Next::Wait,
         RestoreStatus::None => {
             if head.is_deep_archive() && goal.tier == RestoreTier::Expedited {
@@ -149,7 +153,28 @@ mod tests {
         target: StorageClass::StandardIa,
         tier: RestoreTier::Bulk,
         days: 3,
+        in_place: true,
     };
+
+    #[test]
+    fn copies_elsewhere_copy_even_objects_in_the_target_class() {
+        let elsewhere = Goal {
+            in_place: false,
+            ..GOAL
+        };
+        assert_eq!(
+            decide(&head("STANDARD_IA", RestoreStatus::None), elsewhere, false),
+            Next::Copy
+        );
+        let into_glacier = Goal {
+            target: StorageClass::Glacier,
+            ..elsewhere
+        };
+        assert_eq!(
+            decide(&head("GLACIER", RestoreStatus::None), into_glacier, false),
+            Next::Restore { days: Some(3) }
+        );
+    }
 
     fn head(class: &str, restore: RestoreStatus) -> ObjectHead {
         ObjectHead {

@@ -96,6 +96,33 @@ pub struct JobSpec {
     pub input_fingerprint: String,
     /// Worker settings chosen at launch.
     pub worker: WorkerSettings,
+    /// Where copies go; `None`: in place (same bucket and key).
+    #[serde(default)]
+    pub destination: Option<Destination>,
+}
+
+/// Copies to another bucket and/or prefix instead of in place.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Destination {
+    /// Destination bucket.
+    pub bucket: String,
+    /// Prefix put in front of each key (after `strip_prefix` is taken off).
+    pub prefix: String,
+    /// Source prefix replaced by `prefix` (the `--from` prefix; empty for key lists).
+    pub strip_prefix: String,
+    /// Replace destination objects that are newer than their source.
+    pub overwrite: bool,
+}
+
+impl Destination {
+    /// The destination key of source key `key`.
+    pub fn key_for(&self, key: &str) -> String {
+        format!(
+            "{}{}",
+            self.prefix,
+            key.strip_prefix(self.strip_prefix.as_str()).unwrap_or(key)
+        )
+    }
 }
 
 /// Tuning that every worker of a job uses; flags on the worker override it.
@@ -207,6 +234,18 @@ mod tests {
             poll_delay("GLACIER", RestoreTier::Bulk, Some(2)),
             Duration::from_secs(2)
         );
+    }
+
+    #[test]
+    fn destination_keys() {
+        let d = Destination {
+            bucket: "dst".into(),
+            prefix: "copy/".into(),
+            strip_prefix: "logs/2026/".into(),
+            overwrite: false,
+        };
+        assert_eq!(d.key_for("logs/2026/a.gz"), "copy/a.gz");
+        assert_eq!(d.key_for("other/a.gz"), "copy/other/a.gz");
     }
 
     #[test]

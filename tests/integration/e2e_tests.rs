@@ -266,3 +266,78 @@ async fn estimate_matches_the_requests_of_the_real_run() {
         "COPY/PUT",
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn from_a_prefix_to_another_bucket_end_to_end() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let (bucket, table, keys) = archived_bucket(&c, 40).await;
+    let dst = unique("dst");
+    create_bucket(&c, &dst).await;
+    let job = unique("job");
+    let from = format!("s3://{bucket}/archive/");
+    let to = format!("s3://{dst}/restored/");
+    run_ok(
+        moto,
+        "coordinator",
+        &[
+            "launch",
+            "--launcher",
+            "local",
+            "--lots",
+            "2",
+            "--table",
+            &table,
+            "--bucket",
+            &bucket,
+            "--storage-class",
+            "STANDARD_IA",
+            "--poll-interval",
+            "1",
+            "--job-id",
+            &job,
+            "--from",
+            &from,
+            "--dest",
+            &to,
+        ],
+        &[],
+    );
+    assert_all_succeeded(&status_json(moto, &table, &job), 2, 40);
+    for k in &keys {
+        let rest = k.strip_prefix("archive/").expect("prefix");
+        let copied = format!("restored/{rest}");
+        assert_eq!(class_of(&c, &dst, &copied).await, "STANDARD_IA", "{copied}");
+        assert_eq!(get_body(&c, &dst, &copied).await, k.as_bytes());
+    }
+    // a destination bucket that does not exist: one line, no job
+    let job2 = unique("job");
+    let out = run(
+        moto,
+        "coordinator",
+        &[
+            "launch",
+            "--launcher",
+            "local",
+            "--table",
+            &table,
+            "--bucket",
+            &bucket,
+            "--storage-class",
+            "STANDARD_IA",
+            "--job-id",
+            &job2,
+            "--from",
+            &from,
+            "--dest",
+            "s3://no-such-bucket-thaw/x/",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no-such-bucket-thaw"),
+        "{}",
+        stderr(&out)
+    );
+}

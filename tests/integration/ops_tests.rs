@@ -480,6 +480,7 @@ async fn status_of_a_thousand_lots_needs_no_per_lot_requests() {
         tool_version: "test".into(),
         input_fingerprint: "x".into(),
         worker: WorkerSettings::default(),
+        destination: None,
     };
     let item = JobItem {
         job_id: job.clone(),

@@ -12,7 +12,9 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ServerSideEncryption, StorageClass as S3Class};
 use thaw_common::checkpoint::LotState;
 use thaw_common::progress::{LotItem, ProgressTable};
-use thaw_common::spec::{lot_manifest_name, JobSpec, S3Location, WorkerSettings, JOB_SPEC_NAME};
+use thaw_common::spec::{
+    lot_manifest_name, Destination, JobSpec, S3Location, WorkerSettings, JOB_SPEC_NAME,
+};
 use thaw_common::storage::{RestoreTier, StorageClass};
 
 use crate::rig::*;
@@ -33,6 +35,17 @@ impl Job {
         bucket: &str,
         keys: &[String],
         settings: WorkerSettings,
+    ) -> Job {
+        Self::create_to(moto, c, bucket, keys, settings, None).await
+    }
+
+    async fn create_to(
+        moto: &Moto,
+        c: &Clients,
+        bucket: &str,
+        keys: &[String],
+        settings: WorkerSettings,
+        destination: Option<Destination>,
     ) -> Job {
         let table = unique("table");
         ProgressTable::new(c.ddb.clone(), &table)
@@ -55,6 +68,7 @@ impl Job {
             tool_version: "test".into(),
             input_fingerprint: "test".into(),
             worker: settings,
+            destination,
         };
         let put = |key: String, body: Vec<u8>| {
             c.s3.put_object()
@@ -747,5 +761,108 @@ async fn an_upload_created_just_before_a_crash_is_aborted_on_resume() {
     assert_eq!(
         get_body(&c, &bucket, &keys[0]).await,
         body_for(&keys[0], 9 * MIB)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copies_to_another_bucket_keep_everything_and_never_overwrite_newer() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let src = unique("src");
+    let dst = unique("dst");
+    create_bucket(&c, &src).await;
+    create_bucket(&c, &dst).await;
+    let keys: Vec<String> = ["src/a b.bin", "src/deep", "src/std", "src/ia", "src/newer"]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+    for (k, class) in keys.iter().zip([
+        "GLACIER",
+        "DEEP_ARCHIVE",
+        "STANDARD",
+        "STANDARD_IA",
+        "GLACIER",
+    ]) {
+        c.s3.put_object()
+            .bucket(&src)
+            .key(k)
+            .storage_class(S3Class::from(class))
+            .metadata("owner", "ops")
+            .tagging("project=thaw")
+            .body(ByteStream::from(body_for(k, 300)))
+            .send()
+            .await
+            .expect("put source");
+    }
+    // someone wrote the destination of src/newer after its source
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    put(&c, &dst, "copy/newer", "STANDARD", b"newer data").await;
+
+    let dest = Destination {
+        bucket: dst.clone(),
+        prefix: "copy/".into(),
+        strip_prefix: "src/".into(),
+        overwrite: false,
+    };
+    let job = Job::create_to(moto, &c, &src, &keys, fast_settings(), Some(dest.clone())).await;
+    let out = job.run(moto, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let item = job.item(&c).await;
+    assert_eq!(
+        (item.counters.copied, item.counters.failed),
+        (4, 1),
+        "{:?}",
+        item.counters
+    );
+    assert_eq!(
+        item.checkpoint.failure_of(4).map(|f| f.0),
+        Some("DestinationNewer")
+    );
+    for k in &keys[..4] {
+        let to = dest.key_for(k);
+        assert_eq!(class_of(&c, &dst, &to).await, "STANDARD_IA", "{to}");
+        assert_eq!(get_body(&c, &dst, &to).await, body_for(k, 300), "{to}");
+        let h =
+            c.s3.head_object()
+                .bucket(&dst)
+                .key(&to)
+                .send()
+                .await
+                .expect("head");
+        assert_eq!(
+            h.metadata()
+                .and_then(|m| m.get("owner"))
+                .map(String::as_str),
+            Some("ops")
+        );
+        let tags =
+            c.s3.get_object_tagging()
+                .bucket(&dst)
+                .key(&to)
+                .send()
+                .await
+                .expect("tags");
+        assert_eq!(tags.tag_set().len(), 1, "{to}");
+    }
+    // the sources are untouched (still archived), the newer destination too
+    assert_eq!(class_of(&c, &src, "src/deep").await, "DEEP_ARCHIVE");
+    assert_eq!(get_body(&c, &dst, "copy/newer").await, b"newer data");
+
+    // a rerun copies nothing again
+    let out = job.run(moto, &[]);
+    let sum = summary(&out);
+    assert_eq!(sum["requests"]["s3_copy"], 0, "{sum}");
+
+    // with --overwrite the newer destination is replaced
+    let forced = Destination {
+        overwrite: true,
+        ..dest
+    };
+    let job = Job::create_to(moto, &c, &src, &keys[4..], fast_settings(), Some(forced)).await;
+    let out = job.run(moto, &[]);
+    assert_eq!(summary(&out)["state"], "SUCCEEDED", "{}", stderr(&out));
+    assert_eq!(
+        get_body(&c, &dst, "copy/newer").await,
+        body_for("src/newer", 300)
     );
 }

@@ -71,7 +71,8 @@ fn build_err(op: &'static str, e: impl std::fmt::Display) -> AwsError {
     }
 }
 
-/// Copies `key` in place into the job's target class; returns the bytes copied.
+/// Copies `key` into the job's target class, in place or to its destination; returns the bytes
+/// copied.
 pub async fn copy_in_place(
     ctx: &Ctx,
     index: usize,
@@ -88,12 +89,13 @@ pub async fn copy_in_place(
 
 async fn single_copy(ctx: &Ctx, key: &str, obj: &ObjectInfo) -> Result<(), AwsError> {
     let raw = &obj.raw;
+    let (to_bucket, to_key) = ctx.target_of(key);
     Metrics::inc(&ctx.metrics.s3_copy);
     let mut req = ctx
         .s3
         .copy_object()
-        .bucket(&ctx.spec.bucket)
-        .key(key)
+        .bucket(&to_bucket)
+        .key(&to_key)
         .copy_source(copy_source(&ctx.spec.bucket, key, None))
         // Copy exactly the object HeadObject described: if it was overwritten since, S3 answers
         // 412 and the key is looked at again instead of copying a different object's bytes.
@@ -190,6 +192,7 @@ async fn multipart_copy(
     obj: &ObjectInfo,
 ) -> Result<(), AwsError> {
     let raw = &obj.raw;
+    let (to_bucket, to_key) = ctx.target_of(key);
     // Tags are read now, after the restore: AWS allows it before, moto does not.
     let tags = object_tags(ctx, key).await?;
     let expires = raw
@@ -199,8 +202,8 @@ async fn multipart_copy(
     let mut create = ctx
         .s3
         .create_multipart_upload()
-        .bucket(&ctx.spec.bucket)
-        .key(key)
+        .bucket(&to_bucket)
+        .key(&to_key)
         .storage_class(StorageClass::from(ctx.spec.target_class.as_str()))
         .set_content_type(raw.content_type().map(str::to_owned))
         .set_content_encoding(raw.content_encoding().map(str::to_owned))
@@ -245,7 +248,7 @@ async fn multipart_copy(
         .to_owned();
     // Record it before copying parts: a crash from here on leaves an upload the next run aborts.
     if let Err(e) = ctx.record_upload(index, &upload_id).await {
-        abort(ctx, key, &upload_id).await;
+        abort(ctx, &to_bucket, &to_key, &upload_id).await;
         return Err(e);
     }
     let result = copy_parts(ctx, key, obj, &upload_id, checksum.is_some()).await;
@@ -254,8 +257,8 @@ async fn multipart_copy(
             Metrics::inc(&ctx.metrics.s3_multipart);
             ctx.s3
                 .complete_multipart_upload()
-                .bucket(&ctx.spec.bucket)
-                .key(key)
+                .bucket(&to_bucket)
+                .key(&to_key)
                 .upload_id(&upload_id)
                 .multipart_upload(
                     CompletedMultipartUpload::builder()
@@ -270,7 +273,7 @@ async fn multipart_copy(
         Err(e) => Err(e),
     };
     if result.is_err() {
-        abort(ctx, key, &upload_id).await;
+        abort(ctx, &to_bucket, &to_key, &upload_id).await;
     }
     ctx.forget_upload(index).await;
     result
@@ -286,6 +289,8 @@ async fn copy_parts(
     let part_size = part_size_for(obj.size, ctx.settings.part_size);
     let count = obj.size.div_ceil(part_size).max(1);
     let source = copy_source(&ctx.spec.bucket, key, None);
+    let (to_bucket, to_key) = ctx.target_of(key);
+    let (to_bucket, to_key) = (to_bucket.as_str(), to_key.as_str());
     let mut parts: Vec<CompletedPart> = futures::stream::iter(0..count)
         .map(|i| {
             let source = source.clone();
@@ -297,8 +302,8 @@ async fn copy_parts(
                 let out = ctx
                     .s3
                     .upload_part_copy()
-                    .bucket(&ctx.spec.bucket)
-                    .key(key)
+                    .bucket(to_bucket)
+                    .key(to_key)
                     .upload_id(upload_id)
                     .part_number(number)
                     .copy_source(source)
@@ -346,7 +351,12 @@ pub fn pending_since(value: &str) -> Option<i64> {
 /// pending record, less a minute of clock skew): what a run that crashed while creating an
 /// upload may have left behind. Older uploads of the key, and uploads whose start S3 does not
 /// report, are left alone.
-pub async fn abort_uploads_of(ctx: &Ctx, key: &str, since: i64) -> Result<usize, AwsError> {
+pub async fn abort_uploads_of(
+    ctx: &Ctx,
+    bucket: &str,
+    key: &str,
+    since: i64,
+) -> Result<usize, AwsError> {
     let mut aborted = 0;
     let (mut key_marker, mut id_marker) = (None, None);
     loop {
@@ -354,7 +364,7 @@ pub async fn abort_uploads_of(ctx: &Ctx, key: &str, since: i64) -> Result<usize,
         let page = ctx
             .s3
             .list_multipart_uploads()
-            .bucket(&ctx.spec.bucket)
+            .bucket(bucket)
             .prefix(key)
             .set_key_marker(key_marker)
             .set_upload_id_marker(id_marker)
@@ -366,7 +376,7 @@ pub async fn abort_uploads_of(ctx: &Ctx, key: &str, since: i64) -> Result<usize,
                 && u.initiated()
                     .is_some_and(|t| t.secs() >= since.saturating_sub(60));
             if let (true, Some(id)) = (ours, u.upload_id()) {
-                abort(ctx, key, id).await;
+                abort(ctx, bucket, key, id).await;
                 aborted += 1;
             }
         }
@@ -379,12 +389,12 @@ pub async fn abort_uploads_of(ctx: &Ctx, key: &str, since: i64) -> Result<usize,
 }
 
 /// Aborts an upload; a failure to abort is logged, never hides the original error.
-pub async fn abort(ctx: &Ctx, key: &str, upload_id: &str) {
+pub async fn abort(ctx: &Ctx, bucket: &str, key: &str, upload_id: &str) {
     Metrics::inc(&ctx.metrics.s3_multipart);
     if let Err(e) = ctx
         .s3
         .abort_multipart_upload()
-        .bucket(&ctx.spec.bucket)
+        .bucket(bucket)
         .key(key)
         .upload_id(upload_id)
         .send()

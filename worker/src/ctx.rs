@@ -77,6 +77,15 @@ impl Ctx {
             target: self.spec.target_class,
             tier: self.spec.restore_tier,
             days: self.spec.restore_days,
+            in_place: self.spec.destination.is_none(),
+        }
+    }
+
+    /// Where the copy of source key `key` goes: the same object, or its destination.
+    pub fn target_of(&self, key: &str) -> (String, String) {
+        match &self.spec.destination {
+            Some(d) => (d.bucket.clone(), d.key_for(key)),
+            None => (self.spec.bucket.clone(), key.to_owned()),
         }
     }
 

@@ -40,13 +40,18 @@ impl ObjectInfo {
     }
 }
 
-/// HeadObject on `key`; a missing key is `NoSuchKey`, as in S3's other APIs.
+/// HeadObject on source key `key`; a missing key is `NoSuchKey`, as in S3's other APIs.
 pub async fn head(ctx: &Ctx, key: &str) -> Result<ObjectInfo, AwsError> {
+    head_at(ctx, &ctx.spec.bucket, key).await
+}
+
+/// HeadObject on any object of the job (source or destination).
+pub async fn head_at(ctx: &Ctx, bucket: &str, key: &str) -> Result<ObjectInfo, AwsError> {
     Metrics::inc(&ctx.metrics.s3_head);
     let out = ctx
         .s3
         .head_object()
-        .bucket(&ctx.spec.bucket)
+        .bucket(bucket)
         .key(key)
         .checksum_mode(ChecksumMode::Enabled)
         .send()

@@ -328,11 +328,12 @@ async fn abort_stale_uploads(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> 
         let Ok(i) = index.parse::<usize>() else {
             continue;
         };
-        if let Some(key) = manifest.key_at(i)? {
+        if let Some(source_key) = manifest.key_at(i)? {
+            let (bucket, key) = ctx.target_of(&source_key);
             if let Some(since) = copy::pending_since(upload_id) {
                 // The earlier run died while creating the upload: find it by key. A failure
                 // here must not block the lot: the entry stays for the next run.
-                match copy::abort_uploads_of(ctx, &key, since).await {
+                match copy::abort_uploads_of(ctx, &bucket, &key, since).await {
                     Ok(n) => tracing::info!(
                         key,
                         aborted = n,
@@ -349,7 +350,7 @@ async fn abort_stale_uploads(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> 
                     upload_id,
                     "aborting a multipart upload left by an earlier run"
                 );
-                copy::abort(ctx, &key, upload_id).await;
+                copy::abort(ctx, &bucket, &key, upload_id).await;
             }
         }
         ctx.forget_upload(i).await;
@@ -528,6 +529,9 @@ async fn process_key(ctx: &Ctx, i: usize, key: &str) -> Step {
             return Step::Finished;
         }
     };
+    if let Some(step) = check_destination(ctx, i, key, &obj).await {
+        return step;
+    }
     let deep = obj.head.is_deep_archive();
     let goal = ctx.goal();
     match decide(
@@ -577,6 +581,48 @@ async fn process_key(ctx: &Ctx, i: usize, key: &str) -> Step {
                 Step::Finished
             }
         },
+    }
+}
+
+/// For copies to another bucket or prefix: is the destination already done, or newer than the
+/// source (never overwritten without `--overwrite`)? `None`: go on with the source.
+async fn check_destination(
+    ctx: &Ctx,
+    i: usize,
+    key: &str,
+    src: &object::ObjectInfo,
+) -> Option<Step> {
+    let dest = ctx.spec.destination.as_ref()?;
+    let (bucket, to_key) = ctx.target_of(key);
+    match object::head_at(ctx, &bucket, &to_key).await {
+        Ok(d) => {
+            let newer = match (d.raw.last_modified(), src.raw.last_modified()) {
+                (Some(a), Some(b)) => a.secs() > b.secs(),
+                _ => false,
+            };
+            let same_etag = d.raw.e_tag().is_some() && d.raw.e_tag() == src.raw.e_tag();
+            if d.head.storage_class == ctx.spec.target_class.as_str()
+                && d.size == src.size
+                && (same_etag || newer)
+            {
+                ctx.tracker.skipped(i);
+                return Some(Step::Finished);
+            }
+            if newer && !dest.overwrite {
+                ctx.tracker.failed(
+                    i,
+                    "DestinationNewer",
+                    "the destination object is newer than the source: not overwritten without --overwrite",
+                );
+                return Some(Step::Finished);
+            }
+            None
+        }
+        Err(e) if e.code == "NoSuchKey" => None,
+        Err(e) => {
+            ctx.tracker.failed(i, &e.code, &e.message);
+            Some(Step::Finished)
+        }
     }
 }
 

@@ -206,6 +206,7 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         target,
         tier,
         days: 1,
+        in_place: true,
     };
     let looked: Vec<Looked> = futures::stream::iter(sample.items.iter())
         .map(|key| {

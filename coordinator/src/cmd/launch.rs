@@ -86,6 +86,13 @@ pub struct LaunchArgs {
     /// With --from: drop keys matching one of these patterns.
     #[arg(long, env = "THAW_EXCLUDE", requires = "from")]
     pub exclude: Option<String>,
+    /// Copy to this bucket and prefix instead of in place (`s3://bucket/prefix/`): each key
+    /// keeps its path below the --from prefix (or its whole key for lists).
+    #[arg(long, env = "THAW_DEST")]
+    pub dest: Option<String>,
+    /// With --dest: replace destination objects that are newer than their source.
+    #[arg(long, env = "THAW_OVERWRITE", requires = "dest")]
+    pub overwrite: bool,
     /// With --from: keep only objects in these classes, comma-separated (e.g.
     /// `GLACIER,DEEP_ARCHIVE`).
     #[arg(
@@ -241,6 +248,11 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
     if plan.spec.control.bucket != plan.spec.bucket {
         check_bucket(&s3, &plan.spec.control.bucket).await?;
     }
+    if let Some(d) = &plan.spec.destination {
+        check_bucket(&s3, &d.bucket)
+            .await
+            .context("checking the --dest bucket")?;
+    }
     if let LaunchSettings::Ecs(s) = &plan.settings {
         ecs::check_cluster(&ecs_client, &s.cluster).await?;
         ecs::check_task_definition(&ecs_client, &s.task_definition, &s.container).await?;
@@ -337,7 +349,12 @@ async fn list_from(
             .as_deref()
             .map(thaw_common::input::PatternSet::parse),
         classes,
-        skip_class: target.as_str().to_owned(),
+        // In place, an object already in the target class is done; copied elsewhere, it is not.
+        skip_class: if a.dest.is_none() {
+            target.as_str().to_owned()
+        } else {
+            String::new()
+        },
     };
     crate::manifest::list_prefix(s3, &loc, &filter).await
 }
@@ -444,6 +461,32 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
     }
     .max(1);
     let control_bucket = a.control_bucket.clone().unwrap_or_else(|| a.bucket.clone());
+    let destination = match &a.dest {
+        None => None,
+        Some(d) => {
+            let loc = S3Location::parse(d).map_err(|e| usage(format!("--dest: {e}")))?;
+            let strip_prefix = match &a.from {
+                Some(from) => {
+                    thaw_common::input::expand_dates(from, thaw_common::input::Date::today())
+                        .ok()
+                        .and_then(|p| S3Location::parse(&p).ok())
+                        .map(|l| l.prefix)
+                        .unwrap_or_default()
+                }
+                None => String::new(),
+            };
+            if loc.bucket == a.bucket && loc.prefix == strip_prefix {
+                None // the same place: in place
+            } else {
+                Some(thaw_common::spec::Destination {
+                    bucket: loc.bucket,
+                    prefix: loc.prefix,
+                    strip_prefix,
+                    overwrite: a.overwrite,
+                })
+            }
+        }
+    };
     let spec = JobSpec {
         job_id: job_id.clone(),
         bucket: a.bucket.clone(),
@@ -465,6 +508,7 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
             multipart_threshold: a.multipart_threshold,
             part_size: a.part_size,
         },
+        destination,
     };
     Ok(Plan {
         spec,
@@ -898,6 +942,7 @@ mod tests {
             tool_version: "0".into(),
             input_fingerprint: "fnv1a64:1".into(),
             worker: WorkerSettings::default(),
+            destination: None,
         }
     }
 
