@@ -99,6 +99,10 @@ pub struct JobSpec {
     /// Where copies go; `None`: in place (same bucket and key).
     #[serde(default)]
     pub destination: Option<Destination>,
+    /// For `--from` jobs, the prefix every key must be under: a worker refuses (fails) any
+    /// manifest key outside it, so a tampered manifest cannot reach other objects.
+    #[serde(default)]
+    pub source_prefix: Option<String>,
 }
 
 /// Copies to another bucket and/or prefix instead of in place.

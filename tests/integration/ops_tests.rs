@@ -481,6 +481,7 @@ async fn status_of_a_thousand_lots_needs_no_per_lot_requests() {
         input_fingerprint: "x".into(),
         worker: WorkerSettings::default(),
         destination: None,
+        source_prefix: None,
     };
     let item = JobItem {
         job_id: job.clone(),

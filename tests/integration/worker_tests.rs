@@ -69,6 +69,7 @@ impl Job {
             input_fingerprint: "test".into(),
             worker: settings,
             destination,
+            source_prefix: None,
         };
         let put = |key: String, body: Vec<u8>| {
             c.s3.put_object()
@@ -864,5 +865,43 @@ async fn copies_to_another_bucket_keep_everything_and_never_overwrite_newer() {
     assert_eq!(
         get_body(&c, &dst, "copy/newer").await,
         body_for("src/newer", 300)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manifest_key_outside_the_job_prefix_is_refused() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("prefix");
+    create_bucket(&c, &bucket).await;
+    let keys = vec!["allowed/a".to_owned(), "secret/b".to_owned()];
+    for k in &keys {
+        put(&c, &bucket, k, "STANDARD", b"x").await;
+    }
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+    // the job was launched with --from s3://bucket/allowed/: rewrite its spec as launch does
+    let spec_key = job.control.key(JOB_SPEC_NAME);
+    let body = get_body(&c, &bucket, &spec_key).await;
+    let mut spec: JobSpec = serde_json::from_slice(&body).expect("spec");
+    spec.source_prefix = Some("allowed/".into());
+    c.s3.put_object()
+        .bucket(&bucket)
+        .key(&spec_key)
+        .body(serde_json::to_vec(&spec).expect("json").into())
+        .send()
+        .await
+        .expect("put spec");
+    let out = job.run(moto, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let item = job.item(&c).await;
+    assert_eq!(
+        item.checkpoint.failure_of(1).map(|f| f.0),
+        Some("OutsideJobPrefix")
+    );
+    assert_eq!(class_of(&c, &bucket, "allowed/a").await, "STANDARD_IA");
+    assert_eq!(
+        class_of(&c, &bucket, "secret/b").await,
+        "STANDARD",
+        "never touched"
     );
 }

@@ -522,6 +522,16 @@ async fn run_pass(
 
 /// Takes one key as far as it can go now, recording the result in the tracker.
 async fn process_key(ctx: &Ctx, i: usize, key: &str) -> Step {
+    if let Some(prefix) = &ctx.spec.source_prefix {
+        if !key.starts_with(prefix.as_str()) {
+            ctx.tracker.failed(
+                i,
+                "OutsideJobPrefix",
+                "the manifest names a key outside the job's --from prefix: refused",
+            );
+            return Step::Finished;
+        }
+    }
     let obj = match object::head(ctx, key).await {
         Ok(o) => o,
         Err(e) => {

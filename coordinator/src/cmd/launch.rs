@@ -461,20 +461,17 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
     }
     .max(1);
     let control_bucket = a.control_bucket.clone().unwrap_or_else(|| a.bucket.clone());
+    let source_prefix = a.from.as_ref().and_then(|from| {
+        thaw_common::input::expand_dates(from, thaw_common::input::Date::today())
+            .ok()
+            .and_then(|p| S3Location::parse(&p).ok())
+            .map(|l| l.prefix)
+    });
     let destination = match &a.dest {
         None => None,
         Some(d) => {
             let loc = S3Location::parse(d).map_err(|e| usage(format!("--dest: {e}")))?;
-            let strip_prefix = match &a.from {
-                Some(from) => {
-                    thaw_common::input::expand_dates(from, thaw_common::input::Date::today())
-                        .ok()
-                        .and_then(|p| S3Location::parse(&p).ok())
-                        .map(|l| l.prefix)
-                        .unwrap_or_default()
-                }
-                None => String::new(),
-            };
+            let strip_prefix = source_prefix.clone().unwrap_or_default();
             if loc.bucket == a.bucket && loc.prefix == strip_prefix {
                 None // the same place: in place
             } else {
@@ -509,6 +506,7 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
             part_size: a.part_size,
         },
         destination,
+        source_prefix,
     };
     Ok(Plan {
         spec,
@@ -943,6 +941,7 @@ mod tests {
             input_fingerprint: "fnv1a64:1".into(),
             worker: WorkerSettings::default(),
             destination: None,
+            source_prefix: None,
         }
     }
 
