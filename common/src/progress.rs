@@ -518,55 +518,66 @@ impl ProgressTable {
         } else {
             "SET attempt = :next, #st = :launched, updated_at = :now, launched_at = :now REMOVE task, next_check_at, last_error"
         };
+        let mut vals = vec![
+            (":seen", s(seen.as_str())),
+            (":launched", s(LotState::Launched.as_str())),
+        ];
+        if count_retry {
+            vals.push((":zero", n(0)));
+            vals.push((":one", n(1)));
+        }
+        // Only if nothing moved since the caller looked: same attempt and same state (a worker
+        // that just finished, or another launcher, wins).
+        self.bump_attempt(job, lot, expected, expr, "#st = :seen", vals)
+            .await
+    }
+
+    /// Cancels a lot: bumps its attempt (so a worker still running is fenced off and stops) and
+    /// sets CANCELLED, only if the lot is still at `expected` and not SUCCEEDED. Returns false
+    /// when it moved on.
+    pub async fn cancel_lot(&self, job: &str, lot: u32, expected: u64) -> Result<bool> {
+        self.bump_attempt(
+            job,
+            lot,
+            expected,
+            "SET attempt = :next, #st = :cancelled, updated_at = :now",
+            "#st <> :succeeded",
+            vec![
+                (":succeeded", s(LotState::Succeeded.as_str())),
+                (":cancelled", s(LotState::Cancelled.as_str())),
+            ],
+        )
+        .await
+    }
+
+    /// Moves a lot from attempt `expected` to `expected + 1` with `update` (which may use
+    /// `:next`, `:now` and `#st` for `state`), only if the lot is still at `expected` and
+    /// `condition` holds. Returns false when the lot moved on: the one mechanism behind every
+    /// launch claim and cancel, so no two callers can act on the same attempt.
+    async fn bump_attempt(
+        &self,
+        job: &str,
+        lot: u32,
+        expected: u64,
+        update: &str,
+        condition: &str,
+        vals: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool> {
         let mut req = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(job, i64::from(lot))))
-            .update_expression(expr);
-        if count_retry {
-            req = req
-                .expression_attribute_values(":zero", n(0))
-                .expression_attribute_values(":one", n(1));
-        }
-        // Only if nothing moved since the caller looked: same attempt and same state (a worker
-        // that just finished, or another launcher, wins).
-        let res = req
-            .condition_expression("attempt = :expected AND #st = :seen")
-            .expression_attribute_values(":seen", s(seen.as_str()))
+            .update_expression(update)
+            .condition_expression(format!("attempt = :expected AND {condition}"))
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":next", n(expected + 1))
             .expression_attribute_values(":expected", n(expected))
-            .expression_attribute_values(":launched", s(LotState::Launched.as_str()))
-            .expression_attribute_values(":now", n(now_secs()))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_code(&e, "ConditionalCheckFailedException") => Ok(false),
-            Err(e) => Err(self.map_err("UpdateItem", e)),
+            .expression_attribute_values(":now", n(now_secs()));
+        for (k, v) in vals {
+            req = req.expression_attribute_values(k, v);
         }
-    }
-
-    /// Cancels a lot: bumps its attempt (so a worker still running is fenced off and stops) and
-    /// sets CANCELLED, only if the lot is still at `expected`. Returns false when it moved on.
-    pub async fn cancel_lot(&self, job: &str, lot: u32, expected: u64) -> Result<bool> {
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(job, i64::from(lot))))
-            .update_expression("SET attempt = :next, #st = :cancelled, updated_at = :now")
-            .condition_expression("attempt = :expected AND #st <> :succeeded")
-            .expression_attribute_values(":succeeded", s(LotState::Succeeded.as_str()))
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_values(":next", n(expected + 1))
-            .expression_attribute_values(":expected", n(expected))
-            .expression_attribute_values(":cancelled", s(LotState::Cancelled.as_str()))
-            .expression_attribute_values(":now", n(now_secs()))
-            .send()
-            .await;
-        match res {
+        match req.send().await {
             Ok(_) => Ok(true),
             Err(e) if is_code(&e, "ConditionalCheckFailedException") => Ok(false),
             Err(e) => Err(self.map_err("UpdateItem", e)),
