@@ -2,9 +2,10 @@
 //! CSV manifests, source/destination pair lists, S3 Inventory CSV rows, DataSync-style include and
 //! exclude patterns, and date placeholders for "yesterday's partition" prefixes.
 //!
-//! Pure functions, unit-tested without AWS. `coordinator launch` does not read these formats
-//! yet (issue 5 wires them in, with versioned and cross-bucket copies in the worker); this module
-//! is the part that decides what a line means.
+//! Pure functions, unit-tested without AWS: the part that decides what a line means.
+//! `coordinator launch` reads Batch Operations CSV (without version ids), inventories and
+//! `--from` listings through them; pairs lists (per-key destinations) are parsed here but not
+//! read by `launch` yet.
 
 use std::fmt;
 
