@@ -3,7 +3,9 @@
 B1  worker throughput on archived objects (restore + copy), against (a) the emulator's raw
     ceiling for the same request mix (worker/examples/ceiling.rs: HEAD, RESTORE, HEAD, COPY per
     key, same SDK, same concurrency, no state machine/checkpoints) and (b) the seed approach, one
-    `aws s3api` call per request in a shell loop, on a sample.
+    `aws s3api` call per request in a shell loop, on a sample; and (c) the copy phase alone (objects
+    that need no restore, copied in place into STANDARD_IA) against `s5cmd run` on a commands file,
+    thaw and s5cmd alternating on fresh buckets in the same minutes.
 B2  coordinator split + upload of 1M, 3M and 10M generated keys: wall time and peak RSS (RSS that
     does not follow the key count shows the list is streamed), against `split -l 5000` of the same
     file (split only, no upload).
@@ -78,10 +80,10 @@ def worker_summary(stderr):
     return summary
 
 
-def fill(s3, bucket, keys, cls="GLACIER"):
+def fill(s3, bucket, keys, cls="GLACIER", **put):
     s3.create_bucket(Bucket=bucket)
     with ThreadPoolExecutor(16) as ex:
-        list(ex.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=b"x" * 256, StorageClass=cls), keys))
+        list(ex.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=b"x" * 256, StorageClass=cls, **put), keys))
 
 
 def write_keys(keys):
@@ -218,6 +220,123 @@ def request_costs(summary, delta, n):
     # The worker's counters and the emulator's agree call for call on the per-key operations.
     out["counts_agree"] = all(req[w] == delta.get(e, 0) for w, e in WORKER_OPS.items())
     return out
+
+
+S5CMD = os.path.join(ROOT, ".venv-bench/bin/s5cmd")
+# What the copy-phase objects carry, so the check after each run also sees whether a copy kept them.
+COPY_PHASE_ATTRS = {"ContentType": "image/jpeg", "Metadata": {"bench": "copy-phase"}}
+
+
+def emulator_s3_object_calls(delta):
+    """S3 object requests in an emulator stats delta, without bucket checks and without the
+    coordinator's manifest uploads and the worker's reads of them (PutObject, GetObject)."""
+    return sum(v for k, v in delta.items() if k.startswith("s3:") and not k.endswith(":bucket")
+               and ":bucket?" not in k and k not in ("s3:GetObject", "s3:PutObject"))
+
+
+def check_copied(s3, bucket, keys, cls="STANDARD_IA", sample=25):
+    """Fails the benchmark unless every key is now `cls` (ListObjectsV2) and a sample of
+    them kept its content type and user metadata (HeadObject): a run that silently did nothing, or
+    did something else, must not produce a figure."""
+    seen = {}
+    # (under the keys' prefix: thaw keeps its job spec and manifests in the same bucket)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=keys[0].split("/")[0] + "/"):
+        for o in page.get("Contents", []):
+            seen[o["Key"]] = o.get("StorageClass", "STANDARD")
+    wrong = [k for k in keys if seen.get(k) != cls]
+    if wrong or len(seen) != len(keys):
+        sys.exit(f"{bucket}: {len(wrong)} of {len(keys)} keys are not {cls} "
+                 f"(e.g. {[(k, seen.get(k)) for k in wrong[:5]]}), {len(seen)} objects listed")
+    for k in keys[::max(1, len(keys) // sample)]:
+        h = s3.head_object(Bucket=bucket, Key=k)
+        if h.get("ContentType") != COPY_PHASE_ATTRS["ContentType"] or h.get("Metadata") != COPY_PHASE_ATTRS["Metadata"]:
+            sys.exit(f"{bucket}/{k}: copy lost its attributes: {h.get('ContentType')} {h.get('Metadata')}")
+
+
+def copy_phase_thaw(b, bucket, keys):
+    """thaw's copy phase: STANDARD objects (nothing to restore: HEAD, then CopyObject with
+    x-amz-copy-source-if-match, checkpoints to DynamoDB), one lot, local launcher."""
+    fill(b.s3, bucket, keys, "STANDARD", **COPY_PHASE_ATTRS)
+    kf = write_keys(keys)
+    try:
+        wall, cpu, summary, delta, out = launch_local(b, bucket, bucket, kf)
+    finally:
+        os.unlink(kf)
+    if summary is None or summary["state"] != "SUCCEEDED" or summary["counters"]["copied"] != len(keys):
+        sys.exit(f"thaw copy phase on {bucket} did not copy every key: {summary}\n{out.stderr[-3000:]}")
+    check_copied(b.s3, bucket, keys)
+    return {"wall_s": wall, "emulator_cpu_s": cpu, "worker_elapsed_s": summary["elapsed_s"], "emulator_requests": delta}
+
+
+def copy_phase_s5cmd(b, bucket, keys):
+    """s5cmd's copy phase: one `cp` line per key in a commands file, `s5cmd run` with 64 workers.
+    `--metadata-directive COPY` keeps the object's metadata and content headers (s5cmd's default for
+    an S3-to-S3 cp is REPLACE with nothing given, which drops them); `--raw` takes each key as it
+    is, no wildcard expansion (no listing)."""
+    fill(b.s3, bucket, keys, "STANDARD", **COPY_PHASE_ATTRS)
+    f = tempfile.NamedTemporaryFile("w", delete=False, suffix=".txt")
+    f.write("".join(f"cp --raw --metadata-directive COPY --storage-class STANDARD_IA s3://{bucket}/{k} s3://{bucket}/{k}\n"
+                    for k in keys))
+    f.close()
+    before = stats(b.endpoint)
+    try:
+        wall, cpu, out = timed([S5CMD, "--endpoint-url", b.endpoint, "--numworkers", "64", "run", f.name],
+                               b.env, b.moto.pid)
+    finally:
+        os.unlink(f.name)
+    after = stats(b.endpoint)
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
+    done = sum(1 for line in out.stdout.splitlines() if line.startswith("cp "))
+    if done != len(keys) or "ERROR" in out.stderr:
+        sys.exit(f"s5cmd copied {done} of {len(keys)} keys on {bucket}\n{out.stderr[-3000:]}")
+    check_copied(b.s3, bucket, keys)
+    return {"wall_s": wall, "emulator_cpu_s": cpu, "emulator_requests": delta}
+
+
+def b1_s5cmd(b, n, rounds=2):
+    """B1 (c): the copy phase, thaw against `s5cmd run`, `n` keys per run on a fresh bucket per run,
+    in the order thaw, s5cmd, s5cmd, thaw, ... so that a change of the machine's load during the
+    part weighs on both tools alike."""
+    keys = [f"cp/{i:07d}.jpg" for i in range(n)]
+    tools = {"thaw": copy_phase_thaw, "s5cmd": copy_phase_s5cmd}
+    order = []
+    for r in range(rounds):
+        order += [("thaw", r), ("s5cmd", r)] if r % 2 == 0 else [("s5cmd", r), ("thaw", r)]
+    runs = {"thaw": [], "s5cmd": []}
+    for tool, r in order:
+        runs[tool].append(tools[tool](b, f"bench-cp-{tool}-{r}", keys))
+    res = {
+        "keys_per_run": n,
+        "runs_per_tool": rounds,
+        "order": [tool for tool, _ in order],
+        "s5cmd_version": subprocess.run([S5CMD, "version"], capture_output=True, text=True).stdout.strip(),
+        "s5cmd_command": "s5cmd --endpoint-url URL --numworkers 64 run cmds.txt, one line per key: "
+                         "cp --raw --metadata-directive COPY --storage-class STANDARD_IA s3://B/KEY s3://B/KEY",
+        "thaw_command": "coordinator launch --launcher local --lots 1 --poll-interval 1 --storage-class STANDARD_IA "
+                        "(concurrency 64)",
+    }
+    for tool, rs in runs.items():
+        keys_total = n * len(rs)
+        wall = sum(r["wall_s"] for r in rs)
+        cpu = sum(r["emulator_cpu_s"] for r in rs)
+        delta = Counter()
+        for r in rs:
+            delta.update(r["emulator_requests"])
+        res[tool] = {
+            "keys": keys_total,
+            "wall_s": wall,
+            "keys_s": keys_total / wall,
+            "emulator_cpu": cpu / wall,
+            "emulator_cpu_ms_per_key": cpu * 1000 / keys_total,
+            "emulator_s3_requests_per_key": emulator_s3_object_calls(delta) / keys_total,
+            "emulator_requests_per_key": sum(delta.values()) / keys_total,
+            "emulator_ddb_writes_per_1000": sum(delta.get(k, 0) for k in DDB_WRITE_OPS) * 1000 / keys_total,
+            "emulator_requests": dict(delta),
+            "runs": [{k: v for k, v in r.items() if k != "emulator_requests"} | {"keys_s": n / r["wall_s"]}
+                     for r in rs],
+        }
+    res["thaw_vs_s5cmd"] = res["thaw"]["keys_s"] / res["s5cmd"]["keys_s"]
+    b.res["b1_s5cmd"] = res
 
 
 def restore_now(s3, bucket, keys):
@@ -406,6 +525,7 @@ def main():
     subprocess.run([f"{REL}/coordinator", "init"], env=b.env, check=True, capture_output=True)
     b.part("b1", b1, keys, kf)
     b.part("b1_cli", b1_cli, keys)
+    b.part("b1_s5cmd", b1_s5cmd, min(N, 1000))
     b.part("b3", b3)
     b.part("b2", b2, B2_SIZES)
     b.part("b4", b4)

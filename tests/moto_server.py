@@ -17,6 +17,12 @@ What it adds to plain moto (all off unless configured):
   {"ecs_capacity_failure_rate": p} answers a fraction p of RunTask calls with no task and
   failures[] = RESOURCE:MEMORY, as ECS does when Fargate capacity is short;
 * real `Initiated` times in ListMultipartUploads (moto reports a fixed 2010 date);
+* RestoreObject of a given `versionId` restores that version (moto restores the current one);
+* GetBucketVersioning of a bucket that never had versioning answers AWS's empty
+  `<VersioningConfiguration/>` (moto's answer has another root element the SDK rejects);
+* Regions: a request signed for another Region than the bucket's is refused as S3 refuses it
+  (HeadBucket: 301 with `x-amz-bucket-region`; other calls: 400 AuthorizationHeaderMalformed),
+  where moto serves every bucket from every Region;
 * request counting: GET /_thaw/stats returns the number of requests seen per operation, so tests
   and the benchmark can cross-check the worker's own counters.
 """
@@ -131,6 +137,62 @@ def _list_multipart_uploads(self):
 
 
 s3_models.FakeMultipart.__init__ = _multipart_init
+
+# --- RestoreObject of a version ---------------------------------------------------------------
+# moto's restore handler drops the versionId and restores the current version; AWS restores the
+# version asked for. The WSGI wrapper passes the versionId through this thread-local.
+
+_REQUEST = threading.local()
+_original_backend_restore = s3_models.S3Backend.restore_object
+
+
+def _restore_object(self, bucket_name, key_name, days, type_):
+    version = getattr(_REQUEST, "restore_version", None)
+    if not version:
+        return _original_backend_restore(self, bucket_name, key_name, days, type_)
+    key = self.get_object(bucket_name, key_name, version_id=version)
+    if not key:
+        raise s3_models.MissingKey(key=key_name)
+    if key.storage_class not in s3_models.ARCHIVE_STORAGE_CLASSES:
+        raise s3_models.InvalidObjectState(storage_class=key.storage_class)
+    had_expiry_date = key.expiry_date is not None
+    if days:
+        key.restore(int(days))
+    return had_expiry_date
+
+
+s3_models.S3Backend.restore_object = _restore_object
+
+
+def _get_bucket_versioning(self):
+    status = self.backend.get_bucket_versioning(self.bucket_name)
+    inner = f"<Status>{status}</Status>" if status else ""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{inner}</VersioningConfiguration>'
+    )
+    return 200, {"Content-Type": "application/xml"}, body
+
+
+s3_responses.S3Response.get_bucket_versioning = _get_bucket_versioning
+
+
+def _bucket_region(name: str):
+    for account in s3_models.s3_backends.values():
+        for backend in account.values():
+            bucket = backend.buckets.get(name)
+            if bucket is not None:
+                return bucket.region_name
+    return None
+
+
+def _signing_region(environ):
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    marker = "Credential="
+    if marker not in auth:
+        return None
+    scope = auth.split(marker, 1)[1].split(",", 1)[0].split("/")
+    return scope[2] if len(scope) > 2 else None
 s3_responses.S3Response.list_multipart_uploads = _list_multipart_uploads
 
 # --- the WSGI wrapper ----------------------------------------------------------------------
@@ -226,6 +288,30 @@ def wrap(app):
                 body = json.dumps({"tasks": [], "failures": [{"reason": "RESOURCE:MEMORY", "detail": "thaw fault injection"}]}).encode()
                 start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))])
                 return [body]
+        if op.startswith("s3:") and not (op == "s3:PUT:bucket" or path in ("", "/")):
+            bucket_name = urllib.parse.unquote(path.lstrip("/").split("/", 1)[0])
+            actual, signed = _bucket_region(bucket_name), _signing_region(environ)
+            if actual and signed and actual != signed:
+                if environ["REQUEST_METHOD"] == "HEAD":
+                    start_response(
+                        "301 Moved Permanently",
+                        [("x-amz-bucket-region", actual), ("Content-Length", "0")],
+                    )
+                    return [b""]
+                body = (
+                    '<?xml version="1.0" encoding="UTF-8"?>\n'
+                    "<Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; "
+                    f"the region '{signed}' is wrong; expecting '{actual}'</Message><Region>{actual}</Region>"
+                    "<RequestId>thaw-moto</RequestId></Error>"
+                ).encode()
+                start_response(
+                    "400 Bad Request",
+                    [("Content-Type", "application/xml"), ("x-amz-bucket-region", actual), ("Content-Length", str(len(body)))],
+                )
+                return [body]
+        if op == "s3:RestoreObject":
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            _REQUEST.restore_version = (query.get("versionId") or [None])[0]
         if op == "s3:RestoreObject" and CONFIG["restore_delay"] > 0:
             bucket, _, key = path.lstrip("/").partition("/")
             obj = _find_key(urllib.parse.unquote(bucket), urllib.parse.unquote(key))

@@ -101,6 +101,16 @@ impl Aws {
         aws_sdk_s3::Client::from_conf(conf)
     }
 
+    /// An S3 client for buckets in `region` (copies into a bucket of another Region must be
+    /// sent there).
+    pub fn s3_in(&self, region: &str) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::from(&self.config)
+            .region(Region::new(region.to_owned()))
+            .force_path_style(self.config.endpoint_url().is_some())
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
     /// A DynamoDB client.
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         aws_sdk_dynamodb::Client::new(&self.config)

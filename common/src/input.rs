@@ -3,9 +3,8 @@
 //! exclude patterns, and date placeholders for "yesterday's partition" prefixes.
 //!
 //! Pure functions, unit-tested without AWS: the part that decides what a line means.
-//! `coordinator launch` reads Batch Operations CSV (without version ids), inventories and
-//! `--from` listings through them; pairs lists (per-key destinations) are parsed here but not
-//! read by `launch` yet.
+//! `coordinator launch` reads Batch Operations CSV (with version ids), pairs lists, inventories
+//! and `--from` listings through them.
 
 use std::fmt;
 
@@ -42,7 +41,12 @@ pub fn detect_format(name: &str, first_line: &str) -> InputFormat {
     if base == "manifest.json" {
         InputFormat::Inventory
     } else if base.ends_with(".csv") {
-        if first_line.trim_start().starts_with("s3://") {
+        if first_line
+            .trim_start_matches('\u{feff}')
+            .trim_start()
+            .trim_start_matches('"')
+            .starts_with("s3://")
+        {
             InputFormat::Pairs
         } else {
             InputFormat::BatchCsv
@@ -410,6 +414,10 @@ mod tests {
         assert_eq!(detect_format("m.csv", "bkt,a%20b"), InputFormat::BatchCsv);
         assert_eq!(
             detect_format("M.CSV", "s3://a/b,s3://c/d"),
+            InputFormat::Pairs
+        );
+        assert_eq!(
+            detect_format("p.csv", "\"s3://a/b c\",\"s3://c/d\""),
             InputFormat::Pairs
         );
         assert_eq!(detect_format("keys.txt", "a,b"), InputFormat::Keys);

@@ -4,6 +4,9 @@
 //! keys may end in a space). Only the line terminator is removed (`\n`, and a `\r` before it, so
 //! lists written on Windows work). Blank lines are skipped. Anything S3 cannot hold is an error that
 //! names the line, found before anything is uploaded or launched.
+//!
+//! Lot manifests thaw writes use the same format, with one extension for inputs that pin versions
+//! or name a destination per key: extra fields after a U+001F separator (see [`KeyLine::encode`]).
 
 use std::io::BufRead;
 
@@ -39,6 +42,14 @@ pub enum KeyLineError {
     /// would name objects that do not exist.
     #[error("line 1 starts with a UTF-8 byte order mark (U+FEFF): save the list without a BOM")]
     ByteOrderMark,
+    /// A manifest line with fields (version, destination) that do not parse.
+    #[error("line {line}: bad manifest entry: {what}")]
+    BadEntry {
+        /// 1-based line number in the input.
+        line: u64,
+        /// What is wrong.
+        what: String,
+    },
     /// Reading the input failed.
     #[error("reading keys: {0}")]
     Io(String),
@@ -70,13 +81,90 @@ pub fn parse_key_line(raw: &[u8], line: u64) -> Result<Option<String>, KeyLineEr
     Ok(Some(key.to_owned()))
 }
 
-/// A key read from a list, with the 1-based line it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Separates the fields of a lot manifest line that pins a version or names a destination.
+/// U+001F (unit separator) is a control character, which no S3 key can hold, so a plain key line
+/// is the one-field case and lists without versions or destinations stay one key per line.
+pub const FIELD_SEP: char = '\u{1f}';
+
+/// A key read from a list, with the 1-based line it came from, the version it pins and where its
+/// copy goes (set only in lists thaw wrote from CSV, pairs or inventory input).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyLine {
     /// 1-based line number in the input (for error messages).
     pub line: u64,
     /// The key, exactly as stored in S3.
     pub key: String,
+    /// The source version to copy, when the input pins one.
+    pub version_id: Option<String>,
+    /// Destination bucket and key, when the input names one per key (pairs lists).
+    pub dest: Option<(String, String)>,
+}
+
+impl KeyLine {
+    /// The manifest line for this entry (without the newline): the key alone, or
+    /// `key<US>version[<US>dest-bucket<US>dest-key]` with U+001F between fields.
+    pub fn encode(&self) -> String {
+        let mut s = self.key.clone();
+        if self.version_id.is_some() || self.dest.is_some() {
+            s.push(FIELD_SEP);
+            s.push_str(self.version_id.as_deref().unwrap_or(""));
+        }
+        if let Some((b, k)) = &self.dest {
+            s.push(FIELD_SEP);
+            s.push_str(b);
+            s.push(FIELD_SEP);
+            s.push_str(k);
+        }
+        s
+    }
+}
+
+/// Parses a manifest line thaw wrote (see [`KeyLine::encode`]); every key in it is checked as
+/// [`parse_key_line`] does.
+fn parse_entry_line(raw: &[u8], line: u64) -> Result<Option<KeyLine>, KeyLineError> {
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let sep = FIELD_SEP as u8;
+    if !raw.contains(&sep) {
+        return Ok(parse_key_line(raw, line)?.map(|key| KeyLine {
+            line,
+            key,
+            ..KeyLine::default()
+        }));
+    }
+    let fields: Vec<&[u8]> = raw.split(|b| *b == sep).collect();
+    let bad = |what: &str| KeyLineError::BadEntry {
+        line,
+        what: what.to_owned(),
+    };
+    let key = parse_key_line(fields[0], line)?.ok_or_else(|| bad("empty key"))?;
+    let text = |f: &[u8]| {
+        std::str::from_utf8(f)
+            .map(str::to_owned)
+            .map_err(|_| KeyLineError::InvalidUtf8 { line })
+    };
+    let version_id = Some(text(fields[1])?).filter(|v| !v.is_empty());
+    let dest = match fields.len() {
+        2 => None,
+        4 => {
+            let bucket = text(fields[2])?;
+            let dkey =
+                parse_key_line(fields[3], line)?.ok_or_else(|| bad("empty destination key"))?;
+            if bucket.is_empty() {
+                return Err(bad("empty destination bucket"));
+            }
+            Some((bucket, dkey))
+        }
+        n => return Err(bad(&format!("{n} fields, expected 1, 2 or 4"))),
+    };
+    if version_id.is_none() && dest.is_none() {
+        return Err(bad("a separator with neither version nor destination"));
+    }
+    Ok(Some(KeyLine {
+        line,
+        key,
+        version_id,
+        dest,
+    }))
 }
 
 /// Streams the keys of a list, one line at a time: memory does not grow with the input.
@@ -86,6 +174,9 @@ pub struct KeyReader<R> {
     buf: Vec<u8>,
     refuse_bom: bool,
 }
+
+// A list a person gave holds keys only (`refuse_bom`); a manifest thaw wrote may also pin versions
+// and name destinations (see [`KeyLine::encode`]).
 
 impl<R: BufRead> KeyReader<R> {
     /// Wraps a buffered reader of a list thaw wrote itself (a lot manifest): every line is a key.
@@ -126,13 +217,19 @@ impl<R: BufRead> Iterator for KeyReader<R> {
             if self.refuse_bom && self.line == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
                 return Some(Err(KeyLineError::ByteOrderMark));
             }
-            match parse_key_line(&self.buf, self.line) {
-                Ok(Some(key)) => {
-                    return Some(Ok(KeyLine {
+            let parsed = if self.refuse_bom {
+                parse_key_line(&self.buf, self.line).map(|k| {
+                    k.map(|key| KeyLine {
                         line: self.line,
                         key,
-                    }))
-                }
+                        ..KeyLine::default()
+                    })
+                })
+            } else {
+                parse_entry_line(&self.buf, self.line)
+            };
+            match parsed {
+                Ok(Some(entry)) => return Some(Ok(entry)),
                 Ok(None) => continue,
                 Err(e) => return Some(Err(e)),
             }
@@ -227,6 +324,58 @@ mod tests {
             .map(|k| k.expect("ok").key)
             .collect();
         assert_eq!(lot, vec!["\u{FEFF}k"]);
+    }
+
+    #[test]
+    fn entry_lines_round_trip() {
+        let entries = [
+            KeyLine {
+                line: 1,
+                key: "a b".into(),
+                ..KeyLine::default()
+            },
+            KeyLine {
+                line: 2,
+                key: "k".into(),
+                version_id: Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY".into()),
+                dest: None,
+            },
+            KeyLine {
+                line: 3,
+                key: "k2".into(),
+                version_id: None,
+                dest: Some(("dst".into(), "x/k2 ".into())),
+            },
+            KeyLine {
+                line: 4,
+                key: "k3".into(),
+                version_id: Some("null".into()),
+                dest: Some(("dst".into(), "y".into())),
+            },
+        ];
+        let text: String = entries.iter().map(|e| e.encode() + "\n").collect();
+        assert_eq!(entries[0].encode(), "a b");
+        let back: Vec<KeyLine> = KeyReader::new(text.as_bytes())
+            .map(|r| r.expect("valid"))
+            .collect();
+        assert_eq!(back, entries);
+        // a person's list never holds fields: the separator is a control character there
+        assert!(matches!(
+            read(entries[1].encode().as_bytes())[0],
+            Err(KeyLineError::ControlCharacter { code: 0x1f, .. })
+        ));
+        for bad in [
+            "k\u{1f}",
+            "k\u{1f}v\u{1f}b",
+            "\u{1f}v",
+            "k\u{1f}v\u{1f}\u{1f}x",
+            "k\u{1f}\u{1f}b\u{1f}\0",
+        ] {
+            assert!(
+                KeyReader::new(bad.as_bytes()).next().expect("one").is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -103,6 +103,27 @@ pub struct JobSpec {
     /// manifest key outside it, so a tampered manifest cannot reach other objects.
     #[serde(default)]
     pub source_prefix: Option<String>,
+    /// Replace destination objects that are newer than the copy (and, in place, copy a pinned
+    /// version that is no longer the current one). Off: such keys fail and nothing is replaced.
+    #[serde(default)]
+    pub overwrite: bool,
+    /// After a verified copy, delete exactly the source version that was copied (versioned
+    /// buckets only; the coordinator refuses it otherwise).
+    #[serde(default)]
+    pub delete_source_version: bool,
+    /// Region of each destination bucket that is not in the job's Region: copies into it are
+    /// sent to that Region (CopyObject runs in the destination's Region).
+    #[serde(default)]
+    pub bucket_regions: std::collections::BTreeMap<String, String>,
+    /// The kind of list the job was launched from (`keys`, `csv`, `pairs`, `inventory`), so
+    /// failed keys are exported in a format `launch` reads back with the same versions and
+    /// destinations.
+    #[serde(default = "default_input_format")]
+    pub input_format: String,
+}
+
+fn default_input_format() -> String {
+    "keys".into()
 }
 
 /// Copies to another bucket and/or prefix instead of in place.

@@ -200,13 +200,7 @@ pub async fn key_list(
     }
     out.flush().context("writing the key list spool")?;
     tracing::info!("{source}: {rows} inventory rows, {kept} keys to move");
-    KeyList::open(
-        spool.path().to_path_buf(),
-        source,
-        Some(spool),
-        Some(InputFormat::Keys),
-        bucket,
-    )
+    KeyList::from_spool(spool, source, InputFormat::Inventory)
 }
 
 #[cfg(test)]

@@ -15,14 +15,29 @@ use anyhow::{anyhow, bail, Context};
 use aws_sdk_s3::primitives::ByteStream;
 use futures::{StreamExt, TryStreamExt};
 use thaw_common::aws::AwsError;
-use thaw_common::input::{detect_format, parse_batch_csv_line, InputFormat, PatternSet};
-use thaw_common::keys::{parse_key_line, KeyReader};
+use thaw_common::input::{
+    detect_format, parse_batch_csv_line, parse_pair_line, InputFormat, PatternSet,
+};
+use thaw_common::keys::{parse_key_line, KeyLine, KeyReader};
 use thaw_common::spec::{lot_manifest_name, JobSpec, S3Location, JOB_SPEC_NAME};
 
 use crate::ids::Fingerprint;
 
 /// Lot manifests uploaded at once.
 const MANIFEST_UPLOADS: usize = 8;
+
+/// Most destination buckets one job may name (each is checked, and its Region recorded in the
+/// job spec, before launch).
+const MAX_DEST_BUCKETS: usize = 100;
+
+/// What a list's lines hold besides keys.
+#[derive(Debug, Default)]
+pub struct ListFields {
+    /// Lines that pin a source version.
+    pub pinned: u64,
+    /// Destination buckets named per line (pairs lists).
+    pub dest_buckets: std::collections::BTreeSet<String>,
+}
 
 /// A validated key list that can be read again.
 #[derive(Debug)]
@@ -33,6 +48,11 @@ pub struct KeyList {
     name: String,
     /// Removes the stdin spool when the list is dropped.
     _spool: Option<Spool>,
+    /// True for a list thaw wrote (converted from CSV, pairs, inventory or a listing): its lines
+    /// may pin versions and name destinations; a person's list holds plain keys only.
+    entries: bool,
+    /// What the list was read from (failed keys are exported in the same format).
+    pub format: InputFormat,
     /// Keys in the list.
     pub count: u64,
     /// Fingerprint of the keys (see [`Fingerprint`]).
@@ -70,11 +90,19 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
     }
 }
 
-fn fingerprint_of(input: impl BufRead, name: &str) -> anyhow::Result<Fingerprint> {
+fn reader<R: BufRead>(input: R, entries: bool) -> KeyReader<R> {
+    if entries {
+        KeyReader::new(input)
+    } else {
+        KeyReader::user_list(input)
+    }
+}
+
+fn fingerprint_of(input: impl BufRead, name: &str, entries: bool) -> anyhow::Result<Fingerprint> {
     let mut fp = Fingerprint::default();
-    for item in KeyReader::user_list(input) {
+    for item in reader(input, entries) {
         let line = item.with_context(|| format!("key list {name}"))?;
-        fp.add(&line.key);
+        fp.add(&line.encode());
     }
     Ok(fp)
 }
@@ -201,13 +229,7 @@ pub async fn list_prefix(
     out.flush()
         .with_context(|| format!("writing {}", spool.0.display()))?;
     tracing::info!("listed {listed} objects under {name}, {kept} kept");
-    KeyList::open(
-        spool.0.clone(),
-        &name,
-        Some(spool),
-        Some(InputFormat::Keys),
-        &loc.bucket,
-    )
+    KeyList::from_spool(spool, &name, InputFormat::Keys)
 }
 
 /// Reads a list in S3 and scans it as `format` (see [`KeyList::open`]).
@@ -230,14 +252,16 @@ fn first_line(path: &std::path::Path) -> String {
     String::from_utf8_lossy(&line).trim_end().to_owned()
 }
 
-/// Converts an S3 Batch Operations CSV manifest (`bucket,key[,versionId]`, keys URL-encoded, no
-/// header) into a plain key list in a spool file. One bucket per job, the job's `bucket`;
-/// manifests that pin versions are refused (not supported yet), as are keys S3 cannot hold.
-fn convert_batch_csv(
+/// Converts a CSV list into a manifest-format spool (see [`KeyLine::encode`]): an S3 Batch
+/// Operations CSV (`bucket,key[,versionId]`, keys URL-encoded, no header) or a pairs list
+/// (`s3://src/key,s3://dst/key`). One source bucket per job, the job's `bucket`; keys S3 cannot
+/// hold are refused naming the CSV line.
+fn convert_csv(
     input: impl BufRead,
     name: &str,
     bucket: &str,
-) -> anyhow::Result<(PathBuf, Spool)> {
+    format: InputFormat,
+) -> anyhow::Result<Spool> {
     let (file, spool) = create_spool()?;
     let mut out = BufWriter::new(file);
     let mut raw = Vec::new();
@@ -253,32 +277,68 @@ fn convert_batch_csv(
             break;
         }
         lineno += 1;
+        if lineno == 1 && raw.starts_with(b"\xEF\xBB\xBF") && format == InputFormat::Pairs {
+            bail!("{name}: line 1 starts with a UTF-8 byte order mark (U+FEFF): save the list without a BOM");
+        }
         let text = std::str::from_utf8(&raw)
             .map_err(|_| anyhow!("{name}: line {lineno} is not valid UTF-8"))?
             .trim_end_matches(['\n', '\r']);
         if text.trim().is_empty() {
             continue;
         }
-        let entry = parse_batch_csv_line(text, lineno).with_context(|| name.to_owned())?;
+        let entry = match format {
+            InputFormat::Pairs => parse_pair_line(text, lineno),
+            _ => parse_batch_csv_line(text, lineno),
+        }
+        .with_context(|| name.to_owned())?;
         if entry.bucket != bucket {
             bail!(
-                "{name}: line {lineno}: bucket '{}' is not --bucket '{bucket}' (a job covers one bucket)",
+                "{name}: line {lineno}: bucket '{}' is not --bucket '{bucket}' (a job covers one source bucket)",
                 entry.bucket
             );
-        }
-        if let Some(v) = entry.version_id {
-            bail!("{name}: line {lineno}: version '{v}' is pinned; manifests with version ids are not supported yet (thaw copies the current version)");
         }
         // A key S3 cannot hold (a control character such as an encoded newline, over 1,024
         // bytes) is refused here, naming the CSV line.
         parse_key_line(entry.key.as_bytes(), lineno).with_context(|| name.to_owned())?;
-        out.write_all(entry.key.as_bytes())
+        if let Some((b, k)) = &entry.dest {
+            parse_key_line(k.as_bytes(), lineno).with_context(|| format!("{name}: destination"))?;
+            check_bucket_name(b).map_err(|e| anyhow!("{name}: line {lineno}: {e}"))?;
+        }
+        if let Some(v) = &entry.version_id {
+            if v.contains(|c: char| c.is_control()) {
+                bail!("{name}: line {lineno}: version id holds a control character");
+            }
+        }
+        // A pair whose destination is its source is an in-place copy.
+        let dest = entry
+            .dest
+            .filter(|(b, k)| (b.as_str(), k.as_str()) != (bucket, entry.key.as_str()));
+        let line = KeyLine {
+            line: lineno,
+            key: entry.key,
+            version_id: entry.version_id,
+            dest,
+        };
+        out.write_all(line.encode().as_bytes())
             .and_then(|()| out.write_all(b"\n"))
             .with_context(|| format!("writing {}", spool.0.display()))?;
     }
     out.flush()
         .with_context(|| format!("writing {}", spool.0.display()))?;
-    Ok((spool.0.clone(), spool))
+    Ok(spool)
+}
+
+/// Checks a bucket name the way S3 names buckets (3-63 of a-z 0-9 . -), so a typo in a pairs
+/// list is caught before anything runs.
+pub fn check_bucket_name(b: &str) -> Result<(), String> {
+    let ok = (3..=63).contains(&b.len())
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{b}' is not a valid bucket name"))
+    }
 }
 
 impl KeyList {
@@ -292,23 +352,40 @@ impl KeyList {
         bucket: &str,
     ) -> anyhow::Result<Self> {
         let format = format.unwrap_or_else(|| detect_format(name, &first_line(&path)));
-        let (path, spool) = match format {
-            InputFormat::Keys => (path, spool),
-            InputFormat::BatchCsv => {
+        match format {
+            InputFormat::Keys => Self::read(path, name, spool, false, format),
+            InputFormat::BatchCsv | InputFormat::Pairs => {
                 let f = File::open(&path).with_context(|| format!("opening key list {name}"))?;
-                let (converted, conv_spool) = convert_batch_csv(BufReader::new(f), name, bucket)?;
-                (converted, Some(conv_spool))
+                let converted = convert_csv(BufReader::new(f), name, bucket, format)?;
+                Self::from_spool(converted, name, format)
             }
-            other => bail!(
-                "{name}: {other} lists are not supported yet (use a key list or a Batch Operations CSV)"
+            InputFormat::Inventory => bail!(
+                "{name}: an inventory manifest.json is read with --format inventory, not as a key list"
             ),
-        };
+        }
+    }
+
+    /// Pass 1 for a list thaw wrote into `spool` (from a CSV, a pairs list, an inventory or a
+    /// listing): its lines may pin versions and name destinations.
+    pub fn from_spool(spool: Spool, name: &str, format: InputFormat) -> anyhow::Result<Self> {
+        Self::read(spool.0.clone(), name, Some(spool), true, format)
+    }
+
+    fn read(
+        path: PathBuf,
+        name: &str,
+        spool: Option<Spool>,
+        entries: bool,
+        format: InputFormat,
+    ) -> anyhow::Result<Self> {
         let read = File::open(&path).with_context(|| format!("opening key list {name}"))?;
-        let fp = fingerprint_of(BufReader::new(read), name)?;
+        let fp = fingerprint_of(BufReader::new(read), name, entries)?;
         Ok(Self {
             path,
             name: name.to_owned(),
             _spool: spool,
+            entries,
+            format,
             count: fp.count(),
             fingerprint: fp.finish(),
         })
@@ -323,7 +400,7 @@ impl KeyList {
                 inner: std::io::stdin().lock(),
                 copy: BufWriter::new(file),
             };
-            let fp = fingerprint_of(BufReader::new(&mut tee), "<stdin>")?;
+            let fp = fingerprint_of(BufReader::new(&mut tee), "<stdin>", false)?;
             tee.copy
                 .flush()
                 .with_context(|| format!("writing {}", spool.0.display()))?;
@@ -331,17 +408,21 @@ impl KeyList {
                 path: spool.0.clone(),
                 name: "<stdin>".to_owned(),
                 _spool: Some(spool),
+                entries: false,
+                format: InputFormat::Keys,
                 count: fp.count(),
                 fingerprint: fp.finish(),
             });
         }
         let path = PathBuf::from(input);
         let file = File::open(&path).with_context(|| format!("opening key list {input}"))?;
-        let fp = fingerprint_of(BufReader::new(file), input)?;
+        let fp = fingerprint_of(BufReader::new(file), input, false)?;
         Ok(Self {
             path,
             name: input.to_owned(),
             _spool: None,
+            entries: false,
+            format: InputFormat::Keys,
             count: fp.count(),
             fingerprint: fp.finish(),
         })
@@ -355,7 +436,30 @@ impl KeyList {
     fn reopen(&self) -> anyhow::Result<KeyReader<BufReader<File>>> {
         let file = File::open(&self.path)
             .with_context(|| format!("opening key list {} again", self.name))?;
-        Ok(KeyReader::user_list(BufReader::new(file)))
+        Ok(reader(BufReader::new(file), self.entries))
+    }
+
+    /// What the list's lines hold besides keys (read again from disk; plain lists are not).
+    pub fn fields(&self) -> anyhow::Result<ListFields> {
+        let mut f = ListFields::default();
+        if self.entries {
+            for line in self.reopen()? {
+                let line = line.with_context(|| format!("key list {}", self.name))?;
+                f.pinned += u64::from(line.version_id.is_some());
+                if let Some((b, _)) = line.dest {
+                    if !f.dest_buckets.contains(&b) {
+                        if f.dest_buckets.len() >= MAX_DEST_BUCKETS {
+                            bail!(
+                                "key list {}: more than {MAX_DEST_BUCKETS} destination buckets; split the job",
+                                self.name
+                            );
+                        }
+                        f.dest_buckets.insert(b);
+                    }
+                }
+            }
+        }
+        Ok(f)
     }
 }
 
@@ -383,8 +487,9 @@ impl<R: BufRead> Iterator for LotBodies<R> {
         for _ in 0..self.sizes[lot] {
             match self.reader.next() {
                 Some(Ok(line)) => {
-                    self.fp.add(&line.key);
-                    body.extend_from_slice(line.key.as_bytes());
+                    let text = line.encode();
+                    self.fp.add(&text);
+                    body.extend_from_slice(text.as_bytes());
                     body.push(b'\n');
                 }
                 Some(Err(e)) => {
@@ -418,7 +523,7 @@ impl<R: BufRead> LotBodies<R> {
     fn finish(mut self, expected: &str) -> anyhow::Result<()> {
         for item in self.reader.by_ref() {
             let line = item.with_context(|| format!("key list {}", self.name))?;
-            self.fp.add(&line.key);
+            self.fp.add(&line.encode());
         }
         if self.fp.finish() != expected {
             bail!(
@@ -529,7 +634,9 @@ mod tests {
     }
 
     fn pass1(input: &[u8]) -> String {
-        fingerprint_of(input, "test").expect("valid").finish()
+        fingerprint_of(input, "test", false)
+            .expect("valid")
+            .finish()
     }
 
     #[test]
@@ -564,7 +671,7 @@ mod tests {
 
     #[test]
     fn invalid_line_is_named() {
-        let e = fingerprint_of(&b"ok\n\xff\n"[..], "keys.txt").unwrap_err();
+        let e = fingerprint_of(&b"ok\n\xff\n"[..], "keys.txt", false).unwrap_err();
         assert_eq!(
             format!("{e:#}"),
             "key list keys.txt: line 2: key is not valid UTF-8"

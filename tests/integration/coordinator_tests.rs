@@ -1106,13 +1106,13 @@ async fn batch_operations_csv_is_decoded_and_split() {
     expected.push("quoted,key".into());
     assert_eq!(joined, format!("{}\n", expected.join("\n")));
 
-    // the common mistakes: a header row, another bucket, pinned versions
+    // the common mistakes: a header row, another bucket, a key S3 cannot hold
     let cases = [
         ("Bucket,Key\nb,k\n".to_owned(), "header row"),
         (format!("{},a\nother-bucket,b\n", fx.bucket), "line 2"),
         (
-            format!("{},a,3HL4kqtJvjVBH40Nrjfkd\n", fx.bucket),
-            "version ids are not supported yet",
+            format!("{},a\n{},{}\n", fx.bucket, fx.bucket, "k".repeat(1025)),
+            "at most 1024 bytes",
         ),
         (format!("{},a%0Ab\n", fx.bucket), "line 1"),
     ];

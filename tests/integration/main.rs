@@ -8,4 +8,5 @@ mod deploy_tests;
 mod e2e_tests;
 mod ops_tests;
 mod rig;
+mod version_tests;
 mod worker_tests;

@@ -482,6 +482,10 @@ async fn status_of_a_thousand_lots_needs_no_per_lot_requests() {
         worker: WorkerSettings::default(),
         destination: None,
         source_prefix: None,
+        overwrite: false,
+        delete_source_version: false,
+        bucket_regions: Default::default(),
+        input_format: "keys".into(),
     };
     let item = JobItem {
         job_id: job.clone(),

@@ -156,9 +156,15 @@ impl Moto {
 
     /// SDK clients for this emulator.
     pub async fn clients(&self) -> Clients {
+        self.clients_in(REGION).await
+    }
+
+    /// SDK clients for this emulator, signing for `region` (the wrapper refuses S3 requests
+    /// signed for another Region than the bucket's, as S3 does).
+    pub async fn clients_in(&self, region: &str) -> Clients {
         let creds = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "rig");
         let conf = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(REGION))
+            .region(Region::new(region.to_owned()))
             .endpoint_url(&self.endpoint)
             .credentials_provider(creds)
             .load()

@@ -70,6 +70,10 @@ impl Job {
             worker: settings,
             destination,
             source_prefix: None,
+            overwrite: false,
+            delete_source_version: false,
+            bucket_regions: Default::default(),
+            input_format: "keys".into(),
         };
         let put = |key: String, body: Vec<u8>| {
             c.s3.put_object()

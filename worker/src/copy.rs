@@ -1,4 +1,4 @@
-//! Copies an object onto itself (or, later, elsewhere) with the target storage class, keeping
+//! Copies an object onto itself (or elsewhere) with the target storage class, keeping
 //! everything that makes it the same object: bytes, metadata, content headers, tags, encryption,
 //! website redirect, object lock settings and checksum algorithm.
 //!
@@ -15,6 +15,7 @@ use aws_sdk_s3::types::{
 use futures::{StreamExt, TryStreamExt};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use thaw_common::aws::AwsError;
+use thaw_common::keys::KeyLine;
 use thaw_common::progress::now_secs;
 use thaw_common::spec::part_size_for;
 
@@ -71,32 +72,64 @@ fn build_err(op: &'static str, e: impl std::fmt::Display) -> AwsError {
     }
 }
 
-/// Copies `key` into the job's target class, in place or to its destination; returns the bytes
-/// copied.
-pub async fn copy_in_place(
-    ctx: &Ctx,
-    index: usize,
-    key: &str,
-    obj: &ObjectInfo,
-) -> Result<u64, AwsError> {
-    if obj.size > ctx.settings.multipart_threshold {
-        multipart_copy(ctx, index, key, obj).await?;
-    } else {
-        single_copy(ctx, key, obj).await?;
-    }
-    Ok(obj.size)
+/// A finished copy.
+#[derive(Debug, Clone)]
+pub struct Copied {
+    /// Bytes copied.
+    pub bytes: u64,
+    /// The version the copy created (versioned destinations).
+    pub version_id: Option<String>,
 }
 
-async fn single_copy(ctx: &Ctx, key: &str, obj: &ObjectInfo) -> Result<(), AwsError> {
+/// The source version a copy reads: the manifest's pin, or (when the source version is to be
+/// deleted afterwards) exactly the version HeadObject described.
+pub fn source_version<'a>(ctx: &Ctx, entry: &'a KeyLine, obj: &'a ObjectInfo) -> Option<&'a str> {
+    entry
+        .version_id
+        .as_deref()
+        .or(if ctx.spec.delete_source_version {
+            obj.raw.version_id()
+        } else {
+            None
+        })
+}
+
+/// Copies a manifest entry into the job's target class, in place or to its destination.
+pub async fn copy_object(
+    ctx: &Ctx,
+    index: usize,
+    entry: &KeyLine,
+    obj: &ObjectInfo,
+) -> Result<Copied, AwsError> {
+    let version_id = if obj.size > ctx.settings.multipart_threshold {
+        multipart_copy(ctx, index, entry, obj).await?
+    } else {
+        single_copy(ctx, entry, obj).await?
+    };
+    Ok(Copied {
+        bytes: obj.size,
+        version_id,
+    })
+}
+
+async fn single_copy(
+    ctx: &Ctx,
+    entry: &KeyLine,
+    obj: &ObjectInfo,
+) -> Result<Option<String>, AwsError> {
     let raw = &obj.raw;
-    let (to_bucket, to_key) = ctx.target_of(key);
+    let (to_bucket, to_key) = ctx.target_of(entry);
     Metrics::inc(&ctx.metrics.s3_copy);
     let mut req = ctx
-        .s3
+        .s3_for(&to_bucket)
         .copy_object()
         .bucket(&to_bucket)
         .key(&to_key)
-        .copy_source(copy_source(&ctx.spec.bucket, key, None))
+        .copy_source(copy_source(
+            &ctx.spec.bucket,
+            &entry.key,
+            source_version(ctx, entry, obj),
+        ))
         // Copy exactly the object HeadObject described: if it was overwritten since, S3 answers
         // 412 and the key is looked at again instead of copying a different object's bytes.
         .set_copy_source_if_match(raw.e_tag().map(str::to_owned))
@@ -127,7 +160,7 @@ async fn single_copy(ctx: &Ctx, key: &str, obj: &ObjectInfo) -> Result<(), AwsEr
             status: None,
         });
     }
-    Ok(())
+    Ok(out.version_id().map(str::to_owned))
 }
 
 /// The source's object lock retention, when it is still in force (S3 refuses a retain-until date
@@ -168,13 +201,18 @@ fn with_encryption<B>(
     }
 }
 
-async fn object_tags(ctx: &Ctx, key: &str) -> Result<Vec<(String, String)>, AwsError> {
+async fn object_tags(
+    ctx: &Ctx,
+    key: &str,
+    version: Option<&str>,
+) -> Result<Vec<(String, String)>, AwsError> {
     Metrics::inc(&ctx.metrics.s3_get_tagging);
     let out = ctx
         .s3
         .get_object_tagging()
         .bucket(&ctx.spec.bucket)
         .key(key)
+        .set_version_id(version.map(str::to_owned))
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("GetObjectTagging", &e))?;
@@ -188,19 +226,20 @@ async fn object_tags(ctx: &Ctx, key: &str) -> Result<Vec<(String, String)>, AwsE
 async fn multipart_copy(
     ctx: &Ctx,
     index: usize,
-    key: &str,
+    entry: &KeyLine,
     obj: &ObjectInfo,
-) -> Result<(), AwsError> {
+) -> Result<Option<String>, AwsError> {
     let raw = &obj.raw;
-    let (to_bucket, to_key) = ctx.target_of(key);
+    let (to_bucket, to_key) = ctx.target_of(entry);
+    let to = ctx.s3_for(&to_bucket);
+    let version = source_version(ctx, entry, obj);
     // Tags are read now, after the restore: AWS allows it before, moto does not.
-    let tags = object_tags(ctx, key).await?;
+    let tags = object_tags(ctx, &entry.key, version).await?;
     let expires = raw
         .expires_string()
         .and_then(|s| DateTime::from_str(s, DateTimeFormat::HttpDate).ok());
     let checksum = obj.checksum_algorithm();
-    let mut create = ctx
-        .s3
+    let mut create = to
         .create_multipart_upload()
         .bucket(&to_bucket)
         .key(&to_key)
@@ -251,12 +290,11 @@ async fn multipart_copy(
         abort(ctx, &to_bucket, &to_key, &upload_id).await;
         return Err(e);
     }
-    let result = copy_parts(ctx, key, obj, &upload_id, checksum.is_some()).await;
+    let result = copy_parts(ctx, entry, obj, &upload_id, checksum.is_some()).await;
     let result = match result {
         Ok(parts) => {
             Metrics::inc(&ctx.metrics.s3_multipart);
-            ctx.s3
-                .complete_multipart_upload()
+            to.complete_multipart_upload()
                 .bucket(&to_bucket)
                 .key(&to_key)
                 .upload_id(&upload_id)
@@ -267,7 +305,7 @@ async fn multipart_copy(
                 )
                 .send()
                 .await
-                .map(|_| ())
+                .map(|out| out.version_id().map(str::to_owned))
                 .map_err(|e| AwsError::from_sdk("CompleteMultipartUpload", &e))
         }
         Err(e) => Err(e),
@@ -281,15 +319,20 @@ async fn multipart_copy(
 
 async fn copy_parts(
     ctx: &Ctx,
-    key: &str,
+    entry: &KeyLine,
     obj: &ObjectInfo,
     upload_id: &str,
     with_checksums: bool,
 ) -> Result<Vec<CompletedPart>, AwsError> {
     let part_size = part_size_for(obj.size, ctx.settings.part_size);
     let count = obj.size.div_ceil(part_size).max(1);
-    let source = copy_source(&ctx.spec.bucket, key, None);
-    let (to_bucket, to_key) = ctx.target_of(key);
+    let source = copy_source(
+        &ctx.spec.bucket,
+        &entry.key,
+        source_version(ctx, entry, obj),
+    );
+    let (to_bucket, to_key) = ctx.target_of(entry);
+    let to = ctx.s3_for(&to_bucket);
     let (to_bucket, to_key) = (to_bucket.as_str(), to_key.as_str());
     let mut parts: Vec<CompletedPart> = futures::stream::iter(0..count)
         .map(|i| {
@@ -299,8 +342,7 @@ async fn copy_parts(
                 let end = (start + part_size).min(obj.size).saturating_sub(1);
                 let number = (i + 1) as i32;
                 Metrics::inc(&ctx.metrics.s3_upload_part_copy);
-                let out = ctx
-                    .s3
+                let out = to
                     .upload_part_copy()
                     .bucket(to_bucket)
                     .key(to_key)
@@ -336,6 +378,65 @@ async fn copy_parts(
     Ok(parts)
 }
 
+/// `--delete-source-version`: checks that the copy exists in the target class with the source's
+/// size, then deletes exactly the source version that was copied. Never deletes when the
+/// version is unknown or is the copy itself.
+pub async fn delete_source_version(
+    ctx: &Ctx,
+    entry: &KeyLine,
+    obj: &ObjectInfo,
+    copied: &Copied,
+) -> Result<(), AwsError> {
+    let refuse = |code: &str, message: String| AwsError {
+        operation: "DeleteObject",
+        code: code.into(),
+        message,
+        status: None,
+    };
+    let Some(version) = source_version(ctx, entry, obj) else {
+        return Err(refuse(
+            "NoSourceVersion",
+            "S3 reported no version id for the source: nothing deleted".into(),
+        ));
+    };
+    let (to_bucket, to_key) = ctx.target_of(entry);
+    let Some(new_version) = copied.version_id.as_deref() else {
+        return Err(refuse(
+            "CopyNotVerified",
+            "the copy has no version id: source version kept".into(),
+        ));
+    };
+    if to_bucket == ctx.spec.bucket && to_key == entry.key && new_version == version {
+        return Err(refuse(
+            "CopyNotVerified",
+            "the copy and the source are the same version: nothing deleted".into(),
+        ));
+    }
+    let copy = crate::object::head_at(ctx, &to_bucket, &to_key, Some(new_version)).await?;
+    if copy.head.storage_class != ctx.spec.target_class.as_str() || copy.size != obj.size {
+        return Err(refuse(
+            "CopyNotVerified",
+            format!(
+                "the copy is {} bytes in {}, expected {} bytes in {}: source version kept",
+                copy.size,
+                copy.head.storage_class,
+                obj.size,
+                ctx.spec.target_class.as_str()
+            ),
+        ));
+    }
+    Metrics::inc(&ctx.metrics.s3_delete);
+    ctx.s3
+        .delete_object()
+        .bucket(&ctx.spec.bucket)
+        .key(&entry.key)
+        .version_id(version)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("DeleteObject", &e))?;
+    Ok(())
+}
+
 /// The upload-map value of an upload being created at `at` (epoch seconds), before its id is
 /// known.
 pub fn pending_upload(at: i64) -> String {
@@ -362,7 +463,7 @@ pub async fn abort_uploads_of(
     loop {
         Metrics::inc(&ctx.metrics.s3_multipart);
         let page = ctx
-            .s3
+            .s3_for(bucket)
             .list_multipart_uploads()
             .bucket(bucket)
             .prefix(key)
@@ -392,7 +493,7 @@ pub async fn abort_uploads_of(
 pub async fn abort(ctx: &Ctx, bucket: &str, key: &str, upload_id: &str) {
     Metrics::inc(&ctx.metrics.s3_multipart);
     if let Err(e) = ctx
-        .s3
+        .s3_for(bucket)
         .abort_multipart_upload()
         .bucket(bucket)
         .key(key)

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use thaw_common::aws::AwsError;
 use thaw_common::checkpoint::LotCheckpoint;
+use thaw_common::keys::KeyLine;
 use thaw_common::keystate::Goal;
 use thaw_common::progress::{ProgressError, ProgressTable};
 use thaw_common::spec::JobSpec;
@@ -44,8 +45,10 @@ pub struct Settings {
 
 /// Shared state of a worker run.
 pub struct Ctx {
-    /// S3 client.
+    /// S3 client (the job's Region).
     pub s3: aws_sdk_s3::Client,
+    /// S3 clients for destination buckets in other Regions, by bucket.
+    pub regional_s3: BTreeMap<String, aws_sdk_s3::Client>,
     /// Progress table.
     pub table: ProgressTable,
     /// The job.
@@ -71,22 +74,42 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// The job's goal for the key state machine.
-    pub fn goal(&self) -> Goal {
+    /// The job's goal for the key state machine, for one manifest entry.
+    pub fn goal(&self, entry: &KeyLine) -> Goal {
         Goal {
             target: self.spec.target_class,
             tier: self.spec.restore_tier,
             days: self.spec.restore_days,
-            in_place: self.spec.destination.is_none(),
+            in_place: self.in_place(entry),
         }
     }
 
-    /// Where the copy of source key `key` goes: the same object, or its destination.
-    pub fn target_of(&self, key: &str) -> (String, String) {
-        match &self.spec.destination {
-            Some(d) => (d.bucket.clone(), d.key_for(key)),
-            None => (self.spec.bucket.clone(), key.to_owned()),
+    /// Where the copy of a manifest entry goes: its own destination (pairs lists), the job's
+    /// destination, or the same object.
+    pub fn target_of(&self, entry: &KeyLine) -> (String, String) {
+        if let Some(d) = &entry.dest {
+            return d.clone();
         }
+        match &self.spec.destination {
+            Some(d) => (d.bucket.clone(), d.key_for(&entry.key)),
+            None => (self.spec.bucket.clone(), entry.key.clone()),
+        }
+    }
+
+    /// True when the entry is copied onto itself.
+    pub fn in_place(&self, entry: &KeyLine) -> bool {
+        let (b, k) = self.target_of(entry);
+        b == self.spec.bucket && k == entry.key
+    }
+
+    /// True when newer objects in the way may be replaced.
+    pub fn overwrite(&self) -> bool {
+        self.spec.overwrite || self.spec.destination.as_ref().is_some_and(|d| d.overwrite)
+    }
+
+    /// The S3 client for requests about `bucket` (its Region's).
+    pub fn s3_for(&self, bucket: &str) -> &aws_sdk_s3::Client {
+        self.regional_s3.get(bucket).unwrap_or(&self.s3)
     }
 
     /// A checkpoint ready to write: the tracker's state plus the request totals.

@@ -103,16 +103,16 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// Streams the keys, in manifest order.
+    /// Streams the entries (key, pinned version, destination), in manifest order.
     pub fn keys(&self) -> Result<KeyReader<BufReader<File>>> {
         let f =
             File::open(&self.path).with_context(|| format!("opening {}", self.path.display()))?;
         Ok(KeyReader::new(BufReader::new(f)))
     }
 
-    /// The key at position `index` (used to abort a stale upload of that key).
-    pub fn key_at(&self, index: usize) -> Result<Option<String>> {
-        Ok(self.keys()?.nth(index).transpose()?.map(|k: KeyLine| k.key))
+    /// The entry at position `index` (used to abort a stale upload of its copy).
+    pub fn entry_at(&self, index: usize) -> Result<Option<KeyLine>> {
+        Ok(self.keys()?.nth(index).transpose()?)
     }
 }
 

@@ -40,25 +40,36 @@ impl ObjectInfo {
     }
 }
 
-/// HeadObject on source key `key`; a missing key is `NoSuchKey`, as in S3's other APIs.
-pub async fn head(ctx: &Ctx, key: &str) -> Result<ObjectInfo, AwsError> {
-    head_at(ctx, &ctx.spec.bucket, key).await
+/// HeadObject on a source key (the pinned version, or the current one); a missing key is
+/// `NoSuchKey` and a missing version `NoSuchVersion`, as in S3's other APIs.
+pub async fn head(ctx: &Ctx, key: &str, version: Option<&str>) -> Result<ObjectInfo, AwsError> {
+    head_at(ctx, &ctx.spec.bucket, key, version).await
 }
 
 /// HeadObject on any object of the job (source or destination).
-pub async fn head_at(ctx: &Ctx, bucket: &str, key: &str) -> Result<ObjectInfo, AwsError> {
+pub async fn head_at(
+    ctx: &Ctx,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<ObjectInfo, AwsError> {
     Metrics::inc(&ctx.metrics.s3_head);
     let out = ctx
-        .s3
+        .s3_for(bucket)
         .head_object()
         .bucket(bucket)
         .key(key)
+        .set_version_id(version.map(str::to_owned))
         .checksum_mode(ChecksumMode::Enabled)
         .send()
         .await
         .map_err(|e| {
             let mut err = AwsError::from_sdk("HeadObject", &e);
             match (err.code.as_str(), err.status) {
+                ("NotFound", _) | (_, Some(404)) if version.is_some() => {
+                    err.code = "NoSuchVersion".into();
+                    err.message = "The specified version does not exist.".into();
+                }
                 ("NotFound", _) | (_, Some(404)) => {
                     err.code = "NoSuchKey".into();
                     err.message = "The specified key does not exist.".into();

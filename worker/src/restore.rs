@@ -15,8 +15,14 @@ pub enum RestoreAnswer {
     AlreadyInProgress,
 }
 
-/// Requests the restore of `key`, paced by the worker's share of the account's restore rate.
-pub async fn request(ctx: &Ctx, key: &str, days: Option<u32>) -> Result<RestoreAnswer, AwsError> {
+/// Requests the restore of `key` (the pinned version, or the current one), paced by the
+/// worker's share of the account's restore rate.
+pub async fn request(
+    ctx: &Ctx,
+    key: &str,
+    version: Option<&str>,
+    days: Option<u32>,
+) -> Result<RestoreAnswer, AwsError> {
     ctx.restore_limiter.acquire().await;
     Metrics::inc(&ctx.metrics.s3_restore);
     let tier = Tier::from(ctx.spec.restore_tier.as_s3());
@@ -38,6 +44,7 @@ pub async fn request(ctx: &Ctx, key: &str, days: Option<u32>) -> Result<RestoreA
         .restore_object()
         .bucket(&ctx.spec.bucket)
         .key(key)
+        .set_version_id(version.map(str::to_owned))
         .restore_request(req.build())
         .send()
         .await;

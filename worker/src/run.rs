@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 use backon::{ExponentialBuilder, Retryable};
 use futures::StreamExt;
-use thaw_common::aws::Aws;
+use thaw_common::aws::{Aws, AwsError};
 use thaw_common::bitmap::Bitmap;
 use thaw_common::checkpoint::{final_state, LotState};
+use thaw_common::keys::KeyLine;
 use thaw_common::keystate::{decide, is_not_restored_code, Next};
 use thaw_common::progress::{now_secs, LotItem, ProgressError, ProgressTable};
 use thaw_common::spec::{poll_delay, S3Location};
@@ -92,6 +93,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     // From here the table is reachable and the attempt ours: a fatal error marks the lot FAILED.
     match prepare_and_process(
         &args,
+        &aws,
         s3,
         table.clone(),
         &control,
@@ -172,6 +174,7 @@ fn task_id(args: &Args) -> Option<String> {
 #[allow(clippy::too_many_arguments)]
 async fn prepare_and_process(
     args: &Args,
+    aws: &Aws,
     s3: aws_sdk_s3::Client,
     table: ProgressTable,
     control: &S3Location,
@@ -215,9 +218,15 @@ async fn prepare_and_process(
     cp.clear_failures(); // failed keys are tried again by every run
 
     let requests_base = std::mem::take(&mut cp.requests);
+    let regional_s3 = spec
+        .bucket_regions
+        .iter()
+        .map(|(bucket, region)| (bucket.clone(), aws.s3_in(region)))
+        .collect();
     let ctx = Arc::new(Ctx {
         requests_base,
         s3,
+        regional_s3,
         table,
         restore_limiter: RateLimiter::new(settings.restore_rate),
         settings,
@@ -328,8 +337,8 @@ async fn abort_stale_uploads(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> 
         let Ok(i) = index.parse::<usize>() else {
             continue;
         };
-        if let Some(source_key) = manifest.key_at(i)? {
-            let (bucket, key) = ctx.target_of(&source_key);
+        if let Some(entry) = manifest.entry_at(i)? {
+            let (bucket, key) = ctx.target_of(&entry);
             if let Some(since) = copy::pending_since(upload_id) {
                 // The earlier run died while creating the upload: find it by key. A failure
                 // here must not block the lot: the entry stays for the next run.
@@ -482,14 +491,14 @@ async fn run_pass(
         .filter_map(|(i, line)| {
             let wanted = line.is_ok() && !ctx.tracker.is_done(i) && only.is_none_or(|b| b.get(i));
             futures::future::ready(if wanted {
-                line.ok().map(|l| (i, l.key))
+                line.ok().map(|l| (i, l))
             } else {
                 None
             })
         })
-        .map(|(i, key)| {
+        .map(|(i, entry)| {
             let ctx = ctx.clone();
-            async move { (i, process_key(&ctx, i, &key).await) }
+            async move { (i, process_key(&ctx, i, &entry).await) }
         })
         .buffer_unordered(ctx.settings.concurrency)
         .for_each(|(i, step)| {
@@ -521,7 +530,8 @@ async fn run_pass(
 }
 
 /// Takes one key as far as it can go now, recording the result in the tracker.
-async fn process_key(ctx: &Ctx, i: usize, key: &str) -> Step {
+async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
+    let key = entry.key.as_str();
     if let Some(prefix) = &ctx.spec.source_prefix {
         if !key.starts_with(prefix.as_str()) {
             ctx.tracker.failed(
@@ -532,18 +542,26 @@ async fn process_key(ctx: &Ctx, i: usize, key: &str) -> Step {
             return Step::Finished;
         }
     }
-    let obj = match object::head(ctx, key).await {
+    let obj = match object::head(ctx, key, entry.version_id.as_deref()).await {
         Ok(o) => o,
+        Err(e) if e.code == "NoSuchVersion" && ctx.spec.delete_source_version => {
+            // An earlier run may have copied and deleted this version, then died before its
+            // checkpoint: done when the copy is there.
+            return copied_before(ctx, i, entry, &e).await;
+        }
         Err(e) => {
             ctx.tracker.failed(i, &e.code, &e.message);
             return Step::Finished;
         }
     };
-    if let Some(step) = check_destination(ctx, i, key, &obj).await {
+    if let Some(step) = check_destination(ctx, i, entry, &obj).await {
+        return step;
+    }
+    if let Some(step) = check_pinned_in_place(ctx, i, entry, &obj).await {
         return step;
     }
     let deep = obj.head.is_deep_archive();
-    let goal = ctx.goal();
+    let goal = ctx.goal(entry);
     match decide(
         &obj.head,
         goal,
@@ -558,20 +576,28 @@ async fn process_key(ctx: &Ctx, i: usize, key: &str) -> Step {
             Step::Finished
         }
         Next::Wait => Step::Pending { deep },
-        Next::Restore { days } => match restore::request(ctx, key, days).await {
-            Ok(answer) => {
-                ctx.tracker
-                    .restore_requested(i, answer == restore::RestoreAnswer::Requested);
-                Step::Pending { deep }
+        Next::Restore { days } => {
+            match restore::request(ctx, key, entry.version_id.as_deref(), days).await {
+                Ok(answer) => {
+                    ctx.tracker
+                        .restore_requested(i, answer == restore::RestoreAnswer::Requested);
+                    Step::Pending { deep }
+                }
+                Err(e) => {
+                    ctx.tracker.failed(i, &e.code, &e.message);
+                    Step::Finished
+                }
             }
-            Err(e) => {
-                ctx.tracker.failed(i, &e.code, &e.message);
-                Step::Finished
-            }
-        },
-        Next::Copy => match copy::copy_in_place(ctx, i, key, &obj).await {
-            Ok(bytes) => {
-                ctx.tracker.copied(i, bytes, obj.head.is_archived());
+        }
+        Next::Copy => match copy::copy_object(ctx, i, entry, &obj).await {
+            Ok(copied) => {
+                if ctx.spec.delete_source_version {
+                    if let Err(e) = copy::delete_source_version(ctx, entry, &obj, &copied).await {
+                        ctx.tracker.failed(i, &e.code, &e.message);
+                        return Step::Finished;
+                    }
+                }
+                ctx.tracker.copied(i, copied.bytes, obj.head.is_archived());
                 Step::Finished
             }
             Err(e) if is_not_restored_code(&e.code) => {
@@ -594,17 +620,80 @@ async fn process_key(ctx: &Ctx, i: usize, key: &str) -> Step {
     }
 }
 
-/// For copies to another bucket or prefix: is the destination already done, or newer than the
+/// A pinned source version is gone under `--delete-source-version`: skipped when its copy is
+/// in place in the target class (an earlier run finished it), failed otherwise.
+async fn copied_before(ctx: &Ctx, i: usize, entry: &KeyLine, gone: &AwsError) -> Step {
+    let (bucket, to_key) = ctx.target_of(entry);
+    match object::head_at(ctx, &bucket, &to_key, None).await {
+        Ok(d) if d.head.storage_class == ctx.spec.target_class.as_str() => ctx.tracker.skipped(i),
+        _ => ctx.tracker.failed(i, &gone.code, &gone.message),
+    }
+    Step::Finished
+}
+
+/// In place, a pinned version is copied only while it is the current one: copying an older
+/// version on top would hide newer data (`--overwrite` allows it). When the current version is
+/// already the copy of the pinned one (same size and ETag, target class), the key is done (and,
+/// under `--delete-source-version`, the pinned version is deleted).
+async fn check_pinned_in_place(
+    ctx: &Ctx,
+    i: usize,
+    entry: &KeyLine,
+    src: &object::ObjectInfo,
+) -> Option<Step> {
+    let pinned = entry.version_id.as_deref()?;
+    if !ctx.in_place(entry) || ctx.overwrite() {
+        return None;
+    }
+    let current = match object::head_at(ctx, &ctx.spec.bucket, &entry.key, None).await {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.tracker.failed(i, &e.code, &e.message);
+            return Some(Step::Finished);
+        }
+    };
+    if current.raw.version_id() == Some(pinned) {
+        return None;
+    }
+    let is_copy = current.head.storage_class == ctx.spec.target_class.as_str()
+        && current.size == src.size
+        && current.raw.e_tag().is_some()
+        && current.raw.e_tag() == src.raw.e_tag();
+    if !is_copy {
+        ctx.tracker.failed(
+            i,
+            "NotCurrentVersion",
+            "the pinned version is no longer the current one: copying it in place would hide newer data (use --overwrite to copy it anyway)",
+        );
+        return Some(Step::Finished);
+    }
+    if ctx.spec.delete_source_version {
+        let copied = copy::Copied {
+            bytes: src.size,
+            version_id: current.raw.version_id().map(str::to_owned),
+        };
+        if let Err(e) = copy::delete_source_version(ctx, entry, src, &copied).await {
+            ctx.tracker.failed(i, &e.code, &e.message);
+            return Some(Step::Finished);
+        }
+    }
+    ctx.tracker.skipped(i);
+    Some(Step::Finished)
+}
+
+/// For copies to another bucket or key: is the destination already done, or newer than the
 /// source (never overwritten without `--overwrite`)? `None`: go on with the source.
 async fn check_destination(
     ctx: &Ctx,
     i: usize,
-    key: &str,
+    entry: &KeyLine,
     src: &object::ObjectInfo,
 ) -> Option<Step> {
-    let dest = ctx.spec.destination.as_ref()?;
-    let (bucket, to_key) = ctx.target_of(key);
-    match object::head_at(ctx, &bucket, &to_key).await {
+    if ctx.in_place(entry) {
+        return None;
+    }
+    let (bucket, to_key) = ctx.target_of(entry);
+    match object::head_at(ctx, &bucket, &to_key, None).await {
         Ok(d) => {
             let newer = match (d.raw.last_modified(), src.raw.last_modified()) {
                 (Some(a), Some(b)) => a.secs() > b.secs(),
@@ -618,7 +707,7 @@ async fn check_destination(
                 ctx.tracker.skipped(i);
                 return Some(Step::Finished);
             }
-            if newer && !dest.overwrite {
+            if newer && !ctx.overwrite() {
                 ctx.tracker.failed(
                     i,
                     "DestinationNewer",

@@ -13,7 +13,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::json;
 use thaw_common::aws::AwsError;
 use thaw_common::checkpoint::{Counters, LotState};
-use thaw_common::keys::KeyReader;
+use thaw_common::keys::{KeyLine, KeyReader};
 use thaw_common::progress::LotItem;
 
 use super::{out, Global};
@@ -71,8 +71,8 @@ fn status_of(lot: &LotItem, i: usize) -> KeyStatus<'_> {
     }
 }
 
-/// Reads a lot's manifest keys (one lot at a time: memory bounded by the lot size).
-async fn manifest_keys(s3: &aws_sdk_s3::Client, lot: &LotItem) -> anyhow::Result<Vec<String>> {
+/// Reads a lot's manifest entries (one lot at a time: memory bounded by the lot size).
+async fn manifest_keys(s3: &aws_sdk_s3::Client, lot: &LotItem) -> anyhow::Result<Vec<KeyLine>> {
     let rest = lot
         .manifest
         .strip_prefix("s3://")
@@ -92,9 +92,40 @@ async fn manifest_keys(s3: &aws_sdk_s3::Client, lot: &LotItem) -> anyhow::Result
         .with_context(|| format!("reading manifest {}", lot.manifest))?
         .into_bytes();
     KeyReader::new(&body[..])
-        .map(|k| k.map(|k| k.key))
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("manifest {}", lot.manifest))
+}
+
+/// One entry as a line of the list kind the job was launched from, so `launch` reads it back with
+/// the same version and destination: a Batch Operations CSV line (`bucket,key[,versionId]`, key
+/// URL-encoded), a pairs line, or the bare key.
+pub fn list_line(input_format: &str, bucket: &str, entry: &KeyLine) -> String {
+    match input_format {
+        "csv" => {
+            let mut line = format!(
+                "{},{}",
+                csv_field(bucket),
+                utf8_percent_encode(&entry.key, REPORT_KEY)
+            );
+            if let Some(v) = &entry.version_id {
+                line.push(',');
+                line.push_str(&csv_field(v));
+            }
+            line
+        }
+        "pairs" => {
+            let (db, dk) = entry
+                .dest
+                .clone()
+                .unwrap_or_else(|| (bucket.to_owned(), entry.key.clone()));
+            format!(
+                "{},{}",
+                csv_field(&format!("s3://{bucket}/{}", entry.key)),
+                csv_field(&format!("s3://{db}/{dk}"))
+            )
+        }
+        _ => entry.key.clone(),
+    }
 }
 
 /// Quotes a CSV field when it needs it (RFC 4180).
@@ -123,11 +154,12 @@ fn sink(
 pub async fn run_failures(g: &Global, args: FailuresArgs) -> anyhow::Result<()> {
     let aws = g.aws().await?;
     let table = g.progress(&aws);
-    load_job(g, &table, &args.job).await?;
+    let job = load_job(g, &table, &args.job).await?;
     let s3 = aws.s3();
     let lots = table.lots(&args.job).await?;
     let mut file = sink(&args.output)?;
     let mut count = 0u64;
+    let spec = &job.spec;
     if args.with_errors {
         emit(&mut file, "key,error_code,error_message\n")?;
     }
@@ -137,18 +169,18 @@ pub async fn run_failures(g: &Global, args: FailuresArgs) -> anyhow::Result<()> 
     {
         let keys = manifest_keys(&s3, lot).await?;
         let mut text = String::new();
-        for (i, key) in keys.iter().enumerate() {
+        for (i, entry) in keys.iter().enumerate() {
             if let KeyStatus::Failed { code, message } = status_of(lot, i) {
                 count += 1;
                 if args.with_errors {
                     text.push_str(&format!(
                         "{},{},{}\n",
-                        csv_field(key),
+                        csv_field(&entry.key),
                         csv_field(code),
                         csv_field(message)
                     ));
                 } else {
-                    text.push_str(key);
+                    text.push_str(&list_line(&spec.input_format, &spec.bucket, entry));
                     text.push('\n');
                 }
             }
@@ -199,9 +231,9 @@ pub const REPORT_HEADER: &str =
     "Bucket,Key,VersionId,TaskStatus,ErrorCode,HTTPStatusCode,ResultMessage\n";
 
 /// One lot's report rows.
-fn report_rows(bucket: &str, lot: &LotItem, keys: &[String], failed_only: bool) -> String {
+fn report_rows(bucket: &str, lot: &LotItem, keys: &[KeyLine], failed_only: bool) -> String {
     let mut text = String::new();
-    for (i, key) in keys.iter().enumerate() {
+    for (i, entry) in keys.iter().enumerate() {
         let (status, code, http, message) = match status_of(lot, i) {
             KeyStatus::Succeeded => ("succeeded", "", "200", "in the target storage class"),
             KeyStatus::Failed { code, message } => ("failed", code, http_status(code), message),
@@ -211,9 +243,10 @@ fn report_rows(bucket: &str, lot: &LotItem, keys: &[String], failed_only: bool) 
             continue;
         }
         text.push_str(&format!(
-            "{},{},,{status},{},{http},{}\n",
+            "{},{},{},{status},{},{http},{}\n",
             csv_field(bucket),
-            utf8_percent_encode(key, REPORT_KEY),
+            utf8_percent_encode(&entry.key, REPORT_KEY),
+            csv_field(entry.version_id.as_deref().unwrap_or("")),
             csv_field(code),
             csv_field(message)
         ));
@@ -341,6 +374,40 @@ mod tests {
     use thaw_common::checkpoint::LotCheckpoint;
 
     #[test]
+    fn failed_entries_in_the_input_format() {
+        let pinned = KeyLine {
+            key: "a b+c".into(),
+            version_id: Some("v1".into()),
+            ..KeyLine::default()
+        };
+        assert_eq!(list_line("csv", "bkt", &pinned), "bkt,a%20b%2Bc,v1");
+        let plain = KeyLine {
+            key: "x,y".into(),
+            ..KeyLine::default()
+        };
+        assert_eq!(list_line("csv", "bkt", &plain), "bkt,x%2Cy");
+        assert_eq!(list_line("keys", "bkt", &plain), "x,y");
+        assert_eq!(list_line("inventory", "bkt", &plain), "x,y");
+        assert_eq!(
+            list_line("pairs", "bkt", &plain),
+            "\"s3://bkt/x,y\",\"s3://bkt/x,y\""
+        );
+        let moved = KeyLine {
+            key: "k".into(),
+            dest: Some(("dst".into(), "o/k".into())),
+            ..KeyLine::default()
+        };
+        assert_eq!(list_line("pairs", "bkt", &moved), "s3://bkt/k,s3://dst/o/k");
+        // and they parse back to the same entries
+        let back = thaw_common::input::parse_batch_csv_line(&list_line("csv", "bkt", &pinned), 1)
+            .expect("csv");
+        assert_eq!((back.key, back.version_id), (pinned.key, pinned.version_id));
+        let back = thaw_common::input::parse_pair_line(&list_line("pairs", "bkt", &moved), 1)
+            .expect("pairs");
+        assert_eq!(back.dest, moved.dest);
+    }
+
+    #[test]
     fn csv_quoting() {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
@@ -370,7 +437,13 @@ mod tests {
             launched_at: None,
             retries: 0,
         };
-        let keys = vec!["a b".to_owned(), "c+d".to_owned(), "e".to_owned()];
+        let keys: Vec<KeyLine> = ["a b", "c+d", "e"]
+            .into_iter()
+            .map(|k| KeyLine {
+                key: k.to_owned(),
+                ..KeyLine::default()
+            })
+            .collect();
         let rows = report_rows("bkt", &lot, &keys, false);
         let lines: Vec<&str> = rows.lines().collect();
         assert_eq!(lines.len(), 3);

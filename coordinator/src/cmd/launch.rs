@@ -21,7 +21,7 @@ use thaw_common::spec::{JobSpec, S3Location, WorkerSettings, JOB_SPEC_NAME};
 use thaw_common::storage::{RestoreTier, StorageClass};
 use tracing::info;
 
-use super::{check_bucket, out, usage, Global};
+use super::{bucket_region, check_bucket_in_region, out, usage, Global};
 use crate::ids::{generate_job_id, rfc3339, validate_job_id};
 use crate::launcher::ecs::{self, EcsLauncher, EcsSettings};
 use crate::launcher::local::{self, LocalLauncher, LocalSettings};
@@ -39,10 +39,12 @@ const DEFAULT_LOT_SIZE: u64 = 5000;
 pub enum ListFormat {
     /// One key per line, exactly as stored.
     Keys,
-    /// S3 Batch Operations CSV: `bucket,key` (URL-encoded keys, no header, no version ids yet).
+    /// S3 Batch Operations CSV: `bucket,key[,versionId]` (URL-encoded keys, no header).
     Csv,
     /// S3 Inventory `manifest.json` with gzipped CSV data files.
     Inventory,
+    /// Source and destination per line: `s3://src-bucket/key,s3://dst-bucket/key`.
+    Pairs,
 }
 
 impl From<ListFormat> for thaw_common::input::InputFormat {
@@ -51,6 +53,7 @@ impl From<ListFormat> for thaw_common::input::InputFormat {
             ListFormat::Keys => Self::Keys,
             ListFormat::Csv => Self::BatchCsv,
             ListFormat::Inventory => Self::Inventory,
+            ListFormat::Pairs => Self::Pairs,
         }
     }
 }
@@ -68,7 +71,8 @@ pub enum LauncherKind {
 #[derive(Debug, clap::Args)]
 pub struct LaunchArgs {
     /// File with one S3 key per line, exactly as stored in S3 (`-`: stdin; `s3://bucket/key`:
-    /// a list stored in S3, streamed), or an S3 Batch Operations CSV manifest (`*.csv`).
+    /// a list stored in S3, streamed), an S3 Batch Operations CSV manifest or a pairs list
+    /// (`*.csv`), or an S3 Inventory `manifest.json`.
     #[arg(
         value_name = "KEYS_FILE",
         required_unless_present = "from",
@@ -90,9 +94,14 @@ pub struct LaunchArgs {
     /// keeps its path below the --from prefix (or its whole key for lists).
     #[arg(long, env = "THAW_DEST")]
     pub dest: Option<String>,
-    /// With --dest: replace destination objects that are newer than their source.
-    #[arg(long, env = "THAW_OVERWRITE", requires = "dest")]
+    /// Replace destination objects that are newer than their source (--dest, pairs lists), and
+    /// copy pinned versions in place even when they are no longer the current version.
+    #[arg(long, env = "THAW_OVERWRITE")]
     pub overwrite: bool,
+    /// After each verified copy, delete exactly the source version that was copied (the
+    /// bucket must have versioning enabled). Off by default.
+    #[arg(long, env = "THAW_DELETE_SOURCE_VERSION")]
+    pub delete_source_version: bool,
     /// With --from: keep only objects in these classes, comma-separated (e.g.
     /// `GLACIER,DEEP_ARCHIVE`).
     #[arg(
@@ -102,7 +111,8 @@ pub struct LaunchArgs {
         requires = "from"
     )]
     pub storage_class_filter: Vec<String>,
-    /// Format of KEYS_FILE [default: a `.csv` is a Batch Operations CSV, anything else keys].
+    /// Format of KEYS_FILE [default: `manifest.json` is an inventory; a `.csv` is a pairs list
+    /// when its first field is an s3:// URI, else a Batch Operations CSV; anything else keys].
     #[arg(long, value_enum, env = "THAW_FORMAT")]
     pub format: Option<ListFormat>,
     /// Split the list into this many lots (sizes differ by at most one key).
@@ -196,6 +206,8 @@ pub struct LaunchArgs {
 /// Everything decided before the first AWS call.
 struct Plan {
     spec: JobSpec,
+    /// Every bucket copies go to, other than the source (checked, and their Regions recorded).
+    dest_buckets: std::collections::BTreeSet<String>,
     sizes: Vec<u64>,
     keys: KeyList,
     settings: LaunchSettings,
@@ -244,15 +256,28 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
 
     // Pre-flight: nothing is written unless all of it passes.
     table.check_exists().await?;
-    check_bucket(&s3, &plan.spec.bucket).await?;
+    let region = aws.region();
+    check_bucket_in_region(&s3, &plan.spec.bucket, &region, "bucket").await?;
     if plan.spec.control.bucket != plan.spec.bucket {
-        check_bucket(&s3, &plan.spec.control.bucket).await?;
+        check_bucket_in_region(&s3, &plan.spec.control.bucket, &region, "control bucket").await?;
     }
-    if let Some(d) = &plan.spec.destination {
-        check_bucket(&s3, &d.bucket)
+    if plan.spec.delete_source_version {
+        check_versioning(&s3, &plan.spec.bucket).await?;
+    }
+    let mut plan = plan;
+    for bucket in &plan.dest_buckets {
+        match bucket_region(&s3, bucket)
             .await
-            .context("checking the --dest bucket")?;
+            .with_context(|| format!("checking destination bucket {bucket}"))?
+        {
+            Some(r) if r != region => {
+                info!("destination bucket {bucket} is in {r}: its copies are sent there");
+                plan.spec.bucket_regions.insert(bucket.clone(), r);
+            }
+            _ => {}
+        }
     }
+    let plan = plan;
     if let LaunchSettings::Ecs(s) = &plan.settings {
         ecs::check_cluster(&ecs_client, &s.cluster).await?;
         ecs::check_task_definition(&ecs_client, &s.task_definition, &s.container).await?;
@@ -484,6 +509,17 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
             }
         }
     };
+    let fields = keys.fields()?;
+    if a.dest.is_some() && !fields.dest_buckets.is_empty() {
+        return Err(usage(
+            "--dest cannot be used with a pairs list: the list names each destination",
+        ));
+    }
+    let mut dest_buckets = fields.dest_buckets;
+    if let Some(d) = &destination {
+        dest_buckets.insert(d.bucket.clone());
+    }
+    dest_buckets.remove(&a.bucket);
     let spec = JobSpec {
         job_id: job_id.clone(),
         bucket: a.bucket.clone(),
@@ -507,13 +543,36 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
         },
         destination,
         source_prefix,
+        overwrite: a.overwrite,
+        delete_source_version: a.delete_source_version,
+        bucket_regions: Default::default(),
+        input_format: keys.format.to_string(),
     };
     Ok(Plan {
         spec,
+        dest_buckets,
         sizes,
         keys,
         settings,
     })
+}
+
+/// `--delete-source-version` needs versioning: without it the copy replaces the only version.
+async fn check_versioning(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
+    let out = s3
+        .get_bucket_versioning()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| thaw_common::aws::AwsError::from_sdk("GetBucketVersioning", &e))
+        .with_context(|| format!("checking versioning of bucket {bucket}"))?;
+    match out.status().map(|s| s.as_str()) {
+        Some("Enabled") => Ok(()),
+        other => Err(usage(format!(
+            "--delete-source-version needs versioning enabled on bucket {bucket} (it is {}): without versions the copy is the only version, there is nothing separate to delete",
+            other.unwrap_or("never enabled")
+        ))),
+    }
 }
 
 fn nonempty(v: &[String]) -> Vec<String> {
@@ -942,6 +1001,10 @@ mod tests {
             worker: WorkerSettings::default(),
             destination: None,
             source_prefix: None,
+            overwrite: false,
+            delete_source_version: false,
+            bucket_regions: Default::default(),
+            input_format: "keys".into(),
         }
     }
 

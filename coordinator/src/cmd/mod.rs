@@ -74,10 +74,29 @@ pub fn is_usage(err: &anyhow::Error) -> bool {
 
 /// Fails unless `bucket` exists and is reachable with our credentials (HeadBucket).
 pub async fn check_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
+    bucket_region(s3, bucket).await.map(|_| ())
+}
+
+/// The Region `bucket` is in (HeadBucket's `x-amz-bucket-region`, which S3 also sends with the
+/// 301 it answers when asked in the wrong Region); fails unless the bucket exists and is
+/// reachable with our credentials.
+pub async fn bucket_region(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> anyhow::Result<Option<String>> {
     match s3.head_bucket().bucket(bucket).send().await {
-        Ok(_) => Ok(()),
+        Ok(out) => Ok(out.bucket_region().map(str::to_owned)),
         Err(e) => {
+            let region = e
+                .raw_response()
+                .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                .map(str::to_owned);
             let err = AwsError::from_sdk("HeadBucket", &e);
+            if err.status == Some(301) {
+                if let Some(r) = region {
+                    return Ok(Some(r));
+                }
+            }
             if err.status == Some(404) || matches!(err.code.as_str(), "NotFound" | "NoSuchBucket") {
                 anyhow::bail!("bucket {bucket} does not exist");
             }
@@ -86,6 +105,21 @@ pub async fn check_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Resu
             }
             Err(err).with_context(|| format!("checking bucket {bucket}"))
         }
+    }
+}
+
+/// Fails unless `bucket` is in `region` (the Region thaw runs in), naming the Region to use.
+pub async fn check_bucket_in_region(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    region: &str,
+    what: &str,
+) -> anyhow::Result<()> {
+    match bucket_region(s3, bucket).await? {
+        Some(r) if r != region => anyhow::bail!(
+            "{what} {bucket} is in Region {r}, but thaw is running in {region}: pass --region {r} (the workers and the progress table must be in the bucket's Region)"
+        ),
+        _ => Ok(()),
     }
 }
 
