@@ -391,6 +391,27 @@ pub fn expand_dates(text: &str, today: Date) -> Result<String, String> {
     Ok(out)
 }
 
+/// Seconds since the Unix epoch of an ISO 8601 UTC time as S3 Inventory writes it
+/// (`2026-11-27T10:11:12.000Z`); `None` when it is not one.
+pub fn epoch_seconds(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
+    if t.len() < 19 || t.as_bytes()[4] != b'-' || t.as_bytes()[10] != b'T' {
+        return None;
+    }
+    let date = Date {
+        year: num(0..4)?,
+        month: u32::try_from(num(5..7)?)
+            .ok()
+            .filter(|m| (1..=12).contains(m))?,
+        day: u32::try_from(num(8..10)?)
+            .ok()
+            .filter(|d| (1..=31).contains(d))?,
+    };
+    let (h, m, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    Some(days_from_civil(date) * 86_400 + h * 3600 + m * 60 + s)
+}
+
 fn days_from_civil(d: Date) -> i64 {
     let y = d.year - i64::from(d.month <= 2);
     let era = y.div_euclid(400);
@@ -529,6 +550,15 @@ mod tests {
         let long = "a".repeat(5000);
         assert!(!glob_match("*a*a*a*a*a*b", &long));
         assert!(!PatternSet::parse("").matches("anything"));
+    }
+
+    #[test]
+    fn inventory_times() {
+        assert_eq!(epoch_seconds("1970-01-02T00:00:01.000Z"), Some(86_401));
+        assert_eq!(epoch_seconds("2026-11-27T10:11:12Z"), Some(1_795_774_272));
+        assert_eq!(epoch_seconds(""), None);
+        assert_eq!(epoch_seconds("2026-13-01T00:00:00Z"), None);
+        assert_eq!(epoch_seconds("yesterday"), None);
     }
 
     #[test]

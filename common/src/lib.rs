@@ -15,6 +15,7 @@ pub mod keystate;
 pub mod logging;
 pub mod plan;
 pub mod progress;
+pub mod sample;
 pub mod spec;
 pub mod storage;
 

@@ -5,6 +5,10 @@
 //! Keys in inventory CSV files are URL-encoded (`+` is a space). Delete markers and non-current
 //! versions are left out (thaw moves current versions), and so are objects the inventory already
 //! shows in the target class.
+//!
+//! The Size, StorageClass, LastModifiedDate and IntelligentTieringAccessTier columns, when the
+//! inventory has them, also feed the cost estimate (`launch --dry-run`, `estimate`): what each
+//! object will cost is known without a HeadObject.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -15,7 +19,14 @@ use thaw_common::aws::AwsError;
 use thaw_common::input::{split_csv, url_decode, InputFormat};
 use thaw_common::keys::parse_key_line;
 
+use thaw_common::cost::{PlannedAction, PlannedObject};
+use thaw_common::input::epoch_seconds;
+use thaw_common::sample::Reservoir;
+
 use crate::manifest::{create_spool, KeyList};
+
+/// Inventory rows kept for the cost estimate (a uniform sample; all of them up to this many).
+const OBJECT_SAMPLE: usize = 100_000;
 
 /// Where each needed column is in the data files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +35,9 @@ struct Columns {
     is_latest: Option<usize>,
     is_delete_marker: Option<usize>,
     storage_class: Option<usize>,
+    size: Option<usize>,
+    last_modified: Option<usize>,
+    access_tier: Option<usize>,
 }
 
 impl Columns {
@@ -35,6 +49,9 @@ impl Columns {
             is_latest: find("IsLatest"),
             is_delete_marker: find("IsDeleteMarker"),
             storage_class: find("StorageClass"),
+            size: find("Size"),
+            last_modified: find("LastModifiedDate"),
+            access_tier: find("IntelligentTieringAccessTier"),
         })
     }
 }
@@ -104,14 +121,48 @@ async fn read_small(s3: &aws_sdk_s3::Client, source: &str) -> anyhow::Result<Vec
     }
 }
 
-/// Decodes one gzipped CSV data file into `out`; returns (rows, keys kept).
+/// What the worker will do with an inventory row's object, for the cost estimate: archived
+/// objects (the archive classes, and Intelligent-Tiering's archive tiers) are restored, the
+/// others copied. Intelligent-Tiering has no minimum duration, so no age for it.
+fn planned_row(
+    class: &str,
+    access_tier: Option<&str>,
+    size: u64,
+    age_days: Option<f64>,
+) -> PlannedObject {
+    let (class, age_days) = match (class, access_tier) {
+        ("INTELLIGENT_TIERING", Some("DEEP_ARCHIVE_ACCESS")) => ("DEEP_ARCHIVE", None),
+        ("INTELLIGENT_TIERING", Some("ARCHIVE_ACCESS")) => ("GLACIER", None),
+        ("INTELLIGENT_TIERING", _) => ("INTELLIGENT_TIERING", None),
+        (c, _) => (c, age_days),
+    };
+    let action = if matches!(class, "GLACIER" | "DEEP_ARCHIVE") {
+        PlannedAction::RestoreThenCopy
+    } else {
+        PlannedAction::Copy
+    };
+    PlannedObject {
+        class: class.to_owned(),
+        size,
+        age_days,
+        action,
+    }
+}
+
+/// Decodes one gzipped CSV data file into `out`, offering each kept row's object to `objects`;
+/// returns (rows, keys kept).
 fn decode_file(
     path: &std::path::Path,
     name: &str,
     cols: &Columns,
     target: &str,
     out: &mut impl Write,
+    objects: &mut Reservoir<PlannedObject>,
 ) -> anyhow::Result<(u64, u64)> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = BufReader::new(MultiGzDecoder::new(BufReader::new(file)));
     let (mut rows, mut kept) = (0u64, 0u64);
@@ -147,6 +198,18 @@ fn decode_file(
             .and_then(|()| out.write_all(b"\n"))
             .context("writing the key list spool")?;
         kept += 1;
+        let size = get(cols.size).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let age_days = get(cols.last_modified)
+            .and_then(epoch_seconds)
+            .map(|t| (now - t).max(0) as f64 / 86_400.0);
+        objects.offer(planned_row(
+            get(cols.storage_class)
+                .filter(|c| !c.is_empty())
+                .unwrap_or("STANDARD"),
+            get(cols.access_tier),
+            size,
+            age_days,
+        ));
     }
 }
 
@@ -167,6 +230,7 @@ pub async fn key_list(
     let (file, spool) = create_spool()?;
     let mut out = BufWriter::new(file);
     let (mut rows, mut kept) = (0u64, 0u64);
+    let mut objects = Reservoir::new(OBJECT_SAMPLE);
     for (n, key) in manifest.files.iter().enumerate() {
         let name = format!("s3://{}/{key}", manifest.destination_bucket);
         let mut body = s3
@@ -189,7 +253,14 @@ pub async fn key_list(
         }
         gz.flush().context("writing a temp file")?;
         drop(gz);
-        let (r, k) = decode_file(gz_spool.path(), &name, &manifest.columns, target, &mut out)?;
+        let (r, k) = decode_file(
+            gz_spool.path(),
+            &name,
+            &manifest.columns,
+            target,
+            &mut out,
+            &mut objects,
+        )?;
         rows += r;
         kept += k;
         tracing::info!(
@@ -200,7 +271,9 @@ pub async fn key_list(
     }
     out.flush().context("writing the key list spool")?;
     tracing::info!("{source}: {rows} inventory rows, {kept} keys to move");
-    KeyList::from_spool(spool, source, InputFormat::Inventory)
+    let mut list = KeyList::from_spool(spool, source, InputFormat::Inventory)?;
+    list.known_objects = Some(objects);
+    Ok(list)
 }
 
 #[cfg(test)]
@@ -219,7 +292,10 @@ mod tests {
                 key: 1,
                 is_latest: Some(3),
                 is_delete_marker: Some(4),
-                storage_class: Some(6)
+                storage_class: Some(6),
+                size: Some(5),
+                last_modified: None,
+                access_tier: None,
             }
         );
         assert!(Columns::from_schema("Bucket, Size").is_err());

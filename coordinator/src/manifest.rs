@@ -15,10 +15,12 @@ use anyhow::{anyhow, bail, Context};
 use aws_sdk_s3::primitives::ByteStream;
 use futures::{StreamExt, TryStreamExt};
 use thaw_common::aws::AwsError;
+use thaw_common::cost::PlannedObject;
 use thaw_common::input::{
     detect_format, parse_batch_csv_line, parse_pair_line, InputFormat, PatternSet,
 };
 use thaw_common::keys::{parse_key_line, KeyLine, KeyReader};
+use thaw_common::sample::Reservoir;
 use thaw_common::spec::{lot_manifest_name, JobSpec, S3Location, JOB_SPEC_NAME};
 
 use crate::ids::Fingerprint;
@@ -53,6 +55,9 @@ pub struct KeyList {
     entries: bool,
     /// What the list was read from (failed keys are exported in the same format).
     pub format: InputFormat,
+    /// Class, size and age of the listed objects when the input tells them (an inventory): the
+    /// cost estimate then needs no HeadObject.
+    pub known_objects: Option<Reservoir<PlannedObject>>,
     /// Keys in the list.
     pub count: u64,
     /// Fingerprint of the keys (see [`Fingerprint`]).
@@ -386,6 +391,7 @@ impl KeyList {
             _spool: spool,
             entries,
             format,
+            known_objects: None,
             count: fp.count(),
             fingerprint: fp.finish(),
         })
@@ -410,6 +416,7 @@ impl KeyList {
                 _spool: Some(spool),
                 entries: false,
                 format: InputFormat::Keys,
+                known_objects: None,
                 count: fp.count(),
                 fingerprint: fp.finish(),
             });
@@ -423,6 +430,7 @@ impl KeyList {
             _spool: None,
             entries: false,
             format: InputFormat::Keys,
+            known_objects: None,
             count: fp.count(),
             fingerprint: fp.finish(),
         })
@@ -433,7 +441,8 @@ impl KeyList {
         &self.name
     }
 
-    fn reopen(&self) -> anyhow::Result<KeyReader<BufReader<File>>> {
+    /// Streams the list's entries again (pass 1 validated them).
+    pub fn reopen(&self) -> anyhow::Result<KeyReader<BufReader<File>>> {
         let file = File::open(&self.path)
             .with_context(|| format!("opening key list {} again", self.name))?;
         Ok(reader(BufReader::new(file), self.entries))

@@ -803,7 +803,8 @@ async fn status_of_unknown_job_fails() {
 async fn dry_run_touches_nothing() {
     let fx = fixture().await;
     let job = job_id();
-    // a table and cluster that do not exist: a dry run sends no request at all
+    // a table and cluster that do not exist: a dry run writes nothing and asks nothing of them
+    // (it only looks at a sample of the objects, for the cost)
     let missing_table = unique("table");
     let missing_cluster = unique("cluster");
     let out = fx.launch_ok(
@@ -828,6 +829,13 @@ async fn dry_run_touches_nothing() {
     );
     assert!(text.contains("RunTask request of lot 0"), "{text}");
     assert!(text.contains("THAW_CONTROL"), "{text}");
+    // what it would cost: the 20 keys were looked at (none exists here)
+    assert!(text.contains("cost estimate"), "{text}");
+    assert!(
+        text.contains("20 looked at with HeadObject (20 missing)"),
+        "{text}"
+    );
+    assert!(text.contains("S3 Batch Operations"), "{text}");
     fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
     let tables = fx.c.ddb.list_tables().send().await.expect("list tables");
     assert!(!tables.table_names().contains(&missing_table));

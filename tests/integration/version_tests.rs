@@ -434,3 +434,117 @@ async fn bucket_in_another_region_is_one_line_and_no_job() {
     assert!(!out.status.success(), "no job recorded");
     drop(c);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_prices_an_inventory_without_looking_at_objects() {
+    // its own emulator: the test counts every HeadObject it receives
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let table = unique("table");
+    init_table(&moto, &table);
+    let bucket = unique("bucket");
+    create_bucket(&c, &bucket).await;
+    let gib: u64 = 1024 * 1024 * 1024;
+    let iso = |days_ago: u64| {
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(days_ago * 86_400);
+        let secs = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_secs();
+        // civil date from days (the inverse of what thaw parses)
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        let z = days as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60
+        )
+    };
+    let rows = format!(
+        "\"{bucket}\",\"young.bin\",\"{}\",\"{}\",\"GLACIER\",\"\"\n\
+         \"{bucket}\",\"old.bin\",\"{}\",\"{}\",\"DEEP_ARCHIVE\",\"\"\n\
+         \"{bucket}\",\"tiered.bin\",\"{}\",\"{}\",\"INTELLIGENT_TIERING\",\"DEEP_ARCHIVE_ACCESS\"\n\
+         \"{bucket}\",\"hot.bin\",\"1048576\",\"{}\",\"STANDARD\",\"\"\n\
+         \"{bucket}\",\"done.bin\",\"5\",\"{}\",\"STANDARD_IA\",\"\"\n",
+        100 * gib,
+        iso(10),
+        50 * gib,
+        iso(400),
+        gib,
+        iso(3),
+        iso(1),
+        iso(1),
+    );
+    let gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(rows.as_bytes()).expect("gzip");
+        e.finish().expect("gzip")
+    };
+    c.s3.put_object()
+        .bucket(&bucket)
+        .key("inv/data/1.csv.gz")
+        .body(gz.into())
+        .send()
+        .await
+        .expect("put data");
+    let manifest = format!(
+        r#"{{"sourceBucket":"{bucket}","destinationBucket":"arn:aws:s3:::{bucket}","fileFormat":"CSV",
+            "fileSchema":"Bucket, Key, Size, LastModifiedDate, StorageClass, IntelligentTieringAccessTier",
+            "files":[{{"key":"inv/data/1.csv.gz"}}]}}"#
+    );
+    let path = write_file("manifest.json", &manifest);
+    let heads = |m: &Moto| m.stats()["s3:HeadObject"].as_u64().unwrap_or(0);
+    let before = heads(&moto);
+    let job = unique("job");
+    let out = launch_local(&moto, &table, &bucket, &job, &path, &["--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    // four objects to move (STANDARD_IA is the target already), three of them archived
+    assert!(text.contains("keys: 4 from"), "{text}");
+    assert!(
+        text.contains("classes, sizes and ages of 4 objects from the inventory"),
+        "{text}"
+    );
+    assert!(text.contains("3 restores (151.0 GiB)"), "{text}");
+    assert!(text.contains("S3 Batch Operations"), "{text}");
+    assert_eq!(heads(&moto), before, "no HeadObject for an inventory");
+
+    // `estimate` reads it the same way; only the young GLACIER object leaves before its 90 days
+    let out = run_ok(
+        &moto,
+        "coordinator",
+        &[
+            "estimate",
+            path.to_str().expect("path"),
+            "--bucket",
+            &bucket,
+            "--storage-class",
+            "STANDARD_IA",
+            "--json",
+        ],
+        &[],
+    );
+    let doc: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(doc["sample_source"], "inventory", "{doc}");
+    assert_eq!(doc["estimate"]["restores"], 3, "{doc}");
+    let early = doc["estimate"]["early_deletion_usd"]
+        .as_f64()
+        .expect("early");
+    let glacier_gb_month = 0.0036; // the built-in GLACIER (Flexible Retrieval) price
+    let expected = (90.0 - 10.0) / 30.0 * glacier_gb_month * 100.0;
+    assert!(
+        (early - expected).abs() < expected * 0.02,
+        "{early} vs {expected}: {doc}"
+    );
+    assert_eq!(heads(&moto), before, "no HeadObject for an inventory");
+}

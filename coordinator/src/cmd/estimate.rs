@@ -6,15 +6,15 @@
 //! `thaw_common::cost` scales it to the whole list. With `--sample` at least the number of keys,
 //! every key is looked at and the request counts are exact.
 
-use std::io::BufReader;
-
 use anyhow::{bail, Context};
 use futures::StreamExt;
 use thaw_common::aws::AwsError;
 use thaw_common::cost::{
     estimate_sampled, CostJob, Estimate, PlannedAction, PlannedObject, Prices,
 };
-use thaw_common::keys::KeyReader;
+use thaw_common::sample::Reservoir;
+
+use crate::manifest::KeyList;
 use thaw_common::keystate::{decide, parse_restore_header, Goal, Next, ObjectHead};
 use thaw_common::plan::{lot_sizes, LotSpec};
 use thaw_common::storage::{RestoreTier, StorageClass};
@@ -24,9 +24,14 @@ use super::{out, usage, Global};
 /// Flags of `coordinator estimate`.
 #[derive(Debug, clap::Args)]
 pub struct EstimateArgs {
-    /// File with one S3 key per line (`-`: stdin).
+    /// The job's list, as `launch` takes it: one S3 key per line (`-`: stdin; `s3://...`), a
+    /// Batch Operations CSV or pairs list, or an S3 Inventory `manifest.json` (then classes, sizes
+    /// and ages come from the inventory, with no HeadObject).
     #[arg(value_name = "KEYS_FILE")]
     pub keys_file: String,
+    /// Format of KEYS_FILE [default: guessed as `launch` does].
+    #[arg(long, value_enum, env = "THAW_FORMAT")]
+    pub format: Option<super::launch::ListFormat>,
     /// Bucket holding the objects.
     #[arg(long, env = "THAW_BUCKET")]
     pub bucket: String,
@@ -70,45 +75,6 @@ pub struct EstimateArgs {
     /// One JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
-}
-
-/// A uniform sample of a stream (Algorithm R) with a fixed seed, so estimates repeat.
-struct Reservoir {
-    size: usize,
-    seen: u64,
-    items: Vec<String>,
-    rng: u64,
-}
-
-impl Reservoir {
-    fn new(size: usize) -> Self {
-        Self {
-            size,
-            seen: 0,
-            items: Vec::new(),
-            rng: 0x9E37_79B9_7F4A_7C15,
-        }
-    }
-
-    fn next_rand(&mut self) -> u64 {
-        // xorshift64*
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn offer(&mut self, key: String) {
-        self.seen += 1;
-        if self.items.len() < self.size {
-            self.items.push(key);
-        } else {
-            let j = self.next_rand() % self.seen;
-            if (j as usize) < self.size {
-                self.items[j as usize] = key;
-            }
-        }
-    }
 }
 
 /// What a sampled HeadObject found.
@@ -168,52 +134,68 @@ fn planned(
     }
 }
 
-/// Runs `coordinator estimate`.
-pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
-    let target: StorageClass = a.storage_class.parse().map_err(usage)?;
-    let tier: RestoreTier = a.restore_tier.parse().map_err(usage)?;
-    let prices = match &a.prices {
+/// Prices read from `--prices FILE`, or the built-in table.
+pub fn load_prices(path: Option<&std::path::Path>) -> anyhow::Result<Prices> {
+    match path {
         Some(p) => serde_json::from_slice::<Prices>(
             &std::fs::read(p).with_context(|| format!("reading prices {}", p.display()))?,
         )
-        .with_context(|| format!("parsing prices {}", p.display()))?,
-        None => Prices::default(),
-    };
-    let input: Box<dyn std::io::Read> = if a.keys_file == "-" {
-        Box::new(std::io::stdin())
-    } else {
-        Box::new(
-            std::fs::File::open(&a.keys_file)
-                .with_context(|| format!("opening key list {}", a.keys_file))?,
-        )
-    };
-    let mut sample = Reservoir::new(a.sample as usize);
-    for line in KeyReader::user_list(BufReader::new(input)) {
-        sample.offer(
-            line.with_context(|| format!("key list {}", a.keys_file))?
-                .key,
-        );
+        .with_context(|| format!("parsing prices {}", p.display())),
+        None => Ok(Prices::default()),
     }
-    if sample.seen == 0 {
-        bail!("key list {} holds no keys", a.keys_file);
-    }
-    let lots = lot_sizes(sample.seen, LotSpec::Size(a.lot_size.max(1)))?.len() as u64;
+}
 
-    let aws = g.aws().await?;
-    let s3 = aws.s3();
+/// The job's objects as the worker will find them: a uniform sample, each standing for
+/// `weight` keys of the list.
+#[derive(Debug)]
+pub struct ObjectSample {
+    /// Keys in the list.
+    pub keys: u64,
+    /// Objects in the sample.
+    pub objects: Vec<PlannedObject>,
+    /// Keys each sampled object stands for.
+    pub weight: f64,
+    /// Sampled keys that do not exist (HeadObject 404).
+    pub missing: u64,
+    /// Where the sample came from: `HeadObject` or `inventory`.
+    pub source: &'static str,
+}
+
+/// Samples `keys` (up to `size` entries, uniformly) and looks at each with HeadObject (the
+/// pinned version when there is one), deciding with the worker's own state machine.
+pub async fn look_at(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    keys: &KeyList,
+    spec_in_place: bool,
+    target: StorageClass,
+    tier: RestoreTier,
+    size: usize,
+) -> anyhow::Result<ObjectSample> {
+    let mut sample = Reservoir::new(size);
+    for line in keys.reopen()? {
+        sample.offer(line.with_context(|| format!("key list {}", keys.name()))?);
+    }
     let now = std::time::SystemTime::now();
-    let goal = Goal {
-        target,
-        tier,
-        days: 1,
-        in_place: true,
-    };
-    let looked: Vec<Looked> = futures::stream::iter(sample.items.iter())
-        .map(|key| {
+    let looked: Vec<Looked> = futures::stream::iter(sample.items().iter())
+        .map(|entry| {
             let s3 = s3.clone();
-            let bucket = a.bucket.clone();
+            let bucket = bucket.to_owned();
+            let goal = Goal {
+                target,
+                tier,
+                days: 1,
+                in_place: spec_in_place && entry.dest.is_none(),
+            };
             async move {
-                match s3.head_object().bucket(&bucket).key(key).send().await {
+                let head = s3
+                    .head_object()
+                    .bucket(&bucket)
+                    .key(&entry.key)
+                    .set_version_id(entry.version_id.clone())
+                    .send()
+                    .await;
+                match head {
                     Ok(h) => Looked::Object(planned(&h, goal, now)),
                     Err(e) => {
                         let err = AwsError::from_sdk("HeadObject", &e);
@@ -257,43 +239,142 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
             refused.len()
         );
     }
-    let weight = sample.seen as f64 / sample.items.len() as f64;
-    let hours = sample.seen as f64 / a.keys_per_second.max(0.001) / 3600.0;
+    Ok(ObjectSample {
+        keys: sample.seen(),
+        weight: sample.weight(),
+        objects,
+        missing,
+        source: "HeadObject",
+    })
+}
+
+/// What the cost model needs besides the objects.
+#[derive(Debug, Clone)]
+pub struct CostSettings {
+    /// Lots of the job.
+    pub lots: u64,
+    /// Keys per second one worker moves.
+    pub keys_per_second: f64,
+    /// Worker task vCPU.
+    pub task_vcpu: f64,
+    /// Worker task memory in GB.
+    pub task_gb: f64,
+    /// Fargate Spot.
+    pub spot: bool,
+    /// Extra HEAD polls per restore.
+    pub polls_per_restore: f64,
+    /// Multipart threshold in bytes.
+    pub multipart_threshold: u64,
+    /// Part size in bytes.
+    pub part_size: u64,
+}
+
+/// Prices the sampled job.
+pub fn price(
+    sample: &ObjectSample,
+    target: StorageClass,
+    tier: RestoreTier,
+    s: &CostSettings,
+    prices: &Prices,
+) -> Estimate {
+    let lots = s.lots.max(1);
+    let hours = sample.keys as f64 / s.keys_per_second.max(0.001) / 3600.0;
     let job = CostJob {
         target,
         tier,
-        polls_per_restore: a.polls_per_restore,
-        multipart_threshold: a.multipart_threshold,
-        part_size: a.part_size,
+        polls_per_restore: s.polls_per_restore,
+        multipart_threshold: s.multipart_threshold,
+        part_size: s.part_size,
         lots,
         worker_hours_per_lot: hours / lots as f64,
+        task_vcpu: s.task_vcpu,
+        task_gb: s.task_gb,
+        spot: s.spot,
+        ddb_writes_per_1000: 4.0,
+    };
+    estimate_sampled(&sample.objects, sample.weight, &job, prices)
+}
+
+/// The sample an inventory gives (no request needed).
+pub fn from_inventory(known: &Reservoir<PlannedObject>) -> ObjectSample {
+    ObjectSample {
+        keys: known.seen(),
+        objects: known.items().to_vec(),
+        weight: known.weight(),
+        missing: 0,
+        source: "inventory",
+    }
+}
+
+/// Runs `coordinator estimate`.
+pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
+    let target: StorageClass = a.storage_class.parse().map_err(usage)?;
+    let tier: RestoreTier = a.restore_tier.parse().map_err(usage)?;
+    let prices = load_prices(a.prices.as_deref())?;
+    let keys = super::launch::read_list(g, &a.keys_file, a.format, &a.bucket, target).await?;
+    if keys.count == 0 {
+        bail!("key list {} holds no keys", a.keys_file);
+    }
+    let lots = lot_sizes(keys.count, LotSpec::Size(a.lot_size.max(1)))?.len() as u64;
+    let sample = match &keys.known_objects {
+        Some(known) => from_inventory(known),
+        None => {
+            let aws = g.aws().await?;
+            look_at(
+                &aws.s3(),
+                &a.bucket,
+                &keys,
+                true,
+                target,
+                tier,
+                a.sample as usize,
+            )
+            .await?
+        }
+    };
+    let settings = CostSettings {
+        lots,
+        keys_per_second: a.keys_per_second,
         task_vcpu: a.task_vcpu,
         task_gb: a.task_gb,
         spot: a.spot,
-        ddb_writes_per_1000: 4.0,
+        polls_per_restore: a.polls_per_restore,
+        multipart_threshold: a.multipart_threshold,
+        part_size: a.part_size,
     };
-    let e = estimate_sampled(&objects, weight, &job, &prices);
+    let e = price(&sample, target, tier, &settings, &prices);
     if a.json {
         let doc = serde_json::json!({
-            "keys": sample.seen,
-            "sampled": sample.items.len(),
-            "missing_in_sample": missing,
+            "keys": sample.keys,
+            "sampled": sample.objects.len(),
+            "sample_source": sample.source,
+            "missing_in_sample": sample.missing,
             "lots": lots,
             "estimate": e,
         });
         return out(&format!("{}\n", serde_json::to_string_pretty(&doc)?));
     }
-    out(&render(&e, sample.seen, sample.items.len(), missing, lots))
+    out(&render(&e, &sample, lots))
 }
 
-fn render(e: &Estimate, keys: u64, sampled: usize, missing: u64, lots: u64) -> String {
+/// The estimate as the lines `estimate` and `launch --dry-run` print.
+pub fn render(e: &Estimate, sample: &ObjectSample, lots: u64) -> String {
     let gib = |b: u64| b as f64 / (1024.0 * 1024.0 * 1024.0);
     let mut o = String::new();
+    let looked = if sample.source == "inventory" {
+        format!(
+            "classes, sizes and ages of {} objects from the inventory",
+            sample.objects.len()
+        )
+    } else {
+        format!("{} looked at with HeadObject", sample.objects.len())
+    };
     push_line!(
         o,
-        "{keys} keys in {lots} lots; {sampled} looked at with HeadObject{}",
-        if missing > 0 {
-            format!(" ({missing} missing)")
+        "{} keys in {lots} lots; {looked}{}",
+        sample.keys,
+        if sample.missing > 0 {
+            format!(" ({} missing)", sample.missing)
         } else {
             String::new()
         }
@@ -332,25 +413,4 @@ fn render(e: &Estimate, keys: u64, sampled: usize, missing: u64, lots: u64) -> S
         e.batch_operations_usd
     );
     o
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reservoir_keeps_all_when_small_and_size_when_large() {
-        let mut r = Reservoir::new(10);
-        for i in 0..5 {
-            r.offer(i.to_string());
-        }
-        assert_eq!(r.items.len(), 5);
-        let mut r = Reservoir::new(10);
-        for i in 0..10_000 {
-            r.offer(i.to_string());
-        }
-        assert_eq!((r.items.len(), r.seen), (10, 10_000));
-        // not just the first ten
-        assert!(r.items.iter().any(|k| k.parse::<u32>().unwrap_or(0) >= 10));
-    }
 }

@@ -195,9 +195,16 @@ pub struct LaunchArgs {
     /// Part size in bytes for multipart copies.
     #[arg(long, env = "THAW_PART_SIZE", default_value_t = 256 * 1024 * 1024)]
     pub part_size: u64,
-    /// Print the plan and stop: nothing is uploaded, recorded or launched.
+    /// Print the plan and what the job will cost, and stop: nothing is uploaded, recorded or
+    /// launched (the estimate reads the inventory, or looks at a sample with HeadObject).
     #[arg(long, env = "THAW_DRY_RUN")]
     pub dry_run: bool,
+    /// With --dry-run: keys looked at with HeadObject for the cost estimate.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub sample: u64,
+    /// With --dry-run: JSON file overriding the built-in us-east-1 prices.
+    #[arg(long, env = "THAW_PRICES")]
+    pub prices: Option<PathBuf>,
     /// Stay attached after the launch, as `coordinator follow` does, until every lot is done.
     #[arg(long, env = "THAW_FOLLOW", conflicts_with = "dry_run")]
     pub follow: bool,
@@ -217,11 +224,10 @@ struct Plan {
 pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
     // A key list in S3 is streamed to a private spool first (read-only: nothing is written),
     // after the cheap checks, so a typo does not cost a multi-GB download.
-    let inventory = a.format == Some(ListFormat::Inventory)
-        || (a.format.is_none()
-            && a.keys_file
-                .as_deref()
-                .is_some_and(|k| k.to_ascii_lowercase().ends_with("manifest.json")));
+    let inventory = a
+        .keys_file
+        .as_deref()
+        .is_some_and(|k| is_inventory(k, a.format));
     let remote = inventory
         || a.from.is_some()
         || a.keys_file
@@ -233,13 +239,7 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
         let aws = g.aws().await?;
         Some(match (&a.from, &a.keys_file) {
             (Some(from), _) => list_from(&aws.s3(), &a, from, target).await?,
-            (None, Some(src)) if inventory => {
-                crate::inventory::key_list(&aws.s3(), src, &a.bucket, target.as_str()).await?
-            }
-            (None, Some(uri)) => {
-                crate::manifest::fetch_key_list(&aws.s3(), uri, a.format.map(Into::into), &a.bucket)
-                    .await?
-            }
+            (None, Some(src)) => read_list(g, src, a.format, &a.bucket, target).await?,
             (None, None) => return Err(usage("a KEYS_FILE or --from is required")),
         })
     } else {
@@ -247,7 +247,8 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
     };
     let plan = plan(g, &a, fetched)?;
     if a.dry_run {
-        return print_dry_run(g, &plan);
+        print_dry_run(g, &plan)?;
+        return print_cost(g, &a, &plan).await;
     }
     let aws = g.aws().await?;
     let s3 = aws.s3();
@@ -340,6 +341,52 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
         },
     )
     .await
+}
+
+/// True when `input` (with `format`) is an S3 Inventory `manifest.json`.
+fn is_inventory(input: &str, format: Option<ListFormat>) -> bool {
+    format == Some(ListFormat::Inventory)
+        || (format.is_none() && input.to_ascii_lowercase().ends_with("manifest.json"))
+}
+
+/// Reads a local list (or stdin, `-`), pass 1.
+fn read_local(input: &str, format: Option<ListFormat>, bucket: &str) -> anyhow::Result<KeyList> {
+    if input == "-" {
+        return match format {
+            None | Some(ListFormat::Keys) => KeyList::scan("-"),
+            Some(_) => Err(usage(
+                "a CSV list cannot be read from stdin: pass a file or an s3:// URI",
+            )),
+        };
+    }
+    KeyList::open(
+        PathBuf::from(input),
+        input,
+        None,
+        format.map(Into::into),
+        bucket,
+    )
+}
+
+/// Reads a job's list from any input `launch` takes but `--from`: a local file or stdin, an
+/// `s3://` URI (streamed), or an S3 Inventory `manifest.json` (local or in S3).
+pub async fn read_list(
+    g: &Global,
+    input: &str,
+    format: Option<ListFormat>,
+    bucket: &str,
+    target: StorageClass,
+) -> anyhow::Result<KeyList> {
+    if is_inventory(input, format) {
+        let aws = g.aws().await?;
+        return crate::inventory::key_list(&aws.s3(), input, bucket, target.as_str()).await;
+    }
+    if input.starts_with("s3://") {
+        let aws = g.aws().await?;
+        return crate::manifest::fetch_key_list(&aws.s3(), input, format.map(Into::into), bucket)
+            .await;
+    }
+    read_local(input, format, bucket)
 }
 
 /// `--from s3://bucket/prefix/`: the listing, filtered, as a key list.
@@ -456,19 +503,9 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
 
     let keys = match fetched {
         Some(k) => k,
-        None if a.keys_file.as_deref() == Some("-") => match a.format {
-            None | Some(ListFormat::Keys) => KeyList::scan("-")?,
-            Some(_) => {
-                return Err(usage(
-                    "a CSV list cannot be read from stdin: pass a file or an s3:// URI",
-                ))
-            }
-        },
-        None => KeyList::open(
-            PathBuf::from(a.keys_file.as_deref().unwrap_or_default()),
+        None => read_local(
             a.keys_file.as_deref().unwrap_or_default(),
-            None,
-            a.format.map(Into::into),
+            a.format,
             &a.bucket,
         )?,
     };
@@ -857,6 +894,58 @@ async fn report_local(
 }
 
 /// `--dry-run`: the plan, without a single AWS call (but reading an `s3://` key list).
+/// The cost part of `--dry-run`: from the inventory when the input is one, else from a sample
+/// looked at with HeadObject. A cost that cannot be estimated is said, and the plan still
+/// stands.
+async fn print_cost(g: &Global, a: &LaunchArgs, plan: &Plan) -> anyhow::Result<()> {
+    use super::estimate::{from_inventory, look_at, price, render, CostSettings};
+    let spec = &plan.spec;
+    let prices = super::estimate::load_prices(a.prices.as_deref())?;
+    let sample = match &plan.keys.known_objects {
+        Some(known) => Ok(from_inventory(known)),
+        None => match g.aws().await {
+            Ok(aws) => {
+                look_at(
+                    &aws.s3(),
+                    &spec.bucket,
+                    &plan.keys,
+                    spec.destination.is_none(),
+                    spec.target_class,
+                    spec.restore_tier,
+                    a.sample as usize,
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        },
+    };
+    let sample = match sample {
+        Ok(s) => s,
+        Err(e) => return out(&format!("cost: not estimated: {e:#}\n")),
+    };
+    let settings = CostSettings {
+        lots: u64::from(spec.lots),
+        keys_per_second: 50.0,
+        task_vcpu: 1.0,
+        task_gb: 2.0,
+        spot: a.spot,
+        polls_per_restore: 0.0,
+        multipart_threshold: spec.worker.multipart_threshold,
+        part_size: spec.worker.part_size,
+    };
+    let e = price(
+        &sample,
+        spec.target_class,
+        spec.restore_tier,
+        &settings,
+        &prices,
+    );
+    out(&format!(
+        "cost estimate (us-east-1 prices unless --prices; Fargate at 1 vCPU/2 GB and 50 keys/s per task):\n{}",
+        render(&e, &sample, u64::from(spec.lots))
+    ))
+}
+
 fn print_dry_run(g: &Global, plan: &Plan) -> anyhow::Result<()> {
     let spec = &plan.spec;
     let env_var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -898,6 +987,25 @@ fn print_dry_run(g: &Global, plan: &Plan) -> anyhow::Result<()> {
         spec.restore_tier,
         spec.restore_days
     );
+    if let Some(d) = &spec.destination {
+        push_line!(
+            o,
+            "copies to: s3://{}/{} (keys below '{}' keep their path)",
+            d.bucket,
+            d.prefix,
+            d.strip_prefix
+        );
+    }
+    if !plan.dest_buckets.is_empty() {
+        let names: Vec<&str> = plan.dest_buckets.iter().map(String::as_str).collect();
+        push_line!(o, "destination buckets: {}", names.join(", "));
+    }
+    if spec.delete_source_version {
+        push_line!(
+            o,
+            "after each verified copy, the copied source version is deleted"
+        );
+    }
     push_line!(o, "control: {}", spec.control);
     push_line!(o, "manifest of lot 0: {}", manifest_uri(&spec.control, 0));
     push_line!(
