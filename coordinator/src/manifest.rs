@@ -25,6 +25,9 @@ use thaw_common::spec::{lot_manifest_name, JobSpec, S3Location, JOB_SPEC_NAME};
 
 use crate::ids::Fingerprint;
 
+/// A progress line every this many keys while a list is read.
+const PROGRESS_EVERY: u64 = 1_000_000;
+
 /// Lot manifests uploaded at once.
 const MANIFEST_UPLOADS: usize = 8;
 
@@ -108,6 +111,9 @@ fn fingerprint_of(input: impl BufRead, name: &str, entries: bool) -> anyhow::Res
     for item in reader(input, entries) {
         let line = item.with_context(|| format!("key list {name}"))?;
         fp.add(&line.encode());
+        if fp.count() % PROGRESS_EVERY == 0 {
+            tracing::info!("key list {name}: {} keys read and checked", fp.count());
+        }
     }
     Ok(fp)
 }
