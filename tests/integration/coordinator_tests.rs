@@ -421,16 +421,27 @@ async fn relaunch_recovers_a_lot_claimed_but_never_started() {
     let job = job_id();
     let file = write_keys(&tricky_keys(9));
     fx.launch_ok(&file, &job, &["--lots", "3"]);
-    // a coordinator that crashed between the claim and RunTask leaves LAUNCHED without a task
-    fx.c.ddb
-        .update_item()
-        .table_name(&fx.table)
-        .key("job_id", AttributeValue::S(job.clone()))
-        .key("lot", AttributeValue::N("1".into()))
-        .update_expression("REMOVE task")
-        .send()
-        .await
-        .expect("update lot 1");
+    // a coordinator that crashed between the claim and RunTask leaves LAUNCHED without a task;
+    // claimed moments ago, it may still be inside RunTask elsewhere: left alone
+    let forget_task = |launched_at: i64| {
+        fx.c.ddb
+            .update_item()
+            .table_name(&fx.table)
+            .key("job_id", AttributeValue::S(job.clone()))
+            .key("lot", AttributeValue::N("1".into()))
+            .update_expression("REMOVE task SET launched_at = :t")
+            .expression_attribute_values(":t", AttributeValue::N(launched_at.to_string()))
+            .send()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64;
+    forget_task(now).await.expect("update lot 1");
+    let out = fx.launch_ok(&file, &job, &["--lots", "3"]);
+    assert!(stdout(&out).contains("launched 0 lots"), "{}", stdout(&out));
+    // claimed 11 minutes ago: the claim's coordinator is gone, the lot is launched again
+    forget_task(now - 660).await.expect("update lot 1");
     let out = fx.launch_ok(&file, &job, &["--lots", "3"]);
     assert!(stdout(&out).contains("launched 1 lots"), "{}", stdout(&out));
     let status = fx.status_json(&job);

@@ -5,8 +5,8 @@
 //! Order matters: everything that can be checked is checked before the first write (names, key
 //! list, table, buckets, cluster), so a bad command leaves no partial job. Re-running with the
 //! same `--job-id` is safe: the key list must match the recorded one, nothing is reset, and only
-//! PENDING lots (and LAUNCHED lots without a recorded task, from a crash between claim and
-//! launch) are launched, each through a conditional claim in the table.
+//! PENDING lots (and LAUNCHED lots left without a task for ten minutes, from a crash between
+//! claim and launch) are launched, each through a conditional claim in the table.
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -288,7 +288,7 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
     ensure_lots(&table, &spec, &plan.sizes).await?;
 
     let items = table.lots(&spec.job_id).await?;
-    let selection = select(&items);
+    let selection = select(&items, thaw_common::progress::now_secs());
     info!(
         job = spec.job_id.as_str(),
         "{} lots to launch, {} already launched or running, {} succeeded, {} left for a retry",
@@ -739,14 +739,27 @@ struct Selection {
     other: usize,
 }
 
-/// PENDING lots, and LAUNCHED lots with no task (a crash between claim and launch). Lots that
-/// are running, finished, waiting, failed, interrupted or cancelled are left alone.
-fn select(items: &[LotItem]) -> Selection {
+/// How long a claimed lot may wait for its task before another `launch` takes it over: longer
+/// than a coordinator spends retrying one throttled RunTask, so a launch still in progress
+/// elsewhere is not doubled.
+const CLAIM_GRACE_SECS: i64 = 600;
+
+/// PENDING lots, and LAUNCHED lots with no task claimed over [`CLAIM_GRACE_SECS`] ago (a crash
+/// between claim and launch). Lots that are running, finished, waiting, failed, interrupted or
+/// cancelled, or claimed moments ago by another launch, are left alone.
+fn select(items: &[LotItem], now: i64) -> Selection {
     let mut s = Selection::default();
     for item in items {
         match item.state {
             LotState::Pending => s.launch.push(item.clone()),
-            LotState::Launched if item.task.is_none() => s.launch.push(item.clone()),
+            LotState::Launched
+                if item.task.is_none()
+                    && item
+                        .launched_at
+                        .is_none_or(|t| now.saturating_sub(t) >= CLAIM_GRACE_SECS) =>
+            {
+                s.launch.push(item.clone())
+            }
             LotState::Launched | LotState::Running => s.active += 1,
             LotState::Succeeded => s.succeeded += 1,
             LotState::Waiting | LotState::Failed | LotState::Interrupted | LotState::Cancelled => {
@@ -1086,10 +1099,18 @@ mod tests {
             item(5, LotState::Waiting, Some("arn:t")),
             item(6, LotState::Failed, None),
         ];
-        let s = select(&items);
+        let s = select(&items, 10_000);
         let lots: Vec<u32> = s.launch.iter().map(|l| l.lot).collect();
         assert_eq!(lots, vec![0, 1]);
         assert_eq!((s.active, s.succeeded, s.other), (2, 1, 2));
+        // claimed moments ago by another launch that may still be inside RunTask: left alone
+        let mut fresh = item(1, LotState::Launched, None);
+        fresh.launched_at = Some(10_000 - 5);
+        let s = select(&[fresh.clone()], 10_000);
+        assert!(s.launch.is_empty());
+        assert_eq!(s.active, 1);
+        fresh.launched_at = Some(10_000 - CLAIM_GRACE_SECS);
+        assert_eq!(select(&[fresh], 10_000).launch.len(), 1);
     }
 
     fn spec() -> JobSpec {
