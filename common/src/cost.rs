@@ -147,6 +147,10 @@ pub struct CostJob {
     pub spot: bool,
     /// DynamoDB writes per 1,000 keys (checkpoints), measured at about 4.
     pub ddb_writes_per_1000: f64,
+    /// HeadObject calls per copied object on top of the state machine's: the destination check
+    /// of copies elsewhere, the current-version check of pinned in-place copies, and the check
+    /// of the new version before `--delete-source-version` deletes the old one.
+    pub extra_heads_per_copy: f64,
 }
 
 /// The estimate, line by line.
@@ -217,6 +221,7 @@ pub fn estimate_sampled<'a>(
     let mut retrieval_usd = 0.0;
     let mut early = 0.0;
     let mut polls = 0.0;
+    let mut extra_heads = 0.0;
     for o in objects {
         e.objects += 1;
         e.get_requests += 1; // the first HEAD
@@ -257,6 +262,7 @@ pub fn estimate_sampled<'a>(
             }
         }
         e.copy_bytes += o.size;
+        extra_heads += job.extra_heads_per_copy;
         if o.size > job.multipart_threshold {
             let parts = o.size.div_ceil(part_size_for(o.size, job.part_size));
             e.put_requests += parts + 2;
@@ -265,7 +271,7 @@ pub fn estimate_sampled<'a>(
             e.put_requests += 1;
         }
     }
-    e.get_requests += polls.round() as u64;
+    e.get_requests += (polls + extra_heads).round() as u64;
     let w = |n: u64| (n as f64 * weight).round() as u64;
     e.objects = w(e.objects);
     e.restores = w(e.restores);
@@ -331,6 +337,7 @@ mod tests {
             task_gb: 2.0,
             spot: false,
             ddb_writes_per_1000: 4.0,
+            extra_heads_per_copy: 0.0,
         }
     }
 

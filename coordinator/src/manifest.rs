@@ -38,8 +38,10 @@ const MAX_DEST_BUCKETS: usize = 100;
 /// What a list's lines hold besides keys.
 #[derive(Debug, Default)]
 pub struct ListFields {
-    /// Lines that pin a source version.
-    pub pinned: u64,
+    /// Lines that pin a source version and copy in place.
+    pub pinned_in_place: u64,
+    /// Lines that name a destination other than their source.
+    pub with_dest: u64,
     /// Destination buckets named per line (pairs lists).
     pub dest_buckets: std::collections::BTreeSet<String>,
 }
@@ -460,7 +462,8 @@ impl KeyList {
         if self.entries {
             for line in self.reopen()? {
                 let line = line.with_context(|| format!("key list {}", self.name))?;
-                f.pinned += u64::from(line.version_id.is_some());
+                f.pinned_in_place += u64::from(line.version_id.is_some() && line.dest.is_none());
+                f.with_dest += u64::from(line.dest.is_some());
                 if let Some((b, _)) = line.dest {
                     if !f.dest_buckets.contains(&b) {
                         if f.dest_buckets.len() >= MAX_DEST_BUCKETS {

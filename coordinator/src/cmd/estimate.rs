@@ -14,7 +14,7 @@ use thaw_common::cost::{
 };
 use thaw_common::sample::Reservoir;
 
-use crate::manifest::KeyList;
+use crate::manifest::{KeyList, ListFields};
 use thaw_common::keystate::{decide, parse_restore_header, Goal, Next, ObjectHead};
 use thaw_common::plan::{lot_sizes, LotSpec};
 use thaw_common::storage::{RestoreTier, StorageClass};
@@ -267,6 +267,39 @@ pub struct CostSettings {
     pub multipart_threshold: u64,
     /// Part size in bytes.
     pub part_size: u64,
+    /// HeadObject calls per copy beyond the state machine's (see [`extra_heads_per_copy`]).
+    pub extra_heads_per_copy: f64,
+}
+
+/// The HeadObject calls a copy makes beyond the state machine's, averaged over the list: one
+/// destination check per copy elsewhere (`dest_all`: every key, or the pairs that name another
+/// object), one current-version check per pinned in-place key (unless `overwrite`), one check of
+/// the new version per copy with `delete_source_version`.
+pub fn extra_heads_per_copy(
+    fields: &ListFields,
+    keys: u64,
+    dest_all: bool,
+    delete_source_version: bool,
+    overwrite: bool,
+) -> f64 {
+    let share = |n: u64| {
+        if keys == 0 {
+            0.0
+        } else {
+            n as f64 / keys as f64
+        }
+    };
+    let dest = if dest_all {
+        1.0
+    } else {
+        share(fields.with_dest)
+    };
+    let pinned = if overwrite || dest_all {
+        0.0
+    } else {
+        share(fields.pinned_in_place)
+    };
+    dest + pinned + if delete_source_version { 1.0 } else { 0.0 }
 }
 
 /// Prices the sampled job.
@@ -291,6 +324,7 @@ pub fn price(
         task_gb: s.task_gb,
         spot: s.spot,
         ddb_writes_per_1000: 4.0,
+        extra_heads_per_copy: s.extra_heads_per_copy,
     };
     estimate_sampled(&sample.objects, sample.weight, &job, prices)
 }
@@ -316,6 +350,7 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         bail!("key list {} holds no keys", a.keys_file);
     }
     let lots = lot_sizes(keys.count, LotSpec::Size(a.lot_size.max(1)))?.len() as u64;
+    let fields = keys.fields()?;
     let sample = match &keys.known_objects {
         Some(known) => from_inventory(known),
         None => {
@@ -341,6 +376,7 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         polls_per_restore: a.polls_per_restore,
         multipart_threshold: a.multipart_threshold,
         part_size: a.part_size,
+        extra_heads_per_copy: extra_heads_per_copy(&fields, keys.count, false, false, false),
     };
     let e = price(&sample, target, tier, &settings, &prices);
     if a.json {
@@ -413,4 +449,30 @@ pub fn render(e: &Estimate, sample: &ObjectSample, lots: u64) -> String {
         e.batch_operations_usd
     );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extra_heads_follow_what_the_worker_checks() {
+        let none = ListFields::default();
+        assert_eq!(extra_heads_per_copy(&none, 100, false, false, false), 0.0);
+        // --dest: one destination check per copy; plus the new version's check when deleting
+        assert_eq!(extra_heads_per_copy(&none, 100, true, true, false), 2.0);
+        // a CSV pinning half its keys in place: the current version is looked at for those
+        let half = ListFields {
+            pinned_in_place: 50,
+            ..ListFields::default()
+        };
+        assert_eq!(extra_heads_per_copy(&half, 100, false, false, false), 0.5);
+        assert_eq!(extra_heads_per_copy(&half, 100, false, false, true), 0.0);
+        // a pairs list where a quarter of the pairs copy elsewhere
+        let pairs = ListFields {
+            with_dest: 25,
+            ..ListFields::default()
+        };
+        assert_eq!(extra_heads_per_copy(&pairs, 100, false, false, false), 0.25);
+    }
 }

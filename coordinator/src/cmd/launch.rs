@@ -215,6 +215,8 @@ struct Plan {
     spec: JobSpec,
     /// Every bucket copies go to, other than the source (checked, and their Regions recorded).
     dest_buckets: std::collections::BTreeSet<String>,
+    /// HeadObject calls per copy beyond the state machine's, for the cost estimate.
+    extra_heads: f64,
     sizes: Vec<u64>,
     keys: KeyList,
     settings: LaunchSettings,
@@ -552,6 +554,13 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
             "--dest cannot be used with a pairs list: the list names each destination",
         ));
     }
+    let extra_heads = super::estimate::extra_heads_per_copy(
+        &fields,
+        keys.count,
+        destination.is_some(),
+        a.delete_source_version,
+        a.overwrite,
+    );
     let mut dest_buckets = fields.dest_buckets;
     if let Some(d) = &destination {
         dest_buckets.insert(d.bucket.clone());
@@ -587,6 +596,7 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
     };
     Ok(Plan {
         spec,
+        extra_heads,
         dest_buckets,
         sizes,
         keys,
@@ -945,6 +955,7 @@ async fn print_cost(g: &Global, a: &LaunchArgs, plan: &Plan) -> anyhow::Result<(
         polls_per_restore: 0.0,
         multipart_threshold: spec.worker.multipart_threshold,
         part_size: spec.worker.part_size,
+        extra_heads_per_copy: plan.extra_heads,
     };
     let e = price(
         &sample,
