@@ -115,6 +115,11 @@ pub struct JobSpec {
     /// sent to that Region (CopyObject runs in the destination's Region).
     #[serde(default)]
     pub bucket_regions: std::collections::BTreeMap<String, String>,
+    /// Buckets other than the source that the job's pairs list names as destinations: a worker
+    /// refuses (fails) a manifest line naming any other, so an edited manifest cannot write
+    /// elsewhere.
+    #[serde(default)]
+    pub dest_buckets: Vec<String>,
     /// The kind of list the job was launched from (`keys`, `csv`, `pairs`, `inventory`), so
     /// failed keys are exported in a format `launch` reads back with the same versions and
     /// destinations.

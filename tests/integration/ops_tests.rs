@@ -485,6 +485,7 @@ async fn status_of_a_thousand_lots_needs_no_per_lot_requests() {
         overwrite: false,
         delete_source_version: false,
         bucket_regions: Default::default(),
+        dest_buckets: Vec::new(),
         input_format: "keys".into(),
     };
     let item = JobItem {

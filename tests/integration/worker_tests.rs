@@ -73,6 +73,7 @@ impl Job {
             overwrite: false,
             delete_source_version: false,
             bucket_regions: Default::default(),
+            dest_buckets: Vec::new(),
             input_format: "keys".into(),
         };
         let put = |key: String, body: Vec<u8>| {
@@ -907,5 +908,56 @@ async fn a_manifest_key_outside_the_job_prefix_is_refused() {
         class_of(&c, &bucket, "secret/b").await,
         "STANDARD",
         "never touched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manifest_destination_the_job_does_not_name_is_refused() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("src");
+    let allowed = unique("allowed");
+    let other = unique("other");
+    for b in [&bucket, &allowed, &other] {
+        create_bucket(&c, b).await;
+    }
+    put(&c, &bucket, "a", "STANDARD", b"x").await;
+    put(&c, &bucket, "b", "STANDARD", b"y").await;
+    // a pairs job copying to `allowed`, whose manifest was edited to send "b" to `other`
+    let lines = vec![
+        format!("a\u{1f}\u{1f}{allowed}\u{1f}copy/a"),
+        format!("b\u{1f}\u{1f}{other}\u{1f}copy/b"),
+    ];
+    let job = Job::create(moto, &c, &bucket, &lines, fast_settings()).await;
+    let spec_key = job.control.key(JOB_SPEC_NAME);
+    let body = get_body(&c, &bucket, &spec_key).await;
+    let mut spec: JobSpec = serde_json::from_slice(&body).expect("spec");
+    spec.dest_buckets = vec![allowed.clone()];
+    spec.input_format = "pairs".into();
+    c.s3.put_object()
+        .bucket(&bucket)
+        .key(&spec_key)
+        .body(serde_json::to_vec(&spec).expect("json").into())
+        .send()
+        .await
+        .expect("put spec");
+    let out = job.run(moto, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let item = job.item(&c).await;
+    assert_eq!(
+        item.checkpoint.failure_of(1).map(|f| f.0),
+        Some("OutsideJobDestinations")
+    );
+    assert_eq!(class_of(&c, &allowed, "copy/a").await, "STANDARD_IA");
+    let listed =
+        c.s3.list_objects_v2()
+            .bucket(&other)
+            .send()
+            .await
+            .expect("list");
+    assert_eq!(
+        listed.key_count(),
+        Some(0),
+        "nothing written to a bucket the job does not name"
     );
 }

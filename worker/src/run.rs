@@ -542,6 +542,16 @@ async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
             return Step::Finished;
         }
     }
+    if let Some((bucket, _)) = &entry.dest {
+        if *bucket != ctx.spec.bucket && !ctx.spec.dest_buckets.contains(bucket) {
+            ctx.tracker.failed(
+                i,
+                "OutsideJobDestinations",
+                "the manifest names a destination bucket the job was not launched with: refused",
+            );
+            return Step::Finished;
+        }
+    }
     let obj = match object::head(ctx, key, entry.version_id.as_deref()).await {
         Ok(o) => o,
         Err(e) if e.code == "NoSuchVersion" && ctx.spec.delete_source_version => {

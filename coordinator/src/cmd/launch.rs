@@ -561,6 +561,12 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
         a.delete_source_version,
         a.overwrite,
     );
+    let pair_buckets: Vec<String> = fields
+        .dest_buckets
+        .iter()
+        .filter(|b| **b != a.bucket)
+        .cloned()
+        .collect();
     let mut dest_buckets = fields.dest_buckets;
     if let Some(d) = &destination {
         dest_buckets.insert(d.bucket.clone());
@@ -592,6 +598,7 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
         overwrite: a.overwrite,
         delete_source_version: a.delete_source_version,
         bucket_regions: Default::default(),
+        dest_buckets: pair_buckets,
         input_format: keys.format.to_string(),
     };
     Ok(Plan {
@@ -1144,6 +1151,7 @@ mod tests {
             overwrite: false,
             delete_source_version: false,
             bucket_regions: Default::default(),
+            dest_buckets: Vec::new(),
             input_format: "keys".into(),
         }
     }
