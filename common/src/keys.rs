@@ -87,7 +87,7 @@ pub fn parse_key_line(raw: &[u8], line: u64) -> Result<Option<String>, KeyLineEr
 pub const FIELD_SEP: char = '\u{1f}';
 
 /// A key read from a list, with the 1-based line it came from, the version it pins and where its
-/// copy goes (set only in lists thaw wrote from CSV, pairs or inventory input).
+/// copy goes (set only in lists thaw wrote from a Batch Operations CSV or a pairs list).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyLine {
     /// 1-based line number in the input (for error messages).
@@ -172,14 +172,14 @@ pub struct KeyReader<R> {
     input: R,
     line: u64,
     buf: Vec<u8>,
+    /// Set for a list a person gave: plain keys only, a byte order mark refused. Unset for a
+    /// manifest thaw wrote, whose lines may also pin versions and name destinations.
     refuse_bom: bool,
 }
 
-// A list a person gave holds keys only (`refuse_bom`); a manifest thaw wrote may also pin versions
-// and name destinations (see [`KeyLine::encode`]).
-
 impl<R: BufRead> KeyReader<R> {
-    /// Wraps a buffered reader of a list thaw wrote itself (a lot manifest): every line is a key.
+    /// Wraps a buffered reader of a list thaw wrote itself (a lot manifest): every line is a key,
+    /// with its pinned version and destination when it has them.
     pub fn new(input: R) -> Self {
         Self {
             input,

@@ -375,6 +375,50 @@ async fn pinned_versions_are_copied_and_exactly_one_version_is_deleted() {
         assert_eq!(versions(&c, &bucket, k).await.len(), 2, "{k}");
     }
 
+    // resuming the first job with other flags is refused, and so is --overwrite with deletes
+    let out = launch_local(moto, &table, &bucket, &job, &input, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("same flags"), "{}", stderr(&out));
+    let out = launch_local(
+        moto,
+        &table,
+        &bucket,
+        &unique("job"),
+        &input,
+        &["--delete-source-version", "--overwrite"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    // a pairs list moving a versioned object into a bucket without versioning: the copy has no
+    // version id, its current object is checked, and the source's only version is deleted
+    let plain_dst = unique("plaindst");
+    create_bucket(&c, &plain_dst).await;
+    let moved = "m/one.dat";
+    let moved_version = put_version(&c, &bucket, moved, "moving").await;
+    let pairs = write_file(
+        "move.csv",
+        &format!("s3://{bucket}/{moved},s3://{plain_dst}/{moved}\n"),
+    );
+    let job4 = unique("job");
+    let out = launch_local(
+        moto,
+        &table,
+        &bucket,
+        &job4,
+        &pairs,
+        &["--delete-source-version"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = status_json(moto, &table, &job4);
+    assert_eq!(status["totals"]["copied"], 1, "{status}");
+    assert_eq!(get_body(&c, &plain_dst, moved).await, b"moving");
+    assert_eq!(class_of(&c, &plain_dst, moved).await, "STANDARD_IA");
+    let left = versions(&c, &bucket, moved).await;
+    assert!(
+        left.iter().all(|v| v.0 != moved_version),
+        "the copied version was deleted: {left:?}"
+    );
+
     // with --overwrite, the older version is copied on top: its bytes become current
     let one = write_file(
         "one.csv",

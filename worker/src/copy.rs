@@ -140,7 +140,8 @@ async fn single_copy(
         .set_object_lock_mode(retention(obj).map(|(m, _)| m))
         .set_object_lock_retain_until_date(retention(obj).map(|(_, d)| d))
         .set_object_lock_legal_hold_status(raw.object_lock_legal_hold_status().cloned());
-    req = with_encryption(req, obj, |r, sse, kms, bk| {
+    let same_region = !ctx.regional_s3.contains_key(&to_bucket);
+    req = with_encryption(req, obj, same_region, |r, sse, kms, bk| {
         r.set_server_side_encryption(sse)
             .set_ssekms_key_id(kms)
             .set_bucket_key_enabled(bk)
@@ -173,14 +174,21 @@ fn retention(obj: &ObjectInfo) -> Option<(aws_sdk_s3::types::ObjectLockMode, Dat
 }
 
 /// Applies the source's server-side encryption to a request builder (SSE-S3 or SSE-KMS with its
-/// key and bucket-key setting), so a copy never falls back to the bucket default.
+/// key and bucket-key setting), so a copy never falls back to the bucket default, except for an
+/// SSE-KMS object copied into another Region, where the source's key cannot be used.
 fn with_encryption<B>(
     builder: B,
     obj: &ObjectInfo,
+    same_region: bool,
     set: impl FnOnce(B, Option<ServerSideEncryption>, Option<String>, Option<bool>) -> B,
 ) -> B {
     let raw = &obj.raw;
     match raw.server_side_encryption() {
+        // A KMS key belongs to one Region: a copy into another Region takes the destination
+        // bucket's default encryption instead of a key it cannot use.
+        Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse) if !same_region => {
+            builder
+        }
         Some(sse) => {
             let kms = matches!(
                 sse,
@@ -259,7 +267,8 @@ async fn multipart_copy(
     if !tags.is_empty() {
         create = create.tagging(tagging_string(&tags));
     }
-    create = with_encryption(create, obj, |r, sse, kms, bk| {
+    let same_region = !ctx.regional_s3.contains_key(&to_bucket);
+    create = with_encryption(create, obj, same_region, |r, sse, kms, bk| {
         r.set_server_side_encryption(sse)
             .set_ssekms_key_id(kms)
             .set_bucket_key_enabled(bk)
@@ -400,19 +409,25 @@ pub async fn delete_source_version(
         ));
     };
     let (to_bucket, to_key) = ctx.target_of(entry);
-    let Some(new_version) = copied.version_id.as_deref() else {
-        return Err(refuse(
-            "CopyNotVerified",
-            "the copy has no version id: source version kept".into(),
-        ));
+    let in_place = to_bucket == ctx.spec.bucket && to_key == entry.key;
+    // In place (the bucket is versioned: launch checks) the copy must be a new version; in a
+    // destination without versioning it has none, and the current object is the copy.
+    let new_version = match copied.version_id.as_deref() {
+        Some(v) if in_place && v == version => {
+            return Err(refuse(
+                "CopyNotVerified",
+                "the copy and the source are the same version: nothing deleted".into(),
+            ))
+        }
+        None if in_place => {
+            return Err(refuse(
+                "CopyNotVerified",
+                "the in-place copy has no version id: source version kept".into(),
+            ))
+        }
+        v => v,
     };
-    if to_bucket == ctx.spec.bucket && to_key == entry.key && new_version == version {
-        return Err(refuse(
-            "CopyNotVerified",
-            "the copy and the source are the same version: nothing deleted".into(),
-        ));
-    }
-    let copy = crate::object::head_at(ctx, &to_bucket, &to_key, Some(new_version)).await?;
+    let copy = crate::object::head_at(ctx, &to_bucket, &to_key, new_version).await?;
     if copy.head.storage_class != ctx.spec.target_class.as_str() || copy.size != obj.size {
         return Err(refuse(
             "CopyNotVerified",

@@ -603,7 +603,9 @@ async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
             Ok(copied) => {
                 if ctx.spec.delete_source_version {
                     if let Err(e) = copy::delete_source_version(ctx, entry, &obj, &copied).await {
-                        ctx.tracker.failed(i, &e.code, &e.message);
+                        let message =
+                            format!("copied, but the source version was kept: {}", e.message);
+                        ctx.tracker.failed(i, &e.code, &message);
                         return Step::Finished;
                     }
                 }
@@ -636,7 +638,9 @@ async fn copied_before(ctx: &Ctx, i: usize, entry: &KeyLine, gone: &AwsError) ->
     let (bucket, to_key) = ctx.target_of(entry);
     match object::head_at(ctx, &bucket, &to_key, None).await {
         Ok(d) if d.head.storage_class == ctx.spec.target_class.as_str() => ctx.tracker.skipped(i),
-        _ => ctx.tracker.failed(i, &gone.code, &gone.message),
+        Ok(_) => ctx.tracker.failed(i, &gone.code, &gone.message),
+        Err(e) if e.code == "NoSuchKey" => ctx.tracker.failed(i, &gone.code, &gone.message),
+        Err(e) => ctx.tracker.failed(i, &e.code, &e.message),
     }
     Step::Finished
 }
@@ -662,7 +666,8 @@ async fn check_pinned_in_place(
             return Some(Step::Finished);
         }
     };
-    if current.raw.version_id() == Some(pinned) {
+    // S3 reports no version id for an object written before versioning: its id is "null".
+    if current.raw.version_id().unwrap_or("null") == pinned {
         return None;
     }
     let is_copy = current.head.storage_class == ctx.spec.target_class.as_str()

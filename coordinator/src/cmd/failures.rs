@@ -28,7 +28,7 @@ pub struct FailuresArgs {
     /// Write to this file instead of stdout.
     #[arg(short = 'o', long = "output", env = "THAW_OUTPUT")]
     pub output: Option<std::path::PathBuf>,
-    /// A CSV `key,error_code,error_message` instead of bare keys.
+    /// A CSV `key,error_code,error_message` instead of the list `launch` reads.
     #[arg(long)]
     pub with_errors: bool,
 }
@@ -192,6 +192,17 @@ pub async fn run_failures(g: &Global, args: FailuresArgs) -> anyhow::Result<()> 
     }
     if let Some(p) = &args.output {
         eprintln!("{count} failed keys written to {}", p.display());
+    }
+    if !args.with_errors && matches!(spec.input_format.as_str(), "csv" | "pairs") {
+        eprintln!(
+            "the list is a {} list: give launch a file named *.csv, or pass --format {}",
+            if spec.input_format == "csv" {
+                "Batch Operations CSV"
+            } else {
+                "pairs"
+            },
+            spec.input_format
+        );
     }
     Ok(())
 }

@@ -200,10 +200,10 @@ pub struct LaunchArgs {
     #[arg(long, env = "THAW_DRY_RUN")]
     pub dry_run: bool,
     /// With --dry-run: keys looked at with HeadObject for the cost estimate.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    #[arg(long, default_value_t = 1000, requires = "dry_run", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub sample: u64,
     /// With --dry-run: JSON file overriding the built-in us-east-1 prices.
-    #[arg(long, env = "THAW_PRICES")]
+    #[arg(long, requires = "dry_run")]
     pub prices: Option<PathBuf>,
     /// Stay attached after the launch, as `coordinator follow` does, until every lot is done.
     #[arg(long, env = "THAW_FOLLOW", conflicts_with = "dry_run")]
@@ -468,6 +468,13 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
     if a.bucket.is_empty() {
         return Err(usage("--bucket must not be empty"));
     }
+    if a.delete_source_version && a.overwrite {
+        // Deleting a current version brings the one before it back; with --overwrite, a re-run
+        // after a crash could copy that older data over the copy it just made.
+        return Err(usage(
+            "--delete-source-version cannot be combined with --overwrite",
+        ));
+    }
     let settings = match a.launcher {
         LauncherKind::Ecs => {
             let task_definition = a
@@ -549,7 +556,7 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
         }
     };
     let fields = keys.fields()?;
-    if a.dest.is_some() && !fields.dest_buckets.is_empty() {
+    if a.dest.is_some() && keys.format == thaw_common::input::InputFormat::Pairs {
         return Err(usage(
             "--dest cannot be used with a pairs list: the list names each destination",
         ));
@@ -702,6 +709,19 @@ fn same_job(existing: &JobItem, wanted: &JobSpec) -> anyhow::Result<JobSpec> {
             "job {job} already exists for bucket {} and class {}",
             old.bucket,
             old.target_class
+        );
+    }
+    let flags = |s: &JobSpec| {
+        (
+            s.destination.clone(),
+            s.overwrite,
+            s.delete_source_version,
+            s.source_prefix.clone(),
+        )
+    };
+    if flags(&old) != flags(wanted) {
+        bail!(
+            "job {job} already exists with other --dest/--overwrite/--delete-source-version/--from settings; resume it with the same flags"
         );
     }
     if old.lots != wanted.lots {
@@ -923,7 +943,8 @@ async fn report_local(
     Ok(())
 }
 
-/// `--dry-run`: the plan, without a single AWS call (but reading an `s3://` key list).
+/// `--dry-run`: the plan, without a single AWS call (but reading an `s3://` key list); the cost
+/// follows from [`print_cost`].
 /// The cost part of `--dry-run`: from the inventory when the input is one, else from a sample
 /// looked at with HeadObject. A cost that cannot be estimated is said, and the plan still
 /// stands.

@@ -92,10 +92,10 @@ pub async fn bucket_region(
                 .and_then(|r| r.headers().get("x-amz-bucket-region"))
                 .map(str::to_owned);
             let err = AwsError::from_sdk("HeadBucket", &e);
-            if err.status == Some(301) {
-                if let Some(r) = region {
-                    return Ok(Some(r));
-                }
+            // S3 names the bucket's Region on a 301 (asked in the wrong Region), and also on
+            // the 400 and 403 of some endpoints: the bucket exists there.
+            if let (Some(r), Some(301 | 400 | 403)) = (region, err.status) {
+                return Ok(Some(r));
             }
             if err.status == Some(404) || matches!(err.code.as_str(), "NotFound" | "NoSuchBucket") {
                 anyhow::bail!("bucket {bucket} does not exist");
