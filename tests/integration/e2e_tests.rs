@@ -32,16 +32,6 @@ async fn archived_bucket(c: &Clients, n: usize) -> (String, String, Vec<String>)
     (bucket, table, keys)
 }
 
-fn status_json(moto: &Moto, table: &str, job: &str) -> Value {
-    let out = run_ok(
-        moto,
-        "coordinator",
-        &["status", job, "--table", table, "--json"],
-        &[],
-    );
-    serde_json::from_str(&stdout(&out)).expect("status json")
-}
-
 fn assert_all_succeeded(status: &Value, lots: usize, keys: u64) {
     let all = status["lots"].as_array().expect("lots");
     assert_eq!(all.len(), lots, "{status}");

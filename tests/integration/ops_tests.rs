@@ -15,16 +15,6 @@ use thaw_common::storage::{RestoreTier, StorageClass};
 
 use crate::rig::*;
 
-fn status(moto: &Moto, table: &str, job: &str) -> Value {
-    let out = run_ok(
-        moto,
-        "coordinator",
-        &["status", job, "--table", table, "--json"],
-        &[],
-    );
-    serde_json::from_str(&stdout(&out)).expect("status json")
-}
-
 async fn archived(c: &Clients, bucket: &str, keys: &[String]) {
     create_bucket(c, bucket).await;
     let objects = keys
@@ -78,7 +68,7 @@ async fn follow_drives_a_troubled_job_to_its_end() {
         ],
         &[],
     );
-    let st = status(&moto, &table, &job);
+    let st = status_json(&moto, &table, &job);
     assert_eq!(st["totals"]["states"]["WAITING"], 6, "{st}");
 
     // A worker of lot 0 is killed -9 while it runs: its lot stays RUNNING with a dead pid.
@@ -114,7 +104,7 @@ async fn follow_drives_a_troubled_job_to_its_end() {
     }
     child.kill().expect("kill -9");
     let _ = child.wait();
-    let st = status(&moto, &table, &job);
+    let st = status_json(&moto, &table, &job);
     assert_eq!(st["lots"][0]["state"], "RUNNING");
     assert_eq!(
         st["lots"][0]["stale"], true,
@@ -150,7 +140,7 @@ async fn follow_drives_a_troubled_job_to_its_end() {
         stderr(&out)
     );
 
-    let st = status(&moto, &table, &job);
+    let st = status_json(&moto, &table, &job);
     assert_eq!(st["totals"]["states"]["SUCCEEDED"], 5, "{st}");
     assert_eq!(st["totals"]["states"]["FAILED"], 1, "{st}");
     assert_eq!(st["totals"]["copied"], 120, "{st}");
@@ -437,7 +427,7 @@ async fn cancel_stops_every_task_and_leaves_lots_resumable() {
     for t in desc.tasks() {
         assert_eq!(t.last_status(), Some("STOPPED"));
     }
-    let st = status(moto, &table, &job);
+    let st = status_json(moto, &table, &job);
     assert_eq!(st["totals"]["states"]["CANCELLED"], 3, "{st}");
     // resumable: retry relaunches every cancelled lot as a new attempt (not counted as a retry)
     run_ok(
@@ -513,7 +503,7 @@ async fn status_of_a_thousand_lots_needs_no_per_lot_requests() {
         })
         .await;
     let before = moto.stats();
-    let st = status(&moto, &table, &job);
+    let st = status_json(&moto, &table, &job);
     let after = moto.stats();
     assert_eq!(st["lots"].as_array().map(Vec::len), Some(1000));
     assert_eq!(st["totals"]["keys_total"], 5_000_000u64);
@@ -569,7 +559,7 @@ async fn launch_follow_waits_for_restores_and_finishes() {
         "{}",
         stdout(&out)
     );
-    let st = status(&moto, &table, &job);
+    let st = status_json(&moto, &table, &job);
     assert_eq!(st["totals"]["states"]["SUCCEEDED"], 2, "{st}");
     assert_eq!(st["totals"]["restored"], 40, "{st}");
     assert_eq!(
@@ -725,7 +715,7 @@ async fn a_stopped_task_is_stale_in_status_and_relaunched_by_follow() {
         .send()
         .await
         .expect("stop");
-    let st = status(moto, &table, &job);
+    let st = status_json(moto, &table, &job);
     assert_eq!(st["lots"][0]["stale"], true, "{st}");
     let reason = st["lots"][0]["stale_reason"]
         .as_str()

@@ -296,6 +296,17 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `coordinator status JOB --json` of a job, parsed.
+pub fn status_json(moto: &Moto, table: &str, job: &str) -> serde_json::Value {
+    let out = run_ok(
+        moto,
+        "coordinator",
+        &["status", job, "--table", table, "--json"],
+        &[],
+    );
+    serde_json::from_str(&stdout(&out)).expect("status json")
+}
+
 /// Creates a bucket.
 pub async fn create_bucket(c: &Clients, bucket: &str) {
     c.s3.create_bucket()

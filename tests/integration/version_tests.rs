@@ -44,16 +44,6 @@ fn launch_local(
     run(moto, "coordinator", &args, &[])
 }
 
-fn status_json(moto: &Moto, table: &str, job: &str) -> Value {
-    let out = run_ok(
-        moto,
-        "coordinator",
-        &["status", job, "--table", table, "--json"],
-        &[],
-    );
-    serde_json::from_str(&stdout(&out)).expect("status json")
-}
-
 fn write_file(name: &str, text: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("{}-{name}", unique("in")));
     std::fs::write(&path, text).expect("write input");

@@ -111,6 +111,21 @@ impl Job {
         }
     }
 
+    /// Rewrites the job's `job.json` (in `bucket`) as `launch` would have written it.
+    async fn edit_spec(&self, c: &Clients, bucket: &str, edit: impl FnOnce(&mut JobSpec)) {
+        let spec_key = self.control.key(JOB_SPEC_NAME);
+        let body = get_body(c, bucket, &spec_key).await;
+        let mut spec: JobSpec = serde_json::from_slice(&body).expect("spec");
+        edit(&mut spec);
+        c.s3.put_object()
+            .bucket(bucket)
+            .key(&spec_key)
+            .body(serde_json::to_vec(&spec).expect("json").into())
+            .send()
+            .await
+            .expect("put spec");
+    }
+
     fn worker_args(&self) -> Vec<String> {
         vec![
             "--job-id".into(),
@@ -885,17 +900,10 @@ async fn a_manifest_key_outside_the_job_prefix_is_refused() {
     }
     let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
     // the job was launched with --from s3://bucket/allowed/: rewrite its spec as launch does
-    let spec_key = job.control.key(JOB_SPEC_NAME);
-    let body = get_body(&c, &bucket, &spec_key).await;
-    let mut spec: JobSpec = serde_json::from_slice(&body).expect("spec");
-    spec.source_prefix = Some("allowed/".into());
-    c.s3.put_object()
-        .bucket(&bucket)
-        .key(&spec_key)
-        .body(serde_json::to_vec(&spec).expect("json").into())
-        .send()
-        .await
-        .expect("put spec");
+    job.edit_spec(&c, &bucket, |spec| {
+        spec.source_prefix = Some("allowed/".into())
+    })
+    .await;
     let out = job.run(moto, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let item = job.item(&c).await;
@@ -929,18 +937,11 @@ async fn a_manifest_destination_the_job_does_not_name_is_refused() {
         format!("b\u{1f}\u{1f}{other}\u{1f}copy/b"),
     ];
     let job = Job::create(moto, &c, &bucket, &lines, fast_settings()).await;
-    let spec_key = job.control.key(JOB_SPEC_NAME);
-    let body = get_body(&c, &bucket, &spec_key).await;
-    let mut spec: JobSpec = serde_json::from_slice(&body).expect("spec");
-    spec.dest_buckets = vec![allowed.clone()];
-    spec.input_format = "pairs".into();
-    c.s3.put_object()
-        .bucket(&bucket)
-        .key(&spec_key)
-        .body(serde_json::to_vec(&spec).expect("json").into())
-        .send()
-        .await
-        .expect("put spec");
+    job.edit_spec(&c, &bucket, |spec| {
+        spec.dest_buckets = vec![allowed.clone()];
+        spec.input_format = "pairs".into();
+    })
+    .await;
     let out = job.run(moto, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let item = job.item(&c).await;
