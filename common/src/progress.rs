@@ -104,7 +104,9 @@ pub struct LotItem {
     pub manifest: String,
     /// Finished keys, restore requests and failures.
     pub checkpoint: LotCheckpoint,
-    /// Multipart uploads the latest run had open, by manifest position: aborted on resume.
+    /// Multipart uploads the latest run had open, by manifest position (aborted on resume), and
+    /// source versions it was about to delete, as `<position>:delete` (see
+    /// [`pending_delete_index`]).
     pub uploads: BTreeMap<String, String>,
     /// When the latest run started processing (epoch seconds).
     pub started_at: Option<i64>,
@@ -713,6 +715,47 @@ impl ProgressTable {
         .await
     }
 
+    /// Records, before a copy under `--delete-source-version`, the source version it will
+    /// delete afterwards: a run that dies between the copy and the delete leaves a trace the
+    /// next run finishes from (entry `<index>:delete` of the `uploads` map).
+    pub async fn add_pending_delete(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        index: usize,
+        version_id: &str,
+    ) -> Result<()> {
+        self.fenced_update_named(
+            job,
+            lot,
+            attempt,
+            "SET uploads.#i = :v, updated_at = :now",
+            vec![(":v", s(version_id))],
+            &[("#i", pending_delete_name(index))],
+        )
+        .await
+    }
+
+    /// Forgets a pending delete (done, or no copy was made).
+    pub async fn remove_pending_delete(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        index: usize,
+    ) -> Result<()> {
+        self.fenced_update_named(
+            job,
+            lot,
+            attempt,
+            "REMOVE uploads.#i SET updated_at = :now",
+            vec![],
+            &[("#i", pending_delete_name(index))],
+        )
+        .await
+    }
+
     /// Writes a full checkpoint: counters, bitmaps, failures, state and heartbeat (and, for a
     /// WAITING lot, when to look again).
     pub async fn write_checkpoint(
@@ -858,4 +901,14 @@ impl ProgressTable {
             AwsError::from_sdk(op, &e).into()
         }
     }
+}
+
+/// The `uploads` map entry of a pending delete of manifest position `index`.
+pub fn pending_delete_name(index: usize) -> String {
+    format!("{index}:delete")
+}
+
+/// The manifest position of an `uploads` map entry that is a pending delete.
+pub fn pending_delete_index(name: &str) -> Option<usize> {
+    name.strip_suffix(":delete")?.parse().ok()
 }

@@ -962,3 +962,114 @@ async fn a_manifest_destination_the_job_does_not_name_is_refused() {
         "nothing written to a bucket the job does not name"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_left_by_a_crash_between_copy_and_delete_is_finished_on_resume() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("pending");
+    create_bucket(&c, &bucket).await;
+    c.s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+    let keys = vec!["copied".to_owned(), "not-copied".to_owned()];
+    let mut sources = Vec::new();
+    for k in &keys {
+        let v =
+            c.s3.put_object()
+                .bucket(&bucket)
+                .key(k)
+                .body(ByteStream::from(k.as_bytes().to_vec()))
+                .send()
+                .await
+                .expect("put")
+                .version_id()
+                .expect("version")
+                .to_owned();
+        sources.push(v);
+    }
+    // the earlier run copied "copied" and died before deleting its source version; it had
+    // recorded both pending deletes, and never got to copy "not-copied"
+    let copy =
+        c.s3.copy_object()
+            .bucket(&bucket)
+            .key("copied")
+            .copy_source(format!("{bucket}/copied"))
+            .storage_class(S3Class::StandardIa)
+            .send()
+            .await
+            .expect("copy")
+            .version_id()
+            .expect("copy version")
+            .to_owned();
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+    job.edit_spec(&c, &bucket, |spec| spec.delete_source_version = true)
+        .await;
+    for (i, v) in sources.iter().enumerate() {
+        c.ddb
+            .update_item()
+            .table_name(&job.table)
+            .key(
+                "job_id",
+                aws_sdk_dynamodb::types::AttributeValue::S(job.job_id.clone()),
+            )
+            .key(
+                "lot",
+                aws_sdk_dynamodb::types::AttributeValue::N("0".into()),
+            )
+            .update_expression("SET uploads.#i = :v")
+            .expression_attribute_names("#i", format!("{i}:delete"))
+            .expression_attribute_values(
+                ":v",
+                aws_sdk_dynamodb::types::AttributeValue::S(v.clone()),
+            )
+            .send()
+            .await
+            .expect("record pending delete");
+    }
+    let out = job.run(moto, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let item = job.item(&c).await;
+    assert_eq!(item.state, LotState::Succeeded, "{}", stderr(&out));
+    assert!(
+        item.uploads.is_empty(),
+        "records dropped: {:?}",
+        item.uploads
+    );
+    for (k, source) in keys.iter().zip(&sources) {
+        let listed =
+            c.s3.list_object_versions()
+                .bucket(&bucket)
+                .prefix(k.as_str())
+                .send()
+                .await
+                .expect("versions");
+        let ids: Vec<&str> = listed
+            .versions()
+            .iter()
+            .filter(|v| v.key() == Some(k.as_str()))
+            .filter_map(|v| v.version_id())
+            .collect();
+        assert_eq!(ids.len(), 1, "{k}: only the copy is left: {ids:?}");
+        assert_ne!(ids[0], source.as_str(), "{k}: the source version is gone");
+        assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA", "{k}");
+        assert_eq!(get_body(&c, &bucket, k).await, k.as_bytes(), "{k}");
+    }
+    // the copy the earlier run made was kept, not made again
+    let listed =
+        c.s3.list_object_versions()
+            .bucket(&bucket)
+            .prefix("copied")
+            .send()
+            .await
+            .expect("versions");
+    assert_eq!(listed.versions()[0].version_id(), Some(copy.as_str()));
+}

@@ -165,6 +165,28 @@ impl Ctx {
             .map_err(|e| self.table_error(e))
     }
 
+    /// Records the source version a copy will delete afterwards (`--delete-source-version`).
+    pub async fn record_pending_delete(&self, index: usize, version: &str) -> Result<(), AwsError> {
+        Metrics::inc(&self.metrics.ddb_write);
+        self.table
+            .add_pending_delete(&self.spec.job_id, self.lot, self.attempt, index, version)
+            .await
+            .map_err(|e| self.table_error(e))
+    }
+
+    /// Forgets a pending delete (a failure leaves an entry the next run checks again).
+    pub async fn forget_pending_delete(&self, index: usize) {
+        Metrics::inc(&self.metrics.ddb_write);
+        if let Err(e) = self
+            .table
+            .remove_pending_delete(&self.spec.job_id, self.lot, self.attempt, index)
+            .await
+        {
+            let e = self.table_error(e);
+            tracing::warn!(index, error = %e, "could not forget a pending delete");
+        }
+    }
+
     /// Forgets a finished or aborted multipart upload (a failure only leaves a harmless entry
     /// that the next run finds already gone).
     pub async fn forget_upload(&self, index: usize) {

@@ -15,7 +15,9 @@ use thaw_common::bitmap::Bitmap;
 use thaw_common::checkpoint::{final_state, LotState};
 use thaw_common::keys::KeyLine;
 use thaw_common::keystate::{decide, is_not_restored_code, Next};
-use thaw_common::progress::{now_secs, LotItem, ProgressError, ProgressTable};
+use thaw_common::progress::{
+    now_secs, pending_delete_index, LotItem, ProgressError, ProgressTable,
+};
 use thaw_common::spec::{poll_delay, S3Location};
 use tokio::sync::{watch, Notify};
 
@@ -240,6 +242,7 @@ async fn prepare_and_process(
     });
 
     abort_stale_uploads(&ctx, &item, &manifest).await?;
+    finish_pending_deletes(&ctx, &item, &manifest).await?;
 
     tracing::info!(
         job = %ctx.spec.job_id, lot = ctx.lot, attempt, state = "RUNNING",
@@ -363,6 +366,70 @@ async fn abort_stale_uploads(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> 
             }
         }
         ctx.forget_upload(i).await;
+    }
+    Ok(())
+}
+
+/// Finishes the deletes an earlier run recorded before its copies and did not get to: when the
+/// copy is there (target class, the source version's size, another version than the source),
+/// the source version is deleted; when it is not, the record is dropped and the key is processed
+/// again as usual. A failure leaves the record for the next run.
+async fn finish_pending_deletes(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> Result<()> {
+    for (name, version) in &item.uploads {
+        let Some(i) = pending_delete_index(name) else {
+            continue;
+        };
+        let Some(entry) = manifest.entry_at(i)? else {
+            ctx.forget_pending_delete(i).await;
+            continue;
+        };
+        let source = match object::head(ctx, &entry.key, Some(version)).await {
+            Ok(s) => s,
+            Err(e) if e.code == "NoSuchVersion" => {
+                ctx.forget_pending_delete(i).await; // deleted before the record was dropped
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(key = entry.key, error = %e, "could not look at a source version left to delete; the next run tries again");
+                continue;
+            }
+        };
+        let (bucket, key) = ctx.target_of(&entry);
+        let copy = match object::head_at(ctx, &bucket, &key, None).await {
+            Ok(c) => Some(c),
+            Err(e) if e.code == "NoSuchKey" => None,
+            Err(e) => {
+                tracing::warn!(key = entry.key, error = %e, "could not look at a copy whose source is left to delete; the next run tries again");
+                continue;
+            }
+        };
+        let copied = copy.filter(|c| {
+            c.head.storage_class == ctx.spec.target_class.as_str()
+                && c.size == source.size
+                && c.raw.version_id() != Some(version.as_str())
+        });
+        if let Some(c) = copied {
+            let done = copy::Copied {
+                bytes: c.size,
+                version_id: c.raw.version_id().map(str::to_owned),
+            };
+            let pinned = KeyLine {
+                version_id: Some(version.clone()),
+                ..entry.clone()
+            };
+            match copy::delete_source_version(ctx, &pinned, &source, &done).await {
+                Ok(()) => tracing::info!(
+                    key = entry.key,
+                    version,
+                    "deleted the source version an earlier run copied"
+                ),
+                Err(e) => {
+                    tracing::warn!(key = entry.key, error = %e, "could not delete a source version an earlier run copied; the next run tries again");
+                    continue;
+                }
+            }
+        }
+        ctx.forget_pending_delete(i).await;
     }
     Ok(())
 }
@@ -599,36 +666,78 @@ async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
                 }
             }
         }
-        Next::Copy => match copy::copy_object(ctx, i, entry, &obj).await {
-            Ok(copied) => {
-                if ctx.spec.delete_source_version {
-                    if let Err(e) = copy::delete_source_version(ctx, entry, &obj, &copied).await {
-                        let message =
-                            format!("copied, but the source version was kept: {}", e.message);
-                        ctx.tracker.failed(i, &e.code, &message);
-                        return Step::Finished;
+        Next::Copy => {
+            // Under --delete-source-version, say which version is to go before copying: a run
+            // that dies between copy and delete leaves the next run a record to finish from.
+            let pending = if ctx.spec.delete_source_version {
+                copy::source_version(ctx, entry, &obj).map(str::to_owned)
+            } else {
+                None
+            };
+            if let Some(v) = &pending {
+                if let Err(e) = ctx.record_pending_delete(i, v).await {
+                    if !ctx.is_fenced() {
+                        ctx.tracker.failed(i, &e.code, &e.message);
                     }
+                    return Step::Finished;
                 }
-                ctx.tracker.copied(i, copied.bytes, obj.head.is_archived());
-                Step::Finished
             }
-            Err(e) if is_not_restored_code(&e.code) => {
-                // The restored copy expired between HEAD and copy: restore again next pass.
-                ctx.tracker.restore_lost(i);
-                Step::Pending { deep }
-            }
-            Err(e) if e.code == "PreconditionFailed" => {
-                // The object was overwritten after HEAD: look at the new one next pass.
-                tracing::info!(key, "object changed during its copy; it is looked at again");
-                Step::Pending { deep }
-            }
-            Err(e) => {
-                if !ctx.is_fenced() {
-                    ctx.tracker.failed(i, &e.code, &e.message);
+            let result = copy::copy_object(ctx, i, entry, &obj).await;
+            if let (Some(_), Err(e)) = (&pending, &result) {
+                // A definite refusal made no copy; after a timeout or a 5xx the record stays
+                // for the next run to check.
+                if e.status.is_some_and(|s| (400..500).contains(&s)) {
+                    ctx.forget_pending_delete(i).await;
                 }
-                Step::Finished
             }
-        },
+            copied_or_not(ctx, i, entry, &obj, pending.is_some(), result).await
+        }
+    }
+}
+
+/// The end of a copy: the source version deleted when asked (then the record dropped), the key
+/// counted, or why not.
+async fn copied_or_not(
+    ctx: &Ctx,
+    i: usize,
+    entry: &KeyLine,
+    obj: &object::ObjectInfo,
+    pending: bool,
+    result: Result<copy::Copied, AwsError>,
+) -> Step {
+    let key = entry.key.as_str();
+    let deep = obj.head.is_deep_archive();
+    match result {
+        Ok(copied) => {
+            if ctx.spec.delete_source_version {
+                if let Err(e) = copy::delete_source_version(ctx, entry, obj, &copied).await {
+                    let message = format!("copied, but the source version was kept: {}", e.message);
+                    ctx.tracker.failed(i, &e.code, &message);
+                    return Step::Finished;
+                }
+                if pending {
+                    ctx.forget_pending_delete(i).await;
+                }
+            }
+            ctx.tracker.copied(i, copied.bytes, obj.head.is_archived());
+            Step::Finished
+        }
+        Err(e) if is_not_restored_code(&e.code) => {
+            // The restored copy expired between HEAD and copy: restore again next pass.
+            ctx.tracker.restore_lost(i);
+            Step::Pending { deep }
+        }
+        Err(e) if e.code == "PreconditionFailed" => {
+            // The object was overwritten after HEAD: look at the new one next pass.
+            tracing::info!(key, "object changed during its copy; it is looked at again");
+            Step::Pending { deep }
+        }
+        Err(e) => {
+            if !ctx.is_fenced() {
+                ctx.tracker.failed(i, &e.code, &e.message);
+            }
+            Step::Finished
+        }
     }
 }
 

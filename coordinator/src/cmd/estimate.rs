@@ -269,6 +269,9 @@ pub struct CostSettings {
     pub part_size: u64,
     /// HeadObject calls per copy beyond the state machine's (see [`extra_heads_per_copy`]).
     pub extra_heads_per_copy: f64,
+    /// DynamoDB writes per 1,000 keys: about 4 checkpoints, plus 2,000 under
+    /// `--delete-source-version` (each delete is recorded before its copy and dropped after).
+    pub ddb_writes_per_1000: f64,
 }
 
 /// The HeadObject calls a copy makes beyond the state machine's, averaged over the list: one
@@ -323,7 +326,7 @@ pub fn price(
         task_vcpu: s.task_vcpu,
         task_gb: s.task_gb,
         spot: s.spot,
-        ddb_writes_per_1000: 4.0,
+        ddb_writes_per_1000: s.ddb_writes_per_1000,
         extra_heads_per_copy: s.extra_heads_per_copy,
     };
     estimate_sampled(&sample.objects, sample.weight, &job, prices)
@@ -377,6 +380,7 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         multipart_threshold: a.multipart_threshold,
         part_size: a.part_size,
         extra_heads_per_copy: extra_heads_per_copy(&fields, keys.count, false, false, false),
+        ddb_writes_per_1000: 4.0,
     };
     let e = price(&sample, target, tier, &settings, &prices);
     if a.json {

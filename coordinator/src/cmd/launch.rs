@@ -984,6 +984,11 @@ async fn print_cost(g: &Global, a: &LaunchArgs, plan: &Plan) -> anyhow::Result<(
         multipart_threshold: spec.worker.multipart_threshold,
         part_size: spec.worker.part_size,
         extra_heads_per_copy: plan.extra_heads,
+        ddb_writes_per_1000: if spec.delete_source_version {
+            2004.0
+        } else {
+            4.0
+        },
     };
     let e = price(
         &sample,
