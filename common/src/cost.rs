@@ -151,6 +151,8 @@ pub struct CostJob {
     /// of copies elsewhere, the current-version check of pinned in-place copies, and the check
     /// of the new version before `--delete-source-version` deletes the old one.
     pub extra_heads_per_copy: f64,
+    /// ListObjectsV2 pages the coordinator reads to build the list (`--from`), priced as LIST.
+    pub list_requests: u64,
 }
 
 /// The estimate, line by line.
@@ -174,6 +176,10 @@ pub struct Estimate {
     pub restore_requests: u64,
     /// COPY/PUT-class requests (CopyObject, multipart create/part/complete).
     pub put_requests: u64,
+    /// LIST requests (ListObjectsV2 pages of a `--from` listing).
+    pub list_requests: u64,
+    /// USD: LIST requests.
+    pub list_request_usd: f64,
     /// USD: restore requests.
     pub restore_request_usd: f64,
     /// USD: retrieval per GB.
@@ -299,10 +305,20 @@ pub fn estimate_sampled<'a>(
     e.dynamodb_usd = e.objects as f64 * job.ddb_writes_per_1000 / 1000.0
         * prices.dynamodb_per_million_writes
         / 1e6;
+    e.list_requests = job.list_requests;
+    // LIST is billed at the PUT/COPY/POST/LIST rate of S3 Standard, whatever the objects' class.
+    e.list_request_usd = e.list_requests as f64
+        * prices
+            .put_per_1000
+            .get("STANDARD")
+            .copied()
+            .unwrap_or(0.005)
+        / 1000.0;
     let s3 = e.restore_request_usd
         + e.retrieval_usd
         + e.copy_request_usd
         + e.get_request_usd
+        + e.list_request_usd
         + e.early_deletion_usd;
     e.total_usd = s3 + e.fargate_usd + e.dynamodb_usd;
     // Batch Operations: a restore job and a copy job, each billed per object; the same S3 work
@@ -338,6 +354,7 @@ mod tests {
             spot: false,
             ddb_writes_per_1000: 4.0,
             extra_heads_per_copy: 0.0,
+            list_requests: 0,
         }
     }
 
@@ -354,6 +371,26 @@ mod tests {
             age_days: age,
             action,
         }
+    }
+
+    #[test]
+    fn list_pages_and_extra_heads_are_priced() {
+        let p = Prices::default();
+        let objects = vec![obj("STANDARD", 1, None); 10];
+        let base = estimate(&objects, &job(), &p);
+        let more = estimate(
+            &objects,
+            &CostJob {
+                list_requests: 1000,
+                extra_heads_per_copy: 1.0,
+                ..job()
+            },
+            &p,
+        );
+        assert_eq!(more.list_requests, 1000);
+        assert!((more.list_request_usd - 0.005).abs() < 1e-12);
+        assert_eq!(more.get_requests, base.get_requests + 10);
+        assert!(more.total_usd > base.total_usd);
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct KeyList {
     /// Class, size and age of the listed objects when the input tells them (an inventory): the
     /// cost estimate then needs no HeadObject.
     pub known_objects: Option<Reservoir<PlannedObject>>,
+    /// ListObjectsV2 pages read to build the list (`--from`; 0 otherwise).
+    pub list_pages: u64,
     /// Keys in the list.
     pub count: u64,
     /// Fingerprint of the keys (see [`Fingerprint`]).
@@ -208,9 +210,10 @@ pub async fn list_prefix(
     let name = loc.to_string();
     let (file, spool) = create_spool()?;
     let mut out = BufWriter::new(file);
-    let (mut listed, mut kept) = (0u64, 0u64);
+    let (mut listed, mut kept, mut pages) = (0u64, 0u64, 0u64);
     let mut token = None;
     loop {
+        pages += 1;
         let page = s3
             .list_objects_v2()
             .bucket(&loc.bucket)
@@ -242,7 +245,9 @@ pub async fn list_prefix(
     out.flush()
         .with_context(|| format!("writing {}", spool.0.display()))?;
     tracing::info!("listed {listed} objects under {name}, {kept} kept");
-    KeyList::from_spool(spool, &name, InputFormat::Keys)
+    let mut list = KeyList::from_spool(spool, &name, InputFormat::Keys)?;
+    list.list_pages = pages;
+    Ok(list)
 }
 
 /// Reads a list in S3 and scans it as `format` (see [`KeyList::open`]).
@@ -400,6 +405,7 @@ impl KeyList {
             entries,
             format,
             known_objects: None,
+            list_pages: 0,
             count: fp.count(),
             fingerprint: fp.finish(),
         })
@@ -425,6 +431,7 @@ impl KeyList {
                 entries: false,
                 format: InputFormat::Keys,
                 known_objects: None,
+                list_pages: 0,
                 count: fp.count(),
                 fingerprint: fp.finish(),
             });
@@ -439,6 +446,7 @@ impl KeyList {
             entries: false,
             format: InputFormat::Keys,
             known_objects: None,
+            list_pages: 0,
             count: fp.count(),
             fingerprint: fp.finish(),
         })

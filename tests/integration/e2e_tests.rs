@@ -267,6 +267,35 @@ async fn from_a_prefix_to_another_bucket_end_to_end() {
     let job = unique("job");
     let from = format!("s3://{bucket}/archive/");
     let to = format!("s3://{dst}/restored/");
+    // the dry run lists the prefix, looks at the objects and prices the listing too
+    let dry = run_ok(
+        moto,
+        "coordinator",
+        &[
+            "launch",
+            "--launcher",
+            "local",
+            "--table",
+            &table,
+            "--bucket",
+            &bucket,
+            "--storage-class",
+            "STANDARD_IA",
+            "--job-id",
+            &job,
+            "--from",
+            &from,
+            "--dest",
+            &to,
+            "--dry-run",
+        ],
+        &[],
+    );
+    let text = stdout(&dry);
+    assert!(text.contains("40 looked at with HeadObject"), "{text}");
+    assert!(text.contains("40 restores"), "{text}");
+    assert!(text.contains("LIST requests"), "{text}");
+    assert!(text.contains(&format!("copies to: s3://{dst}/restored/")), "{text}");
     run_ok(
         moto,
         "coordinator",

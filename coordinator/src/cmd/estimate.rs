@@ -272,6 +272,8 @@ pub struct CostSettings {
     /// DynamoDB writes per 1,000 keys: about 4 checkpoints, plus 2,000 under
     /// `--delete-source-version` (each delete is recorded before its copy and dropped after).
     pub ddb_writes_per_1000: f64,
+    /// ListObjectsV2 pages read to build the list (`--from`).
+    pub list_requests: u64,
 }
 
 /// The HeadObject calls a copy makes beyond the state machine's, averaged over the list: one
@@ -328,6 +330,7 @@ pub fn price(
         spot: s.spot,
         ddb_writes_per_1000: s.ddb_writes_per_1000,
         extra_heads_per_copy: s.extra_heads_per_copy,
+        list_requests: s.list_requests,
     };
     estimate_sampled(&sample.objects, sample.weight, &job, prices)
 }
@@ -381,6 +384,7 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         part_size: a.part_size,
         extra_heads_per_copy: extra_heads_per_copy(&fields, keys.count, false, false, false),
         ddb_writes_per_1000: 4.0,
+        list_requests: 0,
     };
     let e = price(&sample, target, tier, &settings, &prices);
     if a.json {
@@ -439,6 +443,7 @@ pub fn render(e: &Estimate, sample: &ObjectSample, lots: u64) -> String {
         ("retrieval", e.retrieval_usd),
         ("copy requests", e.copy_request_usd),
         ("HEAD/GET requests", e.get_request_usd),
+        ("LIST requests", e.list_request_usd),
         ("early deletion", e.early_deletion_usd),
         ("Fargate", e.fargate_usd),
         ("DynamoDB", e.dynamodb_usd),

@@ -989,6 +989,7 @@ async fn print_cost(g: &Global, a: &LaunchArgs, plan: &Plan) -> anyhow::Result<(
         } else {
             4.0
         },
+        list_requests: plan.keys.list_pages,
     };
     let e = price(
         &sample,
