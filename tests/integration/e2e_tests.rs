@@ -295,7 +295,10 @@ async fn from_a_prefix_to_another_bucket_end_to_end() {
     assert!(text.contains("40 looked at with HeadObject"), "{text}");
     assert!(text.contains("40 restores"), "{text}");
     assert!(text.contains("LIST requests"), "{text}");
-    assert!(text.contains(&format!("copies to: s3://{dst}/restored/")), "{text}");
+    assert!(
+        text.contains(&format!("copies to: s3://{dst}/restored/")),
+        "{text}"
+    );
     run_ok(
         moto,
         "coordinator",
