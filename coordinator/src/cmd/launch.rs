@@ -289,8 +289,11 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
     let spec = ensure_job(&s3, &table, &plan).await?;
     ensure_lots(&table, &spec, &plan.sizes).await?;
 
-    let items = table.lots(&spec.job_id).await?;
-    let selection = select(&items, thaw_common::progress::now_secs());
+    // The items move into the selection: one copy of each in memory, not two.
+    let selection = select(
+        table.lots(&spec.job_id).await?,
+        thaw_common::progress::now_secs(),
+    );
     info!(
         job = spec.job_id.as_str(),
         "{} lots to launch, {} already launched or running, {} succeeded, {} left for a retry",
@@ -784,18 +787,18 @@ const CLAIM_GRACE_SECS: i64 = 600;
 /// PENDING lots, and LAUNCHED lots with no task claimed over [`CLAIM_GRACE_SECS`] ago (a crash
 /// between claim and launch). Lots that are running, finished, waiting, failed, interrupted or
 /// cancelled, or claimed moments ago by another launch, are left alone.
-fn select(items: &[LotItem], now: i64) -> Selection {
+fn select(items: Vec<LotItem>, now: i64) -> Selection {
     let mut s = Selection::default();
     for item in items {
         match item.state {
-            LotState::Pending => s.launch.push(item.clone()),
+            LotState::Pending => s.launch.push(item),
             LotState::Launched
                 if item.task.is_none()
                     && item
                         .launched_at
                         .is_none_or(|t| now.saturating_sub(t) >= CLAIM_GRACE_SECS) =>
             {
-                s.launch.push(item.clone())
+                s.launch.push(item)
             }
             LotState::Launched | LotState::Running => s.active += 1,
             LotState::Succeeded => s.succeeded += 1,
@@ -1144,18 +1147,18 @@ mod tests {
             item(5, LotState::Waiting, Some("arn:t")),
             item(6, LotState::Failed, None),
         ];
-        let s = select(&items, 10_000);
+        let s = select(items.to_vec(), 10_000);
         let lots: Vec<u32> = s.launch.iter().map(|l| l.lot).collect();
         assert_eq!(lots, vec![0, 1]);
         assert_eq!((s.active, s.succeeded, s.other), (2, 1, 2));
         // claimed moments ago by another launch that may still be inside RunTask: left alone
         let mut fresh = item(1, LotState::Launched, None);
         fresh.launched_at = Some(10_000 - 5);
-        let s = select(&[fresh.clone()], 10_000);
+        let s = select(vec![fresh.clone()], 10_000);
         assert!(s.launch.is_empty());
         assert_eq!(s.active, 1);
         fresh.launched_at = Some(10_000 - CLAIM_GRACE_SECS);
-        assert_eq!(select(&[fresh], 10_000).launch.len(), 1);
+        assert_eq!(select(vec![fresh], 10_000).launch.len(), 1);
     }
 
     fn spec() -> JobSpec {
