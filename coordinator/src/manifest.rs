@@ -285,6 +285,7 @@ fn convert_csv(
     let mut raw = Vec::new();
     let mut input = input;
     let mut lineno = 0u64;
+    let mut checks = PairChecks::new(bucket);
     loop {
         raw.clear();
         if input
@@ -337,6 +338,11 @@ fn convert_csv(
             version_id: entry.version_id,
             dest,
         };
+        if format == InputFormat::Pairs {
+            checks
+                .check(&line, &mut out, &spool)
+                .map_err(|e| anyhow!("{name}: line {lineno}: {e}"))?;
+        }
         out.write_all(line.encode().as_bytes())
             .and_then(|()| out.write_all(b"\n"))
             .with_context(|| format!("writing {}", spool.0.display()))?;
@@ -344,6 +350,114 @@ fn convert_csv(
     out.flush()
         .with_context(|| format!("writing {}", spool.0.display()))?;
     Ok(spool)
+}
+
+/// Pairs lists checked for repeated destinations and chains, at most this many pairs (two 64-bit
+/// hashes each, about 40 MB); longer lists are not checked, with a warning.
+const MAX_PAIR_CHECKS: usize = 1_000_000;
+
+/// Refuses pairs lists whose outcome would depend on the order of the copies: a destination
+/// named twice (the second copy would find the first's and count as done), or an object that is
+/// both a destination and a source (a copy onto an object another pair copies from). Keeps a
+/// 64-bit hash per object; a hash hit is confirmed against the lines converted so far, so a
+/// collision never refuses a valid list.
+struct PairChecks {
+    bucket: String,
+    dests: std::collections::HashSet<u64>,
+    sources: std::collections::HashSet<u64>,
+    enabled: bool,
+}
+
+impl PairChecks {
+    fn new(bucket: &str) -> Self {
+        Self {
+            bucket: bucket.to_owned(),
+            dests: Default::default(),
+            sources: Default::default(),
+            enabled: true,
+        }
+    }
+
+    fn hash(bucket: &str, key: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        (bucket, key).hash(&mut h);
+        h.finish()
+    }
+
+    /// Checks the next line against the lines before it (`out` holds them, in `spool`).
+    fn check(
+        &mut self,
+        line: &KeyLine,
+        out: &mut BufWriter<File>,
+        spool: &Spool,
+    ) -> anyhow::Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let source = (self.bucket.clone(), line.key.clone());
+        let hs = Self::hash(&source.0, &source.1);
+        if self.dests.contains(&hs)
+            && Self::earlier(out, spool, |e| e.dest.as_ref() == Some(&source))?
+        {
+            bail!(
+                "source s3://{}/{} is the destination of an earlier line: the result would depend on which copy runs first",
+                source.0,
+                source.1
+            );
+        }
+        if let Some(dest) = &line.dest {
+            let hd = Self::hash(&dest.0, &dest.1);
+            if self.dests.contains(&hd)
+                && Self::earlier(out, spool, |e| e.dest.as_ref() == Some(dest))?
+            {
+                bail!(
+                    "destination s3://{}/{} is already the destination of an earlier line: a pairs list names each destination once",
+                    dest.0,
+                    dest.1
+                );
+            }
+            if dest.0 == self.bucket
+                && self.sources.contains(&hd)
+                && Self::earlier(out, spool, |e| e.key == dest.1)?
+            {
+                bail!(
+                    "destination s3://{}/{} is the source of an earlier line: the result would depend on which copy runs first",
+                    dest.0,
+                    dest.1
+                );
+            }
+            self.dests.insert(hd);
+        }
+        self.sources.insert(hs);
+        if self.sources.len() >= MAX_PAIR_CHECKS {
+            tracing::warn!(
+                "pairs list longer than {MAX_PAIR_CHECKS} lines: repeated destinations are not checked past this point"
+            );
+            *self = Self {
+                enabled: false,
+                ..Self::new(&self.bucket)
+            };
+        }
+        Ok(())
+    }
+
+    /// True when a line already converted matches (read back from the spool: only on a hash hit).
+    fn earlier(
+        out: &mut BufWriter<File>,
+        spool: &Spool,
+        matches: impl Fn(&KeyLine) -> bool,
+    ) -> anyhow::Result<bool> {
+        out.flush()
+            .with_context(|| format!("writing {}", spool.0.display()))?;
+        let f = File::open(&spool.0).with_context(|| format!("reading {}", spool.0.display()))?;
+        for e in KeyReader::new(BufReader::new(f)) {
+            if matches(&e.with_context(|| format!("reading {}", spool.0.display()))?) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
 }
 
 /// Checks a bucket name the way S3 names buckets (3-63 of a-z 0-9 . -), so a typo in a pairs
@@ -702,6 +816,34 @@ mod tests {
             format!("{e:#}"),
             "key list keys.txt: line 2: key is not valid UTF-8"
         );
+    }
+
+    #[test]
+    fn pairs_lists_whose_result_depends_on_order_are_refused() {
+        let convert = |text: &str| {
+            convert_csv(text.as_bytes(), "p.csv", "src", InputFormat::Pairs)
+                .map(|_| ())
+                .map_err(|e| format!("{e:#}"))
+        };
+        // one source to two places, and in-place pairs: fine
+        convert("s3://src/a,s3://dst/a\ns3://src/a,s3://dst/b\ns3://src/c,s3://src/c\n")
+            .expect("fan-out");
+        let e = convert("s3://src/a,s3://dst/x\ns3://src/b,s3://dst/x\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("s3://dst/x"), "{e}");
+        // a copy onto an object another line copies from, in either order
+        let e = convert("s3://src/a,s3://dst/a\ns3://src/b,s3://src/a\n").unwrap_err();
+        assert!(
+            e.contains("line 2") && e.contains("source of an earlier line"),
+            "{e}"
+        );
+        let e = convert("s3://src/b,s3://src/a\ns3://src/a,s3://dst/a\n").unwrap_err();
+        assert!(
+            e.contains("line 2") && e.contains("destination of an earlier line"),
+            "{e}"
+        );
+        // an in-place pair of an object another line overwrites
+        let e = convert("s3://src/a,s3://src/a\ns3://src/b,s3://src/a\n").unwrap_err();
+        assert!(e.contains("line 2"), "{e}");
     }
 
     #[test]
