@@ -685,15 +685,8 @@ impl ProgressTable {
         index: usize,
         upload_id: &str,
     ) -> Result<()> {
-        self.fenced_update_named(
-            job,
-            lot,
-            attempt,
-            "SET uploads.#i = :u, updated_at = :now",
-            vec![(":u", s(upload_id))],
-            &[("#i", index.to_string())],
-        )
-        .await
+        self.set_in_uploads(job, lot, attempt, &index.to_string(), upload_id)
+            .await
     }
 
     /// Forgets a multipart upload (completed or aborted).
@@ -704,15 +697,8 @@ impl ProgressTable {
         attempt: u64,
         index: usize,
     ) -> Result<()> {
-        self.fenced_update_named(
-            job,
-            lot,
-            attempt,
-            "REMOVE uploads.#i SET updated_at = :now",
-            vec![],
-            &[("#i", index.to_string())],
-        )
-        .await
+        self.remove_from_uploads(job, lot, attempt, &index.to_string())
+            .await
     }
 
     /// Records, before a copy under `--delete-source-version`, the source version it will
@@ -726,15 +712,8 @@ impl ProgressTable {
         index: usize,
         version_id: &str,
     ) -> Result<()> {
-        self.fenced_update_named(
-            job,
-            lot,
-            attempt,
-            "SET uploads.#i = :v, updated_at = :now",
-            vec![(":v", s(version_id))],
-            &[("#i", pending_delete_name(index))],
-        )
-        .await
+        self.set_in_uploads(job, lot, attempt, &pending_delete_name(index), version_id)
+            .await
     }
 
     /// Forgets a pending delete (done, or no copy was made).
@@ -745,13 +724,43 @@ impl ProgressTable {
         attempt: u64,
         index: usize,
     ) -> Result<()> {
+        self.remove_from_uploads(job, lot, attempt, &pending_delete_name(index))
+            .await
+    }
+
+    async fn set_in_uploads(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        name: &str,
+        value: &str,
+    ) -> Result<()> {
+        self.fenced_update_named(
+            job,
+            lot,
+            attempt,
+            "SET uploads.#i = :v, updated_at = :now",
+            vec![(":v", s(value))],
+            &[("#i", name.to_owned())],
+        )
+        .await
+    }
+
+    async fn remove_from_uploads(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        name: &str,
+    ) -> Result<()> {
         self.fenced_update_named(
             job,
             lot,
             attempt,
             "REMOVE uploads.#i SET updated_at = :now",
             vec![],
-            &[("#i", pending_delete_name(index))],
+            &[("#i", name.to_owned())],
         )
         .await
     }
