@@ -51,30 +51,13 @@ async fn local_launcher_runs_a_whole_job() {
     let file = write_keys(&keys);
     let job = unique("job");
     let file_arg = file.to_string_lossy().into_owned();
-    let out = run_ok(
+    let out = launch_local_ok(
         moto,
-        "coordinator",
-        &[
-            "launch",
-            "--launcher",
-            "local",
-            "--lots",
-            "4",
-            "--parallel",
-            "4",
-            "--table",
-            &table,
-            "--bucket",
-            &bucket,
-            "--storage-class",
-            "STANDARD_IA",
-            "--poll-interval",
-            "1",
-            "--job-id",
-            &job,
-            &file_arg,
-        ],
-        &[],
+        &table,
+        &bucket,
+        &job,
+        &file_arg,
+        &["--lots", "4", "--parallel", "4"],
     );
     assert!(
         stdout(&out).starts_with(&format!("job {job}")),
@@ -205,29 +188,7 @@ async fn estimate_matches_the_requests_of_the_real_run() {
     assert!(e["total_usd"].as_f64().unwrap_or(0.0) > 0.0, "{est}");
 
     let job = unique("job");
-    run_ok(
-        moto,
-        "coordinator",
-        &[
-            "launch",
-            "--launcher",
-            "local",
-            "--lots",
-            "2",
-            "--table",
-            &table,
-            "--bucket",
-            &bucket,
-            "--storage-class",
-            "STANDARD_IA",
-            "--poll-interval",
-            "1",
-            "--job-id",
-            &job,
-            &file_arg,
-        ],
-        &[],
-    );
+    launch_local_ok(moto, &table, &bucket, &job, &file_arg, &["--lots", "2"]);
     let out = run_ok(
         moto,
         "coordinator",
@@ -268,28 +229,13 @@ async fn from_a_prefix_to_another_bucket_end_to_end() {
     let from = format!("s3://{bucket}/archive/");
     let to = format!("s3://{dst}/restored/");
     // the dry run lists the prefix, looks at the objects and prices the listing too
-    let dry = run_ok(
+    let dry = launch_local_ok(
         moto,
-        "coordinator",
-        &[
-            "launch",
-            "--launcher",
-            "local",
-            "--table",
-            &table,
-            "--bucket",
-            &bucket,
-            "--storage-class",
-            "STANDARD_IA",
-            "--job-id",
-            &job,
-            "--from",
-            &from,
-            "--dest",
-            &to,
-            "--dry-run",
-        ],
-        &[],
+        &table,
+        &bucket,
+        &job,
+        "",
+        &["--from", &from, "--dest", &to, "--dry-run"],
     );
     let text = stdout(&dry);
     assert!(text.contains("40 looked at with HeadObject"), "{text}");
@@ -299,31 +245,13 @@ async fn from_a_prefix_to_another_bucket_end_to_end() {
         text.contains(&format!("copies to: s3://{dst}/restored/")),
         "{text}"
     );
-    run_ok(
+    launch_local_ok(
         moto,
-        "coordinator",
-        &[
-            "launch",
-            "--launcher",
-            "local",
-            "--lots",
-            "2",
-            "--table",
-            &table,
-            "--bucket",
-            &bucket,
-            "--storage-class",
-            "STANDARD_IA",
-            "--poll-interval",
-            "1",
-            "--job-id",
-            &job,
-            "--from",
-            &from,
-            "--dest",
-            &to,
-        ],
-        &[],
+        &table,
+        &bucket,
+        &job,
+        "",
+        &["--lots", "2", "--from", &from, "--dest", &to],
     );
     assert_all_succeeded(&status_json(moto, &table, &job), 2, 40);
     for k in &keys {
@@ -334,27 +262,13 @@ async fn from_a_prefix_to_another_bucket_end_to_end() {
     }
     // a destination bucket that does not exist: one line, no job
     let job2 = unique("job");
-    let out = run(
+    let out = launch_local(
         moto,
-        "coordinator",
-        &[
-            "launch",
-            "--launcher",
-            "local",
-            "--table",
-            &table,
-            "--bucket",
-            &bucket,
-            "--storage-class",
-            "STANDARD_IA",
-            "--job-id",
-            &job2,
-            "--from",
-            &from,
-            "--dest",
-            "s3://no-such-bucket-thaw/x/",
-        ],
-        &[],
+        &table,
+        &bucket,
+        &job2,
+        "",
+        &["--from", &from, "--dest", "s3://no-such-bucket-thaw/x/"],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(

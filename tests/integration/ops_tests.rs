@@ -41,32 +41,13 @@ async fn follow_drives_a_troubled_job_to_its_end() {
     let file_arg = file.to_string_lossy().into_owned();
 
     // First pass: every lot requests its restores and ends WAITING (restores take 3 s).
-    run_ok(
+    launch_local_ok(
         &moto,
-        "coordinator",
-        &[
-            "launch",
-            "--launcher",
-            "local",
-            "--lots",
-            "6",
-            "--parallel",
-            "6",
-            "--table",
-            &table,
-            "--bucket",
-            &bucket,
-            "--storage-class",
-            "STANDARD_IA",
-            "--poll-interval",
-            "1",
-            "--max-wait",
-            "1",
-            "--job-id",
-            &job,
-            &file_arg,
-        ],
-        &[],
+        &table,
+        &bucket,
+        &job,
+        &file_arg,
+        &["--lots", "6", "--parallel", "6", "--max-wait", "1"],
     );
     let st = status_json(&moto, &table, &job);
     assert_eq!(st["totals"]["states"]["WAITING"], 6, "{st}");
@@ -528,31 +509,13 @@ async fn launch_follow_waits_for_restores_and_finishes() {
     archived(&c, &bucket, &keys).await;
     let file = write_keys(&keys);
     let job = unique("job");
-    let out = run_ok(
+    let out = launch_local_ok(
         &moto,
-        "coordinator",
-        &[
-            "launch",
-            "--launcher",
-            "local",
-            "--lots",
-            "2",
-            "--table",
-            &table,
-            "--bucket",
-            &bucket,
-            "--storage-class",
-            "STANDARD_IA",
-            "--poll-interval",
-            "1",
-            "--max-wait",
-            "1",
-            "--job-id",
-            &job,
-            "--follow",
-            &file.to_string_lossy(),
-        ],
-        &[],
+        &table,
+        &bucket,
+        &job,
+        &file,
+        &["--lots", "2", "--max-wait", "1", "--follow"],
     );
     assert!(
         stdout(&out).contains("every lot SUCCEEDED"),

@@ -296,6 +296,59 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `coordinator launch --launcher local` with the tests' defaults (target STANDARD_IA, restores
+/// polled every second), then `extra`, then `input` (none when empty: `--from` jobs).
+pub fn launch_local(
+    moto: &Moto,
+    table: &str,
+    bucket: &str,
+    job: &str,
+    input: impl AsRef<Path>,
+    extra: &[&str],
+) -> Output {
+    let input = input.as_ref().to_str().expect("utf-8 path").to_owned();
+    let mut args = vec![
+        "launch",
+        "--launcher",
+        "local",
+        "--table",
+        table,
+        "--bucket",
+        bucket,
+        "--storage-class",
+        "STANDARD_IA",
+        "--poll-interval",
+        "1",
+        "--job-id",
+        job,
+    ];
+    args.extend_from_slice(extra);
+    if !input.is_empty() {
+        args.push(&input);
+    }
+    run(moto, "coordinator", &args, &[])
+}
+
+/// [`launch_local`], which must succeed.
+pub fn launch_local_ok(
+    moto: &Moto,
+    table: &str,
+    bucket: &str,
+    job: &str,
+    input: impl AsRef<Path>,
+    extra: &[&str],
+) -> Output {
+    let out = launch_local(moto, table, bucket, job, input, extra);
+    assert!(
+        out.status.success(),
+        "launch failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
 /// `coordinator status JOB --json` of a job, parsed.
 pub fn status_json(moto: &Moto, table: &str, job: &str) -> serde_json::Value {
     let out = run_ok(

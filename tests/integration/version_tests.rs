@@ -2,9 +2,6 @@
 //! Regions), Batch Operations CSVs that pin versions, `--delete-source-version`, and buckets in
 //! the wrong Region.
 
-use std::path::Path;
-use std::process::Output;
-
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, StorageClass};
 use serde_json::Value;
@@ -13,36 +10,6 @@ use crate::rig::*;
 
 /// Another Region than the rig's, for cross-Region destinations and the wrong-Region drill.
 const OTHER_REGION: &str = "eu-west-1";
-
-/// `coordinator launch --launcher local` of `input` with the test defaults, then `extra`.
-fn launch_local(
-    moto: &Moto,
-    table: &str,
-    bucket: &str,
-    job: &str,
-    input: &Path,
-    extra: &[&str],
-) -> Output {
-    let input = input.to_str().expect("utf-8 path");
-    let mut args = vec![
-        "launch",
-        "--launcher",
-        "local",
-        "--table",
-        table,
-        "--bucket",
-        bucket,
-        "--storage-class",
-        "STANDARD_IA",
-        "--poll-interval",
-        "1",
-        "--job-id",
-        job,
-    ];
-    args.extend_from_slice(extra);
-    args.push(input);
-    run(moto, "coordinator", &args, &[])
-}
 
 fn write_file(name: &str, text: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("{}-{name}", unique("in")));
