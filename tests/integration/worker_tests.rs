@@ -461,24 +461,96 @@ async fn wait_for_run(
     }
 }
 
+/// The size of drill object `i` (every `multipart_every`-th one is copied part by part).
+fn drill_size(i: usize, multipart_every: usize) -> usize {
+    if multipart_every > 0 && i % multipart_every == 0 {
+        9 * MIB
+    } else {
+        64
+    }
+}
+
+/// `n` objects for the drills, half GLACIER, each with user metadata, content headers, a tag
+/// and SSE-S3, so every drill can check that a copy kept all of it ([`assert_intact`]).
 async fn many_objects(c: &Clients, bucket: &str, n: usize, multipart_every: usize) -> Vec<String> {
+    use futures::StreamExt;
     create_bucket(c, bucket).await;
     let keys: Vec<String> = (0..n).map(|i| format!("bulk/{i:05}")).collect();
-    let objects = keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| {
-            let size = if multipart_every > 0 && i % multipart_every == 0 {
-                9 * MIB
+    futures::stream::iter(keys.iter().enumerate())
+        .for_each_concurrent(16, |(i, k)| async move {
+            let class = if i % 2 == 0 {
+                S3Class::Glacier
             } else {
-                64
+                S3Class::Standard
             };
-            let class = if i % 2 == 0 { "GLACIER" } else { "STANDARD" };
-            (k.clone(), class, body_for(k, size))
+            c.s3.put_object()
+                .bucket(bucket)
+                .key(k)
+                .storage_class(class)
+                .content_type("application/x-thaw-drill")
+                .cache_control("max-age=60")
+                .content_disposition(format!("attachment; filename=\"{i}.bin\""))
+                .metadata("origin", format!("drill-{i}"))
+                .tagging(format!("drill=yes&n={i}"))
+                .server_side_encryption(ServerSideEncryption::Aes256)
+                .body(ByteStream::from(body_for(
+                    k,
+                    drill_size(i, multipart_every),
+                )))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("put {k}: {e:?}"));
         })
-        .collect();
-    put_many(c, bucket, objects).await;
+        .await;
     keys
+}
+
+/// Every drill object is in STANDARD_IA with its bytes, metadata, content headers, tag and
+/// SSE setting as [`many_objects`] wrote them.
+async fn assert_intact(c: &Clients, bucket: &str, keys: &[String], multipart_every: usize) {
+    for (i, k) in keys.iter().enumerate() {
+        let h =
+            c.s3.head_object()
+                .bucket(bucket)
+                .key(k)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("head {k}: {e:?}"));
+        assert_eq!(h.storage_class(), Some(&S3Class::StandardIa), "{k}");
+        assert_eq!(h.content_type(), Some("application/x-thaw-drill"), "{k}");
+        assert_eq!(h.cache_control(), Some("max-age=60"), "{k}");
+        let disposition = format!("attachment; filename=\"{i}.bin\"");
+        assert_eq!(h.content_disposition(), Some(disposition.as_str()), "{k}");
+        let origin = h.metadata().and_then(|m| m.get("origin")).cloned();
+        assert_eq!(origin, Some(format!("drill-{i}")), "{k}");
+        assert_eq!(
+            h.server_side_encryption(),
+            Some(&ServerSideEncryption::Aes256),
+            "{k}"
+        );
+        let tags =
+            c.s3.get_object_tagging()
+                .bucket(bucket)
+                .key(k)
+                .send()
+                .await
+                .expect("tags");
+        let mut tags: Vec<(String, String)> = tags
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect();
+        tags.sort();
+        assert_eq!(
+            tags,
+            vec![("drill".into(), "yes".into()), ("n".into(), i.to_string())],
+            "{k}"
+        );
+        assert!(
+            get_body(c, bucket, k).await == body_for(k, drill_size(i, multipart_every)),
+            "bytes of {k} changed"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -506,14 +578,7 @@ async fn kill_9_then_resume_finishes_without_redoing_work() {
     assert_eq!(item.counters.done(), 300);
     assert_eq!(item.counters.failed, 0);
     assert_eq!(item.attempt, kills.len() as u64 + 1);
-    for (i, k) in keys.iter().enumerate() {
-        assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA", "{k}");
-        let size = if i % 50 == 0 { 9 * MIB } else { 64 };
-        assert!(
-            get_body(&c, &bucket, k).await == body_for(k, size),
-            "bytes of {k} changed"
-        );
-    }
+    assert_intact(&c, &bucket, &keys, 50).await;
     let stats = moto.stats();
     let copies_total = stats["s3:CopyObject"].as_u64().unwrap_or(0)
         + stats["s3:CreateMultipartUpload"].as_u64().unwrap_or(0);
@@ -563,6 +628,7 @@ async fn stale_attempt_is_fenced_off() {
     assert_eq!(item.counters.done(), 200);
     assert_eq!(item.counters.failed, 0);
     assert_eq!(item.counters.copied + item.counters.skipped, 200);
+    assert_intact(&c, &bucket, &keys, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -597,6 +663,7 @@ async fn sigterm_checkpoints_interrupted_then_rerun_completes() {
     let item = job.item(&c).await;
     assert_eq!(item.state, LotState::Succeeded);
     assert_eq!(item.counters.done(), 300);
+    assert_intact(&c, &bucket, &keys, 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -669,14 +736,7 @@ async fn throttling_is_retried_and_no_key_fails() {
     let item = job.item(&c).await;
     assert_eq!(item.counters.failed, 0);
     assert_eq!(item.counters.done(), 200);
-    for (i, k) in keys.iter().enumerate() {
-        assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA", "{k}");
-        let size = if i % 40 == 0 { 9 * MIB } else { 64 };
-        assert!(
-            get_body(&c, &bucket, k).await == body_for(k, size),
-            "bytes of {k} changed"
-        );
-    }
+    assert_intact(&c, &bucket, &keys, 40).await;
     let uploads =
         c.s3.list_multipart_uploads()
             .bucket(&bucket)
