@@ -463,7 +463,7 @@ async fn wait_for_run(
 
 /// The size of drill object `i` (every `multipart_every`-th one is copied part by part).
 fn drill_size(i: usize, multipart_every: usize) -> usize {
-    if multipart_every > 0 && i % multipart_every == 0 {
+    if multipart_every > 0 && i.is_multiple_of(multipart_every) {
         9 * MIB
     } else {
         64
