@@ -136,6 +136,9 @@ pub const MAX_MESSAGE_CHARS: usize = 300;
 pub struct LotCheckpoint {
     /// Keys that reached the target class (copied or skipped): never touched again.
     pub done: Bitmap,
+    /// The done keys that needed no copy (already in the target class, or their copy already
+    /// at the destination), so reports can tell them from the copied ones.
+    pub skipped: Bitmap,
     /// Keys whose restore this lot requested (so it is not requested twice).
     pub restore_requested: Bitmap,
     /// Failed keys grouped by error code; retried by the next run.
@@ -154,6 +157,7 @@ impl LotCheckpoint {
     pub fn new(keys: usize) -> Self {
         Self {
             done: Bitmap::new(keys),
+            skipped: Bitmap::new(keys),
             restore_requested: Bitmap::new(keys),
             failed: BTreeMap::new(),
             counters: Counters {

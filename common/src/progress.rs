@@ -191,6 +191,7 @@ impl LotItem {
             manifest: get_s(item, "manifest").unwrap_or_default(),
             checkpoint: LotCheckpoint {
                 done: Bitmap::from_bytes(get_b(item, "done_keys"), len),
+                skipped: Bitmap::from_bytes(get_b(item, "skipped_keys"), len),
                 restore_requested: Bitmap::from_bytes(get_b(item, "restore_keys"), len),
                 failed,
                 counters,
@@ -795,7 +796,7 @@ impl ProgressTable {
             })
             .collect();
         let mut expr = String::from(
-            "SET #st = :st, heartbeat_at = :now, updated_at = :now, restore_requested = :rr, restored = :rs, copied = :cp, skipped = :sk, failed = :fl, bytes_copied = :by, done_keys = :done, restore_keys = :rkeys, failures = :failures",
+            "SET #st = :st, heartbeat_at = :now, updated_at = :now, restore_requested = :rr, restored = :rs, copied = :cp, skipped = :sk, failed = :fl, bytes_copied = :by, done_keys = :done, skipped_keys = :skipped, restore_keys = :rkeys, failures = :failures",
         );
         let mut vals = vec![
             (":st", s(state.as_str())),
@@ -806,6 +807,10 @@ impl ProgressTable {
             (":fl", n(c.failed)),
             (":by", n(c.bytes_copied)),
             (":done", AttributeValue::B(Blob::new(cp.done.as_bytes()))),
+            (
+                ":skipped",
+                AttributeValue::B(Blob::new(cp.skipped.as_bytes())),
+            ),
             (
                 ":rkeys",
                 AttributeValue::B(Blob::new(cp.restore_requested.as_bytes())),

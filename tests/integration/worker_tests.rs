@@ -350,6 +350,20 @@ async fn mixed_lot_ends_in_target_class_with_everything_kept() {
     assert_eq!(n.keys_total, keys.len() as u64);
     assert_eq!(n.failed, 1);
     assert_eq!(n.skipped, 4, "the STANDARD_IA objects");
+    // the checkpoint says which keys were skipped, for the report
+    let skipped: Vec<&str> = item
+        .checkpoint
+        .skipped
+        .ones()
+        .map(|i| keys[i].as_str())
+        .collect();
+    assert_eq!(skipped.len(), 4, "{skipped:?}");
+    for k in &skipped {
+        assert!(item
+            .checkpoint
+            .done
+            .get(keys.iter().position(|x| x == k).expect("key")));
+    }
     let missing = keys.len() - 1;
     assert_eq!(
         item.checkpoint.failure_of(missing).map(|f| f.0),

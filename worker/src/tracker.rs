@@ -67,6 +67,7 @@ impl Tracker {
         self.with(|s| {
             if !s.cp.done.get(i) {
                 s.cp.done.set(i, true);
+                s.cp.skipped.set(i, true);
                 s.cp.counters.skipped += 1;
             }
             s.dirty = true;

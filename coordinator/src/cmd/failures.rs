@@ -50,14 +50,22 @@ pub struct ReportArgs {
 /// One key's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum KeyStatus<'a> {
-    Succeeded,
-    Failed { code: &'a str, message: &'a str },
+    /// In the target class: copied by thaw, or (`skipped`) found there already.
+    Succeeded {
+        skipped: bool,
+    },
+    Failed {
+        code: &'a str,
+        message: &'a str,
+    },
     Pending,
 }
 
 fn status_of(lot: &LotItem, i: usize) -> KeyStatus<'_> {
     if lot.checkpoint.done.get(i) {
-        KeyStatus::Succeeded
+        KeyStatus::Succeeded {
+            skipped: lot.checkpoint.skipped.get(i),
+        }
     } else if let Some((code, message)) = lot.checkpoint.failure_of(i) {
         KeyStatus::Failed { code, message }
     } else if lot.state == LotState::Failed {
@@ -246,7 +254,18 @@ fn report_rows(bucket: &str, lot: &LotItem, keys: &[KeyLine], failed_only: bool)
     let mut text = String::new();
     for (i, entry) in keys.iter().enumerate() {
         let (status, code, http, message) = match status_of(lot, i) {
-            KeyStatus::Succeeded => ("succeeded", "", "200", "in the target storage class"),
+            KeyStatus::Succeeded { skipped: false } => (
+                "succeeded",
+                "",
+                "200",
+                "copied into the target storage class",
+            ),
+            KeyStatus::Succeeded { skipped: true } => (
+                "succeeded",
+                "",
+                "200",
+                "already in the target storage class: not copied",
+            ),
             KeyStatus::Failed { code, message } => ("failed", code, http_status(code), message),
             KeyStatus::Pending => ("pending", "", "", "not finished yet"),
         };
@@ -284,7 +303,7 @@ pub async fn run_report(g: &Global, args: ReportArgs) -> anyhow::Result<()> {
         let keys = manifest_keys(&s3, lot).await?;
         for i in 0..keys.len() {
             match status_of(lot, i) {
-                KeyStatus::Succeeded => succeeded += 1,
+                KeyStatus::Succeeded { .. } => succeeded += 1,
                 KeyStatus::Failed { .. } => failed += 1,
                 KeyStatus::Pending => pending += 1,
             }
@@ -428,9 +447,11 @@ mod tests {
 
     #[test]
     fn rows_per_key() {
-        let mut cp = LotCheckpoint::new(3);
+        let mut cp = LotCheckpoint::new(4);
         cp.done.set(0, true);
         cp.record_failure(1, "NoSuchKey", "The specified key does not exist.");
+        cp.done.set(3, true);
+        cp.skipped.set(3, true);
         let lot = LotItem {
             lot: 0,
             state: LotState::Waiting,
@@ -448,7 +469,7 @@ mod tests {
             launched_at: None,
             retries: 0,
         };
-        let keys: Vec<KeyLine> = ["a b", "c+d", "e"]
+        let keys: Vec<KeyLine> = ["a b", "c+d", "e", "f"]
             .into_iter()
             .map(|k| KeyLine {
                 key: k.to_owned(),
@@ -457,10 +478,14 @@ mod tests {
             .collect();
         let rows = report_rows("bkt", &lot, &keys, false);
         let lines: Vec<&str> = rows.lines().collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 4);
         assert_eq!(
             lines[0],
-            "bkt,a%20b,,succeeded,,200,in the target storage class"
+            "bkt,a%20b,,succeeded,,200,copied into the target storage class"
+        );
+        assert_eq!(
+            lines[3],
+            "bkt,f,,succeeded,,200,already in the target storage class: not copied"
         );
         assert_eq!(
             lines[1],
