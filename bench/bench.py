@@ -82,6 +82,10 @@ def worker_summary(stderr):
 
 def fill(s3, bucket, keys, cls="GLACIER", **put):
     s3.create_bucket(Bucket=bucket)
+    # as AWS creates buckets today: ACLs disabled, so thaw has no ACL grants to carry
+    s3.put_bucket_ownership_controls(
+        Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    )
     with ThreadPoolExecutor(16) as ex:
         list(ex.map(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=b"x" * 256, StorageClass=cls, **put), keys))
 

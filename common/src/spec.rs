@@ -120,6 +120,10 @@ pub struct JobSpec {
     /// elsewhere.
     #[serde(default)]
     pub dest_buckets: Vec<String>,
+    /// Carry each object's ACL grants to its copy (buckets that still use ACLs: S3 never copies
+    /// them, and a copy without them is private to the bucket owner).
+    #[serde(default)]
+    pub copy_acls: bool,
     /// The kind of list the job was launched from (`keys`, `csv`, `pairs`, `inventory`), so
     /// failed keys are exported in a format `launch` reads back with the same versions and
     /// destinations.

@@ -277,3 +277,116 @@ async fn from_a_prefix_to_another_bucket_end_to_end() {
         stderr(&out)
     );
 }
+
+/// The grants of an object as `(grantee, permission)`, sorted.
+async fn acl_of(c: &Clients, bucket: &str, key: &str) -> Vec<(String, String)> {
+    let out =
+        c.s3.get_object_acl()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("get acl");
+    let mut grants: Vec<(String, String)> = out
+        .grants()
+        .iter()
+        .map(|g| {
+            let who = g
+                .grantee()
+                .and_then(|e| e.uri().or(e.id()))
+                .unwrap_or_default()
+                .to_owned();
+            let what = g
+                .permission()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            (who, what)
+        })
+        .collect();
+    grants.sort();
+    grants
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acl_grants_are_carried_on_buckets_that_use_acls() {
+    use aws_sdk_s3::types::{ObjectCannedAcl, StorageClass};
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let table = unique("table");
+    init_table(moto, &table);
+    let all_users = "http://acs.amazonaws.com/groups/global/AllUsers";
+    let partner = "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be";
+    let keys = ["web/public.html", "data/shared.csv", "data/private.bin"];
+    // a pre-2023 bucket, ACLs on, twice: once with the default --acls auto, once with skip
+    let mut buckets = Vec::new();
+    for _ in 0..2 {
+        let bucket = unique("legacy");
+        create_legacy_bucket(&c, &bucket).await;
+        for k in keys {
+            let mut put =
+                c.s3.put_object()
+                    .bucket(&bucket)
+                    .key(k)
+                    .storage_class(StorageClass::Glacier)
+                    .body(k.as_bytes().to_vec().into());
+            put = match k {
+                "web/public.html" => put.acl(ObjectCannedAcl::PublicRead),
+                "data/shared.csv" => put.grant_read(format!("id=\"{partner}\"")),
+                _ => put,
+            };
+            put.send().await.expect("put");
+        }
+        buckets.push(bucket);
+    }
+    // (moto refuses GetObjectAcl on an archived object, AWS does not: the grants are checked on
+    // the copies, against what was put)
+    let list = write_keys(&keys.iter().map(|k| k.to_string()).collect::<Vec<_>>());
+    let job = unique("job");
+    launch_local_ok(moto, &table, &buckets[0], &job, &list, &[]);
+    let read = |who: &str| (who.to_owned(), "READ".to_owned());
+    for k in keys {
+        assert_eq!(class_of(&c, &buckets[0], k).await, "STANDARD_IA", "{k}");
+    }
+    let public = acl_of(&c, &buckets[0], keys[0]).await;
+    assert!(public.contains(&read(all_users)), "{public:?}");
+    // put with only a grant header, its ACL is that grant alone, and so is its copy's
+    let shared = acl_of(&c, &buckets[0], keys[1]).await;
+    assert_eq!(shared, vec![read(partner)], "{shared:?}");
+    let private = acl_of(&c, &buckets[0], keys[2]).await;
+    assert_eq!(private.len(), 1, "{private:?}");
+    for acl in [&public, &private] {
+        assert_eq!(
+            acl.iter().filter(|g| g.1 == "FULL_CONTROL").count(),
+            1,
+            "the owner keeps full control: {acl:?}"
+        );
+    }
+
+    // --acls skip: the copies are private to the owner, as a plain CopyObject leaves them
+    let job = unique("job");
+    launch_local_ok(moto, &table, &buckets[1], &job, &list, &["--acls", "skip"]);
+    let public = acl_of(&c, &buckets[1], keys[0]).await;
+    assert!(!public.contains(&read(all_users)), "{public:?}");
+
+    // a bucket with ACLs disabled: nothing to carry, and --acls copy is refused
+    let modern = unique("modern");
+    create_bucket(&c, &modern).await;
+    put(&c, &modern, "x", "GLACIER", b"x").await;
+    let one = write_keys(&["x".to_owned()]);
+    let out = launch_local(
+        moto,
+        &table,
+        &modern,
+        &unique("job"),
+        &one,
+        &["--acls", "copy"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ACLs disabled"), "{}", stderr(&out));
+    let out = launch_local_ok(moto, &table, &modern, &unique("job"), &one, &[]);
+    assert!(
+        stderr(&out).contains("\"s3_get_acl\":0"),
+        "no ACL read on a bucket without ACLs: {}",
+        stderr(&out)
+    );
+}

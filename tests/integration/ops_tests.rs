@@ -457,6 +457,7 @@ async fn status_of_a_thousand_lots_needs_no_per_lot_requests() {
         delete_source_version: false,
         bucket_regions: Default::default(),
         dest_buckets: Vec::new(),
+        copy_acls: false,
         input_format: "keys".into(),
     };
     let item = JobItem {

@@ -360,13 +360,41 @@ pub fn status_json(moto: &Moto, table: &str, job: &str) -> serde_json::Value {
     serde_json::from_str(&stdout(&out)).expect("status json")
 }
 
-/// Creates a bucket.
+/// Creates a bucket as AWS creates one today: ACLs disabled (Object Ownership "bucket owner
+/// enforced"). [`create_legacy_bucket`] makes one that still uses ACLs.
 pub async fn create_bucket(c: &Clients, bucket: &str) {
+    create_legacy_bucket(c, bucket).await;
+    disable_acls(c, bucket).await;
+}
+
+/// Creates a bucket without ownership controls, as buckets were before April 2023: ACLs on.
+pub async fn create_legacy_bucket(c: &Clients, bucket: &str) {
     c.s3.create_bucket()
         .bucket(bucket)
         .send()
         .await
         .expect("create bucket");
+}
+
+/// Sets Object Ownership "bucket owner enforced" (ACLs disabled), the default of new buckets.
+pub async fn disable_acls(c: &Clients, bucket: &str) {
+    use aws_sdk_s3::types::{ObjectOwnership, OwnershipControls, OwnershipControlsRule};
+    c.s3.put_bucket_ownership_controls()
+        .bucket(bucket)
+        .ownership_controls(
+            OwnershipControls::builder()
+                .rules(
+                    OwnershipControlsRule::builder()
+                        .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                        .build()
+                        .expect("rule"),
+                )
+                .build()
+                .expect("controls"),
+        )
+        .send()
+        .await
+        .expect("ownership controls");
 }
 
 /// Puts an object of a storage class with a body.

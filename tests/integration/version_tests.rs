@@ -28,6 +28,7 @@ async fn create_bucket_in(c: &Clients, bucket: &str, region: &str) {
         .send()
         .await
         .expect("create bucket in another Region");
+    disable_acls(c, bucket).await;
 }
 
 async fn enable_versioning(c: &Clients, bucket: &str) {

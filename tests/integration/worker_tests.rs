@@ -74,6 +74,7 @@ impl Job {
             delete_source_version: false,
             bucket_regions: Default::default(),
             dest_buckets: Vec::new(),
+            copy_acls: false,
             input_format: "keys".into(),
         };
         let put = |key: String, body: Vec<u8>| {

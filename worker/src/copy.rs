@@ -9,8 +9,8 @@
 
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, MetadataDirective, ServerSideEncryption, StorageClass,
-    TaggingDirective,
+    CompletedMultipartUpload, CompletedPart, Grant, MetadataDirective, Permission,
+    ServerSideEncryption, StorageClass, TaggingDirective,
 };
 use futures::{StreamExt, TryStreamExt};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -94,6 +94,71 @@ pub fn source_version<'a>(ctx: &Ctx, entry: &'a KeyLine, obj: &'a ObjectInfo) ->
         })
 }
 
+/// An object's ACL grants as `x-amz-grant-*` header values, one per permission: S3 never
+/// copies ACLs, so a copy passes them explicitly (with the owner's own grant, which a grant
+/// header replaces otherwise).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// `x-amz-grant-full-control`.
+    pub full_control: Option<String>,
+    /// `x-amz-grant-read`.
+    pub read: Option<String>,
+    /// `x-amz-grant-read-acp`.
+    pub read_acp: Option<String>,
+    /// `x-amz-grant-write-acp`.
+    pub write_acp: Option<String>,
+}
+
+/// The header values for a list of grants (`id="..."`, `uri="..."` or `emailAddress="..."`,
+/// comma-separated per permission). WRITE means nothing on an object and is left out.
+pub fn grants_from(grants: &[Grant]) -> Grants {
+    let mut g = Grants::default();
+    for grant in grants {
+        let Some(grantee) = grant.grantee() else {
+            continue;
+        };
+        let who = match (grantee.id(), grantee.uri(), grantee.email_address()) {
+            (Some(id), _, _) => format!("id=\"{id}\""),
+            (None, Some(uri), _) => format!("uri=\"{uri}\""),
+            (None, None, Some(email)) => format!("emailAddress=\"{email}\""),
+            _ => continue,
+        };
+        let slot = match grant.permission() {
+            Some(Permission::FullControl) => &mut g.full_control,
+            Some(Permission::Read) => &mut g.read,
+            Some(Permission::ReadAcp) => &mut g.read_acp,
+            Some(Permission::WriteAcp) => &mut g.write_acp,
+            _ => continue,
+        };
+        match slot {
+            Some(list) => {
+                list.push_str(", ");
+                list.push_str(&who);
+            }
+            None => *slot = Some(who),
+        }
+    }
+    g
+}
+
+/// The grants of the source object (the version copied), when the job carries ACLs.
+async fn object_grants(ctx: &Ctx, entry: &KeyLine, obj: &ObjectInfo) -> Result<Grants, AwsError> {
+    if !ctx.spec.copy_acls {
+        return Ok(Grants::default());
+    }
+    Metrics::inc(&ctx.metrics.s3_get_acl);
+    let out = ctx
+        .s3
+        .get_object_acl()
+        .bucket(&ctx.spec.bucket)
+        .key(&entry.key)
+        .set_version_id(source_version(ctx, entry, obj).map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetObjectAcl", &e))?;
+    Ok(grants_from(out.grants()))
+}
+
 /// Copies a manifest entry into the job's target class, in place or to its destination.
 pub async fn copy_object(
     ctx: &Ctx,
@@ -101,10 +166,11 @@ pub async fn copy_object(
     entry: &KeyLine,
     obj: &ObjectInfo,
 ) -> Result<Copied, AwsError> {
+    let grants = object_grants(ctx, entry, obj).await?;
     let version_id = if obj.size > ctx.settings.multipart_threshold {
-        multipart_copy(ctx, index, entry, obj).await?
+        multipart_copy(ctx, index, entry, obj, &grants).await?
     } else {
-        single_copy(ctx, entry, obj).await?
+        single_copy(ctx, entry, obj, &grants).await?
     };
     Ok(Copied {
         bytes: obj.size,
@@ -116,6 +182,7 @@ async fn single_copy(
     ctx: &Ctx,
     entry: &KeyLine,
     obj: &ObjectInfo,
+    grants: &Grants,
 ) -> Result<Option<String>, AwsError> {
     let raw = &obj.raw;
     let (to_bucket, to_key) = ctx.target_of(entry);
@@ -139,7 +206,11 @@ async fn single_copy(
         .set_website_redirect_location(raw.website_redirect_location().map(str::to_owned))
         .set_object_lock_mode(retention(obj).map(|(m, _)| m))
         .set_object_lock_retain_until_date(retention(obj).map(|(_, d)| d))
-        .set_object_lock_legal_hold_status(raw.object_lock_legal_hold_status().cloned());
+        .set_object_lock_legal_hold_status(raw.object_lock_legal_hold_status().cloned())
+        .set_grant_full_control(grants.full_control.clone())
+        .set_grant_read(grants.read.clone())
+        .set_grant_read_acp(grants.read_acp.clone())
+        .set_grant_write_acp(grants.write_acp.clone());
     let same_region = !ctx.regional_s3.contains_key(&to_bucket);
     req = with_encryption(req, obj, same_region, |r, sse, kms, bk| {
         r.set_server_side_encryption(sse)
@@ -236,6 +307,7 @@ async fn multipart_copy(
     index: usize,
     entry: &KeyLine,
     obj: &ObjectInfo,
+    grants: &Grants,
 ) -> Result<Option<String>, AwsError> {
     let raw = &obj.raw;
     let (to_bucket, to_key) = ctx.target_of(entry);
@@ -263,7 +335,11 @@ async fn multipart_copy(
         .set_object_lock_mode(retention(obj).map(|(m, _)| m))
         .set_object_lock_retain_until_date(retention(obj).map(|(_, d)| d))
         .set_object_lock_legal_hold_status(raw.object_lock_legal_hold_status().cloned())
-        .set_checksum_algorithm(checksum.clone());
+        .set_checksum_algorithm(checksum.clone())
+        .set_grant_full_control(grants.full_control.clone())
+        .set_grant_read(grants.read.clone())
+        .set_grant_read_acp(grants.read_acp.clone())
+        .set_grant_write_acp(grants.write_acp.clone());
     if !tags.is_empty() {
         create = create.tagging(tagging_string(&tags));
     }
@@ -533,6 +609,42 @@ mod tests {
         assert_eq!(copy_source("b", "x/%41?#=", None), "b/x/%2541%3F%23%3D");
         assert_eq!(copy_source("b", "é/ü", None), "b/%C3%A9/%C3%BC");
         assert_eq!(copy_source("b", "k", Some("v1")), "b/k?versionId=v1");
+    }
+
+    #[test]
+    fn grants_become_headers() {
+        use aws_sdk_s3::types::{Grantee, Type};
+        let grant = |grantee: Grantee, p: Permission| {
+            Grant::builder().grantee(grantee).permission(p).build()
+        };
+        let owner = Grantee::builder()
+            .r#type(Type::CanonicalUser)
+            .id("abc123")
+            .build()
+            .expect("grantee");
+        let all_users = Grantee::builder()
+            .r#type(Type::Group)
+            .uri("http://acs.amazonaws.com/groups/global/AllUsers")
+            .build()
+            .expect("grantee");
+        let other = Grantee::builder()
+            .r#type(Type::CanonicalUser)
+            .id("def456")
+            .build()
+            .expect("grantee");
+        let g = grants_from(&[
+            grant(owner, Permission::FullControl),
+            grant(all_users, Permission::Read),
+            grant(other.clone(), Permission::Read),
+            grant(other, Permission::Write),
+        ]);
+        assert_eq!(g.full_control.as_deref(), Some("id=\"abc123\""));
+        assert_eq!(
+            g.read.as_deref(),
+            Some("uri=\"http://acs.amazonaws.com/groups/global/AllUsers\", id=\"def456\"")
+        );
+        assert_eq!((g.read_acp, g.write_acp), (None, None));
+        assert_eq!(grants_from(&[]), Grants::default());
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub s3_upload_part_copy: AtomicU64,
     /// S3 GetObjectTagging.
     pub s3_get_tagging: AtomicU64,
+    /// S3 GetObjectAcl (buckets that use ACLs: the grants a copy carries).
+    pub s3_get_acl: AtomicU64,
     /// S3 DeleteObject of a copied source version (`--delete-source-version`).
     pub s3_delete: AtomicU64,
     /// S3 GetObject (job spec and manifest).
@@ -57,6 +59,7 @@ impl Metrics {
             "s3_upload_part_copy": g(&self.s3_upload_part_copy),
             "s3_get_tagging": g(&self.s3_get_tagging),
             "s3_delete": g(&self.s3_delete),
+            "s3_get_acl": g(&self.s3_get_acl),
             "s3_get": g(&self.s3_get),
             "ddb_read": g(&self.ddb_read),
             "ddb_write": g(&self.ddb_write),

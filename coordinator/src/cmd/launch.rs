@@ -58,6 +58,17 @@ impl From<ListFormat> for thaw_common::input::InputFormat {
     }
 }
 
+/// Whether copies carry the objects' ACL grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AclMode {
+    /// Copy them when the source and every destination bucket still use ACLs.
+    Auto,
+    /// Copy them; refused when a bucket has ACLs disabled.
+    Copy,
+    /// Never copy them (copies are private to the bucket owner unless a bucket policy says more).
+    Skip,
+}
+
 /// Where workers run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LauncherKind {
@@ -98,6 +109,11 @@ pub struct LaunchArgs {
     /// copy pinned versions in place even when they are no longer the current version.
     #[arg(long, env = "THAW_OVERWRITE")]
     pub overwrite: bool,
+    /// ACL grants: S3 never copies them, so a copy in a bucket that still uses ACLs would
+    /// lose public-read or cross-account grants. `auto` carries them when the source and every
+    /// destination bucket use ACLs (Object Ownership not "bucket owner enforced").
+    #[arg(long, value_enum, env = "THAW_ACLS", default_value = "auto")]
+    pub acls: AclMode,
     /// After each verified copy, delete exactly the source version that was copied (the
     /// bucket must have versioning enabled). Off by default.
     #[arg(long, env = "THAW_DELETE_SOURCE_VERSION")]
@@ -280,6 +296,7 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
             _ => {}
         }
     }
+    plan.spec.copy_acls = copy_acls(&aws, a.acls, &plan).await?;
     let plan = plan;
     if let LaunchSettings::Ecs(s) = &plan.settings {
         ecs::check_cluster(&ecs_client, &s.cluster).await?;
@@ -609,6 +626,7 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
         delete_source_version: a.delete_source_version,
         bucket_regions: Default::default(),
         dest_buckets: pair_buckets,
+        copy_acls: false,
         input_format: keys.format.to_string(),
     };
     Ok(Plan {
@@ -619,6 +637,65 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
         keys,
         settings,
     })
+}
+
+/// True when `bucket` still uses ACLs (Object Ownership is not "bucket owner enforced"; a
+/// bucket without ownership controls is a pre-2023 bucket with ACLs).
+async fn acls_enabled(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<bool> {
+    match s3
+        .get_bucket_ownership_controls()
+        .bucket(bucket)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(!out
+            .ownership_controls()
+            .map(|c| c.rules())
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r.object_ownership().as_str() == "BucketOwnerEnforced")),
+        Err(e) => {
+            let err = thaw_common::aws::AwsError::from_sdk("GetBucketOwnershipControls", &e);
+            if err.code == "OwnershipControlsNotFoundError" {
+                Ok(true)
+            } else {
+                Err(err).with_context(|| {
+                    format!("checking whether bucket {bucket} uses ACLs (or pass --acls copy|skip)")
+                })
+            }
+        }
+    }
+}
+
+/// Whether this job's copies carry ACL grants (`--acls`): every bucket written to must accept
+/// them, and with `auto` the source must have some to carry.
+async fn copy_acls(
+    aws: &thaw_common::aws::Aws,
+    mode: AclMode,
+    plan: &Plan,
+) -> anyhow::Result<bool> {
+    if mode == AclMode::Skip {
+        return Ok(false);
+    }
+    let spec = &plan.spec;
+    let client = |bucket: &str| match spec.bucket_regions.get(bucket) {
+        Some(r) => aws.s3_in(r),
+        None => aws.s3(),
+    };
+    let mut buckets = vec![spec.bucket.clone()];
+    buckets.extend(plan.dest_buckets.iter().cloned());
+    for bucket in &buckets {
+        if !acls_enabled(&client(bucket), bucket).await? {
+            if mode == AclMode::Copy {
+                return Err(usage(format!(
+                    "--acls copy: bucket {bucket} has ACLs disabled (Object Ownership: bucket owner enforced)"
+                )));
+            }
+            return Ok(false);
+        }
+    }
+    info!("the buckets use ACLs: copies carry each object's ACL grants");
+    Ok(true)
 }
 
 /// `--delete-source-version` needs versioning: without it the copy replaces the only version.
@@ -722,6 +799,7 @@ fn same_job(existing: &JobItem, wanted: &JobSpec) -> anyhow::Result<JobSpec> {
             s.source_prefix.clone(),
         )
     };
+    // `copy_acls` follows the buckets at launch time: the recorded value stands on resume.
     if flags(&old) != flags(wanted) {
         bail!(
             "job {job} already exists with other --dest/--overwrite/--delete-source-version/--from settings; resume it with the same flags"
@@ -955,27 +1033,33 @@ async fn print_cost(g: &Global, a: &LaunchArgs, plan: &Plan) -> anyhow::Result<(
     use super::estimate::{from_inventory, look_at, price, render, CostSettings};
     let spec = &plan.spec;
     let prices = super::estimate::load_prices(a.prices.as_deref())?;
+    let aws = match g.aws().await {
+        Ok(aws) => aws,
+        Err(e) => return out(&format!("cost: not estimated: {e:#}\n")),
+    };
     let sample = match &plan.keys.known_objects {
         Some(known) => Ok(from_inventory(known)),
-        None => match g.aws().await {
-            Ok(aws) => {
-                look_at(
-                    &aws.s3(),
-                    &spec.bucket,
-                    &plan.keys,
-                    spec.destination.is_none(),
-                    spec.target_class,
-                    spec.restore_tier,
-                    a.sample as usize,
-                )
-                .await
-            }
-            Err(e) => Err(e),
-        },
+        None => {
+            look_at(
+                &aws.s3(),
+                &spec.bucket,
+                &plan.keys,
+                spec.destination.is_none(),
+                spec.target_class,
+                spec.restore_tier,
+                a.sample as usize,
+            )
+            .await
+        }
     };
     let sample = match sample {
         Ok(s) => s,
         Err(e) => return out(&format!("cost: not estimated: {e:#}\n")),
+    };
+    // One GetObjectAcl per copy when the buckets use ACLs (what launch would decide).
+    let acl_reads = match copy_acls(&aws, a.acls, plan).await {
+        Ok(true) => 1.0,
+        _ => 0.0,
     };
     let settings = CostSettings {
         lots: u64::from(spec.lots),
@@ -986,7 +1070,7 @@ async fn print_cost(g: &Global, a: &LaunchArgs, plan: &Plan) -> anyhow::Result<(
         polls_per_restore: 0.0,
         multipart_threshold: spec.worker.multipart_threshold,
         part_size: spec.worker.part_size,
-        extra_heads_per_copy: plan.extra_heads,
+        extra_heads_per_copy: plan.extra_heads + acl_reads,
         ddb_writes_per_1000: if spec.delete_source_version {
             2004.0
         } else {
@@ -1182,6 +1266,7 @@ mod tests {
             delete_source_version: false,
             bucket_regions: Default::default(),
             dest_buckets: Vec::new(),
+            copy_acls: false,
             input_format: "keys".into(),
         }
     }
