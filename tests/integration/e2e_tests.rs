@@ -383,6 +383,22 @@ async fn acl_grants_are_carried_on_buckets_that_use_acls() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("ACLs disabled"), "{}", stderr(&out));
+    // copies into another bucket carry no grants: --acls copy is refused for them
+    let dest = format!("s3://{modern}/copies/");
+    let out = launch_local(
+        moto,
+        &table,
+        &buckets[1],
+        &unique("job"),
+        &list,
+        &["--acls", "copy", "--dest", &dest],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("within the source bucket"),
+        "{}",
+        stderr(&out)
+    );
     let out = launch_local_ok(moto, &table, &modern, &unique("job"), &one, &[]);
     assert!(
         stderr(&out).contains("\"s3_get_acl\":0"),

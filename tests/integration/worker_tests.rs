@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ServerSideEncryption, StorageClass as S3Class};
 use thaw_common::checkpoint::LotState;
-use thaw_common::progress::{LotItem, ProgressTable};
+use thaw_common::progress::{now_secs, LotItem, ProgressTable};
 use thaw_common::spec::{
     lot_manifest_name, Destination, JobSpec, S3Location, WorkerSettings, JOB_SPEC_NAME,
 };
@@ -1104,7 +1104,7 @@ async fn a_delete_left_by_a_crash_between_copy_and_delete_is_finished_on_resume(
             .expression_attribute_names("#i", format!("{i}:delete"))
             .expression_attribute_values(
                 ":v",
-                aws_sdk_dynamodb::types::AttributeValue::S(v.clone()),
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("{} {v}", now_secs())),
             )
             .send()
             .await
@@ -1147,4 +1147,80 @@ async fn a_delete_left_by_a_crash_between_copy_and_delete_is_finished_on_resume(
             .await
             .expect("versions");
     assert_eq!(listed.versions()[0].version_id(), Some(copy.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_delete_whose_copy_was_never_made_deletes_nothing() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let src = unique("movesrc");
+    let dst = unique("movedst");
+    create_bucket(&c, &src).await;
+    create_bucket(&c, &dst).await;
+    c.s3.put_bucket_versioning()
+        .bucket(&src)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("versioning");
+    // the destination already holds an older object of the same size, in the target class
+    put(&c, &dst, "k", "STANDARD_IA", b"old!").await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let version =
+        c.s3.put_object()
+            .bucket(&src)
+            .key("k")
+            .body(ByteStream::from(b"new!".to_vec()))
+            .send()
+            .await
+            .expect("put")
+            .version_id()
+            .expect("version")
+            .to_owned();
+    let dest = Destination {
+        bucket: dst.clone(),
+        prefix: String::new(),
+        strip_prefix: String::new(),
+        overwrite: false,
+    };
+    let keys = vec!["k".to_owned()];
+    let job = Job::create_to(moto, &c, &src, &keys, fast_settings(), Some(dest)).await;
+    job.edit_spec(&c, &src, |spec| spec.delete_source_version = true)
+        .await;
+    // an earlier run recorded the delete, then died before (or while) copying
+    c.ddb
+        .update_item()
+        .table_name(&job.table)
+        .key(
+            "job_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(job.job_id.clone()),
+        )
+        .key(
+            "lot",
+            aws_sdk_dynamodb::types::AttributeValue::N("0".into()),
+        )
+        .update_expression("SET uploads.#i = :v")
+        .expression_attribute_names("#i", "0:delete")
+        .expression_attribute_values(
+            ":v",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("{} {version}", now_secs())),
+        )
+        .send()
+        .await
+        .expect("record pending delete");
+    let out = job.run(moto, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // the stale destination object was not taken for the copy: the source was copied for real
+    // before its version went, so the data lives on at the destination
+    assert_eq!(get_body(&c, &dst, "k").await, b"new!");
+    assert_eq!(class_of(&c, &dst, "k").await, "STANDARD_IA");
+    let item = job.item(&c).await;
+    assert_eq!(item.state, LotState::Succeeded, "{}", stderr(&out));
+    assert_eq!(item.counters.copied, 1);
+    assert!(item.uploads.is_empty(), "{:?}", item.uploads);
 }

@@ -95,8 +95,8 @@ pub fn source_version<'a>(ctx: &Ctx, entry: &'a KeyLine, obj: &'a ObjectInfo) ->
 }
 
 /// An object's ACL grants as `x-amz-grant-*` header values, one per permission: S3 never
-/// copies ACLs, so a copy passes them explicitly (with the owner's own grant, which a grant
-/// header replaces otherwise).
+/// copies ACLs, so a copy passes them explicitly, the source owner's own grant included (grant
+/// headers replace the default ACL).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
     /// `x-amz-grant-full-control`.
@@ -167,10 +167,23 @@ pub async fn copy_object(
     obj: &ObjectInfo,
 ) -> Result<Copied, AwsError> {
     let grants = object_grants(ctx, entry, obj).await?;
-    let version_id = if obj.size > ctx.settings.multipart_threshold {
-        multipart_copy(ctx, index, entry, obj, &grants).await?
-    } else {
-        single_copy(ctx, entry, obj, &grants).await?
+    let copy = |grants: Grants| async move {
+        if obj.size > ctx.settings.multipart_threshold {
+            multipart_copy(ctx, index, entry, obj, &grants).await
+        } else {
+            single_copy(ctx, entry, obj, &grants).await
+        }
+    };
+    let version_id = match copy(grants.clone()).await {
+        // ACLs were disabled on the bucket since launch: no grant can exist there any more.
+        Err(e) if e.code == "AccessControlListNotSupported" && grants != Grants::default() => {
+            tracing::warn!(
+                key = entry.key,
+                "the bucket no longer accepts ACLs: copying without grants"
+            );
+            copy(Grants::default()).await?
+        }
+        other => other?,
     };
     Ok(Copied {
         bytes: obj.size,
@@ -528,6 +541,22 @@ pub async fn delete_source_version(
     Ok(())
 }
 
+/// The upload-map value of a pending delete recorded at `at` (epoch seconds) for `version`.
+pub fn pending_delete_value(at: i64, version: &str) -> String {
+    format!("{at} {version}")
+}
+
+/// The time (when recorded) and version of a pending delete's upload-map value.
+pub fn parse_pending_delete(value: &str) -> (Option<i64>, &str) {
+    match value.split_once(' ') {
+        Some((at, version)) => match at.parse() {
+            Ok(at) => (Some(at), version),
+            Err(_) => (None, value),
+        },
+        None => (None, value),
+    }
+}
+
 /// The upload-map value of an upload being created at `at` (epoch seconds), before its id is
 /// known.
 pub fn pending_upload(at: i64) -> String {
@@ -645,6 +674,16 @@ mod tests {
         );
         assert_eq!((g.read_acp, g.write_acp), (None, None));
         assert_eq!(grants_from(&[]), Grants::default());
+    }
+
+    #[test]
+    fn pending_delete_values() {
+        let v = pending_delete_value(1_795_000_000, "3HL4kqtJlcpXroDTDmJ+rmSp");
+        assert_eq!(
+            parse_pending_delete(&v),
+            (Some(1_795_000_000), "3HL4kqtJlcpXroDTDmJ+rmSp")
+        );
+        assert_eq!(parse_pending_delete("null"), (None, "null"));
     }
 
     #[test]

@@ -370,12 +370,14 @@ async fn abort_stale_uploads(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> 
     Ok(())
 }
 
-/// Finishes the deletes an earlier run recorded before its copies and did not get to: when the
-/// copy is there (target class, the source version's size, another version than the source),
-/// the source version is deleted; when it is not, the record is dropped and the key is processed
-/// again as usual. A failure leaves the record for the next run.
+/// Finishes the deletes an earlier run recorded before its copies and did not get to. The
+/// copy counts as made when the target is in the target class with the source version's size,
+/// is another version, was written after the record (a minute of clock skew allowed), and has
+/// the source's ETag (unless a multipart or SSE-KMS copy, whose ETags differ). Then the source
+/// version is deleted and the key counted copied; with no such copy the record is dropped and
+/// the key processed as usual. A failure leaves the record for the next run.
 async fn finish_pending_deletes(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> Result<()> {
-    for (name, version) in &item.uploads {
+    for (name, value) in &item.uploads {
         let Some(i) = pending_delete_index(name) else {
             continue;
         };
@@ -383,19 +385,9 @@ async fn finish_pending_deletes(ctx: &Ctx, item: &LotItem, manifest: &Manifest) 
             ctx.forget_pending_delete(i).await;
             continue;
         };
-        let source = match object::head(ctx, &entry.key, Some(version)).await {
-            Ok(s) => s,
-            Err(e) if e.code == "NoSuchVersion" => {
-                ctx.forget_pending_delete(i).await; // deleted before the record was dropped
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(key = entry.key, error = %e, "could not look at a source version left to delete; the next run tries again");
-                continue;
-            }
-        };
+        let (recorded_at, version) = copy::parse_pending_delete(value);
         let (bucket, key) = ctx.target_of(&entry);
-        let copy = match object::head_at(ctx, &bucket, &key, None).await {
+        let target = match object::head_at(ctx, &bucket, &key, None).await {
             Ok(c) => Some(c),
             Err(e) if e.code == "NoSuchKey" => None,
             Err(e) => {
@@ -403,10 +395,46 @@ async fn finish_pending_deletes(ctx: &Ctx, item: &LotItem, manifest: &Manifest) 
                 continue;
             }
         };
-        let copied = copy.filter(|c| {
+        let written_after = |c: &object::ObjectInfo| {
+            let modified = c.raw.last_modified().map(|t| t.secs());
+            match (recorded_at, modified) {
+                (Some(r), Some(m)) => m >= r - 60,
+                (None, _) => true,
+                (Some(_), None) => false,
+            }
+        };
+        let source = match object::head(ctx, &entry.key, Some(version)).await {
+            Ok(s) => s,
+            Err(e) if e.code == "NoSuchVersion" => {
+                // Deleted before the record was dropped: done when its copy is there.
+                if let Some(c) = target.filter(|c| {
+                    c.head.storage_class == ctx.spec.target_class.as_str() && written_after(c)
+                }) {
+                    ctx.tracker.copied(i, c.size, false);
+                }
+                ctx.forget_pending_delete(i).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(key = entry.key, error = %e, "could not look at a source version left to delete; the next run tries again");
+                continue;
+            }
+        };
+        let etags_comparable = source.size <= ctx.settings.multipart_threshold
+            && !matches!(
+                source.raw.server_side_encryption(),
+                Some(
+                    aws_sdk_s3::types::ServerSideEncryption::AwsKms
+                        | aws_sdk_s3::types::ServerSideEncryption::AwsKmsDsse
+                )
+            );
+        let copied = target.filter(|c| {
             c.head.storage_class == ctx.spec.target_class.as_str()
                 && c.size == source.size
-                && c.raw.version_id() != Some(version.as_str())
+                && c.raw.version_id() != Some(version)
+                && written_after(c)
+                && (!etags_comparable
+                    || (c.raw.e_tag().is_some() && c.raw.e_tag() == source.raw.e_tag()))
         });
         if let Some(c) = copied {
             let done = copy::Copied {
@@ -414,15 +442,18 @@ async fn finish_pending_deletes(ctx: &Ctx, item: &LotItem, manifest: &Manifest) 
                 version_id: c.raw.version_id().map(str::to_owned),
             };
             let pinned = KeyLine {
-                version_id: Some(version.clone()),
+                version_id: Some(version.to_owned()),
                 ..entry.clone()
             };
             match copy::delete_source_version(ctx, &pinned, &source, &done).await {
-                Ok(()) => tracing::info!(
-                    key = entry.key,
-                    version,
-                    "deleted the source version an earlier run copied"
-                ),
+                Ok(()) => {
+                    tracing::info!(
+                        key = entry.key,
+                        version,
+                        "deleted the source version an earlier run copied"
+                    );
+                    ctx.tracker.copied(i, c.size, source.head.is_archived());
+                }
                 Err(e) => {
                     tracing::warn!(key = entry.key, error = %e, "could not delete a source version an earlier run copied; the next run tries again");
                     continue;
@@ -621,9 +652,13 @@ async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
     }
     let obj = match object::head(ctx, key, entry.version_id.as_deref()).await {
         Ok(o) => o,
-        Err(e) if e.code == "NoSuchVersion" && ctx.spec.delete_source_version => {
-            // An earlier run may have copied and deleted this version, then died before its
-            // checkpoint: done when the copy is there.
+        Err(e)
+            if ctx.spec.delete_source_version
+                && (e.code == "NoSuchVersion"
+                    || (e.code == "NoSuchKey" && !ctx.in_place(entry))) =>
+        {
+            // An earlier run may have copied and deleted this version (for a copy elsewhere,
+            // the only one), then died before its checkpoint: done when the copy is there.
             return copied_before(ctx, i, entry, &e).await;
         }
         Err(e) => {
@@ -675,7 +710,8 @@ async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
                 None
             };
             if let Some(v) = &pending {
-                if let Err(e) = ctx.record_pending_delete(i, v).await {
+                let value = copy::pending_delete_value(now_secs(), v);
+                if let Err(e) = ctx.record_pending_delete(i, &value).await {
                     if !ctx.is_fenced() {
                         ctx.tracker.failed(i, &e.code, &e.message);
                     }
@@ -684,9 +720,18 @@ async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
             }
             let result = copy::copy_object(ctx, i, entry, &obj).await;
             if let (Some(_), Err(e)) = (&pending, &result) {
-                // A definite refusal made no copy; after a timeout or a 5xx the record stays
-                // for the next run to check.
-                if e.status.is_some_and(|s| (400..500).contains(&s)) {
+                // A definite refusal before the object could exist made no copy; after a
+                // timeout, a 5xx or a refused CompleteMultipartUpload (perhaps a retry of one
+                // that succeeded) the record stays for the next run to check.
+                let before_the_object = matches!(
+                    e.operation,
+                    "GetObjectAcl"
+                        | "GetObjectTagging"
+                        | "CopyObject"
+                        | "CreateMultipartUpload"
+                        | "UploadPartCopy"
+                );
+                if before_the_object && e.status.is_some_and(|s| (400..500).contains(&s)) {
                     ctx.forget_pending_delete(i).await;
                 }
             }
@@ -741,8 +786,9 @@ async fn copied_or_not(
     }
 }
 
-/// A pinned source version is gone under `--delete-source-version`: skipped when its copy is
-/// in place in the target class (an earlier run finished it), failed otherwise.
+/// A source version (or, copied elsewhere, the whole key) is gone under
+/// `--delete-source-version`: skipped when its copy is in the target class (an earlier run
+/// finished it), failed otherwise.
 async fn copied_before(ctx: &Ctx, i: usize, entry: &KeyLine, gone: &AwsError) -> Step {
     let (bucket, to_key) = ctx.target_of(entry);
     match object::head_at(ctx, &bucket, &to_key, None).await {

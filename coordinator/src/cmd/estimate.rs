@@ -269,8 +269,9 @@ pub struct CostSettings {
     pub part_size: u64,
     /// HeadObject calls per copy beyond the state machine's (see [`extra_heads_per_copy`]).
     pub extra_heads_per_copy: f64,
-    /// DynamoDB writes per 1,000 keys: about 4 checkpoints, plus 2,000 under
-    /// `--delete-source-version` (each delete is recorded before its copy and dropped after).
+    /// DynamoDB write units per 1,000 keys: about 4 checkpoints, plus about 6,000 under
+    /// `--delete-source-version` (each delete is recorded before its copy and dropped after, each
+    /// an UpdateItem billed by the lot item's size).
     pub ddb_writes_per_1000: f64,
     /// ListObjectsV2 pages read to build the list (`--from`).
     pub list_requests: u64,
