@@ -23,8 +23,9 @@ What it adds to plain moto (all off unless configured):
 * Regions: a request signed for another Region than the bucket's is refused as S3 refuses it
   (HeadBucket: 301 with `x-amz-bucket-region`; other calls: 400 AuthorizationHeaderMalformed),
   where moto serves every bucket from every Region;
-* request counting: GET /_thaw/stats returns the number of requests seen per operation, so tests
-  and the benchmark can cross-check the worker's own counters.
+* request counting: GET /_thaw/stats returns the number of requests seen per operation (and the
+  canned ACL copies asked for), so tests and the benchmark can cross-check the worker's own
+  counters.
 """
 
 import json
@@ -266,6 +267,9 @@ def wrap(app):
         op = _operation(environ)
         with STATS_LOCK:
             STATS[op] += 1
+            # which canned ACL a copy asked for (moto accepts them without telling)
+            if op in ("s3:CopyObject", "s3:CreateMultipartUpload") and environ.get("HTTP_X_AMZ_ACL"):
+                STATS[f"{op}:acl={environ['HTTP_X_AMZ_ACL']}"] += 1
 
         if op.startswith("s3:") and not op.endswith("bucket") and CONFIG["s3_fault_rate"] > 0:
             if random.random() < CONFIG["s3_fault_rate"]:

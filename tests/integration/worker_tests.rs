@@ -901,8 +901,25 @@ async fn copies_to_another_bucket_keep_everything_and_never_overwrite_newer() {
         overwrite: false,
     };
     let job = Job::create_to(moto, &c, &src, &keys, fast_settings(), Some(dest.clone())).await;
+    let owner_acl = |m: &Moto| {
+        let st = m.stats();
+        ["s3:CopyObject", "s3:CreateMultipartUpload"]
+            .iter()
+            .map(|op| {
+                st[format!("{op}:acl=bucket-owner-full-control")]
+                    .as_u64()
+                    .unwrap_or(0)
+            })
+            .sum::<u64>()
+    };
+    let acl_before = owner_acl(moto);
     let out = job.run(moto, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // copies into another bucket are handed to its owner (bucket-owner-full-control)
+    assert!(
+        owner_acl(moto) >= acl_before + keys.len() as u64 - 1,
+        "every copy to another bucket carries bucket-owner-full-control"
+    );
     let item = job.item(&c).await;
     assert_eq!(
         (item.counters.copied, item.counters.failed),

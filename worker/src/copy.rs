@@ -9,7 +9,7 @@
 
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, Grant, MetadataDirective, Permission,
+    CompletedMultipartUpload, CompletedPart, Grant, MetadataDirective, ObjectCannedAcl, Permission,
     ServerSideEncryption, StorageClass, TaggingDirective,
 };
 use futures::{StreamExt, TryStreamExt};
@@ -141,6 +141,13 @@ pub fn grants_from(grants: &[Grant]) -> Grants {
     g
 }
 
+/// The canned ACL of a copy into another bucket than the source: `bucket-owner-full-control`,
+/// so the destination's owner (perhaps another account) owns the copy where its bucket prefers
+/// it, or at least controls it. Buckets with ACLs disabled accept exactly this ACL.
+fn other_bucket_acl(ctx: &Ctx, to_bucket: &str) -> Option<ObjectCannedAcl> {
+    (to_bucket != ctx.spec.bucket).then_some(ObjectCannedAcl::BucketOwnerFullControl)
+}
+
 /// The grants of the source object (the version copied), when the job carries ACLs.
 async fn object_grants(ctx: &Ctx, entry: &KeyLine, obj: &ObjectInfo) -> Result<Grants, AwsError> {
     if !ctx.spec.copy_acls {
@@ -223,7 +230,8 @@ async fn single_copy(
         .set_grant_full_control(grants.full_control.clone())
         .set_grant_read(grants.read.clone())
         .set_grant_read_acp(grants.read_acp.clone())
-        .set_grant_write_acp(grants.write_acp.clone());
+        .set_grant_write_acp(grants.write_acp.clone())
+        .set_acl(other_bucket_acl(ctx, &to_bucket));
     let same_region = !ctx.regional_s3.contains_key(&to_bucket);
     req = with_encryption(req, obj, same_region, |r, sse, kms, bk| {
         r.set_server_side_encryption(sse)
@@ -352,7 +360,8 @@ async fn multipart_copy(
         .set_grant_full_control(grants.full_control.clone())
         .set_grant_read(grants.read.clone())
         .set_grant_read_acp(grants.read_acp.clone())
-        .set_grant_write_acp(grants.write_acp.clone());
+        .set_grant_write_acp(grants.write_acp.clone())
+        .set_acl(other_bucket_acl(ctx, &to_bucket));
     if !tags.is_empty() {
         create = create.tagging(tagging_string(&tags));
     }
