@@ -213,15 +213,15 @@ pub fn parse_batch_csv_line(line: &str, lineno: u64) -> Result<Entry, InputError
 
 fn split_s3_uri(uri: &str, lineno: u64) -> Result<(String, String), InputError> {
     // No trimming: spaces at either end of a key are part of it.
-    let rest = uri
-        .strip_prefix("s3://")
-        .ok_or_else(|| InputError::Malformed {
+    if !uri.starts_with("s3://") {
+        return Err(InputError::Malformed {
             line: lineno,
             what: format!("'{uri}' is not an s3:// URI"),
-        })?;
-    match rest.split_once('/') {
-        Some((b, k)) if !b.is_empty() && !k.is_empty() => Ok((b.to_owned(), k.to_owned())),
-        _ => Err(InputError::Malformed {
+        });
+    }
+    match crate::spec::object_uri(uri) {
+        Some((b, k)) => Ok((b.to_owned(), k.to_owned())),
+        None => Err(InputError::Malformed {
             line: lineno,
             what: format!("'{uri}' names no object (expected s3://bucket/key)"),
         }),

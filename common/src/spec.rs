@@ -59,6 +59,14 @@ impl fmt::Display for S3Location {
     }
 }
 
+/// The bucket and key of an `s3://bucket/key` object URI; `None` unless it is one, with a
+/// bucket and a key. Keys are taken as written (a space at either end is part of the key).
+pub fn object_uri(uri: &str) -> Option<(&str, &str)> {
+    uri.strip_prefix("s3://")?
+        .split_once('/')
+        .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
+}
+
 /// Name of the job spec object under a job's control location.
 pub const JOB_SPEC_NAME: &str = "job.json";
 
@@ -238,6 +246,14 @@ mod tests {
         assert!(S3Location::parse("b/x").is_err());
         assert!(S3Location::parse("s3:///x").is_err());
         assert_eq!(S3Location::new("b", "p").to_string(), "s3://b/p/");
+    }
+
+    #[test]
+    fn object_uris() {
+        assert_eq!(object_uri("s3://b/k/ x "), Some(("b", "k/ x ")));
+        for bad in ["b/k", "s3://b", "s3://b/", "s3:///k", "S3://b/k"] {
+            assert_eq!(object_uri(bad), None, "{bad}");
+        }
     }
 
     #[test]

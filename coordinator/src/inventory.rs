@@ -22,6 +22,7 @@ use thaw_common::keys::parse_key_line;
 use thaw_common::cost::{PlannedAction, PlannedObject};
 use thaw_common::input::epoch_seconds;
 use thaw_common::sample::Reservoir;
+use thaw_common::spec::object_uri;
 
 use crate::manifest::{create_spool, KeyList};
 
@@ -102,7 +103,10 @@ fn parse_manifest(bytes: &[u8], name: &str) -> anyhow::Result<Manifest> {
 }
 
 async fn read_small(s3: &aws_sdk_s3::Client, source: &str) -> anyhow::Result<Vec<u8>> {
-    match source.strip_prefix("s3://").and_then(|r| r.split_once('/')) {
+    if !source.starts_with("s3://") {
+        return std::fs::read(source).with_context(|| format!("reading {source}"));
+    }
+    match object_uri(source) {
         Some((bucket, key)) => Ok(s3
             .get_object()
             .bucket(bucket)
@@ -117,7 +121,7 @@ async fn read_small(s3: &aws_sdk_s3::Client, source: &str) -> anyhow::Result<Vec
             .with_context(|| format!("reading {source}"))?
             .into_bytes()
             .to_vec()),
-        None => std::fs::read(source).with_context(|| format!("reading {source}")),
+        None => bail!("'{source}' is not an s3://bucket/key URI"),
     }
 }
 

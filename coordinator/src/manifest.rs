@@ -146,10 +146,7 @@ pub(crate) fn create_spool() -> anyhow::Result<(File, Spool)> {
 /// Streams a list stored in S3 (`s3://bucket/key`) to a private spool file: memory does not grow
 /// with the list.
 async fn fetch_raw(s3: &aws_sdk_s3::Client, uri: &str) -> anyhow::Result<(PathBuf, Spool)> {
-    let loc = uri
-        .strip_prefix("s3://")
-        .and_then(|r| r.split_once('/'))
-        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+    let loc = thaw_common::spec::object_uri(uri)
         .ok_or_else(|| anyhow!("key list '{uri}' is not an s3://bucket/key URI"))?;
     let mut out = s3
         .get_object()

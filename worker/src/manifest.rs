@@ -54,11 +54,7 @@ impl Manifest {
         expected: u64,
         metrics: &Metrics,
     ) -> Result<Self> {
-        let rest = uri
-            .strip_prefix("s3://")
-            .with_context(|| format!("bad manifest location '{uri}'"))?;
-        let (bucket, key) = rest
-            .split_once('/')
+        let (bucket, key) = thaw_common::spec::object_uri(uri)
             .with_context(|| format!("bad manifest location '{uri}'"))?;
         Metrics::inc(&metrics.s3_get);
         let mut out = s3

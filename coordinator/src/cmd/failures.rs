@@ -81,10 +81,7 @@ fn status_of(lot: &LotItem, i: usize) -> KeyStatus<'_> {
 
 /// Reads a lot's manifest entries (one lot at a time: memory bounded by the lot size).
 async fn manifest_keys(s3: &aws_sdk_s3::Client, lot: &LotItem) -> anyhow::Result<Vec<KeyLine>> {
-    let rest = lot
-        .manifest
-        .strip_prefix("s3://")
-        .and_then(|r| r.split_once('/'))
+    let rest = thaw_common::spec::object_uri(&lot.manifest)
         .with_context(|| format!("lot {}: bad manifest location '{}'", lot.lot, lot.manifest))?;
     let body = s3
         .get_object()
