@@ -327,11 +327,7 @@ impl Date {
 
     /// Today, UTC.
     pub fn today() -> Self {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        Self::from_days(secs.div_euclid(86_400))
+        Self::from_days(crate::progress::now_secs().div_euclid(86_400))
     }
 
     fn format(&self, spec: &str) -> Result<String, String> {

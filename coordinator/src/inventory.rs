@@ -163,10 +163,7 @@ fn decode_file(
     out: &mut impl Write,
     objects: &mut Reservoir<PlannedObject>,
 ) -> anyhow::Result<(u64, u64)> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = thaw_common::progress::now_secs();
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = BufReader::new(MultiGzDecoder::new(BufReader::new(file)));
     let (mut rows, mut kept) = (0u64, 0u64);

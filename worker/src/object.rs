@@ -21,6 +21,18 @@ pub struct ObjectInfo {
 }
 
 impl ObjectInfo {
+    /// True when this object is in `class` with `src`'s size: what a copy of `src` into that
+    /// class looks like (the ETag may still differ, see [`ObjectInfo::same_etag`]).
+    pub fn sized_like_copy_of(&self, src: &ObjectInfo, class: &str) -> bool {
+        self.head.storage_class == class && self.size == src.size
+    }
+
+    /// True when both objects report the same ETag (a one-request copy of an object without
+    /// SSE-KMS keeps its source's; multipart and SSE-KMS copies do not).
+    pub fn same_etag(&self, other: &ObjectInfo) -> bool {
+        self.raw.e_tag().is_some() && self.raw.e_tag() == other.raw.e_tag()
+    }
+
     /// The checksum algorithm the object was stored with, if S3 reports one.
     pub fn checksum_algorithm(&self) -> Option<ChecksumAlgorithm> {
         let r = &self.raw;

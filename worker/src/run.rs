@@ -429,12 +429,10 @@ async fn finish_pending_deletes(ctx: &Ctx, item: &LotItem, manifest: &Manifest) 
                 )
             );
         let copied = target.filter(|c| {
-            c.head.storage_class == ctx.spec.target_class.as_str()
-                && c.size == source.size
+            c.sized_like_copy_of(&source, ctx.spec.target_class.as_str())
                 && c.raw.version_id() != Some(version)
                 && written_after(c)
-                && (!etags_comparable
-                    || (c.raw.e_tag().is_some() && c.raw.e_tag() == source.raw.e_tag()))
+                && (!etags_comparable || c.same_etag(&source))
         });
         if let Some(c) = copied {
             let done = copy::Copied {
@@ -825,10 +823,8 @@ async fn check_pinned_in_place(
     if current.raw.version_id().unwrap_or("null") == pinned {
         return None;
     }
-    let is_copy = current.head.storage_class == ctx.spec.target_class.as_str()
-        && current.size == src.size
-        && current.raw.e_tag().is_some()
-        && current.raw.e_tag() == src.raw.e_tag();
+    let is_copy =
+        current.sized_like_copy_of(src, ctx.spec.target_class.as_str()) && current.same_etag(src);
     if !is_copy {
         ctx.tracker.failed(
             i,
@@ -869,10 +865,8 @@ async fn check_destination(
                 (Some(a), Some(b)) => a.secs() > b.secs(),
                 _ => false,
             };
-            let same_etag = d.raw.e_tag().is_some() && d.raw.e_tag() == src.raw.e_tag();
-            if d.head.storage_class == ctx.spec.target_class.as_str()
-                && d.size == src.size
-                && (same_etag || newer)
+            if d.sized_like_copy_of(src, ctx.spec.target_class.as_str())
+                && (d.same_etag(src) || newer)
             {
                 ctx.tracker.skipped(i);
                 return Some(Step::Finished);
