@@ -35,7 +35,7 @@ const MANIFEST_UPLOADS: usize = 8;
 /// job spec, before launch).
 const MAX_DEST_BUCKETS: usize = 100;
 
-/// What a list's lines hold besides keys.
+/// What a list's lines hold besides keys (gathered in pass 1).
 #[derive(Debug, Default)]
 pub struct ListFields {
     /// Lines that pin a source version and copy in place.
@@ -44,6 +44,23 @@ pub struct ListFields {
     pub with_dest: u64,
     /// Destination buckets named per line (pairs lists).
     pub dest_buckets: std::collections::BTreeSet<String>,
+}
+
+impl ListFields {
+    /// Counts one line; fails past [`MAX_DEST_BUCKETS`] destination buckets.
+    fn add(&mut self, line: &KeyLine, name: &str) -> anyhow::Result<()> {
+        self.pinned_in_place += u64::from(line.version_id.is_some() && line.dest.is_none());
+        self.with_dest += u64::from(line.dest.is_some());
+        if let Some((b, _)) = &line.dest {
+            if !self.dest_buckets.contains(b) {
+                if self.dest_buckets.len() >= MAX_DEST_BUCKETS {
+                    bail!("key list {name}: more than {MAX_DEST_BUCKETS} destination buckets; split the job");
+                }
+                self.dest_buckets.insert(b.clone());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A validated key list that can be read again.
@@ -65,6 +82,8 @@ pub struct KeyList {
     pub known_objects: Option<Reservoir<PlannedObject>>,
     /// ListObjectsV2 pages read to build the list (`--from`; 0 otherwise).
     pub list_pages: u64,
+    /// What its lines hold besides keys (versions, destinations).
+    pub fields: ListFields,
     /// Keys in the list.
     pub count: u64,
     /// Fingerprint of the keys (see [`Fingerprint`]).
@@ -110,16 +129,22 @@ fn reader<R: BufRead>(input: R, entries: bool) -> KeyReader<R> {
     }
 }
 
-fn fingerprint_of(input: impl BufRead, name: &str, entries: bool) -> anyhow::Result<Fingerprint> {
+fn fingerprint_of(
+    input: impl BufRead,
+    name: &str,
+    entries: bool,
+) -> anyhow::Result<(Fingerprint, ListFields)> {
     let mut fp = Fingerprint::default();
+    let mut fields = ListFields::default();
     for item in reader(input, entries) {
         let line = item.with_context(|| format!("key list {name}"))?;
         fp.add(&line.encode());
+        fields.add(&line, name)?;
         if fp.count() % PROGRESS_EVERY == 0 {
             tracing::info!("key list {name}: {} keys read and checked", fp.count());
         }
     }
-    Ok(fp)
+    Ok((fp, fields))
 }
 
 /// A new private temp file, removed when the returned [`Spool`] is dropped.
@@ -508,7 +533,7 @@ impl KeyList {
         format: InputFormat,
     ) -> anyhow::Result<Self> {
         let read = File::open(&path).with_context(|| format!("opening key list {name}"))?;
-        let fp = fingerprint_of(BufReader::new(read), name, entries)?;
+        let (fp, fields) = fingerprint_of(BufReader::new(read), name, entries)?;
         Ok(Self {
             path,
             name: name.to_owned(),
@@ -517,6 +542,7 @@ impl KeyList {
             format,
             known_objects: None,
             list_pages: 0,
+            fields,
             count: fp.count(),
             fingerprint: fp.finish(),
         })
@@ -531,7 +557,7 @@ impl KeyList {
                 inner: std::io::stdin().lock(),
                 copy: BufWriter::new(file),
             };
-            let fp = fingerprint_of(BufReader::new(&mut tee), "<stdin>", false)?;
+            let (fp, fields) = fingerprint_of(BufReader::new(&mut tee), "<stdin>", false)?;
             tee.copy
                 .flush()
                 .with_context(|| format!("writing {}", spool.0.display()))?;
@@ -543,13 +569,14 @@ impl KeyList {
                 format: InputFormat::Keys,
                 known_objects: None,
                 list_pages: 0,
+                fields,
                 count: fp.count(),
                 fingerprint: fp.finish(),
             });
         }
         let path = PathBuf::from(input);
         let file = File::open(&path).with_context(|| format!("opening key list {input}"))?;
-        let fp = fingerprint_of(BufReader::new(file), input, false)?;
+        let (fp, fields) = fingerprint_of(BufReader::new(file), input, false)?;
         Ok(Self {
             path,
             name: input.to_owned(),
@@ -558,6 +585,7 @@ impl KeyList {
             format: InputFormat::Keys,
             known_objects: None,
             list_pages: 0,
+            fields,
             count: fp.count(),
             fingerprint: fp.finish(),
         })
@@ -573,30 +601,6 @@ impl KeyList {
         let file = File::open(&self.path)
             .with_context(|| format!("opening key list {} again", self.name))?;
         Ok(reader(BufReader::new(file), self.entries))
-    }
-
-    /// What the list's lines hold besides keys (read again from disk; plain lists are not).
-    pub fn fields(&self) -> anyhow::Result<ListFields> {
-        let mut f = ListFields::default();
-        if self.entries {
-            for line in self.reopen()? {
-                let line = line.with_context(|| format!("key list {}", self.name))?;
-                f.pinned_in_place += u64::from(line.version_id.is_some() && line.dest.is_none());
-                f.with_dest += u64::from(line.dest.is_some());
-                if let Some((b, _)) = line.dest {
-                    if !f.dest_buckets.contains(&b) {
-                        if f.dest_buckets.len() >= MAX_DEST_BUCKETS {
-                            bail!(
-                                "key list {}: more than {MAX_DEST_BUCKETS} destination buckets; split the job",
-                                self.name
-                            );
-                        }
-                        f.dest_buckets.insert(b);
-                    }
-                }
-            }
-        }
-        Ok(f)
     }
 }
 
@@ -772,6 +776,7 @@ mod tests {
 
     fn pass1(input: &[u8]) -> String {
         fingerprint_of(input, "test", false)
+            .map(|(fp, _)| fp)
             .expect("valid")
             .finish()
     }

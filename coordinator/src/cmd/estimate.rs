@@ -357,7 +357,6 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         bail!("key list {} holds no keys", a.keys_file);
     }
     let lots = lot_sizes(keys.count, LotSpec::Size(a.lot_size.max(1)))?.len() as u64;
-    let fields = keys.fields()?;
     let sample = match &keys.known_objects {
         Some(known) => from_inventory(known),
         None => {
@@ -383,7 +382,7 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         polls_per_restore: a.polls_per_restore,
         multipart_threshold: a.multipart_threshold,
         part_size: a.part_size,
-        extra_heads_per_copy: extra_heads_per_copy(&fields, keys.count, false, false, false),
+        extra_heads_per_copy: extra_heads_per_copy(&keys.fields, keys.count, false, false, false),
         ddb_writes_per_1000: 4.0,
         list_requests: 0,
     };

@@ -575,14 +575,14 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
             }
         }
     };
-    let fields = keys.fields()?;
+    let fields = &keys.fields;
     if a.dest.is_some() && keys.format == thaw_common::input::InputFormat::Pairs {
         return Err(usage(
             "--dest cannot be used with a pairs list: the list names each destination",
         ));
     }
     let extra_heads = super::estimate::extra_heads_per_copy(
-        &fields,
+        fields,
         keys.count,
         destination.is_some(),
         a.delete_source_version,
@@ -594,7 +594,7 @@ fn plan(g: &Global, a: &LaunchArgs, fetched: Option<KeyList>) -> anyhow::Result<
         .filter(|b| **b != a.bucket)
         .cloned()
         .collect();
-    let mut dest_buckets = fields.dest_buckets;
+    let mut dest_buckets = fields.dest_buckets.clone();
     if let Some(d) = &destination {
         dest_buckets.insert(d.bucket.clone());
     }
