@@ -926,3 +926,34 @@ pub fn pending_delete_name(index: usize) -> String {
 pub fn pending_delete_index(name: &str) -> Option<usize> {
     name.strip_suffix(":delete")?.parse().ok()
 }
+
+/// The upload-map value of a pending delete recorded at `at` (epoch seconds) for `version`.
+pub fn pending_delete_value(at: i64, version: &str) -> String {
+    format!("{at} {version}")
+}
+
+/// The time (when recorded) and version of a pending delete's upload-map value.
+pub fn parse_pending_delete(value: &str) -> (Option<i64>, &str) {
+    match value.split_once(' ') {
+        Some((at, version)) => match at.parse() {
+            Ok(at) => (Some(at), version),
+            Err(_) => (None, value),
+        },
+        None => (None, value),
+    }
+}
+
+#[cfg(test)]
+mod pending_delete_tests {
+    use super::*;
+
+    #[test]
+    fn pending_delete_values() {
+        let v = pending_delete_value(1_795_000_000, "3HL4kqtJlcpXroDTDmJ+rmSp");
+        assert_eq!(
+            parse_pending_delete(&v),
+            (Some(1_795_000_000), "3HL4kqtJlcpXroDTDmJ+rmSp")
+        );
+        assert_eq!(parse_pending_delete("null"), (None, "null"));
+    }
+}

@@ -376,6 +376,21 @@ pub async fn create_legacy_bucket(c: &Clients, bucket: &str) {
         .expect("create bucket");
 }
 
+/// Turns versioning on.
+pub async fn enable_versioning(c: &Clients, bucket: &str) {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    c.s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("enable versioning");
+}
+
 /// Sets Object Ownership "bucket owner enforced" (ACLs disabled), the default of new buckets.
 pub async fn disable_acls(c: &Clients, bucket: &str) {
     use aws_sdk_s3::types::{ObjectOwnership, OwnershipControls, OwnershipControlsRule};

@@ -31,20 +31,6 @@ async fn create_bucket_in(c: &Clients, bucket: &str, region: &str) {
     disable_acls(c, bucket).await;
 }
 
-async fn enable_versioning(c: &Clients, bucket: &str) {
-    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
-    c.s3.put_bucket_versioning()
-        .bucket(bucket)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("enable versioning");
-}
-
 /// Puts a GLACIER object and returns its version id.
 async fn put_version(c: &Clients, bucket: &str, key: &str, body: &str) -> String {
     c.s3.put_object()
@@ -453,17 +439,9 @@ async fn dry_run_prices_an_inventory_without_looking_at_objects() {
             .duration_since(std::time::UNIX_EPOCH)
             .expect("time")
             .as_secs();
-        // civil date from days (the inverse of what thaw parses)
         let (days, rem) = (secs / 86_400, secs % 86_400);
-        let z = days as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
+        let date = thaw_common::input::Date::from_days(days as i64);
+        let (y, m, d) = (date.year, date.month, date.day);
         format!(
             "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
             rem / 3600,

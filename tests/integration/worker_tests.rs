@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ServerSideEncryption, StorageClass as S3Class};
 use thaw_common::checkpoint::LotState;
-use thaw_common::progress::{now_secs, LotItem, ProgressTable};
+use thaw_common::progress::{now_secs, pending_delete_value, LotItem, ProgressTable};
 use thaw_common::spec::{
     lot_manifest_name, Destination, JobSpec, S3Location, WorkerSettings, JOB_SPEC_NAME,
 };
@@ -125,6 +125,23 @@ impl Job {
             .send()
             .await
             .expect("put spec");
+    }
+
+    /// Records a pending delete of line `index`'s source `version`, as a worker does before its
+    /// copy (made now).
+    async fn record_pending_delete(&self, c: &Clients, index: usize, version: &str) {
+        let table = ProgressTable::new(c.ddb.clone(), &self.table);
+        let attempt = self.item(c).await.attempt;
+        table
+            .add_pending_delete(
+                &self.job_id,
+                0,
+                attempt,
+                index,
+                &pending_delete_value(now_secs(), version),
+            )
+            .await
+            .expect("record pending delete");
     }
 
     fn worker_args(&self) -> Vec<String> {
@@ -1057,21 +1074,11 @@ async fn a_manifest_destination_the_job_does_not_name_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_delete_left_by_a_crash_between_copy_and_delete_is_finished_on_resume() {
-    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
     let moto = Moto::shared();
     let c = moto.clients().await;
     let bucket = unique("pending");
     create_bucket(&c, &bucket).await;
-    c.s3.put_bucket_versioning()
-        .bucket(&bucket)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("versioning");
+    enable_versioning(&c, &bucket).await;
     let keys = vec!["copied".to_owned(), "not-copied".to_owned()];
     let mut sources = Vec::new();
     for k in &keys {
@@ -1106,26 +1113,7 @@ async fn a_delete_left_by_a_crash_between_copy_and_delete_is_finished_on_resume(
     job.edit_spec(&c, &bucket, |spec| spec.delete_source_version = true)
         .await;
     for (i, v) in sources.iter().enumerate() {
-        c.ddb
-            .update_item()
-            .table_name(&job.table)
-            .key(
-                "job_id",
-                aws_sdk_dynamodb::types::AttributeValue::S(job.job_id.clone()),
-            )
-            .key(
-                "lot",
-                aws_sdk_dynamodb::types::AttributeValue::N("0".into()),
-            )
-            .update_expression("SET uploads.#i = :v")
-            .expression_attribute_names("#i", format!("{i}:delete"))
-            .expression_attribute_values(
-                ":v",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!("{} {v}", now_secs())),
-            )
-            .send()
-            .await
-            .expect("record pending delete");
+        job.record_pending_delete(&c, i, v).await;
     }
     let out = job.run(moto, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -1168,23 +1156,13 @@ async fn a_delete_left_by_a_crash_between_copy_and_delete_is_finished_on_resume(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pending_delete_whose_copy_was_never_made_deletes_nothing() {
-    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
     let moto = Moto::shared();
     let c = moto.clients().await;
     let src = unique("movesrc");
     let dst = unique("movedst");
     create_bucket(&c, &src).await;
     create_bucket(&c, &dst).await;
-    c.s3.put_bucket_versioning()
-        .bucket(&src)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("versioning");
+    enable_versioning(&c, &src).await;
     // the destination already holds an older object of the same size, in the target class
     put(&c, &dst, "k", "STANDARD_IA", b"old!").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -1210,26 +1188,7 @@ async fn a_pending_delete_whose_copy_was_never_made_deletes_nothing() {
     job.edit_spec(&c, &src, |spec| spec.delete_source_version = true)
         .await;
     // an earlier run recorded the delete, then died before (or while) copying
-    c.ddb
-        .update_item()
-        .table_name(&job.table)
-        .key(
-            "job_id",
-            aws_sdk_dynamodb::types::AttributeValue::S(job.job_id.clone()),
-        )
-        .key(
-            "lot",
-            aws_sdk_dynamodb::types::AttributeValue::N("0".into()),
-        )
-        .update_expression("SET uploads.#i = :v")
-        .expression_attribute_names("#i", "0:delete")
-        .expression_attribute_values(
-            ":v",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("{} {version}", now_secs())),
-        )
-        .send()
-        .await
-        .expect("record pending delete");
+    job.record_pending_delete(&c, 0, &version).await;
     let out = job.run(moto, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     // the stale destination object was not taken for the copy: the source was copied for real

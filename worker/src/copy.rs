@@ -550,22 +550,6 @@ pub async fn delete_source_version(
     Ok(())
 }
 
-/// The upload-map value of a pending delete recorded at `at` (epoch seconds) for `version`.
-pub fn pending_delete_value(at: i64, version: &str) -> String {
-    format!("{at} {version}")
-}
-
-/// The time (when recorded) and version of a pending delete's upload-map value.
-pub fn parse_pending_delete(value: &str) -> (Option<i64>, &str) {
-    match value.split_once(' ') {
-        Some((at, version)) => match at.parse() {
-            Ok(at) => (Some(at), version),
-            Err(_) => (None, value),
-        },
-        None => (None, value),
-    }
-}
-
 /// The upload-map value of an upload being created at `at` (epoch seconds), before its id is
 /// known.
 pub fn pending_upload(at: i64) -> String {
@@ -683,16 +667,6 @@ mod tests {
         );
         assert_eq!((g.read_acp, g.write_acp), (None, None));
         assert_eq!(grants_from(&[]), Grants::default());
-    }
-
-    #[test]
-    fn pending_delete_values() {
-        let v = pending_delete_value(1_795_000_000, "3HL4kqtJlcpXroDTDmJ+rmSp");
-        assert_eq!(
-            parse_pending_delete(&v),
-            (Some(1_795_000_000), "3HL4kqtJlcpXroDTDmJ+rmSp")
-        );
-        assert_eq!(parse_pending_delete("null"), (None, "null"));
     }
 
     #[test]

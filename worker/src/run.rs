@@ -16,7 +16,8 @@ use thaw_common::checkpoint::{final_state, LotState};
 use thaw_common::keys::KeyLine;
 use thaw_common::keystate::{decide, is_not_restored_code, Next};
 use thaw_common::progress::{
-    now_secs, pending_delete_index, LotItem, ProgressError, ProgressTable,
+    now_secs, parse_pending_delete, pending_delete_index, pending_delete_value, LotItem,
+    ProgressError, ProgressTable,
 };
 use thaw_common::spec::{poll_delay, S3Location};
 use tokio::sync::{watch, Notify};
@@ -385,7 +386,7 @@ async fn finish_pending_deletes(ctx: &Ctx, item: &LotItem, manifest: &Manifest) 
             ctx.forget_pending_delete(i).await;
             continue;
         };
-        let (recorded_at, version) = copy::parse_pending_delete(value);
+        let (recorded_at, version) = parse_pending_delete(value);
         let (bucket, key) = ctx.target_of(&entry);
         let target = match object::head_at(ctx, &bucket, &key, None).await {
             Ok(c) => Some(c),
@@ -708,7 +709,7 @@ async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
                 None
             };
             if let Some(v) = &pending {
-                let value = copy::pending_delete_value(now_secs(), v);
+                let value = pending_delete_value(now_secs(), v);
                 if let Err(e) = ctx.record_pending_delete(i, &value).await {
                     if !ctx.is_fenced() {
                         ctx.tracker.failed(i, &e.code, &e.message);
