@@ -94,15 +94,7 @@ impl Fixture {
     }
 
     fn launch_ok(&self, keys: &Path, job: &str, extra: &[&str]) -> Output {
-        let out = self.launch(keys, job, extra);
-        assert!(
-            out.status.success(),
-            "launch failed with {}\nstdout:\n{}\nstderr:\n{}",
-            out.status,
-            stdout(&out),
-            stderr(&out)
-        );
-        out
+        assert_success(self.launch(keys, job, extra), "launch")
     }
 
     fn status_json(&self, job: &str) -> Value {

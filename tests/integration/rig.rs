@@ -276,9 +276,14 @@ pub fn run(moto: &Moto, name: &str, args: &[&str], extra_env: &[(&str, &str)]) -
 /// Runs and asserts success, printing everything on failure.
 pub fn run_ok(moto: &Moto, name: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
     let out = run(moto, name, args, extra_env);
+    assert_success(out, &format!("{name} {args:?}"))
+}
+
+/// Asserts that `what` exited successfully, printing its stdout and stderr when not.
+pub fn assert_success(out: Output, what: &str) -> Output {
     assert!(
         out.status.success(),
-        "{name} {args:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        "{what} failed with {}\nstdout:\n{}\nstderr:\n{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
@@ -338,15 +343,10 @@ pub fn launch_local_ok(
     input: impl AsRef<Path>,
     extra: &[&str],
 ) -> Output {
-    let out = launch_local(moto, table, bucket, job, input, extra);
-    assert!(
-        out.status.success(),
-        "launch failed with {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        stdout(&out),
-        stderr(&out)
-    );
-    out
+    assert_success(
+        launch_local(moto, table, bucket, job, input, extra),
+        "launch",
+    )
 }
 
 /// `coordinator status JOB --json` of a job, parsed.
