@@ -117,6 +117,7 @@ impl Aws {
     }
 
     /// An ECS client.
+    #[cfg(feature = "ecs")]
     pub fn ecs(&self) -> aws_sdk_ecs::Client {
         aws_sdk_ecs::Client::new(&self.config)
     }

@@ -810,3 +810,42 @@ fn dockerfile_dependency_layer_has_every_target() {
         }
     }
 }
+
+/// The packages of `package`'s normal dependency tree (no dev- or build-dependencies), with the
+/// features that building `package` alone turns on, as `cargo tree` resolves them offline.
+fn dependency_tree(package: &str) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .current_dir(root())
+        .args(["tree", "--offline", "-e", "normal", "--prefix", "none"])
+        .args(["--format", "{p}", "-p", package])
+        .output()
+        .expect("running cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree -p {package}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The worker image stays lean: the worker binary does not link the ECS SDK (only the
+/// coordinator launches tasks; `thaw-common` has `Aws::ecs()` behind its `ecs` feature).
+#[test]
+fn worker_binary_does_not_link_the_ecs_sdk() {
+    let worker = dependency_tree("thaw-worker");
+    assert!(
+        worker.contains("thaw-common") && worker.contains("aws-sdk-s3"),
+        "cargo tree saw no dependencies of the worker: {worker:?}"
+    );
+    assert!(
+        !worker.contains("aws-sdk-ecs"),
+        "the worker links aws-sdk-ecs: enable thaw-common's `ecs` feature only in the coordinator"
+    );
+    // the same listing does show it where it belongs
+    assert!(dependency_tree("thaw-coordinator").contains("aws-sdk-ecs"));
+}
