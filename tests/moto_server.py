@@ -15,7 +15,10 @@ What it adds to plain moto (all off unless configured):
   {"ddb_fault_rate": p} answers ProvisionedThroughputExceededException to a fraction p of DynamoDB
   writes, {"ecs_throttle_rate": p} answers ThrottlingException to a fraction p of ECS RunTask calls,
   {"ecs_capacity_failure_rate": p} answers a fraction p of RunTask calls with no task and
-  failures[] = RESOURCE:MEMORY, as ECS does when Fargate capacity is short;
+  failures[] = RESOURCE:MEMORY, as ECS does when Fargate capacity is short. The faults are
+  deterministic, not random: at rate p, call k of that kind fails when floor(k*p) > floor((k-1)*p)
+  (p = 1/n: every n-th call), counted from the last time the rate was configured. So a test that
+  counts faults always sees them (a random 50% let all 6 calls of a test pass once in 64 runs);
 * real `Initiated` times in ListMultipartUploads (moto reports a fixed 2010 date);
 * RestoreObject of a given `versionId` restores that version (moto restores the current one);
 * GetBucketVersioning of a bucket that never had versioning answers AWS's empty
@@ -30,12 +33,13 @@ What it adds to plain moto (all off unless configured):
 
 import json
 import os
-import random
+import math
 import sys
 import threading
 import time
 import urllib.parse
 from collections import Counter
+from fractions import Fraction
 
 from werkzeug.serving import make_server
 
@@ -55,6 +59,30 @@ CONFIG = {
 }
 STATS: Counter = Counter()
 STATS_LOCK = threading.Lock()
+FAULT_RATES = ("s3_fault_rate", "ddb_fault_rate", "ecs_throttle_rate", "ecs_capacity_failure_rate")
+# calls seen per fault kind since its rate was last configured
+FAULT_CALLS: Counter = Counter()
+
+
+def _configure(update: dict):
+    """Applies a /_thaw/config update; a fault whose rate is set starts its schedule again."""
+    with STATS_LOCK:
+        CONFIG.update(update)
+        for name in FAULT_RATES:
+            if name in update:
+                FAULT_CALLS[name] = 0
+
+
+def _fault(name: str) -> bool:
+    """Whether this call fails, for fault kind `name` at its configured rate: evenly spread and
+    deterministic (rate 1/n: every n-th call, the first one passing)."""
+    rate = Fraction(CONFIG[name]).limit_denominator(1000)
+    if rate <= 0:
+        return False
+    with STATS_LOCK:
+        FAULT_CALLS[name] += 1
+        k = FAULT_CALLS[name]
+    return math.floor(k * rate) > math.floor((k - 1) * rate)
 
 # --- slow restores -------------------------------------------------------------------------
 
@@ -256,7 +284,7 @@ def wrap(app):
         path = environ.get("PATH_INFO", "")
         if path == "/_thaw/config" and environ["REQUEST_METHOD"] == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
-            CONFIG.update(json.loads(environ["wsgi.input"].read(length) or b"{}"))
+            _configure(json.loads(environ["wsgi.input"].read(length) or b"{}"))
             return _json(start_response, CONFIG)
         if path == "/_thaw/stats":
             with STATS_LOCK:
@@ -271,11 +299,11 @@ def wrap(app):
             if op in ("s3:CopyObject", "s3:CreateMultipartUpload") and environ.get("HTTP_X_AMZ_ACL"):
                 STATS[f"{op}:acl={environ['HTTP_X_AMZ_ACL']}"] += 1
 
-        if op.startswith("s3:") and not op.endswith("bucket") and CONFIG["s3_fault_rate"] > 0:
-            if random.random() < CONFIG["s3_fault_rate"]:
+        if op.startswith("s3:") and not op.endswith("bucket"):
+            if _fault("s3_fault_rate"):
                 return _xml_error(start_response, "503 Slow Down", "SlowDown", "Please reduce your request rate.")
-        if op in ("UpdateItem", "PutItem", "BatchWriteItem", "DeleteItem") and CONFIG["ddb_fault_rate"] > 0:
-            if random.random() < CONFIG["ddb_fault_rate"]:
+        if op in ("UpdateItem", "PutItem", "BatchWriteItem", "DeleteItem"):
+            if _fault("ddb_fault_rate"):
                 return _json_error(
                     start_response,
                     "400 Bad Request",
@@ -283,11 +311,11 @@ def wrap(app):
                     "The level of configured provisioned throughput for the table was exceeded.",
                     "com.amazonaws.dynamodb.v20120810",
                 )
-        if op == "RunTask" and CONFIG["ecs_throttle_rate"] > 0:
-            if random.random() < CONFIG["ecs_throttle_rate"]:
+        if op == "RunTask":
+            if _fault("ecs_throttle_rate"):
                 return _json_error(start_response, "400 Bad Request", "ThrottlingException", "Rate exceeded", "com.amazonaws.ecs")
-        if op == "RunTask" and CONFIG["ecs_capacity_failure_rate"] > 0:
-            if random.random() < CONFIG["ecs_capacity_failure_rate"]:
+        if op == "RunTask":
+            if _fault("ecs_capacity_failure_rate"):
                 # What ECS answers when Fargate has no capacity: 200 with failures[], no task.
                 body = json.dumps({"tasks": [], "failures": [{"reason": "RESOURCE:MEMORY", "detail": "thaw fault injection"}]}).encode()
                 start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))])
