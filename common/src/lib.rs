@@ -8,6 +8,8 @@ pub mod aws;
 pub mod bitmap;
 pub mod checkpoint;
 pub mod cost;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod iam;
 pub mod input;
 pub mod keys;
