@@ -250,9 +250,9 @@ impl JobSpecBuilder {
         self
     }
 
-    /// Copies go to another bucket and/or prefix.
-    pub fn destination(mut self, destination: Destination) -> Self {
-        self.spec.destination = Some(destination);
+    /// Copies go to another bucket and/or prefix (`None`: in place).
+    pub fn destination(mut self, destination: impl Into<Option<Destination>>) -> Self {
+        self.spec.destination = destination.into();
         self
     }
 
