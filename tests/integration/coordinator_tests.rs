@@ -50,7 +50,7 @@ fn job_id() -> String {
 impl Fixture {
     /// `launch --launcher ecs` flags for this fixture (without the key file and split).
     fn ecs_args(&self, job: &str) -> Vec<String> {
-        [
+        let mut args: Vec<String> = [
             "--table",
             &self.table,
             "--bucket",
@@ -61,18 +61,11 @@ impl Fixture {
             job,
             "--launcher",
             "ecs",
-            "--cluster",
-            &self.ecs.cluster,
-            "--task-definition",
-            &self.ecs.task_definition,
-            "--subnets",
-            &self.ecs.subnets.join(","),
-            "--security-groups",
-            "sg-12345678",
         ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+        .map(str::to_owned)
+        .to_vec();
+        args.extend(self.ecs.launch_args());
+        args
     }
 
     /// Runs `launch KEYS` with the fixture's flags; a flag in `extra` replaces the fixture's.
@@ -97,6 +90,28 @@ impl Fixture {
         assert_success(self.launch(keys, job, extra), "launch")
     }
 
+    /// Runs `launch ARGS` followed by the fixture's flags (for inputs that are no local file).
+    fn launch_args(&self, job: &str, args: &[&str]) -> Output {
+        let mut all: Vec<String> = vec!["launch".into()];
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        all.extend(self.ecs_args(job));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        run(self.moto, "coordinator", &all, &[])
+    }
+
+    /// The text of each lot manifest of `job`, in lot order.
+    async fn manifests(&self, job: &str) -> Vec<String> {
+        let mut texts = Vec::new();
+        for key in self
+            .objects(&self.bucket, &format!("thaw/{job}/lots/"))
+            .await
+        {
+            let bytes = get_body(&self.c, &self.bucket, &key).await;
+            texts.push(String::from_utf8(bytes).expect("manifest is UTF-8"));
+        }
+        texts
+    }
+
     fn status_json(&self, job: &str) -> Value {
         let out = run_ok(
             self.moto,
@@ -113,22 +128,7 @@ impl Fixture {
     }
 
     async fn objects(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        let out = self
-            .c
-            .s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .send()
-            .await
-            .expect("list objects");
-        let mut keys: Vec<String> = out
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_owned))
-            .collect();
-        keys.sort();
-        keys
+        list_keys(&self.c, bucket, prefix).await
     }
 
     /// Nothing of `job` exists: no control objects, no job or lot items, no tasks.
@@ -284,18 +284,14 @@ async fn ecs_launch_uploads_manifests_records_lots_and_starts_tasks() {
     // manifests: one per lot, concatenated in lot order they are the input
     let control_prefix = format!("thaw/{job}/");
     let objects = fx.objects(&fx.bucket, &control_prefix).await;
-    let manifests: Vec<&String> = objects.iter().filter(|k| k.contains("/lots/")).collect();
+    let manifests = fx.manifests(&job).await;
     assert_eq!(manifests.len(), 4, "{objects:?}");
-    let mut joined = Vec::new();
-    for key in &manifests {
-        joined.extend(get_body(&fx.c, &fx.bucket, key).await);
-    }
-    let mut expected = keys.join("\n").into_bytes();
-    expected.push(b'\n');
     assert_eq!(
-        String::from_utf8_lossy(&joined),
-        String::from_utf8_lossy(&expected)
+        objects.iter().filter(|k| k.contains("/lots/")).count(),
+        4,
+        "{objects:?}"
     );
+    assert_eq!(manifests.concat(), format!("{}\n", keys.join("\n")));
 
     // job.json
     let spec: Value = serde_json::from_slice(
@@ -485,13 +481,9 @@ async fn keys_from_stdin_are_spooled_and_normalised() {
         .expect("write stdin");
     let out = child.wait_with_output().expect("wait");
     assert!(out.status.success(), "{}", stderr(&out));
-    let objects = fx.objects(&fx.bucket, &format!("thaw/{job}/lots/")).await;
-    assert_eq!(objects.len(), 2);
-    let mut joined = Vec::new();
-    for key in &objects {
-        joined.extend(get_body(&fx.c, &fx.bucket, key).await);
-    }
-    assert_eq!(String::from_utf8_lossy(&joined), "a b\n+c\nd%2F\né \n");
+    let manifests = fx.manifests(&job).await;
+    assert_eq!(manifests.len(), 2);
+    assert_eq!(manifests.concat(), "a b\n+c\nd%2F\né \n");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -506,36 +498,27 @@ async fn ecs_throttling_is_retried() {
     let ecs = ecs_setup(&moto, &c).await;
     let job = job_id();
     let file = write_keys(&tricky_keys(24));
-    let subnets = ecs.subnets.join(",");
-    let out = run_ok(
-        &moto,
-        "coordinator",
-        &[
-            "launch",
-            &file.display().to_string(),
-            "--lots",
-            "6",
-            "--table",
-            &table,
-            "--bucket",
-            &bucket,
-            "--storage-class",
-            "STANDARD",
-            "--job-id",
-            &job,
-            "--cluster",
-            &ecs.cluster,
-            "--task-definition",
-            &ecs.task_definition,
-            "--subnets",
-            &subnets,
-            "--security-groups",
-            "sg-12345678",
-            "--aws-max-attempts",
-            "2",
-        ],
-        &[],
-    );
+    let mut args: Vec<String> = [
+        "launch",
+        &file.display().to_string(),
+        "--lots",
+        "6",
+        "--table",
+        &table,
+        "--bucket",
+        &bucket,
+        "--storage-class",
+        "STANDARD",
+        "--job-id",
+        &job,
+        "--aws-max-attempts",
+        "2",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.extend(ecs.launch_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run_ok(&moto, "coordinator", &args, &[]);
     assert!(stdout(&out).contains("launched 6 lots"), "{}", stdout(&out));
     assert_eq!(launched_tasks(&c, &ecs.cluster, &job).await.len(), 6);
     let stats = moto.stats();
@@ -840,8 +823,7 @@ async fn dry_run_touches_nothing() {
     );
     assert!(text.contains("S3 Batch Operations"), "{text}");
     fx.assert_no_job(&fx.bucket, &fx.table, &job).await;
-    let tables = fx.c.ddb.list_tables().send().await.expect("list tables");
-    assert!(!tables.table_names().contains(&missing_table));
+    assert!(!table_names(&fx.c).await.contains(&missing_table));
 }
 
 /// A stand-in worker: prints its environment, records nothing, and fails for lot 1.
@@ -1050,26 +1032,15 @@ async fn key_list_in_s3_is_streamed_and_split() {
         .expect("put list");
     let job = job_id();
     let uri = format!("s3://{}/lists/keys.txt", fx.bucket);
-    let mut args: Vec<String> = vec!["launch".into(), uri.clone(), "--lots".into(), "3".into()];
-    args.extend(fx.ecs_args(&job));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run_ok(fx.moto, "coordinator", &args, &[]);
-    let manifests = fx.objects(&fx.bucket, &format!("thaw/{job}/lots/")).await;
+    assert_success(fx.launch_args(&job, &[&uri, "--lots", "3"]), "launch");
+    let manifests = fx.manifests(&job).await;
     assert_eq!(manifests.len(), 3);
-    let mut joined = String::new();
-    for m in &manifests {
-        let bytes = get_body(&fx.c, &fx.bucket, m).await;
-        joined.push_str(&String::from_utf8(bytes).expect("utf8"));
-    }
-    assert_eq!(joined, format!("{}\n", keys.join("\n")));
+    assert_eq!(manifests.concat(), format!("{}\n", keys.join("\n")));
 
     // a list that is not there: one line, no job
     let job = job_id();
     let missing = format!("s3://{}/lists/nope.txt", fx.bucket);
-    let mut args: Vec<String> = vec!["launch".into(), missing.clone()];
-    args.extend(fx.ecs_args(&job));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = run(fx.moto, "coordinator", &args, &[]);
+    let out = fx.launch_args(&job, &[&missing]);
     let line = one_error_line(&out);
     assert!(
         line.contains(&missing) && line.contains("NoSuchKey"),
@@ -1109,13 +1080,12 @@ async fn batch_operations_csv_is_decoded_and_split() {
     std::fs::write(&file, &csv).expect("write csv");
     let job = job_id();
     fx.launch_ok(&file, &job, &["--lots", "2"]);
-    let mut joined = String::new();
-    for m in fx.objects(&fx.bucket, &format!("thaw/{job}/lots/")).await {
-        joined.push_str(&String::from_utf8(get_body(&fx.c, &fx.bucket, &m).await).expect("utf8"));
-    }
     let mut expected = keys.clone();
     expected.push("quoted,key".into());
-    assert_eq!(joined, format!("{}\n", expected.join("\n")));
+    assert_eq!(
+        fx.manifests(&job).await.concat(),
+        format!("{}\n", expected.join("\n"))
+    );
 
     // the common mistakes: a header row, another bucket, a key S3 cannot hold
     let cases = [
@@ -1171,33 +1141,30 @@ async fn from_prefix_lists_filters_and_expands_dates() {
     }
     put(&fx.c, &fx.bucket, "logs/other-day/z.gz", "GLACIER", b"x").await;
     let job = job_id();
-    let mut args: Vec<String> = vec![
-        "launch".into(),
-        "--from".into(),
-        format!(
-            "s3://{}/logs/year={{yesterday:%Y}}/month={{yesterday:%m}}/day={{yesterday:%d}}/",
-            fx.bucket
-        ),
-        "--include".into(),
-        "*.gz".into(),
-        "--exclude".into(),
-        "*tmp-*".into(),
-        "--storage-class-filter".into(),
-        "GLACIER,DEEP_ARCHIVE,STANDARD_IA".into(),
-    ];
-    args.extend(fx.ecs_args(&job));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run_ok(fx.moto, "coordinator", &args, &[]);
-    let mut joined = String::new();
-    for m in fx.objects(&fx.bucket, &format!("thaw/{job}/lots/")).await {
-        joined.push_str(&String::from_utf8(get_body(&fx.c, &fx.bucket, &m).await).expect("utf8"));
-    }
+    let from = format!(
+        "s3://{}/logs/year={{yesterday:%Y}}/month={{yesterday:%m}}/day={{yesterday:%d}}/",
+        fx.bucket
+    );
+    let out = fx.launch_args(
+        &job,
+        &[
+            "--from",
+            &from,
+            "--include",
+            "*.gz",
+            "--exclude",
+            "*tmp-*",
+            "--storage-class-filter",
+            "GLACIER,DEEP_ARCHIVE,STANDARD_IA",
+        ],
+    );
+    assert_success(out, "launch --from");
     let expected: String = objects
         .iter()
         .filter(|o| o.2)
         .map(|o| format!("{yesterday}{}\n", o.0))
         .collect();
-    assert_eq!(joined, expected);
+    assert_eq!(fx.manifests(&job).await.concat(), expected);
 
     // a prefix in another bucket, or a bad placeholder: one line, nothing written
     for (from, expect) in [
@@ -1205,10 +1172,7 @@ async fn from_prefix_lists_filters_and_expands_dates() {
         (format!("s3://{}/x/{{tomorrow:%Y}}/", fx.bucket), "tomorrow"),
     ] {
         let job = job_id();
-        let mut args: Vec<String> = vec!["launch".into(), "--from".into(), from];
-        args.extend(fx.ecs_args(&job));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = run(fx.moto, "coordinator", &args, &[]);
+        let out = fx.launch_args(&job, &["--from", &from]);
         let line = one_error_line(&out);
         assert!(line.contains(expect), "{line}");
         assert_eq!(out.status.code(), Some(2));
@@ -1264,15 +1228,11 @@ async fn s3_inventory_is_read_from_its_manifest() {
         .expect("put manifest");
     let job = job_id();
     let uri = format!("s3://{inv}/inv/manifest.json");
-    let mut args: Vec<String> = vec!["launch".into(), uri];
-    args.extend(fx.ecs_args(&job));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    run_ok(fx.moto, "coordinator", &args, &[]);
-    let mut joined = String::new();
-    for m in fx.objects(b, &format!("thaw/{job}/lots/")).await {
-        joined.push_str(&String::from_utf8(get_body(&fx.c, b, &m).await).expect("utf8"));
-    }
-    assert_eq!(joined, "photos/a b.jpg\nphotos/c+d.jpg\nphotos/été.jpg\n");
+    assert_success(fx.launch_args(&job, &[&uri]), "launch");
+    assert_eq!(
+        fx.manifests(&job).await.concat(),
+        "photos/a b.jpg\nphotos/c+d.jpg\nphotos/été.jpg\n"
+    );
 
     // a truncated data file: one line naming it, no job
     let gz = gzip(&file1);

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::assert::*;
 use crate::rig::*;
 
 /// A bucket of archived objects and a table, on the shared emulator.
@@ -65,9 +66,7 @@ async fn local_launcher_runs_a_whole_job() {
         stdout(&out)
     );
     assert_all_succeeded(&status_json(moto, &table, &job), 4, 300);
-    for k in &keys {
-        assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA", "{k}");
-    }
+    assert_all_in_class(&c, &bucket, &keys, "STANDARD_IA").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -78,39 +77,8 @@ async fn ecs_launch_then_fargate_stand_in_finishes_the_job() {
     let ecs = ecs_setup(moto, &c).await;
     let file = write_keys(&keys);
     let job = unique("job");
-    let file_arg = file.to_string_lossy().into_owned();
-    let subnets = ecs.subnets.join(",");
-    run_ok(
-        moto,
-        "coordinator",
-        &[
-            "launch",
-            "--launcher",
-            "ecs",
-            "--lots",
-            "3",
-            "--table",
-            &table,
-            "--bucket",
-            &bucket,
-            "--storage-class",
-            "STANDARD_IA",
-            "--poll-interval",
-            "1",
-            "--job-id",
-            &job,
-            "--cluster",
-            &ecs.cluster,
-            "--task-definition",
-            &ecs.task_definition,
-            "--subnets",
-            &subnets,
-            "--security-groups",
-            "sg-12345678",
-            &file_arg,
-        ],
-        &[],
-    );
+    let out = launch_ecs(moto, &ecs, &table, &bucket, &job, &file, &["--lots", "3"]);
+    assert_success(out, "launch");
     let tasks = launched_tasks(&c, &ecs.cluster, &job).await;
     assert_eq!(tasks.len(), 3);
     // Fargate stand-in: each task's overrides are all its worker gets.
@@ -136,9 +104,7 @@ async fn ecs_launch_then_fargate_stand_in_finishes_the_job() {
             "task {arn} recorded on its lot"
         );
     }
-    for k in &keys {
-        assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA", "{k}");
-    }
+    assert_all_in_class(&c, &bucket, &keys, "STANDARD_IA").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -256,9 +222,11 @@ async fn from_a_prefix_to_another_bucket_end_to_end() {
     assert_all_succeeded(&status_json(moto, &table, &job), 2, 40);
     for k in &keys {
         let rest = k.strip_prefix("archive/").expect("prefix");
-        let copied = format!("restored/{rest}");
-        assert_eq!(class_of(&c, &dst, &copied).await, "STANDARD_IA", "{copied}");
-        assert_eq!(get_body(&c, &dst, &copied).await, k.as_bytes());
+        assert_object(&c, &dst, &format!("restored/{rest}"))
+            .class("STANDARD_IA")
+            .body(k)
+            .check()
+            .await;
     }
     // a destination bucket that does not exist: one line, no job
     let job2 = unique("job");
@@ -344,9 +312,7 @@ async fn acl_grants_are_carried_on_buckets_that_use_acls() {
     let job = unique("job");
     launch_local_ok(moto, &table, &buckets[0], &job, &list, &[]);
     let read = |who: &str| (who.to_owned(), "READ".to_owned());
-    for k in keys {
-        assert_eq!(class_of(&c, &buckets[0], k).await, "STANDARD_IA", "{k}");
-    }
+    assert_all_in_class(&c, &buckets[0], &keys, "STANDARD_IA").await;
     let public = acl_of(&c, &buckets[0], keys[0]).await;
     assert!(public.contains(&read(all_users)), "{public:?}");
     // put with only a grant header, its ACL is that grant alone, and so is its copy's

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use thaw_common::checkpoint::LotState;
+use thaw_common::fixtures::JobSpecBuilder;
 use thaw_common::progress::{JobItem, ProgressTable};
-use thaw_common::spec::{JobSpec, S3Location, WorkerSettings};
-use thaw_common::storage::{RestoreTier, StorageClass};
 
+use crate::assert::*;
 use crate::rig::*;
 
 async fn archived(c: &Clients, bucket: &str, keys: &[String]) {
@@ -126,9 +126,7 @@ async fn follow_drives_a_troubled_job_to_its_end() {
     assert_eq!(st["totals"]["states"]["FAILED"], 1, "{st}");
     assert_eq!(st["totals"]["copied"], 120, "{st}");
     assert_eq!(st["totals"]["failed"], 3, "{st}");
-    for k in &present {
-        assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA", "{k}");
-    }
+    assert_all_in_class(&c, &bucket, &present, "STANDARD_IA").await;
     let lot0 = pt.get_lot(&job, 0).await.expect("get").expect("lot");
     assert_eq!(lot0.state, LotState::Succeeded);
     assert_eq!(
@@ -195,14 +193,12 @@ async fn follow_drives_a_troubled_job_to_its_end() {
             .count(),
         3
     );
-    let listed =
-        c.s3.list_objects_v2()
-            .bucket(&bucket)
-            .prefix(format!("thaw/{job}/report/"))
-            .send()
-            .await
-            .expect("list");
-    assert_eq!(listed.contents().len(), 7, "6 lot reports and the summary");
+    let reports = list_keys(&c, &bucket, &format!("thaw/{job}/report/")).await;
+    assert_eq!(
+        reports.len(),
+        7,
+        "6 lot reports and the summary: {reports:?}"
+    );
 }
 
 /// An ECS job of `lots` lots on the shared emulator, launched; returns (table, job, cluster).
@@ -215,35 +211,9 @@ async fn ecs_job(moto: &Moto, c: &Clients, lots: usize) -> (String, String, Stri
     let ecs = ecs_setup(moto, c).await;
     let file = write_keys(&keys);
     let job = unique("job");
-    let subnets = ecs.subnets.join(",");
-    let lots_arg = lots.to_string();
-    run_ok(
-        moto,
-        "coordinator",
-        &[
-            "launch",
-            "--lots",
-            &lots_arg,
-            "--table",
-            &table,
-            "--bucket",
-            &bucket,
-            "--storage-class",
-            "STANDARD_IA",
-            "--job-id",
-            &job,
-            "--cluster",
-            &ecs.cluster,
-            "--task-definition",
-            &ecs.task_definition,
-            "--subnets",
-            &subnets,
-            "--security-groups",
-            "sg-12345678",
-            &file.to_string_lossy(),
-        ],
-        &[],
-    );
+    let lots = lots.to_string();
+    let out = launch_ecs(moto, &ecs, &table, &bucket, &job, &file, &["--lots", &lots]);
+    assert_success(out, "launch");
     (table, job, ecs.cluster)
 }
 
@@ -437,29 +407,12 @@ async fn status_of_a_thousand_lots_needs_no_per_lot_requests() {
     init_table(&moto, &table);
     let pt = ProgressTable::new(c.ddb.clone(), &table);
     let job = unique("job");
-    let spec = JobSpec {
-        job_id: job.clone(),
-        bucket: "b".into(),
-        target_class: StorageClass::StandardIa,
-        restore_tier: RestoreTier::Bulk,
-        restore_days: 3,
-        keys_total: 5_000_000,
-        lots: 1000,
-        control: S3Location::new("b", "thaw/").join(&job),
-        table: table.clone(),
-        created_at: "2026-11-27T00:00:00Z".into(),
-        tool_version: "test".into(),
-        input_fingerprint: "x".into(),
-        worker: WorkerSettings::default(),
-        destination: None,
-        source_prefix: None,
-        overwrite: false,
-        delete_source_version: false,
-        bucket_regions: Default::default(),
-        dest_buckets: Vec::new(),
-        copy_acls: false,
-        input_format: "keys".into(),
-    };
+    let spec = JobSpecBuilder::new(&job, "b")
+        .keys_total(5_000_000)
+        .lots(1000)
+        .table(&table)
+        .input_fingerprint("x")
+        .build();
     let item = JobItem {
         job_id: job.clone(),
         spec_json: serde_json::to_string(&spec).expect("spec"),
@@ -545,35 +498,8 @@ async fn ecs_capacity_failures_and_throttling_lose_no_lot() {
     let ecs = ecs_setup(&moto, &c).await;
     let file = write_keys(&keys);
     let job = unique("job");
-    let subnets = ecs.subnets.join(",");
     // Some lots fail to launch (no capacity): launch says so and exits non-zero.
-    let out = run(
-        &moto,
-        "coordinator",
-        &[
-            "launch",
-            "--lots",
-            "10",
-            "--table",
-            &table,
-            "--bucket",
-            &bucket,
-            "--storage-class",
-            "STANDARD_IA",
-            "--job-id",
-            &job,
-            "--cluster",
-            &ecs.cluster,
-            "--task-definition",
-            &ecs.task_definition,
-            "--subnets",
-            &subnets,
-            "--security-groups",
-            "sg-12345678",
-            &file.to_string_lossy(),
-        ],
-        &[],
-    );
+    let out = launch_ecs(&moto, &ecs, &table, &bucket, &job, &file, &["--lots", "10"]);
     let pt = ProgressTable::new(c.ddb.clone(), &table);
     let failed_first = pt
         .lots(&job)

@@ -311,27 +311,8 @@ pub fn launch_local(
     input: impl AsRef<Path>,
     extra: &[&str],
 ) -> Output {
-    let input = input.as_ref().to_str().expect("utf-8 path").to_owned();
-    let mut args = vec![
-        "launch",
-        "--launcher",
-        "local",
-        "--table",
-        table,
-        "--bucket",
-        bucket,
-        "--storage-class",
-        "STANDARD_IA",
-        "--poll-interval",
-        "1",
-        "--job-id",
-        job,
-    ];
-    args.extend_from_slice(extra);
-    if !input.is_empty() {
-        args.push(&input);
-    }
-    run(moto, "coordinator", &args, &[])
+    let launcher = ["--launcher", "local"].map(str::to_owned);
+    launch_with(moto, &launcher, [table, bucket, job], input.as_ref(), extra)
 }
 
 /// [`launch_local`], which must succeed.
@@ -347,6 +328,50 @@ pub fn launch_local_ok(
         launch_local(moto, table, bucket, job, input, extra),
         "launch",
     )
+}
+
+/// [`launch_local`] with the ECS launcher, sending the tasks to `ecs`.
+pub fn launch_ecs(
+    moto: &Moto,
+    ecs: &EcsSetup,
+    table: &str,
+    bucket: &str,
+    job: &str,
+    input: impl AsRef<Path>,
+    extra: &[&str],
+) -> Output {
+    let mut launcher = vec!["--launcher".to_owned(), "ecs".to_owned()];
+    launcher.extend(ecs.launch_args());
+    launch_with(moto, &launcher, [table, bucket, job], input.as_ref(), extra)
+}
+
+fn launch_with(
+    moto: &Moto,
+    launcher: &[String],
+    [table, bucket, job]: [&str; 3],
+    input: &Path,
+    extra: &[&str],
+) -> Output {
+    let input = input.to_str().expect("utf-8 path");
+    let mut args = vec!["launch"];
+    args.extend(launcher.iter().map(String::as_str));
+    args.extend([
+        "--table",
+        table,
+        "--bucket",
+        bucket,
+        "--storage-class",
+        "STANDARD_IA",
+        "--poll-interval",
+        "1",
+        "--job-id",
+        job,
+    ]);
+    args.extend_from_slice(extra);
+    if !input.is_empty() {
+        args.push(input);
+    }
+    run(moto, "coordinator", &args, &[])
 }
 
 /// `coordinator status JOB --json` of a job, parsed.
@@ -451,18 +476,88 @@ pub async fn class_of(c: &Clients, bucket: &str, key: &str) -> String {
 
 /// Reads a whole object.
 pub async fn get_body(c: &Clients, bucket: &str, key: &str) -> Vec<u8> {
+    get_version_body(c, bucket, key, None).await
+}
+
+/// Reads a whole object, of one version when given.
+pub async fn get_version_body(
+    c: &Clients,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Vec<u8> {
     c.s3.get_object()
         .bucket(bucket)
         .key(key)
+        .set_version_id(version.map(str::to_owned))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("get {key}: {e:?}"))
+        .unwrap_or_else(|e| panic!("get {key} (version {version:?}): {e:?}"))
         .body
         .collect()
         .await
         .expect("body")
         .into_bytes()
         .to_vec()
+}
+
+/// Every key under `prefix`, sorted (all pages of ListObjectsV2).
+pub async fn list_keys(c: &Clients, bucket: &str, prefix: &str) -> Vec<String> {
+    let pages: Vec<_> =
+        c.s3.list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .unwrap_or_else(|e| panic!("list {bucket}/{prefix}: {e:?}"));
+    let mut keys: Vec<String> = pages
+        .iter()
+        .flat_map(|p| p.contents())
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// The version ids of exactly `key` (not of other keys it prefixes), newest first.
+pub async fn version_ids(c: &Clients, bucket: &str, key: &str) -> Vec<String> {
+    // ListObjectVersions has no SDK paginator: one page, and the tests' few versions fit in it
+    let page =
+        c.s3.list_object_versions()
+            .bucket(bucket)
+            .prefix(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("list versions of {bucket}/{key}: {e:?}"));
+    assert_ne!(
+        page.is_truncated(),
+        Some(true),
+        "versions of {key}: more than a page"
+    );
+    page.versions()
+        .iter()
+        .filter(|v| v.key() == Some(key))
+        .map(|v| v.version_id().expect("version id").to_owned())
+        .collect()
+}
+
+/// Every DynamoDB table (all pages of ListTables).
+pub async fn table_names(c: &Clients) -> Vec<String> {
+    let pages: Vec<_> = c
+        .ddb
+        .list_tables()
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .expect("list tables");
+    pages
+        .iter()
+        .flat_map(|p| p.table_names())
+        .cloned()
+        .collect()
 }
 
 /// Writes a key list file in a fresh temp dir and returns its path.
@@ -486,6 +581,25 @@ pub struct EcsSetup {
     pub cluster: String,
     pub task_definition: String,
     pub subnets: Vec<String>,
+}
+
+impl EcsSetup {
+    /// The `launch` flags that send its tasks here (`--cluster` ... `--security-groups`; moto
+    /// 5.2.5 crashes on an awsvpc RunTask without security groups).
+    pub fn launch_args(&self) -> Vec<String> {
+        [
+            "--cluster",
+            &self.cluster,
+            "--task-definition",
+            &self.task_definition,
+            "--subnets",
+            &self.subnets.join(","),
+            "--security-groups",
+            "sg-12345678",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
 }
 
 /// Creates a cluster and a Fargate task definition moto accepts (container-level memory set).
@@ -531,15 +645,17 @@ pub async fn launched_tasks(
     cluster: &str,
     job: &str,
 ) -> Vec<(String, Vec<(String, String)>)> {
-    let list = c
+    let pages: Vec<_> = c
         .ecs
         .list_tasks()
         .cluster(cluster)
         .started_by(job)
+        .into_paginator()
         .send()
+        .try_collect()
         .await
         .expect("list tasks");
-    let arns = list.task_arns().to_vec();
+    let arns: Vec<String> = pages.iter().flat_map(|p| p.task_arns()).cloned().collect();
     if arns.is_empty() {
         return vec![];
     }

@@ -6,6 +6,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, StorageClass};
 use serde_json::Value;
 
+use crate::assert::*;
 use crate::rig::*;
 
 /// Another Region than the rig's, for cross-Region destinations and the wrong-Region drill.
@@ -48,16 +49,8 @@ async fn put_version(c: &Clients, bucket: &str, key: &str, body: &str) -> String
 
 /// Every version of `key`: (version id, storage class, body), newest first.
 async fn versions(c: &Clients, bucket: &str, key: &str) -> Vec<(String, String, Vec<u8>)> {
-    let page =
-        c.s3.list_object_versions()
-            .bucket(bucket)
-            .prefix(key)
-            .send()
-            .await
-            .expect("list versions");
     let mut out = Vec::new();
-    for v in page.versions().iter().filter(|v| v.key() == Some(key)) {
-        let id = v.version_id().expect("version id").to_owned();
+    for id in version_ids(c, bucket, key).await {
         let head =
             c.s3.head_object()
                 .bucket(bucket)
@@ -73,19 +66,7 @@ async fn versions(c: &Clients, bucket: &str, key: &str) -> Vec<(String, String, 
         let body = if class == "GLACIER" {
             Vec::new() // not readable without a restore
         } else {
-            c.s3.get_object()
-                .bucket(bucket)
-                .key(key)
-                .version_id(&id)
-                .send()
-                .await
-                .expect("get version")
-                .body
-                .collect()
-                .await
-                .expect("body")
-                .into_bytes()
-                .to_vec()
+            get_version_body(c, bucket, key, Some(&id)).await
         };
         out.push((id, class, body));
     }
@@ -149,16 +130,11 @@ async fn pairs_list_copies_each_key_to_its_own_bucket_and_region() {
     assert_eq!(status["totals"]["failed"], 0, "{status}");
     for (bucket, dest, body) in &expect {
         let client = if bucket == &far { &eu } else { &c };
-        assert_eq!(
-            class_of(client, bucket, dest).await,
-            "STANDARD_IA",
-            "{bucket}/{dest}"
-        );
-        assert_eq!(
-            get_body(client, bucket, dest).await,
-            body.as_bytes(),
-            "{bucket}/{dest}"
-        );
+        assert_object(client, bucket, dest)
+            .class("STANDARD_IA")
+            .body(body)
+            .check()
+            .await;
     }
     // copies elsewhere leave their source archived
     assert_eq!(class_of(&c, &src, &keys[0]).await, "GLACIER");
@@ -180,16 +156,9 @@ async fn pairs_list_copies_each_key_to_its_own_bucket_and_region() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("line 2") && err.contains(&near), "{err}");
-    let listed =
-        c.s3.list_objects_v2()
-            .bucket(&src)
-            .prefix(format!("thaw/{job2}/"))
-            .send()
-            .await
-            .expect("list");
     assert_eq!(
-        listed.key_count(),
-        Some(0),
+        list_keys(&c, &src, &format!("thaw/{job2}/")).await,
+        Vec::<String>::new(),
         "nothing uploaded for the refused job"
     );
 }
@@ -355,8 +324,11 @@ async fn pinned_versions_are_copied_and_exactly_one_version_is_deleted() {
     assert!(out.status.success(), "{}", stderr(&out));
     let status = status_json(moto, &table, &job4);
     assert_eq!(status["totals"]["copied"], 1, "{status}");
-    assert_eq!(get_body(&c, &plain_dst, moved).await, b"moving");
-    assert_eq!(class_of(&c, &plain_dst, moved).await, "STANDARD_IA");
+    assert_object(&c, &plain_dst, moved)
+        .class("STANDARD_IA")
+        .body(b"moving")
+        .check()
+        .await;
     let left = versions(&c, &bucket, moved).await;
     assert!(
         left.iter().all(|v| v.0 != moved_version),
@@ -373,11 +345,11 @@ async fn pinned_versions_are_copied_and_exactly_one_version_is_deleted() {
     assert!(out.status.success(), "{}", stderr(&out));
     let status = status_json(moto, &table, &job3);
     assert_eq!(status["totals"]["copied"], 1, "{status}");
-    assert_eq!(class_of(&c, &bucket, &keys[last]).await, "STANDARD_IA");
-    assert_eq!(
-        get_body(&c, &bucket, &keys[last]).await,
-        format!("old {}", keys[last]).as_bytes()
-    );
+    assert_object(&c, &bucket, &keys[last])
+        .class("STANDARD_IA")
+        .body(format!("old {}", keys[last]))
+        .check()
+        .await;
     assert_eq!(
         versions(&c, &bucket, &keys[last]).await.len(),
         3,
@@ -405,14 +377,11 @@ async fn bucket_in_another_region_is_one_line_and_no_job() {
         err.contains(OTHER_REGION) && err.contains("--region"),
         "{err}"
     );
-    let listed = eu
-        .s3
-        .list_objects_v2()
-        .bucket(&bucket)
-        .send()
-        .await
-        .expect("list");
-    assert_eq!(listed.key_count(), Some(1), "nothing uploaded");
+    assert_eq!(
+        list_keys(&eu, &bucket, "").await,
+        vec!["k".to_owned()],
+        "nothing uploaded"
+    );
     let out = run(
         moto,
         "coordinator",

@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ServerSideEncryption, StorageClass as S3Class};
 use thaw_common::checkpoint::LotState;
+use thaw_common::fixtures::JobSpecBuilder;
 use thaw_common::progress::{now_secs, pending_delete_value, LotItem, ProgressTable};
 use thaw_common::spec::{
     lot_manifest_name, Destination, JobSpec, S3Location, WorkerSettings, JOB_SPEC_NAME,
 };
-use thaw_common::storage::{RestoreTier, StorageClass};
 
+use crate::assert::*;
 use crate::rig::*;
 
 const MIB: usize = 1024 * 1024;
@@ -53,30 +54,14 @@ impl Job {
             .await
             .expect("create table");
         let job_id = unique("job");
-        let control = S3Location::new(bucket, "thaw/").join(&job_id);
-        let spec = JobSpec {
-            job_id: job_id.clone(),
-            bucket: bucket.to_owned(),
-            target_class: StorageClass::StandardIa,
-            restore_tier: RestoreTier::Bulk,
-            restore_days: 2,
-            keys_total: keys.len() as u64,
-            lots: 1,
-            control: control.clone(),
-            table: table.clone(),
-            created_at: "2026-11-27T00:00:00Z".into(),
-            tool_version: "test".into(),
-            input_fingerprint: "test".into(),
-            worker: settings,
-            destination,
-            source_prefix: None,
-            overwrite: false,
-            delete_source_version: false,
-            bucket_regions: Default::default(),
-            dest_buckets: Vec::new(),
-            copy_acls: false,
-            input_format: "keys".into(),
-        };
+        let spec = JobSpecBuilder::new(&job_id, bucket)
+            .restore_days(2)
+            .keys_total(keys.len() as u64)
+            .table(&table)
+            .worker(settings)
+            .destination(destination)
+            .build();
+        let control = spec.control.clone();
         let put = |key: String, body: Vec<u8>| {
             c.s3.put_object()
                 .bucket(bucket)
@@ -142,6 +127,17 @@ impl Job {
             )
             .await
             .expect("record pending delete");
+    }
+
+    /// Records upload-map entry `value` for line `index`, as a worker does around a multipart
+    /// copy.
+    async fn record_upload(&self, c: &Clients, index: usize, value: &str) {
+        let table = ProgressTable::new(c.ddb.clone(), &self.table);
+        let attempt = self.item(c).await.attempt;
+        table
+            .add_upload(&self.job_id, 0, attempt, index, value)
+            .await
+            .expect("record upload");
     }
 
     fn worker_args(&self) -> Vec<String> {
@@ -295,68 +291,26 @@ async fn mixed_lot_ends_in_target_class_with_everything_kept() {
     assert_eq!(sum["state"], "FAILED", "one key is missing: {sum}");
 
     for key in &keys[..keys.len() - 1] {
-        assert_eq!(class_of(&c, &bucket, key).await, "STANDARD_IA", "{key}");
-        assert_eq!(
-            &get_body(&c, &bucket, key).await,
-            &bodies[key],
-            "bytes of {key}"
-        );
+        assert_object(&c, &bucket, key)
+            .class("STANDARD_IA")
+            .body(&bodies[key])
+            .check()
+            .await;
     }
     for key in rich {
-        let h =
-            c.s3.head_object()
-                .bucket(&bucket)
-                .key(key)
-                .send()
-                .await
-                .expect("head");
-        assert_eq!(h.content_type(), Some("application/x-thaw"), "{key}");
-        assert_eq!(h.content_encoding(), Some("identity"), "{key}");
-        assert_eq!(
-            h.content_disposition(),
-            Some("attachment; filename=\"x.bin\""),
-            "{key}"
-        );
-        assert_eq!(h.content_language(), Some("pt-BR"), "{key}");
-        assert_eq!(h.cache_control(), Some("max-age=60"), "{key}");
-        let meta = h.metadata().cloned().unwrap_or_default();
-        assert_eq!(
-            meta.get("owner").map(String::as_str),
-            Some("ops team"),
-            "{key}"
-        );
-        assert_eq!(meta.get("batch").map(String::as_str), Some("42"), "{key}");
-        assert_eq!(
-            h.server_side_encryption(),
-            Some(&ServerSideEncryption::AwsKms),
-            "{key}"
-        );
-        assert_eq!(
-            h.ssekms_key_id(),
-            Some("arn:aws:kms:us-east-1:123456789012:key/thaw-test"),
-            "{key}"
-        );
-        let tags =
-            c.s3.get_object_tagging()
-                .bucket(&bucket)
-                .key(key)
-                .send()
-                .await
-                .expect("tags");
-        let mut tags: Vec<(String, String)> = tags
-            .tag_set()
-            .iter()
-            .map(|t| (t.key().to_owned(), t.value().to_owned()))
-            .collect();
-        tags.sort();
-        assert_eq!(
-            tags,
-            vec![
-                ("cost center".into(), "a/b".into()),
-                ("project".into(), "thaw".into())
-            ],
-            "{key}"
-        );
+        assert_object(&c, &bucket, key)
+            .content_type("application/x-thaw")
+            .content_encoding("identity")
+            .content_disposition("attachment; filename=\"x.bin\"")
+            .content_language("pt-BR")
+            .cache_control("max-age=60")
+            .metadata("owner", "ops team")
+            .metadata("batch", "42")
+            .sse(ServerSideEncryption::AwsKms)
+            .kms_key("arn:aws:kms:us-east-1:123456789012:key/thaw-test")
+            .tags(&[("cost center", "a/b"), ("project", "thaw")])
+            .check()
+            .await;
     }
     // decoys untouched
     assert_eq!(get_body(&c, &bucket, "plus sign").await, b"decoy");
@@ -392,13 +346,7 @@ async fn mixed_lot_ends_in_target_class_with_everything_kept() {
         "no upload left recorded: {:?}",
         item.uploads
     );
-    let uploads =
-        c.s3.list_multipart_uploads()
-            .bucket(&bucket)
-            .send()
-            .await
-            .expect("list uploads");
-    assert!(uploads.uploads().is_empty(), "orphaned multipart uploads");
+    assert_no_uploads(&c, &bucket, "orphaned multipart uploads").await;
     assert!(
         sum["requests"]["s3_upload_part_copy"].as_u64().unwrap_or(0) >= 3,
         "{sum}"
@@ -457,9 +405,7 @@ async fn slow_restores_end_waiting_then_finish_without_second_request() {
         15,
         "one restore request per archived key"
     );
-    for k in &keys {
-        assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA");
-    }
+    assert_all_in_class(&c, &bucket, &keys, "STANDARD_IA").await;
 }
 
 async fn wait_for_progress(c: &Clients, job: &Job, child: &mut Child, at_least: u64) {
@@ -541,47 +487,17 @@ async fn many_objects(c: &Clients, bucket: &str, n: usize, multipart_every: usiz
 /// SSE setting as [`many_objects`] wrote them.
 async fn assert_intact(c: &Clients, bucket: &str, keys: &[String], multipart_every: usize) {
     for (i, k) in keys.iter().enumerate() {
-        let h =
-            c.s3.head_object()
-                .bucket(bucket)
-                .key(k)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("head {k}: {e:?}"));
-        assert_eq!(h.storage_class(), Some(&S3Class::StandardIa), "{k}");
-        assert_eq!(h.content_type(), Some("application/x-thaw-drill"), "{k}");
-        assert_eq!(h.cache_control(), Some("max-age=60"), "{k}");
-        let disposition = format!("attachment; filename=\"{i}.bin\"");
-        assert_eq!(h.content_disposition(), Some(disposition.as_str()), "{k}");
-        let origin = h.metadata().and_then(|m| m.get("origin")).cloned();
-        assert_eq!(origin, Some(format!("drill-{i}")), "{k}");
-        assert_eq!(
-            h.server_side_encryption(),
-            Some(&ServerSideEncryption::Aes256),
-            "{k}"
-        );
-        let tags =
-            c.s3.get_object_tagging()
-                .bucket(bucket)
-                .key(k)
-                .send()
-                .await
-                .expect("tags");
-        let mut tags: Vec<(String, String)> = tags
-            .tag_set()
-            .iter()
-            .map(|t| (t.key().to_owned(), t.value().to_owned()))
-            .collect();
-        tags.sort();
-        assert_eq!(
-            tags,
-            vec![("drill".into(), "yes".into()), ("n".into(), i.to_string())],
-            "{k}"
-        );
-        assert!(
-            get_body(c, bucket, k).await == body_for(k, drill_size(i, multipart_every)),
-            "bytes of {k} changed"
-        );
+        assert_object(c, bucket, k)
+            .class("STANDARD_IA")
+            .content_type("application/x-thaw-drill")
+            .cache_control("max-age=60")
+            .content_disposition(&format!("attachment; filename=\"{i}.bin\""))
+            .metadata("origin", &format!("drill-{i}"))
+            .sse(ServerSideEncryption::Aes256)
+            .tags(&[("drill", "yes"), ("n", &i.to_string())])
+            .body(body_for(k, drill_size(i, multipart_every)))
+            .check()
+            .await;
     }
 }
 
@@ -618,16 +534,12 @@ async fn kill_9_then_resume_finishes_without_redoing_work() {
         copies_total <= 300 + concurrency * kills.len() as u64,
         "keys copied twice must be at most the concurrency per crash: {copies_total} copies for 300 keys"
     );
-    let uploads =
-        c.s3.list_multipart_uploads()
-            .bucket(&bucket)
-            .send()
-            .await
-            .expect("list");
-    assert!(
-        uploads.uploads().is_empty(),
-        "orphaned multipart uploads after crash and resume"
-    );
+    assert_no_uploads(
+        &c,
+        &bucket,
+        "orphaned multipart uploads after crash and resume",
+    )
+    .await;
     assert!(item.uploads.is_empty());
 }
 
@@ -769,16 +681,7 @@ async fn throttling_is_retried_and_no_key_fails() {
     assert_eq!(item.counters.failed, 0);
     assert_eq!(item.counters.done(), 200);
     assert_intact(&c, &bucket, &keys, 40).await;
-    let uploads =
-        c.s3.list_multipart_uploads()
-            .bucket(&bucket)
-            .send()
-            .await
-            .expect("list");
-    assert!(
-        uploads.uploads().is_empty(),
-        "no upload left behind by failed parts"
-    );
+    assert_no_uploads(&c, &bucket, "no upload left behind by failed parts").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -821,7 +724,6 @@ async fn logs_never_carry_credentials() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upload_created_just_before_a_crash_is_aborted_on_resume() {
-    use aws_sdk_dynamodb::types::AttributeValue;
     let moto = Moto::shared();
     let c = moto.clients().await;
     let bucket = unique("pending");
@@ -844,37 +746,19 @@ async fn an_upload_created_just_before_a_crash_is_aborted_on_resume() {
         .send()
         .await
         .expect("create upload");
-    let now = thaw_common::progress::now_secs();
-    c.ddb
-        .update_item()
-        .table_name(&job.table)
-        .key("job_id", AttributeValue::S(job.job_id.clone()))
-        .key("lot", AttributeValue::N("0".into()))
-        .update_expression("SET uploads.#i = :p")
-        .expression_attribute_names("#i", "0")
-        .expression_attribute_values(":p", AttributeValue::S(format!("pending:{}", now - 5)))
-        .send()
-        .await
-        .expect("simulate the crash");
+    // (the worker's `pending_upload` record: it lives in the worker binary, out of reach here)
+    job.record_upload(&c, 0, &format!("pending:{}", now_secs() - 5))
+        .await;
 
     let out = job.run(moto, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(summary(&out)["state"], "SUCCEEDED");
-    let uploads =
-        c.s3.list_multipart_uploads()
-            .bucket(&bucket)
-            .send()
-            .await
-            .expect("list");
-    assert!(
-        uploads.uploads().is_empty(),
-        "the upload of the crashed run is aborted"
-    );
+    assert_no_uploads(&c, &bucket, "the upload of the crashed run is aborted").await;
     assert!(job.item(&c).await.uploads.is_empty());
-    assert_eq!(
-        get_body(&c, &bucket, &keys[0]).await,
-        body_for(&keys[0], 9 * MIB)
-    );
+    assert_object(&c, &bucket, &keys[0])
+        .body(body_for(&keys[0], 9 * MIB))
+        .check()
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -949,30 +833,13 @@ async fn copies_to_another_bucket_keep_everything_and_never_overwrite_newer() {
         Some("DestinationNewer")
     );
     for k in &keys[..4] {
-        let to = dest.key_for(k);
-        assert_eq!(class_of(&c, &dst, &to).await, "STANDARD_IA", "{to}");
-        assert_eq!(get_body(&c, &dst, &to).await, body_for(k, 300), "{to}");
-        let h =
-            c.s3.head_object()
-                .bucket(&dst)
-                .key(&to)
-                .send()
-                .await
-                .expect("head");
-        assert_eq!(
-            h.metadata()
-                .and_then(|m| m.get("owner"))
-                .map(String::as_str),
-            Some("ops")
-        );
-        let tags =
-            c.s3.get_object_tagging()
-                .bucket(&dst)
-                .key(&to)
-                .send()
-                .await
-                .expect("tags");
-        assert_eq!(tags.tag_set().len(), 1, "{to}");
+        assert_object(&c, &dst, &dest.key_for(k))
+            .class("STANDARD_IA")
+            .body(body_for(k, 300))
+            .metadata("owner", "ops")
+            .tags(&[("project", "thaw")])
+            .check()
+            .await;
     }
     // the sources are untouched (still archived), the newer destination too
     assert_eq!(class_of(&c, &src, "src/deep").await, "DEEP_ARCHIVE");
@@ -1059,15 +926,9 @@ async fn a_manifest_destination_the_job_does_not_name_is_refused() {
         Some("OutsideJobDestinations")
     );
     assert_eq!(class_of(&c, &allowed, "copy/a").await, "STANDARD_IA");
-    let listed =
-        c.s3.list_objects_v2()
-            .bucket(&other)
-            .send()
-            .await
-            .expect("list");
     assert_eq!(
-        listed.key_count(),
-        Some(0),
+        list_keys(&c, &other, "").await,
+        Vec::<String>::new(),
         "nothing written to a bucket the job does not name"
     );
 }
@@ -1125,33 +986,17 @@ async fn a_delete_left_by_a_crash_between_copy_and_delete_is_finished_on_resume(
         item.uploads
     );
     for (k, source) in keys.iter().zip(&sources) {
-        let listed =
-            c.s3.list_object_versions()
-                .bucket(&bucket)
-                .prefix(k.as_str())
-                .send()
-                .await
-                .expect("versions");
-        let ids: Vec<&str> = listed
-            .versions()
-            .iter()
-            .filter(|v| v.key() == Some(k.as_str()))
-            .filter_map(|v| v.version_id())
-            .collect();
+        let ids = version_ids(&c, &bucket, k).await;
         assert_eq!(ids.len(), 1, "{k}: only the copy is left: {ids:?}");
-        assert_ne!(ids[0], source.as_str(), "{k}: the source version is gone");
-        assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA", "{k}");
-        assert_eq!(get_body(&c, &bucket, k).await, k.as_bytes(), "{k}");
+        assert_ne!(&ids[0], source, "{k}: the source version is gone");
+        assert_object(&c, &bucket, k)
+            .class("STANDARD_IA")
+            .body(k)
+            .check()
+            .await;
     }
     // the copy the earlier run made was kept, not made again
-    let listed =
-        c.s3.list_object_versions()
-            .bucket(&bucket)
-            .prefix("copied")
-            .send()
-            .await
-            .expect("versions");
-    assert_eq!(listed.versions()[0].version_id(), Some(copy.as_str()));
+    assert_eq!(version_ids(&c, &bucket, "copied").await[0], copy);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1193,8 +1038,11 @@ async fn a_pending_delete_whose_copy_was_never_made_deletes_nothing() {
     assert!(out.status.success(), "{}", stderr(&out));
     // the stale destination object was not taken for the copy: the source was copied for real
     // before its version went, so the data lives on at the destination
-    assert_eq!(get_body(&c, &dst, "k").await, b"new!");
-    assert_eq!(class_of(&c, &dst, "k").await, "STANDARD_IA");
+    assert_object(&c, &dst, "k")
+        .class("STANDARD_IA")
+        .body(b"new!")
+        .check()
+        .await;
     let item = job.item(&c).await;
     assert_eq!(item.state, LotState::Succeeded, "{}", stderr(&out));
     assert_eq!(item.counters.copied, 1);

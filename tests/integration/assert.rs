@@ -1,0 +1,256 @@
+//! What the tests check about objects on the emulator, in one place: an object's storage class,
+//! bytes, content headers, user metadata, tags and encryption after a copy, and that a bucket
+//! holds no multipart upload. Each failure names the object and the attribute.
+//!
+//! ```ignore
+//! assert_object(&c, &bucket, key)
+//!     .class("STANDARD_IA")
+//!     .content_type("application/x-thaw")
+//!     .metadata("owner", "ops team")
+//!     .tags(&[("project", "thaw")])
+//!     .body(&bytes)
+//!     .check()
+//!     .await;
+//! ```
+
+#![allow(dead_code)]
+
+use aws_sdk_s3::types::ServerSideEncryption;
+
+use crate::rig::{get_body, Clients};
+
+/// The checks of one object, made by [`ObjectCheck::check`]; start with [`assert_object`].
+#[must_use = "nothing is checked until .check().await"]
+pub struct ObjectCheck<'a> {
+    c: &'a Clients,
+    bucket: &'a str,
+    key: &'a str,
+    class: Option<String>,
+    headers: Vec<(Header, String)>,
+    metadata: Vec<(String, String)>,
+    sse: Option<ServerSideEncryption>,
+    kms_key: Option<String>,
+    tags: Option<Vec<(String, String)>>,
+    body: Option<Vec<u8>>,
+}
+
+/// The content headers a copy must keep.
+#[derive(Debug, Clone, Copy)]
+enum Header {
+    ContentType,
+    ContentEncoding,
+    ContentDisposition,
+    ContentLanguage,
+    CacheControl,
+}
+
+/// Starts the checks of `bucket`/`key`.
+pub fn assert_object<'a>(c: &'a Clients, bucket: &'a str, key: &'a str) -> ObjectCheck<'a> {
+    ObjectCheck {
+        c,
+        bucket,
+        key,
+        class: None,
+        headers: Vec::new(),
+        metadata: Vec::new(),
+        sse: None,
+        kms_key: None,
+        tags: None,
+        body: None,
+    }
+}
+
+impl ObjectCheck<'_> {
+    /// Its storage class, as S3 names it (an object without one is STANDARD).
+    pub fn class(mut self, class: &str) -> Self {
+        self.class = Some(class.to_owned());
+        self
+    }
+
+    /// Its Content-Type.
+    pub fn content_type(self, value: &str) -> Self {
+        self.header(Header::ContentType, value)
+    }
+
+    /// Its Content-Encoding.
+    pub fn content_encoding(self, value: &str) -> Self {
+        self.header(Header::ContentEncoding, value)
+    }
+
+    /// Its Content-Disposition.
+    pub fn content_disposition(self, value: &str) -> Self {
+        self.header(Header::ContentDisposition, value)
+    }
+
+    /// Its Content-Language.
+    pub fn content_language(self, value: &str) -> Self {
+        self.header(Header::ContentLanguage, value)
+    }
+
+    /// Its Cache-Control.
+    pub fn cache_control(self, value: &str) -> Self {
+        self.header(Header::CacheControl, value)
+    }
+
+    fn header(mut self, header: Header, value: &str) -> Self {
+        self.headers.push((header, value.to_owned()));
+        self
+    }
+
+    /// One entry of its user metadata (other entries may exist).
+    pub fn metadata(mut self, name: &str, value: &str) -> Self {
+        self.metadata.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Its server-side encryption.
+    pub fn sse(mut self, sse: ServerSideEncryption) -> Self {
+        self.sse = Some(sse);
+        self
+    }
+
+    /// Its SSE-KMS key id.
+    pub fn kms_key(mut self, key_id: &str) -> Self {
+        self.kms_key = Some(key_id.to_owned());
+        self
+    }
+
+    /// Exactly these tags, in any order.
+    pub fn tags(mut self, tags: &[(&str, &str)]) -> Self {
+        let mut tags: Vec<(String, String)> = tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        tags.sort();
+        self.tags = Some(tags);
+        self
+    }
+
+    /// Exactly these bytes.
+    pub fn body(mut self, body: impl AsRef<[u8]>) -> Self {
+        self.body = Some(body.as_ref().to_vec());
+        self
+    }
+
+    /// Makes every check (HeadObject, GetObjectTagging and GetObject only as needed).
+    pub async fn check(self) {
+        let (bucket, key) = (self.bucket, self.key);
+        let needs_head = self.class.is_some()
+            || !self.headers.is_empty()
+            || !self.metadata.is_empty()
+            || self.sse.is_some()
+            || self.kms_key.is_some();
+        if needs_head {
+            self.check_head().await;
+        }
+        if let Some(expected) = &self.tags {
+            assert_eq!(
+                &tags_of(self.c, bucket, key).await,
+                expected,
+                "tags of {bucket}/{key}"
+            );
+        }
+        if let Some(expected) = &self.body {
+            let got = get_body(self.c, bucket, key).await;
+            // not assert_eq!: a multi-MiB diff says less than the lengths
+            assert!(
+                &got == expected,
+                "bytes of {bucket}/{key} changed ({} bytes, {} expected)",
+                got.len(),
+                expected.len()
+            );
+        }
+    }
+
+    async fn check_head(&self) {
+        let (bucket, key) = (self.bucket, self.key);
+        let h = self
+            .c
+            .s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("head {bucket}/{key}: {e:?}"));
+        if let Some(class) = &self.class {
+            let got = h.storage_class().map_or("STANDARD", |s| s.as_str());
+            assert_eq!(got, class, "storage class of {bucket}/{key}");
+        }
+        for (header, value) in &self.headers {
+            let got = match header {
+                Header::ContentType => h.content_type(),
+                Header::ContentEncoding => h.content_encoding(),
+                Header::ContentDisposition => h.content_disposition(),
+                Header::ContentLanguage => h.content_language(),
+                Header::CacheControl => h.cache_control(),
+            };
+            assert_eq!(got, Some(value.as_str()), "{header:?} of {bucket}/{key}");
+        }
+        for (name, value) in &self.metadata {
+            let got = h.metadata().and_then(|m| m.get(name)).map(String::as_str);
+            assert_eq!(
+                got,
+                Some(value.as_str()),
+                "metadata {name} of {bucket}/{key}"
+            );
+        }
+        if let Some(sse) = &self.sse {
+            assert_eq!(
+                h.server_side_encryption(),
+                Some(sse),
+                "encryption of {bucket}/{key}"
+            );
+        }
+        if let Some(kms_key) = &self.kms_key {
+            assert_eq!(
+                h.ssekms_key_id(),
+                Some(kms_key.as_str()),
+                "KMS key of {bucket}/{key}"
+            );
+        }
+    }
+}
+
+/// The tags of an object as `(key, value)`, sorted.
+pub async fn tags_of(c: &Clients, bucket: &str, key: &str) -> Vec<(String, String)> {
+    let out =
+        c.s3.get_object_tagging()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("tags of {bucket}/{key}: {e:?}"));
+    let mut tags: Vec<(String, String)> = out
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect();
+    tags.sort();
+    tags
+}
+
+/// Every key of `keys` is in `class`.
+pub async fn assert_all_in_class(c: &Clients, bucket: &str, keys: &[impl AsRef<str>], class: &str) {
+    for key in keys {
+        assert_object(c, bucket, key.as_ref())
+            .class(class)
+            .check()
+            .await;
+    }
+}
+
+/// `bucket` holds no multipart upload (`why` says whose upload it would be).
+pub async fn assert_no_uploads(c: &Clients, bucket: &str, why: &str) {
+    let out =
+        c.s3.list_multipart_uploads()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("list uploads of {bucket}: {e:?}"));
+    let keys: Vec<&str> = out.uploads().iter().filter_map(|u| u.key()).collect();
+    assert!(
+        keys.is_empty(),
+        "{why}: uploads of {keys:?} left in {bucket}"
+    );
+}
