@@ -254,3 +254,79 @@ pub async fn assert_no_uploads(c: &Clients, bucket: &str, why: &str) {
         "{why}: uploads of {keys:?} left in {bucket}"
     );
 }
+
+/// Expectations added to an [`ObjectCheck`].
+type Expect = for<'a> fn(ObjectCheck<'a>) -> ObjectCheck<'a>;
+
+/// Whether the check that `edit` makes of `bucket`/`key` fails (panics).
+async fn fails(c: &Clients, bucket: &str, key: &str, edit: Expect) -> bool {
+    let (c, bucket, key) = (c.clone(), bucket.to_owned(), key.to_owned());
+    // a task of its own, so its panic is an answer here (and its message shows on stderr)
+    tokio::spawn(async move { edit(assert_object(&c, &bucket, &key)).check().await })
+        .await
+        .is_err()
+}
+
+/// The checks pass on what an object holds and fail on any difference, so a test using them
+/// cannot pass without looking.
+#[tokio::test(flavor = "multi_thread")]
+async fn object_checks_fail_on_any_difference() {
+    use crate::rig::{create_bucket, unique, Moto};
+    use aws_sdk_s3::types::StorageClass;
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("checks");
+    create_bucket(&c, &bucket).await;
+    c.s3.put_object()
+        .bucket(&bucket)
+        .key("k")
+        .storage_class(StorageClass::StandardIa)
+        .content_type("text/plain")
+        .cache_control("max-age=60")
+        .metadata("owner", "ops")
+        .tagging("a=1&b=2")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .expect("put");
+    assert_object(&c, &bucket, "k")
+        .class("STANDARD_IA")
+        .content_type("text/plain")
+        .cache_control("max-age=60")
+        .metadata("owner", "ops")
+        .tags(&[("b", "2"), ("a", "1")])
+        .body(b"x")
+        .check()
+        .await;
+    assert_all_in_class(&c, &bucket, &["k"], "STANDARD_IA").await;
+    assert_no_uploads(&c, &bucket, "none started").await;
+
+    let mismatches: [(&str, Expect); 10] = [
+        ("class", |o| o.class("GLACIER")),
+        ("content type", |o| o.content_type("text/html")),
+        ("content encoding", |o| o.content_encoding("gzip")),
+        ("cache control", |o| o.cache_control("no-cache")),
+        ("metadata value", |o| o.metadata("owner", "someone else")),
+        ("metadata entry", |o| o.metadata("batch", "42")),
+        ("a tag too few", |o| o.tags(&[("a", "1")])),
+        ("body", |o| o.body(b"y")),
+        ("encryption", |o| o.sse(ServerSideEncryption::AwsKms)),
+        ("KMS key", |o| o.kms_key("arn:aws:kms:us-east-1:1:key/k")),
+    ];
+    for (what, edit) in mismatches {
+        assert!(fails(&c, &bucket, "k", edit).await, "{what}: not caught");
+    }
+    assert!(
+        fails(&c, &bucket, "missing", |o| o.class("STANDARD")).await,
+        "a missing object"
+    );
+    c.s3.create_multipart_upload()
+        .bucket(&bucket)
+        .key("open")
+        .send()
+        .await
+        .expect("create upload");
+    let (c2, b2) = (c.clone(), bucket.clone());
+    let open = tokio::spawn(async move { assert_no_uploads(&c2, &b2, "one open").await });
+    assert!(open.await.is_err(), "an open upload: not caught");
+}
