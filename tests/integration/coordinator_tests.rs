@@ -14,6 +14,7 @@ use std::process::{Command, Output, Stdio};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
+use crate::ecs::*;
 use crate::rig::*;
 
 /// A bucket, a table and an ECS cluster of its own on the shared emulator.

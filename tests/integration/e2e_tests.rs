@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::assert::*;
+use crate::ecs::*;
 use crate::rig::*;
 
 /// A bucket of archived objects and a table, on the shared emulator.

@@ -13,6 +13,7 @@ use thaw_common::fixtures::JobSpecBuilder;
 use thaw_common::progress::{JobItem, ProgressTable};
 
 use crate::assert::*;
+use crate::ecs::*;
 use crate::rig::*;
 
 async fn archived(c: &Clients, bucket: &str, keys: &[String]) {
