@@ -195,12 +195,12 @@ mod tests {
     #[test]
     fn task_ids_round_trip() {
         let arn = "arn:aws:ecs:us-east-1:123:task/thaw/0123456789abcdef";
-        let ecs: TaskId = arn.parse().expect("arn");
-        assert_eq!(ecs, TaskId::Ecs(arn.into()));
-        assert_eq!(ecs.to_string(), arn);
-        assert_eq!(ecs.arn(), Some(arn));
-        assert_eq!(ecs.short(), "0123456789abcdef");
-        assert_eq!(ecs.pid_on("h"), None);
+        let on_ecs: TaskId = arn.parse().expect("arn");
+        assert_eq!(on_ecs, TaskId::Ecs(arn.into()));
+        assert_eq!(on_ecs.to_string(), arn);
+        assert_eq!(on_ecs.arn(), Some(arn));
+        assert_eq!(on_ecs.short(), "0123456789abcdef");
+        assert_eq!(on_ecs.pid_on("h"), None);
 
         let local: TaskId = "local:h:42".parse().expect("local");
         assert_eq!(

@@ -281,3 +281,243 @@ fn worker_settings(a: &LaunchArgs, at_once: u64) -> WorkerSettings {
         part_size: a.part_size,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::time::{Duration, UNIX_EPOCH};
+    use thaw_common::storage::{RestoreTier, StorageClass};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: LaunchArgs,
+    }
+
+    /// `launch` flags as a person types them (after `coordinator launch`).
+    fn args(flags: &[&str]) -> LaunchArgs {
+        let argv = ["launch"].iter().chain(flags);
+        Cli::try_parse_from(argv).expect("flags parse").a
+    }
+
+    /// An ECS launch of keys.txt from bucket `src`; `extra` flags replace the defaults of the
+    /// same name, and `--from` replaces keys.txt.
+    fn ecs(extra: &[&str]) -> LaunchArgs {
+        let defaults = [
+            ("--bucket", "src"),
+            ("--storage-class", "standard_ia"),
+            ("--job-id", "j1"),
+            ("--task-definition", "thaw-worker:3"),
+            ("--subnets", "subnet-1, ,subnet-2"),
+        ];
+        let mut flags: Vec<&str> = Vec::new();
+        if !extra.contains(&"--from") {
+            flags.push("keys.txt");
+        }
+        for (flag, value) in defaults {
+            if !extra.contains(&flag) {
+                flags.extend([flag, value]);
+            }
+        }
+        flags.extend_from_slice(extra);
+        args(&flags)
+    }
+
+    fn cx() -> PlanContext<'static> {
+        PlanContext {
+            now: UNIX_EPOCH + Duration::from_secs(20_454 * 86_400 + 3_600),
+            today: Date::from_days(20_454), // 2026-01-01
+            table: "t",
+            worker_bin: None,
+        }
+    }
+
+    fn facts(count: u64, format: InputFormat, fields: &ListFields) -> ListFacts<'_> {
+        ListFacts {
+            name: "keys.txt",
+            format,
+            fields,
+            count,
+            fingerprint: "fnv1a64:0000000000000001",
+        }
+    }
+
+    fn plan_of(a: &LaunchArgs, count: u64) -> anyhow::Result<Plan> {
+        plan(
+            a,
+            &facts(count, InputFormat::Keys, &ListFields::default()),
+            &cx(),
+        )
+    }
+
+    fn usage_text(r: anyhow::Result<impl std::fmt::Debug>) -> String {
+        let e = r.expect_err("refused");
+        assert!(crate::cmd::is_usage(&e), "not a usage error: {e:#}");
+        format!("{e:#}")
+    }
+
+    #[test]
+    fn spec_from_flags_and_list() {
+        let p = plan_of(&ecs(&["--lots", "3", "--restore-rate", "300"]), 10).expect("plan");
+        assert_eq!(p.sizes, vec![4, 3, 3]);
+        let s = &p.spec;
+        assert_eq!((s.job_id.as_str(), s.bucket.as_str()), ("j1", "src"));
+        assert_eq!(s.target_class, StorageClass::StandardIa);
+        assert_eq!(s.restore_tier, RestoreTier::Bulk);
+        assert_eq!((s.keys_total, s.lots, s.restore_days), (10, 3, 3));
+        assert_eq!(s.control.to_string(), "s3://src/thaw/j1/");
+        assert_eq!(s.table, "t");
+        assert_eq!(s.created_at, "2026-01-01T01:00:00Z");
+        assert_eq!(s.input_fingerprint, "fnv1a64:0000000000000001");
+        assert_eq!(s.input_format, "keys");
+        // the job's restore rate is shared by its three tasks
+        assert_eq!(s.worker.restore_rate, 100.0);
+        assert_eq!(
+            (s.destination.clone(), s.source_prefix.clone()),
+            (None, None)
+        );
+        assert!(p.dest_buckets.is_empty() && s.dest_buckets.is_empty());
+        match &p.settings {
+            LaunchSettings::Ecs(e) => {
+                assert_eq!(e.subnets, vec!["subnet-1", "subnet-2"]);
+                assert_eq!(e.task_definition, "thaw-worker:3");
+            }
+            other => panic!("{other:?}"),
+        }
+        // the default lot size, and a control bucket of its own
+        let p = plan_of(&ecs(&["--control-bucket", "ctl"]), 12_000).expect("plan");
+        assert_eq!(p.sizes, vec![5000, 5000, 2000]);
+        assert_eq!(p.spec.control.to_string(), "s3://ctl/thaw/j1/");
+    }
+
+    #[test]
+    fn local_workers_share_the_restore_rate_they_run_with() {
+        let a = args(&[
+            "keys.txt",
+            "--bucket",
+            "src",
+            "--storage-class",
+            "GLACIER_IR",
+            "--launcher",
+            "local",
+            "--parallel",
+            "2",
+            "--lots",
+            "5",
+        ]);
+        let bin = Path::new("/opt/thaw/worker");
+        let cx = PlanContext {
+            worker_bin: Some(bin),
+            ..cx()
+        };
+        let fields = ListFields::default();
+        let p = plan(&a, &facts(50, InputFormat::Keys, &fields), &cx).expect("plan");
+        assert_eq!(p.spec.worker.restore_rate, 250.0);
+        assert_eq!(
+            p.settings,
+            LaunchSettings::Local(LocalSettings {
+                worker_bin: "/opt/thaw/worker".into(),
+                parallel: 2,
+            })
+        );
+        // a job id made from the clock
+        assert!(
+            p.spec.job_id.starts_with("20260101T010000Z-"),
+            "{}",
+            p.spec.job_id
+        );
+        // without the worker binary found by the caller there is no plan
+        assert!(plan(&a, &facts(50, InputFormat::Keys, &fields), &self::cx()).is_err());
+    }
+
+    #[test]
+    fn from_and_dest() {
+        let a = ecs(&[
+            "--from",
+            "s3://src/logs/{today:%Y}/",
+            "--dest",
+            "s3://dst/copy/",
+        ]);
+        let p = plan_of(&a, 4).expect("plan");
+        assert_eq!(p.spec.source_prefix.as_deref(), Some("logs/2026/"));
+        let d = p.spec.destination.expect("destination");
+        assert_eq!(
+            (
+                d.bucket.as_str(),
+                d.prefix.as_str(),
+                d.strip_prefix.as_str()
+            ),
+            ("dst", "copy/", "logs/2026/")
+        );
+        assert_eq!(p.dest_buckets, BTreeSet::from(["dst".to_owned()]));
+        // --dest naming the --from prefix itself is in place
+        let same = ecs(&["--from", "s3://src/logs/", "--dest", "s3://src/logs"]);
+        assert_eq!(plan_of(&same, 4).expect("plan").spec.destination, None);
+        let e = usage_text(plan_of(&ecs(&["--from", "s3://other/x/"]), 4));
+        assert_eq!(e, "--from names bucket 'other' but --bucket is 'src'");
+        let e = usage_text(plan_of(&ecs(&["--dest", "dst/x"]), 4));
+        assert!(e.starts_with("--dest: "), "{e}");
+    }
+
+    #[test]
+    fn pairs_lists_name_their_destinations() {
+        let fields = ListFields {
+            with_dest: 2,
+            dest_buckets: BTreeSet::from(["src".to_owned(), "dst".to_owned()]),
+            ..ListFields::default()
+        };
+        let pairs = facts(4, InputFormat::Pairs, &fields);
+        let p = plan(&ecs(&[]), &pairs, &cx()).expect("plan");
+        assert_eq!(p.spec.dest_buckets, vec!["dst"]);
+        assert_eq!(p.dest_buckets, BTreeSet::from(["dst".to_owned()]));
+        assert_eq!(p.spec.input_format, "pairs");
+        let e = usage_text(plan(&ecs(&["--dest", "s3://dst/"]), &pairs, &cx()));
+        assert!(e.contains("--dest cannot be used with a pairs list"), "{e}");
+    }
+
+    #[test]
+    fn impossible_flags_are_usage_errors_before_the_list_is_read() {
+        for (flags, wanted) in [
+            (vec!["--job-id", "a/b"], "job id 'a/b' contains '/'"),
+            (
+                vec!["--restore-rate", "0"],
+                "--restore-rate must be a positive number",
+            ),
+            (
+                vec!["--multipart-threshold", "0"],
+                "--multipart-threshold must be between 1",
+            ),
+            (
+                vec!["--part-size", "1024"],
+                "--part-size must be between 5242880",
+            ),
+            (vec!["--bucket", ""], "--bucket must not be empty"),
+            (
+                vec!["--delete-source-version", "--overwrite"],
+                "--delete-source-version cannot be combined with --overwrite",
+            ),
+            (
+                vec!["--task-definition", ""],
+                "--launcher ecs needs --task-definition",
+            ),
+            (vec!["--subnets", " "], "--launcher ecs needs --subnets"),
+            (vec!["--from", "s3://src/{someday:%Y}/"], "--from: "),
+        ] {
+            let a = ecs(&flags);
+            let early = usage_text(check_flags(&a, &cx()));
+            assert!(early.contains(wanted), "{flags:?}: {early}");
+            assert_eq!(usage_text(plan_of(&a, 4)), early, "{flags:?}");
+        }
+        check_flags(&ecs(&[]), &cx()).expect("fine flags");
+    }
+
+    #[test]
+    fn an_empty_list_is_named() {
+        let e = plan_of(&ecs(&[]), 0).expect_err("no keys");
+        assert_eq!(
+            format!("{e:#}"),
+            "key list keys.txt: the key list holds no keys"
+        );
+    }
+}
