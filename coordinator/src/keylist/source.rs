@@ -10,7 +10,7 @@ use thaw_common::input::InputFormat;
 use thaw_common::storage::StorageClass;
 
 use super::{inventory, spool, KeyList};
-use crate::cmd::usage;
+use crate::usage::usage;
 
 /// The list formats `launch` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
