@@ -71,15 +71,14 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
     );
     let env = WorkerEnv::new(&spec, &g.table, aws);
     let launcher = Launcher::new(aws, &plan.settings, env);
-    let no_retries = Default::default();
     let outcomes = launch_lots(
         &launcher,
         &table,
         &spec.job_id,
         &selection.launch,
-        &no_retries,
-    );
-    let outcomes = outcomes.await;
+        &Default::default(),
+    )
+    .await;
     let reported = match &plan.settings {
         LaunchSettings::Ecs(s) => report::report_ecs(g, &spec, s, &selection, &outcomes),
         LaunchSettings::Local(_) => report::report_local(g, &table, &spec, &outcomes).await,
