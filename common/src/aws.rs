@@ -42,7 +42,7 @@ pub struct Aws {
 }
 
 /// Why the AWS configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SetupError {
     /// No Region anywhere in the chain.
     #[error("no AWS Region: pass --region or set AWS_REGION")]

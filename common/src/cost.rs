@@ -219,56 +219,89 @@ pub fn estimate_sampled<'a>(
     prices: &Prices,
 ) -> Estimate {
     // Counts accumulate per sampled object and are scaled once at the end.
-    let mut e = Estimate::default();
+    let mut tally = Tally::default();
     let tier = job.tier.to_string();
-    let target = job.target.as_str();
-    let gb = |b: u64| b as f64 / (1024.0 * 1024.0 * 1024.0);
-    let mut restore_requests_usd = 0.0;
-    let mut retrieval_usd = 0.0;
-    let mut early = 0.0;
-    let mut polls = 0.0;
-    let mut extra_heads = 0.0;
     for o in objects {
+        tally.add(o, job, prices, &tier);
+    }
+    let mut e = tally.scaled(weight, job, prices);
+    add_fargate_and_dynamodb(&mut e, job, prices);
+    add_totals(&mut e, prices);
+    e
+}
+
+/// What the sampled objects add up to, before scaling by the sample's weight.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Object, request and byte counts.
+    e: Estimate,
+    restore_requests_usd: f64,
+    retrieval_usd: f64,
+    early_deletion_usd: f64,
+    polls: f64,
+    extra_heads: f64,
+}
+
+fn gb(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0 * 1024.0)
+}
+
+impl Tally {
+    /// Counts one object as the worker will treat it.
+    fn add(&mut self, o: &PlannedObject, job: &CostJob, prices: &Prices, tier: &str) {
+        let e = &mut self.e;
         e.objects += 1;
         e.get_requests += 1; // the first HEAD
         match o.action {
             PlannedAction::Skip => {
                 e.already_in_target += 1;
-                continue;
+                return;
             }
             PlannedAction::Fail => {
                 e.failing += 1;
-                continue;
+                return;
             }
             PlannedAction::Copy => {}
             PlannedAction::WaitThenCopy => {
                 e.get_requests += 1; // HEAD after the wait
-                polls += job.polls_per_restore;
+                self.polls += job.polls_per_restore;
             }
-            PlannedAction::RestoreThenCopy => {
-                let key = format!("{}/{tier}", o.class);
-                e.restores += 1;
-                e.restore_bytes += o.size;
-                e.restore_requests += 1;
-                e.get_requests += 1; // HEAD after the wait
-                polls += job.polls_per_restore;
-                restore_requests_usd +=
-                    prices.restore_per_1000.get(&key).copied().unwrap_or(0.0) / 1000.0;
-                retrieval_usd +=
-                    prices.retrieval_per_gb.get(&key).copied().unwrap_or(0.0) * gb(o.size);
-                if let (Some(age), Some(min), Some(price)) = (
-                    o.age_days,
-                    prices.min_days.get(&o.class),
-                    prices.storage_gb_month.get(&o.class),
-                ) {
-                    if age < *min {
-                        early += (min - age) / 30.0 * price * gb(o.size);
-                    }
-                }
+            PlannedAction::RestoreThenCopy => self.add_restore(o, job, prices, tier),
+        }
+        self.add_copy(o, job);
+    }
+
+    /// The restore of an archived object: its request, retrieval, the HEAD after the wait and
+    /// its polls, and the early deletion of an object younger than its class's minimum.
+    fn add_restore(&mut self, o: &PlannedObject, job: &CostJob, prices: &Prices, tier: &str) {
+        let key = format!("{}/{tier}", o.class);
+        let e = &mut self.e;
+        e.restores += 1;
+        e.restore_bytes += o.size;
+        e.restore_requests += 1;
+        e.get_requests += 1; // HEAD after the wait
+        self.polls += job.polls_per_restore;
+        self.restore_requests_usd +=
+            prices.restore_per_1000.get(&key).copied().unwrap_or(0.0) / 1000.0;
+        self.retrieval_usd +=
+            prices.retrieval_per_gb.get(&key).copied().unwrap_or(0.0) * gb(o.size);
+        if let (Some(age), Some(min), Some(price)) = (
+            o.age_days,
+            prices.min_days.get(&o.class),
+            prices.storage_gb_month.get(&o.class),
+        ) {
+            if age < *min {
+                self.early_deletion_usd += (min - age) / 30.0 * price * gb(o.size);
             }
         }
+    }
+
+    /// The copy: one CopyObject, or a multipart upload (create, parts, complete) and its
+    /// GetObjectTagging; plus the HEADs the job adds per copy.
+    fn add_copy(&mut self, o: &PlannedObject, job: &CostJob) {
+        let e = &mut self.e;
         e.copy_bytes += o.size;
-        extra_heads += job.extra_heads_per_copy;
+        self.extra_heads += job.extra_heads_per_copy;
         if o.size > job.multipart_threshold {
             let parts = o.size.div_ceil(part_size_for(o.size, job.part_size));
             e.put_requests += parts + 2;
@@ -277,23 +310,35 @@ pub fn estimate_sampled<'a>(
             e.put_requests += 1;
         }
     }
-    e.get_requests += (polls + extra_heads).round() as u64;
-    let w = |n: u64| (n as f64 * weight).round() as u64;
-    e.objects = w(e.objects);
-    e.restores = w(e.restores);
-    e.already_in_target = w(e.already_in_target);
-    e.failing = w(e.failing);
-    e.restore_bytes = w(e.restore_bytes);
-    e.copy_bytes = w(e.copy_bytes);
-    e.get_requests = w(e.get_requests);
-    e.restore_requests = w(e.restore_requests);
-    e.put_requests = w(e.put_requests);
-    let put_price = prices.put_per_1000.get(target).copied().unwrap_or(0.005) / 1000.0;
-    e.restore_request_usd = restore_requests_usd * weight;
-    e.retrieval_usd = retrieval_usd * weight;
-    e.copy_request_usd = e.put_requests as f64 * put_price;
-    e.get_request_usd = e.get_requests as f64 * prices.get_per_1000 / 1000.0;
-    e.early_deletion_usd = early * weight;
+
+    /// The counts scaled to the whole job, and the S3 request, retrieval and early deletion
+    /// dollars.
+    fn scaled(self, weight: f64, job: &CostJob, prices: &Prices) -> Estimate {
+        let mut e = self.e;
+        e.get_requests += (self.polls + self.extra_heads).round() as u64;
+        let w = |n: u64| (n as f64 * weight).round() as u64;
+        e.objects = w(e.objects);
+        e.restores = w(e.restores);
+        e.already_in_target = w(e.already_in_target);
+        e.failing = w(e.failing);
+        e.restore_bytes = w(e.restore_bytes);
+        e.copy_bytes = w(e.copy_bytes);
+        e.get_requests = w(e.get_requests);
+        e.restore_requests = w(e.restore_requests);
+        e.put_requests = w(e.put_requests);
+        let target = job.target.as_str();
+        let put_price = prices.put_per_1000.get(target).copied().unwrap_or(0.005) / 1000.0;
+        e.restore_request_usd = self.restore_requests_usd * weight;
+        e.retrieval_usd = self.retrieval_usd * weight;
+        e.copy_request_usd = e.put_requests as f64 * put_price;
+        e.get_request_usd = e.get_requests as f64 * prices.get_per_1000 / 1000.0;
+        e.early_deletion_usd = self.early_deletion_usd * weight;
+        e
+    }
+}
+
+/// Fargate time, DynamoDB writes and the LIST requests of a `--from` listing.
+fn add_fargate_and_dynamodb(e: &mut Estimate, job: &CostJob, prices: &Prices) {
     let hours = job.lots as f64 * job.worker_hours_per_lot;
     let fargate =
         hours * (job.task_vcpu * prices.fargate_vcpu_hour + job.task_gb * prices.fargate_gb_hour);
@@ -314,6 +359,10 @@ pub fn estimate_sampled<'a>(
             .copied()
             .unwrap_or(0.005)
         / 1000.0;
+}
+
+/// The total, and the same work on S3 Batch Operations for comparison.
+fn add_totals(e: &mut Estimate, prices: &Prices) {
     let s3 = e.restore_request_usd
         + e.retrieval_usd
         + e.copy_request_usd
@@ -331,7 +380,6 @@ pub fn estimate_sampled<'a>(
         + e.retrieval_usd
         + e.copy_request_usd
         + e.early_deletion_usd;
-    e
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use aws_sdk_dynamodb::Client;
 use crate::aws::AwsError;
 use crate::bitmap::Bitmap;
 use crate::checkpoint::{Counters, FailedGroup, LotCheckpoint, LotState};
+use crate::task::LaunchFailure;
 
 /// The lot number of a job's own item.
 pub const JOB_ITEM_LOT: i64 = -1;
@@ -100,6 +101,9 @@ pub struct LotItem {
     pub next_check_at: Option<i64>,
     /// Why the lot last failed or could not launch.
     pub last_error: Option<String>,
+    /// Set when the lot is FAILED because its worker could not be started (not because of its
+    /// keys).
+    pub launch_failure: Option<LaunchFailure>,
     /// Location of the lot manifest.
     pub manifest: String,
     /// Finished keys, restore requests and failures.
@@ -127,6 +131,13 @@ fn get_b<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> &'a [u8] 
         .and_then(|v| v.as_b().ok())
         .map(|b| b.as_ref())
         .unwrap_or(&[])
+}
+
+/// The item's launch failure: its `launch_failure` attribute, or for items written before it
+/// existed, the prefix of its `last_error`.
+fn launch_failure(item: &HashMap<String, AttributeValue>) -> Option<LaunchFailure> {
+    let error = get_s(item, "last_error");
+    LaunchFailure::read(get_s(item, "launch_failure").as_deref(), error.as_deref())
 }
 
 impl LotItem {
@@ -188,6 +199,7 @@ impl LotItem {
             updated_at: get_n(item, "updated_at"),
             next_check_at: get_n(item, "next_check_at"),
             last_error: get_s(item, "last_error"),
+            launch_failure: launch_failure(item),
             manifest: get_s(item, "manifest").unwrap_or_default(),
             checkpoint: LotCheckpoint {
                 done: Bitmap::from_bytes(get_b(item, "done_keys"), len),
@@ -517,9 +529,9 @@ impl ProgressTable {
         count_retry: bool,
     ) -> Result<bool> {
         let expr = if count_retry {
-            "SET attempt = :next, #st = :launched, updated_at = :now, launched_at = :now, retries = if_not_exists(retries, :zero) + :one REMOVE task, next_check_at, last_error"
+            "SET attempt = :next, #st = :launched, updated_at = :now, launched_at = :now, retries = if_not_exists(retries, :zero) + :one REMOVE task, next_check_at, last_error, launch_failure"
         } else {
-            "SET attempt = :next, #st = :launched, updated_at = :now, launched_at = :now REMOVE task, next_check_at, last_error"
+            "SET attempt = :next, #st = :launched, updated_at = :now, launched_at = :now REMOVE task, next_check_at, last_error, launch_failure"
         };
         let mut vals = vec![
             (":seen", s(seen.as_str())),
@@ -653,6 +665,26 @@ impl ProgressTable {
             None => ("SET #st = :st, updated_at = :now", vec![]),
         };
         vals.push((":st", s(state.as_str())));
+        self.fenced_update(job, lot, attempt, expr, vals).await
+    }
+
+    /// Marks `attempt` of a lot FAILED because its worker could not be started: the kind of
+    /// failure (attribute `launch_failure`, removed by the next claim) and `error` as its
+    /// `last_error`.
+    pub async fn set_launch_failed(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        failure: LaunchFailure,
+        error: &str,
+    ) -> Result<()> {
+        let expr = "SET #st = :st, last_error = :err, launch_failure = :lf, updated_at = :now";
+        let vals = vec![
+            (":st", s(LotState::Failed.as_str())),
+            (":err", s(error)),
+            (":lf", s(failure.as_str())),
+        ];
         self.fenced_update(job, lot, attempt, expr, vals).await
     }
 
@@ -955,5 +987,39 @@ mod pending_delete_tests {
             (Some(1_795_000_000), "3HL4kqtJlcpXroDTDmJ+rmSp")
         );
         assert_eq!(parse_pending_delete("null"), (None, "null"));
+    }
+}
+
+#[cfg(test)]
+mod launch_failure_tests {
+    use super::*;
+
+    fn failed_item(extra: &[(&str, &str)]) -> HashMap<String, AttributeValue> {
+        let mut item = key("j", 0);
+        item.insert("state".into(), s(LotState::Failed.as_str()));
+        item.insert("keys_total".into(), n(1));
+        for (k, v) in extra {
+            item.insert((*k).to_owned(), s(*v));
+        }
+        item
+    }
+
+    #[test]
+    fn launch_failures_read_back_old_and_new() {
+        let read = |extra: &[(&str, &str)]| {
+            LotItem::parse("j", &failed_item(extra))
+                .expect("item")
+                .launch_failure
+        };
+        let new = [
+            ("launch_failure", "run_task"),
+            ("last_error", "launch failed: RunTask: RESOURCE:MEMORY"),
+        ];
+        assert_eq!(read(&new), Some(LaunchFailure::RunTask));
+        // written by an older thaw: only the message says it
+        let old = [("last_error", "launch failed: RunTask: RESOURCE:MEMORY")];
+        assert_eq!(read(&old), Some(LaunchFailure::Unrecorded));
+        assert_eq!(read(&[("last_error", "NoSuchKey: gone")]), None);
+        assert_eq!(read(&[]), None);
     }
 }

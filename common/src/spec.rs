@@ -51,6 +51,12 @@ impl S3Location {
     pub fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
+
+    /// The `s3://bucket/key` URI of object `name` under this location (what [`object_uri`]
+    /// reads back).
+    pub fn uri(&self, name: &str) -> String {
+        format!("s3://{}/{}", self.bucket, self.key(name))
+    }
 }
 
 impl fmt::Display for S3Location {
@@ -246,6 +252,14 @@ mod tests {
         assert!(S3Location::parse("b/x").is_err());
         assert!(S3Location::parse("s3:///x").is_err());
         assert_eq!(S3Location::new("b", "p").to_string(), "s3://b/p/");
+    }
+
+    #[test]
+    fn object_uris_round_trip() {
+        let job = S3Location::new("ctl", "thaw/").join("j1");
+        let uri = job.uri(&lot_manifest_name(3));
+        assert_eq!(uri, "s3://ctl/thaw/j1/lots/00003.txt");
+        assert_eq!(object_uri(&uri), Some(("ctl", "thaw/j1/lots/00003.txt")));
     }
 
     #[test]

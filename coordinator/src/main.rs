@@ -1,15 +1,29 @@
 //! `coordinator`: splits a key list into lots, records them in the DynamoDB progress table and
 //! launches one worker per lot (ECS Fargate tasks or local processes).
 //!
-//! This file only parses the command line, sets up logging, dispatches to `cmd::*` and turns
-//! errors into one `error: ...` line on stderr with exit code 1 (runtime) or 2 (usage).
+//! This file only parses the command line, sets up logging, loads the AWS configuration once,
+//! dispatches to `cmd::*` and turns errors into one `error: ...` line on stderr with exit code 1
+//! (runtime) or 2 (usage).
 
+/// Appends one formatted line to a `String` (command output is written at once with `cmd::out`).
+macro_rules! push_line {
+    ($buf:expr, $($arg:tt)*) => {{
+        $buf.push_str(&format!($($arg)*));
+        $buf.push('\n');
+    }};
+}
+
+mod buckets;
 mod cmd;
+mod control;
+mod due;
 mod ids;
-mod inventory;
+mod job;
+mod keylist;
 mod launcher;
-mod manifest;
-mod ops;
+mod liveness;
+mod pricing;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -68,14 +82,26 @@ enum Command {
     Estimate(Box<cmd::estimate::EstimateArgs>),
 }
 
+/// Parses the command line. A value its parser refuses (`--storage-class COLD`) is one
+/// `error: ...` line with exit code 2, like the usage errors the commands find; clap prints
+/// every other error (and `--help`) its own way.
+fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::ValueValidation => {
+            let text = e.to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("error: invalid value"));
+            std::process::exit(e.exit_code());
+        }
+        Err(e) => e.exit(),
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     logging::init(cli.log_format);
-    let global = cmd::Global {
-        aws: cli.aws,
-        table: cli.table,
-    };
+    let global = cmd::Global::load(cli.aws, cli.table).await;
     let result = match cli.command {
         Command::Init(args) => cmd::init::run(&global, args).await,
         Command::Launch(args) => cmd::launch::run(&global, *args).await,

@@ -165,13 +165,7 @@ fn task_id(args: &Args) -> Option<String> {
     if std::env::var_os("ECS_CONTAINER_METADATA_URI_V4").is_some() {
         return None; // the coordinator recorded the task ARN
     }
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into());
-    Some(format!("local:{host}:{}", std::process::id()))
+    Some(thaw_common::task::TaskId::this_process().to_string())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -7,10 +7,11 @@
 use anyhow::Context;
 use thaw_common::aws::AwsError;
 use thaw_common::checkpoint::LotState;
+use thaw_common::progress::{LotItem, ProgressTable};
+use thaw_common::task::{hostname, TaskId};
 
 use super::{out, Global};
-use crate::launcher::local::hostname;
-use crate::ops::load_job;
+use crate::job::load_job;
 
 /// Flags of `coordinator cancel`.
 #[derive(Debug, clap::Args)]
@@ -22,97 +23,129 @@ pub struct CancelArgs {
 
 /// Runs `coordinator cancel`.
 pub async fn run(g: &Global, args: CancelArgs) -> anyhow::Result<()> {
-    let aws = g.aws().await?;
-    let table = g.progress(&aws);
-    let job = load_job(g, &table, &args.job).await?;
+    let aws = g.aws()?;
+    let table = g.progress(aws);
+    let job = load_job(&table, &args.job).await?;
     let lots = table
         .lots(&args.job)
         .await
         .with_context(|| format!("reading the lots of job {}", args.job))?;
-    let ecs = aws.ecs();
-    let host = hostname();
-    let mut cancelled = 0;
-    let mut to_stop: Vec<String> = Vec::new();
-    for l in &lots {
-        if matches!(l.state, LotState::Succeeded | LotState::Cancelled) {
-            continue;
-        }
-        if table.cancel_lot(&args.job, l.lot, l.attempt).await? {
-            cancelled += 1;
-            if l.state.is_active() {
-                if let Some(t) = &l.task {
-                    to_stop.push(t.clone());
-                }
+    let (cancelled, to_stop) = cancel_lots(&table, &args.job, &lots).await?;
+    let stopped = match job.cluster() {
+        Some(cluster) => {
+            let ecs = aws.ecs();
+            // Also the job's tasks that no lot recorded (a crash between RunTask and the record).
+            let mut tasks = to_stop;
+            tasks.extend(job_tasks(&ecs, cluster, &args.job).await?);
+            let (stopped, errors) = stop_tasks(&ecs, cluster, &args.job, tasks).await;
+            if !errors.is_empty() {
+                anyhow::bail!(
+                    "job {}: {cancelled} lots cancelled, {stopped} tasks stopped, {} could not be stopped: {}",
+                    args.job,
+                    errors.len(),
+                    errors.join("; ")
+                );
             }
+            stopped
         }
-    }
-    let mut stopped = 0;
-    if let Some(cluster) = job.cluster() {
-        // Also the job's tasks that no lot recorded (a crash between RunTask and the record).
-        let mut next = None;
-        loop {
-            let page = ecs
-                .list_tasks()
-                .cluster(cluster)
-                .started_by(&args.job)
-                .set_next_token(next)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("ListTasks", &e))
-                .context("listing the job's tasks")?;
-            to_stop.extend(page.task_arns().iter().cloned());
-            next = page.next_token().map(str::to_owned);
-            if next.is_none() {
-                break;
-            }
-        }
-        to_stop.sort();
-        to_stop.dedup();
-        let mut errors = Vec::new();
-        for arn in to_stop.iter().filter(|t| t.starts_with("arn:")) {
-            // One refusal must not leave the other tasks running.
-            match ecs
-                .stop_task()
-                .cluster(cluster)
-                .task(arn)
-                .reason(format!("cancelled by thaw (job {})", args.job))
-                .send()
-                .await
-            {
-                Ok(_) => stopped += 1,
-                Err(e) => errors.push(format!("{arn}: {}", AwsError::from_sdk("StopTask", &e))),
-            }
-        }
-        if !errors.is_empty() {
-            anyhow::bail!(
-                "job {}: {cancelled} lots cancelled, {stopped} tasks stopped, {} could not be stopped: {}",
-                args.job,
-                errors.len(),
-                errors.join("; ")
-            );
-        }
-    } else {
-        for task in &to_stop {
-            if let Some(pid) = local_pid(task, &host) {
-                let ok = std::process::Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status()
-                    .map(|s| s.success())
-                    .unwrap_or(false);
-                stopped += usize::from(ok);
-            }
-        }
-    }
+        None => stop_local_workers(&to_stop),
+    };
     out(&format!(
         "job {}: {cancelled} lots cancelled, {stopped} workers stopped; resume with `coordinator retry {}`\n",
         args.job, args.job
     ))
 }
 
+/// Cancels every lot that is not SUCCEEDED or CANCELLED yet (fencing off its worker); returns how
+/// many were cancelled and the tasks of those that had a worker.
+async fn cancel_lots(
+    table: &ProgressTable,
+    job: &str,
+    lots: &[LotItem],
+) -> anyhow::Result<(usize, Vec<String>)> {
+    let mut cancelled = 0;
+    let mut to_stop = Vec::new();
+    for l in lots {
+        if matches!(l.state, LotState::Succeeded | LotState::Cancelled) {
+            continue;
+        }
+        if table.cancel_lot(job, l.lot, l.attempt).await? {
+            cancelled += 1;
+            if l.state.is_active() {
+                to_stop.extend(l.task.clone());
+            }
+        }
+    }
+    Ok((cancelled, to_stop))
+}
+
+/// The ECS tasks started for `job` (ListTasks startedBy, every page).
+async fn job_tasks(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    job: &str,
+) -> anyhow::Result<Vec<String>> {
+    ecs.list_tasks()
+        .cluster(cluster)
+        .started_by(job)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| AwsError::from_sdk("ListTasks", &e))
+        .context("listing the job's tasks")
+}
+
+/// Stops the ECS tasks among `tasks` (each once); returns how many were stopped and why the
+/// others could not be: one refusal must not leave the other tasks running.
+async fn stop_tasks(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    job: &str,
+    mut tasks: Vec<String>,
+) -> (usize, Vec<String>) {
+    tasks.sort();
+    tasks.dedup();
+    let mut stopped = 0;
+    let mut errors = Vec::new();
+    let arns = tasks
+        .iter()
+        .filter_map(|t| Some(t.parse::<TaskId>().ok()?.arn()?.to_owned()));
+    for arn in arns {
+        match ecs
+            .stop_task()
+            .cluster(cluster)
+            .task(&arn)
+            .reason(format!("cancelled by thaw (job {job})"))
+            .send()
+            .await
+        {
+            Ok(_) => stopped += 1,
+            Err(e) => errors.push(format!("{arn}: {}", AwsError::from_sdk("StopTask", &e))),
+        }
+    }
+    (stopped, errors)
+}
+
+/// Sends SIGTERM to the local workers among `tasks` that run on this host; returns how many
+/// were signalled.
+fn stop_local_workers(tasks: &[String]) -> usize {
+    tasks
+        .iter()
+        .filter_map(|task| local_pid(task, hostname()))
+        .filter(|pid| {
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .count()
+}
+
 /// The pid of a local worker of this host.
 fn local_pid(task: &str, host: &str) -> Option<u32> {
-    let (h, pid) = task.strip_prefix("local:")?.rsplit_once(':')?;
-    (h == host).then(|| pid.parse().ok()).flatten()
+    task.parse::<TaskId>().ok()?.pid_on(host)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use thaw_common::keys::{KeyLine, KeyReader};
 use thaw_common::progress::LotItem;
 
 use super::{out, Global};
-use crate::ops::load_job;
+use crate::job::load_job;
 
 /// Flags of `coordinator failures`.
 #[derive(Debug, clap::Args)]
@@ -157,9 +157,9 @@ fn sink(
 
 /// Runs `coordinator failures`.
 pub async fn run_failures(g: &Global, args: FailuresArgs) -> anyhow::Result<()> {
-    let aws = g.aws().await?;
-    let table = g.progress(&aws);
-    let job = load_job(g, &table, &args.job).await?;
+    let aws = g.aws()?;
+    let table = g.progress(aws);
+    let job = load_job(&table, &args.job).await?;
     let s3 = aws.s3();
     let lots = table.lots(&args.job).await?;
     let mut file = sink(&args.output)?;
@@ -283,9 +283,9 @@ fn report_rows(bucket: &str, lot: &LotItem, keys: &[KeyLine], failed_only: bool)
 
 /// Runs `coordinator report`.
 pub async fn run_report(g: &Global, args: ReportArgs) -> anyhow::Result<()> {
-    let aws = g.aws().await?;
-    let table = g.progress(&aws);
-    let job = load_job(g, &table, &args.job).await?;
+    let aws = g.aws()?;
+    let table = g.progress(aws);
+    let job = load_job(&table, &args.job).await?;
     let s3 = aws.s3();
     let lots = table.lots(&args.job).await?;
     let mut file = sink(&args.output)?;
@@ -459,6 +459,7 @@ mod tests {
             updated_at: None,
             next_check_at: None,
             last_error: None,
+            launch_failure: None,
             manifest: String::new(),
             checkpoint: cp,
             uploads: Default::default(),

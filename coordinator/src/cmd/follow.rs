@@ -15,10 +15,10 @@ use thaw_common::progress::{now_secs, LotItem};
 
 use super::retry::relaunch_with;
 use super::{out, Global};
+use crate::due::{due_lots, launch_failed};
+use crate::job::{check_complete, load_job, Job};
 use crate::launcher::Launcher;
-use crate::ops::{
-    check_complete, due_lots, launch_failed, liveness_of, load_job, Liveness, DEFAULT_STALE_AFTER,
-};
+use crate::liveness::{liveness_of, Liveness, DEFAULT_STALE_AFTER};
 use tracing::warn;
 
 /// Flags of `coordinator follow`.
@@ -48,11 +48,11 @@ pub struct FollowArgs {
 
 /// Runs `coordinator follow`.
 pub async fn run(g: &Global, args: FollowArgs) -> anyhow::Result<()> {
-    let aws = g.aws().await?;
-    let table = g.progress(&aws);
-    let job = load_job(g, &table, &args.job).await?;
+    let aws = g.aws()?;
+    let table = g.progress(aws);
+    let job = load_job(&table, &args.job).await?;
     // One launcher (and one Ctrl-C watcher) for the whole session.
-    let launcher = job.launcher(g, &aws);
+    let launcher = job.launcher(&g.table, aws);
     let tty = std::io::stdout().is_terminal();
     let mut failures_in_a_row = 0u32;
     loop {
@@ -61,7 +61,7 @@ pub async fn run(g: &Global, args: FollowArgs) -> anyhow::Result<()> {
                 anyhow::bail!("interrupted: resume with `coordinator follow {}`", args.job);
             }
         }
-        match step(&aws, &table, &job, &launcher, &args, tty).await {
+        match step(aws, &table, &job, &launcher, &args, tty).await {
             Ok(Step::Done) => return Ok(()),
             Ok(Step::Again(pause)) => {
                 failures_in_a_row = 0;
@@ -108,7 +108,7 @@ enum Step {
 async fn step(
     aws: &thaw_common::aws::Aws,
     table: &thaw_common::progress::ProgressTable,
-    job: &crate::ops::Job,
+    job: &Job,
     launcher: &Launcher,
     args: &FollowArgs,
     tty: bool,
@@ -251,6 +251,7 @@ mod tests {
             updated_at: None,
             next_check_at: next,
             last_error: None,
+            launch_failure: None,
             manifest: String::new(),
             checkpoint: LotCheckpoint::new(1),
             uploads: Default::default(),

@@ -5,7 +5,8 @@ use anyhow::Context;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use thaw_common::aws::AwsError;
 
-use super::{check_bucket, out, Global};
+use super::{out, Global};
+use crate::buckets::check_bucket;
 
 /// Flags of `coordinator init`.
 #[derive(Debug, clap::Args)]
@@ -20,8 +21,8 @@ pub struct InitArgs {
 
 /// Runs `coordinator init`.
 pub async fn run(g: &Global, args: InitArgs) -> anyhow::Result<()> {
-    let aws = g.aws().await?;
-    let table = g.progress(&aws);
+    let aws = g.aws()?;
+    let table = g.progress(aws);
     let mut o = String::new();
     let created = table
         .create_if_missing()

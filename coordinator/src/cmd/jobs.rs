@@ -17,8 +17,8 @@ pub struct JobsArgs {
 
 /// Runs `coordinator jobs`.
 pub async fn run(g: &Global, args: JobsArgs) -> anyhow::Result<()> {
-    let aws = g.aws().await?;
-    let table = g.progress(&aws);
+    let aws = g.aws()?;
+    let table = g.progress(aws);
     let jobs = table.jobs().await?;
     let mut rows = Vec::new();
     for j in &jobs {

@@ -5,15 +5,14 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::Context;
+use anyhow::{anyhow, bail, Context};
 use thaw_common::progress::now_secs;
 
 use super::{out, Global};
+use crate::due::{due_lots, Due};
+use crate::job::{check_complete, load_job, Job};
 use crate::launcher::{launch_lots, LotOutcome, Outcome};
-use crate::ops::{
-    check_complete, due_lots, liveness_of, load_job, parse_lot_list, Due, Liveness,
-    DEFAULT_STALE_AFTER,
-};
+use crate::liveness::{liveness_of, Liveness, DEFAULT_STALE_AFTER};
 
 /// Flags of `coordinator retry`.
 #[derive(Debug, clap::Args)]
@@ -36,9 +35,9 @@ pub struct RetryArgs {
 /// Runs `coordinator retry`.
 pub async fn run(g: &Global, args: RetryArgs) -> anyhow::Result<()> {
     let only = args.lots.as_deref().map(parse_lot_list).transpose()?;
-    let aws = g.aws().await?;
-    let table = g.progress(&aws);
-    let job = load_job(g, &table, &args.job).await?;
+    let aws = g.aws()?;
+    let table = g.progress(aws);
+    let job = load_job(&table, &args.job).await?;
     let lots = table
         .lots(&args.job)
         .await
@@ -50,7 +49,7 @@ pub async fn run(g: &Global, args: RetryArgs) -> anyhow::Result<()> {
         }
     }
     let now = now_secs();
-    let live = liveness_of(&job, &aws, &lots, now, args.stale_after).await?;
+    let live = liveness_of(&job, aws, &lots, now, args.stale_after).await?;
     let mut due = due_lots(&lots, &live, now, None, only.as_ref());
     if args.failed_keys_only {
         due.retain(|(l, _)| {
@@ -64,7 +63,7 @@ pub async fn run(g: &Global, args: RetryArgs) -> anyhow::Result<()> {
             args.job, args.job
         ));
     }
-    let outcomes = relaunch(g, &aws, &table, &job, &due).await;
+    let outcomes = relaunch(g, aws, &table, &job, &due).await;
     report(&args.job, &due, &outcomes)
 }
 
@@ -73,17 +72,17 @@ pub async fn relaunch(
     g: &Global,
     aws: &thaw_common::aws::Aws,
     table: &thaw_common::progress::ProgressTable,
-    job: &crate::ops::Job,
+    job: &Job,
     due: &[(thaw_common::progress::LotItem, Due)],
 ) -> Vec<LotOutcome> {
-    relaunch_with(&job.launcher(g, aws), table, job, due).await
+    relaunch_with(&job.launcher(&g.table, aws), table, job, due).await
 }
 
 /// Relaunches `due` lots with `launcher`; retries are counted on the lots.
 pub async fn relaunch_with(
     launcher: &crate::launcher::Launcher,
     table: &thaw_common::progress::ProgressTable,
-    job: &crate::ops::Job,
+    job: &Job,
     due: &[(thaw_common::progress::LotItem, Due)],
 ) -> Vec<LotOutcome> {
     let items: Vec<_> = due.iter().map(|(l, _)| l.clone()).collect();
@@ -128,4 +127,44 @@ fn report(
         anyhow::bail!("{failed} of {} relaunched lots failed", due.len());
     }
     Ok(())
+}
+
+/// Parses `3,7-9` into lot numbers.
+pub fn parse_lot_list(text: &str) -> anyhow::Result<BTreeSet<u32>> {
+    let mut set = BTreeSet::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || anyhow!("bad lot list '{text}': '{part}' is not N or N-M");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (
+                    a.trim().parse().map_err(|_| bad())?,
+                    b.trim().parse().map_err(|_| bad())?,
+                );
+                if a > b {
+                    bail!("bad lot list '{text}': {a}-{b} is empty");
+                }
+                set.extend(a..=b);
+            }
+            None => {
+                set.insert(part.parse().map_err(|_| bad())?);
+            }
+        }
+    }
+    if set.is_empty() {
+        bail!("bad lot list '{text}': no lots");
+    }
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lot_lists() {
+        assert_eq!(parse_lot_list("3,7-9").unwrap(), [3, 7, 8, 9].into());
+        assert!(parse_lot_list("9-7").is_err());
+        assert!(parse_lot_list("x").is_err());
+        assert!(parse_lot_list("").is_err());
+    }
 }

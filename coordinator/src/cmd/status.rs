@@ -8,9 +8,11 @@ use anyhow::Context;
 use serde_json::{json, Value};
 use thaw_common::checkpoint::{Counters, LotState};
 use thaw_common::progress::{now_secs, LotItem};
+use thaw_common::task::TaskId;
 
 use super::{out, Global};
-use crate::ops::{check_complete, liveness_of, load_job, Liveness, DEFAULT_STALE_AFTER};
+use crate::job::{check_complete, load_job};
+use crate::liveness::{liveness_of, Liveness, DEFAULT_STALE_AFTER};
 
 /// Flags of `coordinator status`.
 #[derive(Debug, clap::Args)]
@@ -34,9 +36,9 @@ pub struct StatusArgs {
 
 /// Runs `coordinator status`.
 pub async fn run(g: &Global, args: StatusArgs) -> anyhow::Result<()> {
-    let aws = g.aws().await?;
-    let table = g.progress(&aws);
-    let job = load_job(g, &table, &args.job).await?;
+    let aws = g.aws()?;
+    let table = g.progress(aws);
+    let job = load_job(&table, &args.job).await?;
     let tty = std::io::stdout().is_terminal();
     let mut rates = Rates::default();
     loop {
@@ -45,7 +47,7 @@ pub async fn run(g: &Global, args: StatusArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("reading the lots of job {}", args.job))?;
         let now = now_secs();
-        let live = liveness_of(&job, &aws, &lots, now, args.stale_after).await?;
+        let live = liveness_of(&job, aws, &lots, now, args.stale_after).await?;
         rates.sample(now, &lots);
         if let Err(e) = check_complete(&job, &lots) {
             tracing::warn!("{e:#}");
@@ -272,17 +274,17 @@ fn percent(c: &Counters) -> f64 {
     }
 }
 
-/// A task id short enough for a table cell: the task id of an ARN, or the local id.
+/// A task id short enough for a table cell: the task id of an ARN, the local id, or (a task id
+/// given by hand) its first 31 characters.
 fn short_task(task: &str) -> String {
-    let t = if task.starts_with("arn:") {
-        task.rsplit('/').next().unwrap_or(task)
-    } else {
-        task
+    let t = match task.parse::<TaskId>() {
+        Ok(id) => id.short(),
+        Err(_) => task.to_owned(),
     };
     if t.chars().count() > 32 {
         t.chars().take(31).chain(['…']).collect()
     } else {
-        t.to_owned()
+        t
     }
 }
 
@@ -372,6 +374,7 @@ mod tests {
             updated_at: None,
             next_check_at: None,
             last_error: None,
+            launch_failure: None,
             manifest: String::new(),
             checkpoint: cp,
             uploads: BTreeMap::new(),

@@ -15,6 +15,7 @@ use aws_sdk_ecs::types::{
 };
 use backon::{ExponentialBuilder, Retryable};
 use thaw_common::aws::AwsError;
+use thaw_common::task::TaskId;
 use tracing::warn;
 
 use super::WorkerEnv;
@@ -297,8 +298,8 @@ impl EcsLauncher {
         &self.settings
     }
 
-    /// Starts the task of `attempt` of `lot`; returns its ARN.
-    pub async fn run_task(&self, lot: u32, attempt: u64) -> anyhow::Result<String> {
+    /// Starts the task of `attempt` of `lot`.
+    pub async fn run_task(&self, lot: u32, attempt: u64) -> anyhow::Result<TaskId> {
         let req = run_task_request(&self.settings, &self.env, lot, attempt);
         let len = req.overrides_len();
         if len >= MAX_OVERRIDES_LEN {
@@ -351,7 +352,7 @@ impl EcsLauncher {
         out.tasks()
             .first()
             .and_then(|t| t.task_arn())
-            .map(str::to_owned)
+            .map(|arn| TaskId::Ecs(arn.to_owned()))
             .ok_or_else(|| anyhow!("RunTask started no task and reported no failure"))
     }
 }

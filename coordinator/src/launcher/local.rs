@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context};
+use thaw_common::task::TaskId;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tracing::warn;
@@ -45,27 +46,11 @@ pub fn check_worker_bin(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// This machine's name: `/etc/hostname`, else `$HOSTNAME`, else `localhost`.
-pub fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            std::env::var("HOSTNAME")
-                .ok()
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-        })
-        .unwrap_or_else(|| "localhost".to_owned())
-}
-
 /// Runs workers as child processes.
 #[derive(Debug)]
 pub struct LocalLauncher {
     settings: LocalSettings,
     env: WorkerEnv,
-    host: String,
     stop: Arc<AtomicBool>,
 }
 
@@ -75,7 +60,6 @@ impl LocalLauncher {
         Self {
             settings,
             env,
-            host: hostname(),
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -132,7 +116,7 @@ impl LocalLauncher {
         Ok(LocalWorker {
             child,
             lot,
-            task: format!("local:{}:{pid}", self.host),
+            task: TaskId::local(pid),
         })
     }
 }
@@ -154,7 +138,7 @@ const WORKER_OVERRIDES: [&str; 8] = [
 pub struct LocalWorker {
     child: Child,
     lot: u32,
-    task: String,
+    task: TaskId,
 }
 
 async fn pump(lot: u32, stream: Option<impl AsyncRead + Unpin>) {
@@ -179,8 +163,8 @@ async fn pump(lot: u32, stream: Option<impl AsyncRead + Unpin>) {
 }
 
 impl LocalWorker {
-    /// Its task id, `local:<host>:<pid>`.
-    pub fn task(&self) -> &str {
+    /// Its task id.
+    pub fn task(&self) -> &TaskId {
         &self.task
     }
 
@@ -197,11 +181,6 @@ impl LocalWorker {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hostname_is_never_empty() {
-        assert!(!hostname().is_empty());
-    }
 
     #[test]
     fn missing_worker_bin() {

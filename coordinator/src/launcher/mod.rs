@@ -11,9 +11,11 @@ pub mod local;
 use std::collections::BTreeSet;
 
 use futures::StreamExt;
+use thaw_common::aws::Aws;
 use thaw_common::checkpoint::LotState;
 use thaw_common::progress::{LotItem, ProgressTable};
-use thaw_common::spec::S3Location;
+use thaw_common::spec::{JobSpec, S3Location};
+use thaw_common::task::{LaunchFailure, TaskId};
 use tracing::{error, info, warn};
 
 /// How a job's workers are started; stored in the job item (`launch_json`) so a later run can
@@ -54,6 +56,18 @@ pub struct WorkerEnv {
 }
 
 impl WorkerEnv {
+    /// What the workers of the job `spec` are told: its progress `table` and the Region and
+    /// endpoint of this AWS configuration.
+    pub fn new(spec: &JobSpec, table: &str, aws: &Aws) -> Self {
+        Self {
+            job_id: spec.job_id.clone(),
+            table: table.to_owned(),
+            control: spec.control.clone(),
+            region: aws.region(),
+            endpoint_url: aws.endpoint_url(),
+        }
+    }
+
     /// The `THAW_*` variables for `attempt` of `lot`, with the worker's log format.
     pub fn vars(&self, lot: u32, attempt: u64, log_format: &str) -> Vec<(String, String)> {
         let mut vars = vec![
@@ -81,18 +95,35 @@ pub enum Launcher {
     Local(local::LocalLauncher),
 }
 
+impl Launcher {
+    /// A launcher for `settings` whose workers get `env`; a local one stops starting lots at the
+    /// first Ctrl-C from now on.
+    pub fn new(aws: &Aws, settings: &LaunchSettings, env: WorkerEnv) -> Self {
+        match settings {
+            LaunchSettings::Ecs(s) => {
+                Launcher::Ecs(ecs::EcsLauncher::new(aws.ecs(), s.clone(), env))
+            }
+            LaunchSettings::Local(s) => {
+                let l = local::LocalLauncher::new(s.clone(), env);
+                l.watch_interrupts();
+                Launcher::Local(l)
+            }
+        }
+    }
+}
+
 /// What happened to one lot.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// An ECS task was started and runs on.
     Started {
-        /// Task ARN.
-        task: String,
+        /// The ECS task.
+        task: TaskId,
     },
     /// A local worker ran and exited.
     Exited {
-        /// `local:<host>:<pid>`.
-        task: String,
+        /// The local worker.
+        task: TaskId,
         /// Exit status as text.
         status: String,
         /// True when it exited with 0.
@@ -182,22 +213,21 @@ async fn launch_one(
         Launcher::Ecs(l) => match l.run_task(lot, attempt).await {
             Ok(task) => {
                 record_task(table, job, lot, attempt, &task).await;
-                info!(lot, attempt, task = task.as_str(), "launched");
+                info!(lot, attempt, task = %task, "launched");
                 Outcome::Started { task }
             }
-            Err(e) => mark_failed(table, job, lot, attempt, format!("launch failed: {e:#}")).await,
+            Err(e) => mark_failed(table, job, lot, attempt, LaunchFailure::RunTask, e).await,
         },
         Launcher::Local(l) => {
             let worker = match l.spawn(lot, attempt) {
                 Ok(w) => w,
                 Err(e) => {
-                    return mark_failed(table, job, lot, attempt, format!("launch failed: {e:#}"))
-                        .await
+                    return mark_failed(table, job, lot, attempt, LaunchFailure::Spawn, e).await
                 }
             };
-            let task = worker.task().to_owned();
+            let task = worker.task().clone();
             record_task(table, job, lot, attempt, &task).await;
-            info!(lot, attempt, task = task.as_str(), "worker started");
+            info!(lot, attempt, task = %task, "worker started");
             let (status, success) = match worker.wait().await {
                 Ok(s) => (s.to_string(), s.success()),
                 Err(e) => (format!("{e:#}"), false),
@@ -217,22 +247,26 @@ async fn launch_one(
     }
 }
 
-async fn record_task(table: &ProgressTable, job: &str, lot: u32, attempt: u64, task: &str) {
-    if let Err(e) = table.record_task(job, lot, attempt, task).await {
+async fn record_task(table: &ProgressTable, job: &str, lot: u32, attempt: u64, task: &TaskId) {
+    let task = task.to_string();
+    if let Err(e) = table.record_task(job, lot, attempt, &task).await {
         warn!(lot, attempt, task, "could not record the task: {e}");
     }
 }
 
+/// Records that `attempt` of `lot` could not start its worker (`failure`, because of `why`).
 async fn mark_failed(
     table: &ProgressTable,
     job: &str,
     lot: u32,
     attempt: u64,
-    error: String,
+    failure: LaunchFailure,
+    why: anyhow::Error,
 ) -> Outcome {
+    let error = LaunchFailure::message(&format!("{why:#}"));
     error!(lot, attempt, "{error}");
     if let Err(e) = table
-        .set_state(job, lot, attempt, LotState::Failed, Some(&error))
+        .set_launch_failed(job, lot, attempt, failure, &error)
         .await
     {
         warn!(lot, attempt, "could not mark the lot FAILED: {e}");

@@ -24,7 +24,8 @@ use thaw_common::input::epoch_seconds;
 use thaw_common::sample::Reservoir;
 use thaw_common::spec::object_uri;
 
-use crate::manifest::{create_spool, KeyList};
+use super::spool::{create_spool, download};
+use super::KeyList;
 
 /// Inventory rows kept for the cost estimate (a uniform sample; all of them up to this many).
 const OBJECT_SAMPLE: usize = 100_000;
@@ -234,28 +235,15 @@ pub async fn key_list(
     let mut objects = Reservoir::new(OBJECT_SAMPLE);
     for (n, key) in manifest.files.iter().enumerate() {
         let name = format!("s3://{}/{key}", manifest.destination_bucket);
-        let mut body = s3
-            .get_object()
-            .bucket(&manifest.destination_bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("GetObject", &e))
-            .with_context(|| format!("reading inventory file {name}"))?
-            .body;
-        let (gz, gz_spool) = create_spool()?;
-        let mut gz = BufWriter::new(gz);
-        while let Some(chunk) = body
-            .try_next()
-            .await
-            .with_context(|| format!("reading inventory file {name}"))?
-        {
-            gz.write_all(&chunk).context("writing a temp file")?;
-        }
-        gz.flush().context("writing a temp file")?;
-        drop(gz);
+        let gz = download(
+            s3,
+            &manifest.destination_bucket,
+            key,
+            &format!("inventory file {name}"),
+        )
+        .await?;
         let (r, k) = decode_file(
-            gz_spool.path(),
+            gz.path(),
             &name,
             &manifest.columns,
             target,

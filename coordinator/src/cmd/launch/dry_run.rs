@@ -1,0 +1,212 @@
+//! `launch --dry-run`: the plan as it would be recorded and launched, then what the job will
+//! cost. Nothing is uploaded, recorded or launched; the plan needs no AWS call (an `s3://` key
+//! list was read before), the cost looks at the inventory's columns or a sample of the objects.
+
+use thaw_common::aws::Aws;
+use thaw_common::spec::JOB_SPEC_NAME;
+
+use super::args::LaunchArgs;
+use super::plan::Plan;
+use super::preflight::copy_acls;
+use crate::cmd::{out, Global};
+use crate::control::manifest_uri;
+use crate::keylist::KeyList;
+use crate::launcher::{ecs, LaunchSettings, WorkerEnv};
+use crate::pricing::{
+    extra_heads_per_copy, from_inventory, load_prices, look_at, price, render, CostSettings,
+};
+
+/// Prints the plan: the job, its lots, where its objects go and how its workers start.
+pub fn print_plan(g: &Global, plan: &Plan, keys: &KeyList) -> anyhow::Result<()> {
+    let spec = &plan.spec;
+    let min = plan.sizes.iter().min().copied().unwrap_or(0);
+    let max = plan.sizes.iter().max().copied().unwrap_or(0);
+    let mut o = String::new();
+    push_line!(o, "job {}", spec.job_id);
+    push_line!(o, "dry run: nothing is uploaded, recorded or launched");
+    push_line!(
+        o,
+        "keys: {} from {} ({})",
+        spec.keys_total,
+        keys.name(),
+        spec.input_fingerprint
+    );
+    push_line!(o, "lots: {} ({min} to {max} keys each)", spec.lots);
+    push_line!(
+        o,
+        "objects: bucket {} -> {}, restore tier {} for {} days",
+        spec.bucket,
+        spec.target_class,
+        spec.restore_tier,
+        spec.restore_days
+    );
+    if let Some(d) = &spec.destination {
+        push_line!(
+            o,
+            "copies to: s3://{}/{} (keys below '{}' keep their path)",
+            d.bucket,
+            d.prefix,
+            d.strip_prefix
+        );
+    }
+    if !plan.dest_buckets.is_empty() {
+        let names: Vec<&str> = plan.dest_buckets.iter().map(String::as_str).collect();
+        push_line!(o, "destination buckets: {}", names.join(", "));
+    }
+    if spec.delete_source_version {
+        push_line!(
+            o,
+            "after each verified copy, the copied source version is deleted"
+        );
+    }
+    push_line!(o, "control: {}", spec.control);
+    push_line!(o, "manifest of lot 0: {}", manifest_uri(&spec.control, 0));
+    push_line!(o, "job spec: {}", spec.control.uri(JOB_SPEC_NAME));
+    push_line!(o, "table: {}", g.table);
+    push_line!(
+        o,
+        "worker settings: {}",
+        serde_json::to_string(&spec.worker).unwrap_or_default()
+    );
+    o.push_str(&launcher_lines(&plan.settings, &worker_env(g, plan)));
+    out(&o)
+}
+
+/// What the workers would be told, with the Region and endpoint from the flags and the
+/// environment (the AWS configuration is not needed for a dry run).
+fn worker_env(g: &Global, plan: &Plan) -> WorkerEnv {
+    let env_var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let args = &g.aws_args;
+    WorkerEnv {
+        job_id: plan.spec.job_id.clone(),
+        table: g.table.clone(),
+        control: plan.spec.control.clone(),
+        region: args
+            .region
+            .clone()
+            .or_else(|| env_var("AWS_REGION"))
+            .or_else(|| env_var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|| "<region from the AWS configuration>".into()),
+        endpoint_url: args
+            .endpoint_url
+            .clone()
+            .or_else(|| env_var("AWS_ENDPOINT_URL")),
+    }
+}
+
+/// How lot 0's worker would start: its RunTask request, or its local command line.
+fn launcher_lines(settings: &LaunchSettings, env: &WorkerEnv) -> String {
+    let mut o = String::new();
+    match settings {
+        LaunchSettings::Ecs(s) => {
+            let req = ecs::run_task_request(s, env, 0, 1);
+            push_line!(o, "ECS RunTask request of lot 0:");
+            push_line!(
+                o,
+                "{}",
+                serde_json::to_string_pretty(&req).unwrap_or_default()
+            );
+        }
+        LaunchSettings::Local(s) => {
+            let vars: Vec<String> = env
+                .vars(0, 1, "human")
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            push_line!(
+                o,
+                "local worker of lot 0 ({} at once): {} {}",
+                s.parallel,
+                vars.join(" "),
+                s.worker_bin
+            );
+        }
+    }
+    o
+}
+
+/// The cost part of `--dry-run`: from the inventory when the input is one, else from a sample
+/// looked at with HeadObject. A cost that cannot be estimated is said, and the plan still
+/// stands.
+pub async fn print_cost(
+    aws: anyhow::Result<&Aws>,
+    a: &LaunchArgs,
+    plan: &Plan,
+    keys: &KeyList,
+) -> anyhow::Result<()> {
+    let spec = &plan.spec;
+    let prices = load_prices(a.prices.as_deref())?;
+    // An inventory is priced from its own columns, even without AWS access.
+    let sample = match (&keys.known_objects, &aws) {
+        (Some(known), _) => Ok(from_inventory(known)),
+        (None, Ok(aws)) => {
+            look_at(
+                &aws.s3(),
+                &spec.bucket,
+                keys,
+                spec.destination.is_none(),
+                spec.target_class,
+                spec.restore_tier,
+                a.sample as usize,
+            )
+            .await
+        }
+        (None, Err(e)) => Err(anyhow::anyhow!("{e:#}")),
+    };
+    let sample = match sample {
+        Ok(s) => s,
+        Err(e) => return out(&format!("cost: not estimated: {e:#}\n")),
+    };
+    // One GetObjectAcl per copy when the bucket uses ACLs (what launch would decide).
+    let acl_reads = match &aws {
+        Ok(aws) => match copy_acls(&aws.s3(), a.acls, plan).await {
+            Ok(true) => 1.0,
+            _ => 0.0,
+        },
+        Err(_) => 0.0,
+    };
+    let settings = cost_settings(a, plan, keys, acl_reads);
+    let e = price(
+        &sample,
+        spec.target_class,
+        spec.restore_tier,
+        &settings,
+        &prices,
+    );
+    out(&format!(
+        "cost estimate (us-east-1 prices unless --prices; Fargate at 1 vCPU/2 GB and 50 keys/s per task):\n{}",
+        render(&e, &sample, u64::from(spec.lots))
+    ))
+}
+
+/// The cost model's settings for this plan: Fargate at 1 vCPU/2 GB and 50 keys/s per task, and
+/// the HeadObject calls and DynamoDB writes its flags add.
+fn cost_settings(a: &LaunchArgs, plan: &Plan, keys: &KeyList, acl_reads: f64) -> CostSettings {
+    let spec = &plan.spec;
+    let extra_heads = extra_heads_per_copy(
+        &keys.fields,
+        keys.count,
+        spec.destination.is_some(),
+        spec.delete_source_version,
+        spec.overwrite,
+    );
+    CostSettings {
+        lots: u64::from(spec.lots),
+        keys_per_second: 50.0,
+        task_vcpu: 1.0,
+        task_gb: 2.0,
+        spot: a.spot,
+        polls_per_restore: 0.0,
+        multipart_threshold: spec.worker.multipart_threshold,
+        part_size: spec.worker.part_size,
+        extra_heads_per_copy: extra_heads + acl_reads,
+        // Each pending-delete record is an UpdateItem of the whole lot item: about 3 write
+        // units at 5,000 keys, twice per key.
+        ddb_writes_per_1000: if spec.delete_source_version {
+            6004.0
+        } else {
+            4.0
+        },
+        list_requests: keys.list_pages,
+    }
+}

@@ -1,0 +1,154 @@
+//! `coordinator launch`: validates a key list, splits it into lots, uploads the lot manifests
+//! and `job.json`, records the job and its lots in the progress table and launches one worker
+//! per lot.
+//!
+//! Order matters: everything that can be checked is checked before the first write (flags, key
+//! list, table, buckets, cluster), so a bad command leaves no partial job; the flags are checked
+//! before a key list in S3 is downloaded, so a typo does not cost a multi-GB download. The steps
+//! live beside this file: [`args`] (flags), [`plan`] (pure: lots and spec), [`preflight`] (AWS
+//! checks), [`record`] (the job in the table), [`report`] and [`dry_run`] (what is printed).
+
+pub mod args;
+mod dry_run;
+mod plan;
+mod preflight;
+mod record;
+mod report;
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use thaw_common::input::{Date, PatternSet};
+use thaw_common::progress::now_secs;
+use tracing::info;
+
+use super::{usage, Global};
+use crate::keylist::listing::{list_prefix, ListingFilter};
+use crate::keylist::source::read_list;
+use crate::keylist::KeyList;
+use crate::launcher::local::{check_worker_bin, default_worker_bin};
+use crate::launcher::{launch_lots, LaunchSettings, Launcher, WorkerEnv};
+use crate::liveness::DEFAULT_STALE_AFTER;
+pub use args::LaunchArgs;
+use args::LauncherKind;
+use plan::PlanContext;
+
+/// Runs `coordinator launch`.
+pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
+    let cx = PlanContext {
+        now: SystemTime::now(),
+        today: Date::today(),
+        table: &g.table,
+        worker_bin: None,
+    };
+    plan::check_flags(&a, &cx)?;
+    let worker_bin = local_worker_bin(&a)?;
+    let cx = PlanContext {
+        worker_bin: worker_bin.as_deref(),
+        ..cx
+    };
+    let keys = read_keys(g, &a, cx.today).await?;
+    let mut plan = plan::plan(&a, &keys.facts(), &cx)?;
+    if a.dry_run {
+        dry_run::print_plan(g, &plan, &keys)?;
+        return dry_run::print_cost(g.aws(), &a, &plan, &keys).await;
+    }
+    let aws = g.aws()?;
+    let table = g.progress(aws);
+    preflight::preflight(aws, &table, &mut plan, a.acls).await?;
+
+    let spec = record::ensure_job(&aws.s3(), &table, &plan, &keys).await?;
+    record::ensure_lots(&table, &spec, &plan.sizes).await?;
+    // The items move into the selection: one copy of each in memory, not two.
+    let selection = record::select(table.lots(&spec.job_id).await?, now_secs());
+    info!(
+        job = spec.job_id.as_str(),
+        "{} lots to launch, {} already launched or running, {} succeeded, {} left for a retry",
+        selection.launch.len(),
+        selection.active,
+        selection.succeeded,
+        selection.other
+    );
+    let env = WorkerEnv::new(&spec, &g.table, aws);
+    let launcher = Launcher::new(aws, &plan.settings, env);
+    let outcomes = launch_lots(
+        &launcher,
+        &table,
+        &spec.job_id,
+        &selection.launch,
+        &Default::default(),
+    )
+    .await;
+    let reported = match &plan.settings {
+        LaunchSettings::Ecs(s) => report::report_ecs(g, &spec, s, &selection, &outcomes),
+        LaunchSettings::Local(_) => report::report_local(g, &table, &spec, &outcomes).await,
+    };
+    if !a.follow {
+        return reported;
+    }
+    if let Err(e) = reported {
+        tracing::warn!("{e:#}; following the job to relaunch what failed");
+    }
+    follow(g, &spec.job_id).await
+}
+
+/// `--follow`: stays attached, as `coordinator follow` does with its defaults.
+async fn follow(g: &Global, job: &str) -> anyhow::Result<()> {
+    super::follow::run(
+        g,
+        super::follow::FollowArgs {
+            job: job.to_owned(),
+            lot_attempts: 3,
+            interval: 30,
+            stale_after: DEFAULT_STALE_AFTER,
+            once: false,
+        },
+    )
+    .await
+}
+
+/// Reads the job's keys (pass 1): the `--from` listing, or KEYS_FILE in any format `launch`
+/// takes. AWS is needed only for a list in S3 or a listing.
+async fn read_keys(g: &Global, a: &LaunchArgs, today: Date) -> anyhow::Result<KeyList> {
+    if let Some(loc) = plan::source_location(a, today)? {
+        return list_prefix(&g.aws()?.s3(), &loc, &listing_filter(a)).await;
+    }
+    let input = a
+        .keys_file
+        .as_deref()
+        .ok_or_else(|| usage("a KEYS_FILE or --from is required"))?;
+    read_list(g.aws(), input, a.format, &a.bucket, a.storage_class).await
+}
+
+/// Which listed objects `--from` keeps.
+fn listing_filter(a: &LaunchArgs) -> ListingFilter {
+    ListingFilter {
+        include: a.include.as_deref().map(PatternSet::parse),
+        exclude: a.exclude.as_deref().map(PatternSet::parse),
+        classes: a
+            .storage_class_filter
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
+        // In place, an object already in the target class is done; copied elsewhere, it is not.
+        skip_class: if a.dest.is_none() {
+            a.storage_class.as_str().to_owned()
+        } else {
+            String::new()
+        },
+    }
+}
+
+/// The worker binary of a local launch (`--worker-bin`, or `worker` next to this executable),
+/// checked to exist.
+fn local_worker_bin(a: &LaunchArgs) -> anyhow::Result<Option<PathBuf>> {
+    if a.launcher != LauncherKind::Local {
+        return Ok(None);
+    }
+    let bin = match &a.worker_bin {
+        Some(p) => p.clone(),
+        None => default_worker_bin()?,
+    };
+    check_worker_bin(&bin)?;
+    Ok(Some(bin))
+}
