@@ -36,6 +36,7 @@ impl LotItemBuilder {
                 updated_at: None,
                 next_check_at: None,
                 last_error: None,
+                launch_failure: None,
                 manifest: String::new(),
                 checkpoint,
                 uploads: BTreeMap::new(),
@@ -106,6 +107,12 @@ impl LotItemBuilder {
     /// Why it last failed or could not launch.
     pub fn last_error<'a>(mut self, error: impl Into<Option<&'a str>>) -> Self {
         self.item.last_error = error.into().map(str::to_owned);
+        self
+    }
+
+    /// Why its last launch failed, when it did.
+    pub fn launch_failure(mut self, kind: impl Into<Option<crate::task::LaunchFailure>>) -> Self {
+        self.item.launch_failure = kind.into();
         self
     }
 
