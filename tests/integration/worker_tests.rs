@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ServerSideEncryption, StorageClass as S3Class};
 use thaw_common::checkpoint::LotState;
-use thaw_common::progress::{now_secs, pending_delete_value, LotItem, ProgressTable};
+use thaw_common::progress::{now_secs, LotItem, ProgressTable};
 use thaw_common::spec::{
     lot_manifest_name, Destination, JobSpec, S3Location, WorkerSettings, JOB_SPEC_NAME,
 };
 use thaw_common::storage::{RestoreTier, StorageClass};
+use thaw_common::upload_record::UploadEntry;
 
 use crate::rig::*;
 
@@ -133,12 +134,11 @@ impl Job {
         let table = ProgressTable::new(c.ddb.clone(), &self.table);
         let attempt = self.item(c).await.attempt;
         table
-            .add_pending_delete(
+            .put_upload_entry(
                 &self.job_id,
                 0,
                 attempt,
-                index,
-                &pending_delete_value(now_secs(), version),
+                &UploadEntry::pending_delete(index, now_secs(), version),
             )
             .await
             .expect("record pending delete");

@@ -18,6 +18,7 @@ use thaw_common::aws::AwsError;
 use thaw_common::keys::KeyLine;
 use thaw_common::progress::now_secs;
 use thaw_common::spec::part_size_for;
+use thaw_common::upload_record::{UploadEntry, UploadSlot};
 
 use crate::metrics::Metrics;
 use crate::object::ObjectInfo;
@@ -373,7 +374,7 @@ async fn multipart_copy(
     });
     // Say an upload is coming before it exists: a crash between CreateMultipartUpload and the
     // record of its id still leaves a trace, and the next run looks for the upload by key.
-    ctx.record_upload(index, &pending_upload(now_secs()))
+    ctx.record(&UploadEntry::creating(index, now_secs()))
         .await?;
     Metrics::inc(&ctx.metrics.s3_multipart);
     let created = match create.send().await {
@@ -383,7 +384,7 @@ async fn multipart_copy(
             // A definite refusal created nothing; after a timeout or a 5xx an upload may exist,
             // so the pending record stays for the next run to sweep.
             if err.status.is_some_and(|s| (400..500).contains(&s)) {
-                ctx.forget_upload(index).await;
+                ctx.forget(UploadSlot::Upload(index)).await;
             }
             return Err(err);
         }
@@ -393,7 +394,7 @@ async fn multipart_copy(
         .ok_or_else(|| build_err("CreateMultipartUpload", "no UploadId in the answer"))?
         .to_owned();
     // Record it before copying parts: a crash from here on leaves an upload the next run aborts.
-    if let Err(e) = ctx.record_upload(index, &upload_id).await {
+    if let Err(e) = ctx.record(&UploadEntry::open(index, &upload_id)).await {
         abort(ctx, &to_bucket, &to_key, &upload_id).await;
         return Err(e);
     }
@@ -420,7 +421,7 @@ async fn multipart_copy(
     if result.is_err() {
         abort(ctx, &to_bucket, &to_key, &upload_id).await;
     }
-    ctx.forget_upload(index).await;
+    ctx.forget(UploadSlot::Upload(index)).await;
     result
 }
 
@@ -548,17 +549,6 @@ pub async fn delete_source_version(
         .await
         .map_err(|e| AwsError::from_sdk("DeleteObject", &e))?;
     Ok(())
-}
-
-/// The upload-map value of an upload being created at `at` (epoch seconds), before its id is
-/// known.
-pub fn pending_upload(at: i64) -> String {
-    format!("pending:{at}")
-}
-
-/// When the upload-map value is a pending record, the time it was written.
-pub fn pending_since(value: &str) -> Option<i64> {
-    value.strip_prefix("pending:")?.parse().ok()
 }
 
 /// Aborts the uploads of `key` that were started since `since` (epoch seconds, the time of the

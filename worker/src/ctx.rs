@@ -12,6 +12,7 @@ use thaw_common::keys::KeyLine;
 use thaw_common::keystate::Goal;
 use thaw_common::progress::{ProgressError, ProgressTable};
 use thaw_common::spec::JobSpec;
+use thaw_common::upload_record::{UploadEntry, UploadSlot};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
@@ -156,48 +157,35 @@ impl Ctx {
         }
     }
 
-    /// Records an open multipart upload in the lot item.
-    pub async fn record_upload(&self, index: usize, upload_id: &str) -> Result<(), AwsError> {
+    /// Records an entry of the lot's `uploads` map (an upload being created or open, or a source
+    /// version to delete after its copy) before the step it covers.
+    pub async fn record(&self, entry: &UploadEntry) -> Result<(), AwsError> {
         Metrics::inc(&self.metrics.ddb_write);
         self.table
-            .add_upload(&self.spec.job_id, self.lot, self.attempt, index, upload_id)
+            .put_upload_entry(&self.spec.job_id, self.lot, self.attempt, entry)
             .await
             .map_err(|e| self.table_error(e))
     }
 
-    /// Records the source version a copy will delete afterwards (`--delete-source-version`).
-    pub async fn record_pending_delete(&self, index: usize, version: &str) -> Result<(), AwsError> {
-        Metrics::inc(&self.metrics.ddb_write);
-        self.table
-            .add_pending_delete(&self.spec.job_id, self.lot, self.attempt, index, version)
-            .await
-            .map_err(|e| self.table_error(e))
-    }
-
-    /// Forgets a pending delete (a failure leaves an entry the next run checks again).
-    pub async fn forget_pending_delete(&self, index: usize) {
+    /// Forgets an entry of the `uploads` map: a finished or aborted upload, or a pending delete
+    /// done or moot. A failure only leaves an entry the next run checks again.
+    pub async fn forget(&self, slot: UploadSlot) {
         Metrics::inc(&self.metrics.ddb_write);
         if let Err(e) = self
             .table
-            .remove_pending_delete(&self.spec.job_id, self.lot, self.attempt, index)
+            .remove_upload_entry(&self.spec.job_id, self.lot, self.attempt, slot)
             .await
         {
             let e = self.table_error(e);
-            tracing::warn!(index, error = %e, "could not forget a pending delete");
-        }
-    }
-
-    /// Forgets a finished or aborted multipart upload (a failure only leaves a harmless entry
-    /// that the next run finds already gone).
-    pub async fn forget_upload(&self, index: usize) {
-        Metrics::inc(&self.metrics.ddb_write);
-        if let Err(e) = self
-            .table
-            .remove_upload(&self.spec.job_id, self.lot, self.attempt, index)
-            .await
-        {
-            let e = self.table_error(e);
-            tracing::warn!(index, error = %e, "could not forget multipart upload");
+            let index = slot.index();
+            match slot {
+                UploadSlot::Upload(_) => {
+                    tracing::warn!(index, error = %e, "could not forget multipart upload")
+                }
+                UploadSlot::PendingDelete(_) => {
+                    tracing::warn!(index, error = %e, "could not forget a pending delete")
+                }
+            }
         }
     }
 }

@@ -15,11 +15,9 @@ use thaw_common::bitmap::Bitmap;
 use thaw_common::checkpoint::{final_state, LotState};
 use thaw_common::keys::KeyLine;
 use thaw_common::keystate::{decide, is_not_restored_code, Next};
-use thaw_common::progress::{
-    now_secs, parse_pending_delete, pending_delete_index, pending_delete_value, LotItem,
-    ProgressError, ProgressTable,
-};
+use thaw_common::progress::{now_secs, LotItem, ProgressError, ProgressTable};
 use thaw_common::spec::{poll_delay, S3Location};
+use thaw_common::upload_record::{self, UploadEntry, UploadRecord, UploadSlot};
 use tokio::sync::{watch, Notify};
 
 use crate::ctx::Settings;
@@ -337,13 +335,16 @@ fn fenced_or(e: ProgressError, what: &str) -> anyhow::Error {
 
 /// Aborts the multipart uploads an earlier run of this lot left open (recorded in the item).
 async fn abort_stale_uploads(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> Result<()> {
-    for (index, upload_id) in &item.uploads {
-        let Ok(i) = index.parse::<usize>() else {
-            continue;
+    for e in upload_record::entries(&item.uploads) {
+        let i = e.index;
+        let (since, upload_id) = match &e.record {
+            UploadRecord::Creating { since } => (Some(*since), ""),
+            UploadRecord::Open { upload_id } => (None, upload_id.as_str()),
+            UploadRecord::PendingDelete { .. } => continue,
         };
         if let Some(entry) = manifest.entry_at(i)? {
             let (bucket, key) = ctx.target_of(&entry);
-            if let Some(since) = copy::pending_since(upload_id) {
+            if let Some(since) = since {
                 // The earlier run died while creating the upload: find it by key. A failure
                 // here must not block the lot: the entry stays for the next run.
                 match copy::abort_uploads_of(ctx, &bucket, &key, since).await {
@@ -366,7 +367,7 @@ async fn abort_stale_uploads(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> 
                 copy::abort(ctx, &bucket, &key, upload_id).await;
             }
         }
-        ctx.forget_upload(i).await;
+        ctx.forget(UploadSlot::Upload(i)).await;
     }
     Ok(())
 }
@@ -378,15 +379,19 @@ async fn abort_stale_uploads(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> 
 /// version is deleted and the key counted copied; with no such copy the record is dropped and
 /// the key processed as usual. A failure leaves the record for the next run.
 async fn finish_pending_deletes(ctx: &Ctx, item: &LotItem, manifest: &Manifest) -> Result<()> {
-    for (name, value) in &item.uploads {
-        let Some(i) = pending_delete_index(name) else {
+    for e in upload_record::entries(&item.uploads) {
+        let UploadRecord::PendingDelete {
+            recorded_at,
+            version,
+        } = &e.record
+        else {
             continue;
         };
+        let (i, recorded_at, version) = (e.index, *recorded_at, version.as_str());
         let Some(entry) = manifest.entry_at(i)? else {
-            ctx.forget_pending_delete(i).await;
+            ctx.forget(UploadSlot::PendingDelete(i)).await;
             continue;
         };
-        let (recorded_at, version) = parse_pending_delete(value);
         let (bucket, key) = ctx.target_of(&entry);
         let target = match object::head_at(ctx, &bucket, &key, None).await {
             Ok(c) => Some(c),
@@ -413,7 +418,7 @@ async fn finish_pending_deletes(ctx: &Ctx, item: &LotItem, manifest: &Manifest) 
                 }) {
                     ctx.tracker.copied(i, c.size, false);
                 }
-                ctx.forget_pending_delete(i).await;
+                ctx.forget(UploadSlot::PendingDelete(i)).await;
                 continue;
             }
             Err(e) => {
@@ -459,7 +464,7 @@ async fn finish_pending_deletes(ctx: &Ctx, item: &LotItem, manifest: &Manifest) 
                 }
             }
         }
-        ctx.forget_pending_delete(i).await;
+        ctx.forget(UploadSlot::PendingDelete(i)).await;
     }
     Ok(())
 }
@@ -709,8 +714,10 @@ async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
                 None
             };
             if let Some(v) = &pending {
-                let value = pending_delete_value(now_secs(), v);
-                if let Err(e) = ctx.record_pending_delete(i, &value).await {
+                if let Err(e) = ctx
+                    .record(&UploadEntry::pending_delete(i, now_secs(), v))
+                    .await
+                {
                     if !ctx.is_fenced() {
                         ctx.tracker.failed(i, &e.code, &e.message);
                     }
@@ -731,7 +738,7 @@ async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
                         | "UploadPartCopy"
                 );
                 if before_the_object && e.status.is_some_and(|s| (400..500).contains(&s)) {
-                    ctx.forget_pending_delete(i).await;
+                    ctx.forget(UploadSlot::PendingDelete(i)).await;
                 }
             }
             copied_or_not(ctx, i, entry, &obj, pending.is_some(), result).await
@@ -760,7 +767,7 @@ async fn copied_or_not(
                     return Step::Finished;
                 }
                 if pending {
-                    ctx.forget_pending_delete(i).await;
+                    ctx.forget(UploadSlot::PendingDelete(i)).await;
                 }
             }
             ctx.tracker.copied(i, copied.bytes, obj.head.is_archived());
