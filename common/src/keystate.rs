@@ -8,7 +8,7 @@
 //! a source version gone under `--delete-source-version`) and says which object to look at
 //! next when it needs more facts, so the worker sends no request a verdict does not need.
 //! [`recover_pending_delete`] judges what a crashed run left between a copy and the delete of
-//! its source version, and [`check_copy`] the copy such a delete relies on.
+//! its source version, and [`delete_versions`] and [`check_copy`] the copy such a delete relies on.
 
 use crate::spec::JobSpec;
 use crate::storage::{RestoreTier, StorageClass};
@@ -470,14 +470,15 @@ pub fn is_definite_refusal(status: Option<u16>) -> bool {
     status.is_some_and(|s| (400..500).contains(&s))
 }
 
-/// Which version of a copy to verify before deleting its source version `source_version`:
-/// the version the copy created, or (a destination without versioning) the current object. In
-/// place (a versioned bucket) the copy must be a new version of its own.
-pub fn copy_version_to_check<'a>(
+/// The versions a delete after a copy works on: the source version to delete and the version
+/// of the copy to verify first (the version the copy created, or, in a destination without
+/// versioning, `None`: the current object). A source without a known version is never deleted,
+/// and in place (a versioned bucket) the copy must be a new version of its own.
+pub fn delete_versions<'s, 'c>(
     in_place: bool,
-    source_version: Option<&str>,
-    copied: Option<&'a str>,
-) -> Result<Option<&'a str>, Failure> {
+    source_version: Option<&'s str>,
+    copied: Option<&'c str>,
+) -> Result<(&'s str, Option<&'c str>), Failure> {
     let Some(version) = source_version else {
         return Err(Failure::new(
             "NoSourceVersion",
@@ -493,7 +494,7 @@ pub fn copy_version_to_check<'a>(
             "CopyNotVerified",
             "the in-place copy has no version id: source version kept",
         )),
-        v => Ok(v),
+        v => Ok((version, v)),
     }
 }
 
@@ -1220,39 +1221,45 @@ mod tests {
     }
 
     #[test]
-    fn the_copy_to_verify_before_a_delete() {
-        fn code(r: Result<Option<&str>, Failure>) -> Result<Option<&str>, String> {
-            r.map_err(|f| f.code)
+    fn the_versions_of_a_delete_after_a_copy() {
+        fn copy<'c>(
+            r: Result<(&str, Option<&'c str>), Failure>,
+        ) -> Result<Option<&'c str>, String> {
+            r.map(|(source, copy)| {
+                assert_eq!(source, "v1");
+                copy
+            })
+            .map_err(|f| f.code)
         }
         assert_eq!(
-            code(copy_version_to_check(true, Some("v1"), Some("v2"))),
+            copy(delete_versions(true, Some("v1"), Some("v2"))),
             Ok(Some("v2"))
         );
+        assert_eq!(copy(delete_versions(false, Some("v1"), None)), Ok(None));
         assert_eq!(
-            code(copy_version_to_check(false, Some("v1"), None)),
-            Ok(None)
-        );
-        assert_eq!(
-            code(copy_version_to_check(false, Some("v1"), Some("v1"))),
+            copy(delete_versions(false, Some("v1"), Some("v1"))),
             Ok(Some("v1"))
         );
         assert_eq!(
-            copy_version_to_check(true, Some("v1"), Some("v1")),
+            delete_versions(true, Some("v1"), Some("v1")),
             Err(Failure::new(
                 "CopyNotVerified",
                 "the copy and the source are the same version: nothing deleted"
             ))
         );
         assert_eq!(
-            copy_version_to_check(true, Some("v1"), None),
+            delete_versions(true, Some("v1"), None),
             Err(Failure::new(
                 "CopyNotVerified",
                 "the in-place copy has no version id: source version kept"
             ))
         );
         assert_eq!(
-            code(copy_version_to_check(true, None, Some("v2"))),
-            Err("NoSourceVersion".to_owned())
+            delete_versions(true, None, Some("v2")),
+            Err(Failure::new(
+                "NoSourceVersion",
+                "S3 reported no version id for the source: nothing deleted"
+            ))
         );
     }
 
