@@ -20,6 +20,7 @@ use crate::aws::AwsError;
 use crate::bitmap::Bitmap;
 use crate::checkpoint::{Counters, FailedGroup, LotCheckpoint, LotState};
 use crate::task::LaunchFailure;
+use crate::upload_record::{UploadEntry, UploadSlot};
 
 /// The lot number of a job's own item.
 pub const JOB_ITEM_LOT: i64 = -1;
@@ -109,8 +110,8 @@ pub struct LotItem {
     /// Finished keys, restore requests and failures.
     pub checkpoint: LotCheckpoint,
     /// Multipart uploads the latest run had open, by manifest position (aborted on resume), and
-    /// source versions it was about to delete, as `<position>:delete` (see
-    /// [`pending_delete_index`]).
+    /// source versions it was about to delete, as `<position>:delete` (read them with
+    /// [`crate::upload_record::entries`]).
     pub uploads: BTreeMap<String, String>,
     /// When the latest run started processing (epoch seconds).
     pub started_at: Option<i64>,
@@ -708,56 +709,30 @@ impl ProgressTable {
         self.fenced_update(job, lot, attempt, expr, vals).await
     }
 
-    /// Records an open multipart upload before its parts are copied, so a crash leaves a trace
-    /// the next run can abort.
-    pub async fn add_upload(
+    /// Writes one entry of the lot's `uploads` map (an upload being created or open, or a source
+    /// version to delete after its copy), so a run that dies leaves a trace the next run
+    /// finishes or cleans up from.
+    pub async fn put_upload_entry(
         &self,
         job: &str,
         lot: u32,
         attempt: u64,
-        index: usize,
-        upload_id: &str,
+        entry: &UploadEntry,
     ) -> Result<()> {
-        self.set_in_uploads(job, lot, attempt, &index.to_string(), upload_id)
+        self.set_in_uploads(job, lot, attempt, &entry.name(), &entry.value())
             .await
     }
 
-    /// Forgets a multipart upload (completed or aborted).
-    pub async fn remove_upload(
+    /// Removes one entry of the lot's `uploads` map (the upload completed or was aborted, the
+    /// source version was deleted, or no copy was made).
+    pub async fn remove_upload_entry(
         &self,
         job: &str,
         lot: u32,
         attempt: u64,
-        index: usize,
+        slot: UploadSlot,
     ) -> Result<()> {
-        self.remove_from_uploads(job, lot, attempt, &index.to_string())
-            .await
-    }
-
-    /// Records, before a copy under `--delete-source-version`, the source version it will
-    /// delete afterwards: a run that dies between the copy and the delete leaves a trace the
-    /// next run finishes from (entry `<index>:delete` of the `uploads` map).
-    pub async fn add_pending_delete(
-        &self,
-        job: &str,
-        lot: u32,
-        attempt: u64,
-        index: usize,
-        version_id: &str,
-    ) -> Result<()> {
-        self.set_in_uploads(job, lot, attempt, &pending_delete_name(index), version_id)
-            .await
-    }
-
-    /// Forgets a pending delete (done, or no copy was made).
-    pub async fn remove_pending_delete(
-        &self,
-        job: &str,
-        lot: u32,
-        attempt: u64,
-        index: usize,
-    ) -> Result<()> {
-        self.remove_from_uploads(job, lot, attempt, &pending_delete_name(index))
+        self.remove_from_uploads(job, lot, attempt, &slot.name())
             .await
     }
 
@@ -946,47 +921,6 @@ impl ProgressTable {
         } else {
             AwsError::from_sdk(op, &e).into()
         }
-    }
-}
-
-/// The `uploads` map entry of a pending delete of manifest position `index`.
-pub fn pending_delete_name(index: usize) -> String {
-    format!("{index}:delete")
-}
-
-/// The manifest position of an `uploads` map entry that is a pending delete.
-pub fn pending_delete_index(name: &str) -> Option<usize> {
-    name.strip_suffix(":delete")?.parse().ok()
-}
-
-/// The upload-map value of a pending delete recorded at `at` (epoch seconds) for `version`.
-pub fn pending_delete_value(at: i64, version: &str) -> String {
-    format!("{at} {version}")
-}
-
-/// The time (when recorded) and version of a pending delete's upload-map value.
-pub fn parse_pending_delete(value: &str) -> (Option<i64>, &str) {
-    match value.split_once(' ') {
-        Some((at, version)) => match at.parse() {
-            Ok(at) => (Some(at), version),
-            Err(_) => (None, value),
-        },
-        None => (None, value),
-    }
-}
-
-#[cfg(test)]
-mod pending_delete_tests {
-    use super::*;
-
-    #[test]
-    fn pending_delete_values() {
-        let v = pending_delete_value(1_795_000_000, "3HL4kqtJlcpXroDTDmJ+rmSp");
-        assert_eq!(
-            parse_pending_delete(&v),
-            (Some(1_795_000_000), "3HL4kqtJlcpXroDTDmJ+rmSp")
-        );
-        assert_eq!(parse_pending_delete("null"), (None, "null"));
     }
 }
 

@@ -12,10 +12,11 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ServerSideEncryption, StorageClass as S3Class};
 use thaw_common::checkpoint::LotState;
 use thaw_common::fixtures::JobSpecBuilder;
-use thaw_common::progress::{now_secs, pending_delete_value, LotItem, ProgressTable};
+use thaw_common::progress::{now_secs, LotItem, ProgressTable};
 use thaw_common::spec::{
     lot_manifest_name, Destination, JobSpec, S3Location, WorkerSettings, JOB_SPEC_NAME,
 };
+use thaw_common::upload_record::UploadEntry;
 
 use crate::assert::*;
 use crate::rig::*;
@@ -118,24 +119,22 @@ impl Job {
         let table = ProgressTable::new(c.ddb.clone(), &self.table);
         let attempt = self.item(c).await.attempt;
         table
-            .add_pending_delete(
+            .put_upload_entry(
                 &self.job_id,
                 0,
                 attempt,
-                index,
-                &pending_delete_value(now_secs(), version),
+                &UploadEntry::pending_delete(index, now_secs(), version),
             )
             .await
             .expect("record pending delete");
     }
 
-    /// Records upload-map entry `value` for line `index`, as a worker does around a multipart
-    /// copy.
-    async fn record_upload(&self, c: &Clients, index: usize, value: &str) {
+    /// Records upload-map `entry`, as a worker does around a multipart copy.
+    async fn record_upload(&self, c: &Clients, entry: &UploadEntry) {
         let table = ProgressTable::new(c.ddb.clone(), &self.table);
         let attempt = self.item(c).await.attempt;
         table
-            .add_upload(&self.job_id, 0, attempt, index, value)
+            .put_upload_entry(&self.job_id, 0, attempt, entry)
             .await
             .expect("record upload");
     }
@@ -746,8 +745,8 @@ async fn an_upload_created_just_before_a_crash_is_aborted_on_resume() {
         .send()
         .await
         .expect("create upload");
-    // (the worker's `pending_upload` record: it lives in the worker binary, out of reach here)
-    job.record_upload(&c, 0, &format!("pending:{}", now_secs() - 5))
+    // the record a worker writes before CreateMultipartUpload
+    job.record_upload(&c, &UploadEntry::creating(0, now_secs() - 5))
         .await;
 
     let out = job.run(moto, &[]);

@@ -30,62 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let t0 = Instant::now();
     let errors: usize = futures::stream::iter(keys.iter())
-        .map(|key| {
-            let s3 = s3.clone();
-            let bucket = bucket.clone();
-            async move {
-                let mut errors = 0;
-                errors += usize::from(
-                    s3.head_object()
-                        .bucket(&bucket)
-                        .key(key)
-                        .send()
-                        .await
-                        .is_err(),
-                );
-                let req = RestoreRequest::builder()
-                    .days(1)
-                    .glacier_job_parameters(
-                        GlacierJobParameters::builder()
-                            .tier(Tier::Bulk)
-                            .build()
-                            .expect("tier set"),
-                    )
-                    .build();
-                errors += usize::from(
-                    s3.restore_object()
-                        .bucket(&bucket)
-                        .key(key)
-                        .restore_request(req)
-                        .send()
-                        .await
-                        .is_err(),
-                );
-                errors += usize::from(
-                    s3.head_object()
-                        .bucket(&bucket)
-                        .key(key)
-                        .send()
-                        .await
-                        .is_err(),
-                );
-                let source = format!(
-                    "{bucket}/{}",
-                    percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
-                );
-                errors += usize::from(
-                    s3.copy_object()
-                        .bucket(&bucket)
-                        .key(key)
-                        .copy_source(source)
-                        .storage_class(StorageClass::StandardIa)
-                        .send()
-                        .await
-                        .is_err(),
-                );
-                errors
-            }
-        })
+        .map(|key| one_key(&s3, bucket, key))
         .buffer_unordered(concurrency)
         .fold(0, |a, e| async move { a + e })
         .await;
@@ -99,4 +44,58 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         errors
     );
     Ok(())
+}
+
+/// HEAD, RESTORE, HEAD, COPY of one key, as the worker sends them; the number that failed.
+async fn one_key(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> usize {
+    let mut errors = 0;
+    errors += usize::from(
+        s3.head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .is_err(),
+    );
+    let req = RestoreRequest::builder()
+        .days(1)
+        .glacier_job_parameters(
+            GlacierJobParameters::builder()
+                .tier(Tier::Bulk)
+                .build()
+                .expect("tier set"),
+        )
+        .build();
+    errors += usize::from(
+        s3.restore_object()
+            .bucket(bucket)
+            .key(key)
+            .restore_request(req)
+            .send()
+            .await
+            .is_err(),
+    );
+    errors += usize::from(
+        s3.head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .is_err(),
+    );
+    let source = format!(
+        "{bucket}/{}",
+        percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
+    );
+    errors += usize::from(
+        s3.copy_object()
+            .bucket(bucket)
+            .key(key)
+            .copy_source(source)
+            .storage_class(StorageClass::StandardIa)
+            .send()
+            .await
+            .is_err(),
+    );
+    errors
 }

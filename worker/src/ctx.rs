@@ -1,47 +1,23 @@
-//! What every in-flight key needs: clients, the job spec, settings, counters and the lot's
-//! progress. One `Arc<Ctx>` per worker run.
+//! What every in-flight key needs: clients, the job spec and its rules, settings, counters and
+//! the lot's progress. One `Arc<Ctx>` per worker run.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use thaw_common::aws::AwsError;
 use thaw_common::checkpoint::LotCheckpoint;
 use thaw_common::keys::KeyLine;
-use thaw_common::keystate::Goal;
+use thaw_common::keystate::Rules;
 use thaw_common::progress::{ProgressError, ProgressTable};
 use thaw_common::spec::JobSpec;
+use thaw_common::upload_record::{UploadEntry, UploadSlot};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::settings::Settings;
 use crate::tracker::Tracker;
-
-/// Effective worker settings: the job's, overridden by the worker's own flags.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Keys in flight.
-    pub concurrency: usize,
-    /// UploadPartCopy calls in flight per multipart object.
-    pub part_concurrency: usize,
-    /// Restore requests per second for this worker.
-    pub restore_rate: f64,
-    /// How long to wait for restores before exiting as WAITING.
-    pub max_wait: Duration,
-    /// Poll delay override (otherwise from class and tier).
-    pub poll_interval: Option<u64>,
-    /// Multipart copy above this size.
-    pub multipart_threshold: u64,
-    /// Requested part size.
-    pub part_size: u64,
-    /// How often the checkpoint is written when it changed.
-    pub checkpoint_interval: Duration,
-    /// Longest time between two writes (heartbeat), even when nothing changed.
-    pub heartbeat: Duration,
-    /// How long in-flight keys may finish after SIGTERM before they are abandoned.
-    pub shutdown_grace: Duration,
-}
 
 /// Shared state of a worker run.
 pub struct Ctx {
@@ -53,6 +29,8 @@ pub struct Ctx {
     pub table: ProgressTable,
     /// The job.
     pub spec: JobSpec,
+    /// The job's rules for every key (from `spec`).
+    pub rules: Rules,
     /// Effective settings.
     pub settings: Settings,
     /// Lot number.
@@ -74,16 +52,6 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// The job's goal for the key state machine, for one manifest entry.
-    pub fn goal(&self, entry: &KeyLine) -> Goal {
-        Goal {
-            target: self.spec.target_class,
-            tier: self.spec.restore_tier,
-            days: self.spec.restore_days,
-            in_place: self.in_place(entry),
-        }
-    }
-
     /// Where the copy of a manifest entry goes: its own destination (pairs lists), the job's
     /// destination, or the same object.
     pub fn target_of(&self, entry: &KeyLine) -> (String, String) {
@@ -100,11 +68,6 @@ impl Ctx {
     pub fn in_place(&self, entry: &KeyLine) -> bool {
         let (b, k) = self.target_of(entry);
         b == self.spec.bucket && k == entry.key
-    }
-
-    /// True when newer objects in the way may be replaced.
-    pub fn overwrite(&self) -> bool {
-        self.spec.overwrite || self.spec.destination.as_ref().is_some_and(|d| d.overwrite)
     }
 
     /// The S3 client for requests about `bucket` (its Region's).
@@ -133,7 +96,8 @@ impl Ctx {
                 "a newer attempt owns this lot: stopping without further writes"
             );
         }
-        let _ = self.stop.send(true);
+        // `send_replace`: the flag must flip even while no loop is subscribed (between passes).
+        self.stop.send_replace(true);
     }
 
     /// True when the run was fenced off.
@@ -156,48 +120,175 @@ impl Ctx {
         }
     }
 
-    /// Records an open multipart upload in the lot item.
-    pub async fn record_upload(&self, index: usize, upload_id: &str) -> Result<(), AwsError> {
+    /// Records an entry of the lot's `uploads` map (an upload being created or open, or a source
+    /// version to delete after its copy) before the step it covers.
+    pub async fn record(&self, entry: &UploadEntry) -> Result<(), AwsError> {
         Metrics::inc(&self.metrics.ddb_write);
         self.table
-            .add_upload(&self.spec.job_id, self.lot, self.attempt, index, upload_id)
+            .put_upload_entry(&self.spec.job_id, self.lot, self.attempt, entry)
             .await
             .map_err(|e| self.table_error(e))
     }
 
-    /// Records the source version a copy will delete afterwards (`--delete-source-version`).
-    pub async fn record_pending_delete(&self, index: usize, version: &str) -> Result<(), AwsError> {
-        Metrics::inc(&self.metrics.ddb_write);
-        self.table
-            .add_pending_delete(&self.spec.job_id, self.lot, self.attempt, index, version)
-            .await
-            .map_err(|e| self.table_error(e))
-    }
-
-    /// Forgets a pending delete (a failure leaves an entry the next run checks again).
-    pub async fn forget_pending_delete(&self, index: usize) {
+    /// Forgets an entry of the `uploads` map: a finished or aborted upload, or a pending delete
+    /// done or moot. A failure only leaves an entry the next run checks again.
+    pub async fn forget(&self, slot: UploadSlot) {
         Metrics::inc(&self.metrics.ddb_write);
         if let Err(e) = self
             .table
-            .remove_pending_delete(&self.spec.job_id, self.lot, self.attempt, index)
+            .remove_upload_entry(&self.spec.job_id, self.lot, self.attempt, slot)
             .await
         {
             let e = self.table_error(e);
-            tracing::warn!(index, error = %e, "could not forget a pending delete");
+            let index = slot.index();
+            match slot {
+                UploadSlot::Upload(_) => {
+                    tracing::warn!(index, error = %e, "could not forget multipart upload")
+                }
+                UploadSlot::PendingDelete(_) => {
+                    tracing::warn!(index, error = %e, "could not forget a pending delete")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::config::{BehaviorVersion, Region};
+    use thaw_common::checkpoint::LotCheckpoint;
+
+    use super::*;
+
+    /// A context for `spec` whose clients are never called.
+    fn ctx(spec: serde_json::Value) -> Ctx {
+        let mut v = serde_json::json!({
+            "job_id": "j", "bucket": "src", "target_class": "STANDARD_IA",
+            "restore_tier": "bulk", "restore_days": 3, "keys_total": 1, "lots": 1,
+            "control": {"bucket": "c", "prefix": "p/"}, "table": "t", "created_at": "now",
+            "tool_version": "0", "input_fingerprint": "f",
+            "worker": {"concurrency": 1, "restore_rate": 1.0, "max_wait_secs": 1,
+                       "poll_interval_secs": null, "multipart_threshold": 1, "part_size": 1},
+        });
+        if let (Some(m), serde_json::Value::Object(extra)) = (v.as_object_mut(), spec) {
+            m.extend(extra);
+        }
+        let spec: JobSpec = serde_json::from_value(v).expect("job spec");
+        let s3 = |region: &str| {
+            aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::Config::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .region(Region::new(region.to_owned()))
+                    .build(),
+            )
+        };
+        let ddb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+                .build(),
+        );
+        let settings = Settings {
+            concurrency: 1,
+            part_concurrency: 1,
+            restore_rate: 1.0,
+            max_wait: std::time::Duration::ZERO,
+            poll_interval: None,
+            multipart_threshold: 1,
+            part_size: 1,
+            checkpoint_interval: std::time::Duration::from_secs(1),
+            heartbeat: std::time::Duration::from_secs(1),
+            shutdown_grace: std::time::Duration::ZERO,
+        };
+        Ctx {
+            s3: s3("us-east-1"),
+            regional_s3: BTreeMap::from([("far".to_owned(), s3("ap-southeast-2"))]),
+            table: ProgressTable::new(ddb, "t"),
+            rules: Rules::of(&spec),
+            spec,
+            restore_limiter: RateLimiter::new(settings.restore_rate),
+            settings,
+            lot: 0,
+            attempt: 1,
+            metrics: Metrics::default(),
+            requests_base: BTreeMap::new(),
+            tracker: Tracker::new(LotCheckpoint::new(1)),
+            fenced: AtomicBool::new(false),
+            stop: Arc::new(watch::channel(false).0),
         }
     }
 
-    /// Forgets a finished or aborted multipart upload (a failure only leaves a harmless entry
-    /// that the next run finds already gone).
-    pub async fn forget_upload(&self, index: usize) {
-        Metrics::inc(&self.metrics.ddb_write);
-        if let Err(e) = self
-            .table
-            .remove_upload(&self.spec.job_id, self.lot, self.attempt, index)
-            .await
-        {
-            let e = self.table_error(e);
-            tracing::warn!(index, error = %e, "could not forget multipart upload");
+    fn entry(key: &str, dest: Option<(&str, &str)>) -> KeyLine {
+        KeyLine {
+            key: key.into(),
+            dest: dest.map(|(b, k)| (b.to_owned(), k.to_owned())),
+            ..KeyLine::default()
         }
+    }
+
+    #[test]
+    fn in_place_jobs_copy_each_key_onto_itself() {
+        let c = ctx(serde_json::json!({}));
+        let e = entry("a/b", None);
+        assert_eq!(c.target_of(&e), ("src".to_owned(), "a/b".to_owned()));
+        assert!(c.in_place(&e));
+    }
+
+    #[test]
+    fn dest_jobs_map_keys_below_the_prefix() {
+        let c = ctx(serde_json::json!({"destination": {
+            "bucket": "dst", "prefix": "new/", "strip_prefix": "old/", "overwrite": false}}));
+        let e = entry("old/x.txt", None);
+        assert_eq!(c.target_of(&e), ("dst".to_owned(), "new/x.txt".to_owned()));
+        assert!(!c.in_place(&e));
+        // Same bucket, another key is no copy in place either.
+        let c = ctx(serde_json::json!({"destination": {
+            "bucket": "src", "prefix": "new/", "strip_prefix": "", "overwrite": false}}));
+        assert!(!c.in_place(&entry("x", None)));
+        // A prefix that maps a key onto itself is.
+        let c = ctx(serde_json::json!({"destination": {
+            "bucket": "src", "prefix": "", "strip_prefix": "", "overwrite": false}}));
+        assert!(c.in_place(&entry("x", None)));
+    }
+
+    #[test]
+    fn a_pair_names_its_own_destination() {
+        let c = ctx(serde_json::json!({"destination": {
+            "bucket": "dst", "prefix": "", "strip_prefix": "", "overwrite": false}}));
+        let e = entry("k", Some(("other", "k2")));
+        assert_eq!(c.target_of(&e), ("other".to_owned(), "k2".to_owned()));
+        assert!(!c.in_place(&e));
+        assert!(c.in_place(&entry("k", Some(("src", "k")))));
+    }
+
+    #[test]
+    fn buckets_in_other_regions_get_their_regions_client() {
+        let c = ctx(serde_json::json!({}));
+        let region = |b: &str| c.s3_for(b).config().region().map(|r| r.to_string());
+        assert_eq!(region("far").as_deref(), Some("ap-southeast-2"));
+        assert_eq!(region("src").as_deref(), Some("us-east-1"));
+        assert_eq!(region("elsewhere").as_deref(), Some("us-east-1"));
+    }
+
+    #[test]
+    fn fencing_stops_the_run_once() {
+        let c = ctx(serde_json::json!({}));
+        assert!(!c.is_fenced() && !c.stopping());
+        c.fence();
+        c.fence();
+        assert!(c.is_fenced() && c.stopping());
+    }
+
+    #[test]
+    fn a_checkpoint_carries_the_request_totals_of_every_run() {
+        let mut c = ctx(serde_json::json!({}));
+        c.requests_base = BTreeMap::from([("s3_head".to_owned(), 5), ("old_op".to_owned(), 1)]);
+        Metrics::inc(&c.metrics.s3_head);
+        Metrics::inc(&c.metrics.ddb_write);
+        let cp = c.with_requests(LotCheckpoint::new(1));
+        assert_eq!(cp.requests.get("s3_head"), Some(&6));
+        assert_eq!(cp.requests.get("ddb_write"), Some(&1));
+        assert_eq!(cp.requests.get("old_op"), Some(&1));
+        assert_eq!(cp.requests.get("s3_copy"), Some(&0));
     }
 }

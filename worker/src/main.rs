@@ -4,96 +4,78 @@
 //!
 //! It takes everything from the environment the coordinator sets in the RunTask overrides
 //! (`THAW_JOB_ID`, `THAW_LOT`, `THAW_ATTEMPT`, `THAW_TABLE`, `THAW_CONTROL`, `THAW_REGION`,
-//! `THAW_ENDPOINT_URL`), or from the same values as flags.
+//! `THAW_ENDPOINT_URL`), or from the same values as flags. This binary only parses them, builds
+//! the AWS clients and the stop signal, and runs [`thaw_worker::run`].
 
-mod copy;
-mod ctx;
-mod manifest;
-mod metrics;
-mod object;
-mod ratelimit;
-mod restore;
-mod run;
-mod tracker;
-
+use std::future::Future;
 use std::process::ExitCode;
 
 use clap::Parser;
-use thaw_common::aws::AwsArgs;
-use thaw_common::logging::{self, LogFormat};
-
-pub(crate) use ctx::Ctx;
-
-/// Restores and re-copies the objects of one lot of a thaw job into the job's storage class.
-#[derive(Debug, Parser)]
-#[command(name = "worker", version, about)]
-pub struct Args {
-    /// Job id.
-    #[arg(long, env = "THAW_JOB_ID")]
-    pub job_id: String,
-    /// Lot number to process.
-    #[arg(long, env = "THAW_LOT")]
-    pub lot: u32,
-    /// Attempt number given by the coordinator; without it the worker claims the next attempt.
-    #[arg(long, env = "THAW_ATTEMPT")]
-    pub attempt: Option<u64>,
-    /// DynamoDB progress table.
-    #[arg(long, env = "THAW_TABLE", default_value = "thaw-progress")]
-    pub table: String,
-    /// Control location of the job (`s3://bucket/prefix/<job-id>/`), holding job.json and lots/.
-    #[arg(long, env = "THAW_CONTROL")]
-    pub control: String,
-    /// Identity of this run recorded on the lot (default: `local:<host>:<pid>`, or left as the
-    /// coordinator recorded it when running on ECS).
-    #[arg(long, env = "THAW_TASK_ID")]
-    pub task_id: Option<String>,
-    /// Keys in flight (default: the job's setting).
-    #[arg(long, env = "THAW_CONCURRENCY")]
-    pub concurrency: Option<usize>,
-    /// Restore requests per second for this worker (default: the job's share).
-    #[arg(long, env = "THAW_RESTORE_RATE")]
-    pub restore_rate: Option<f64>,
-    /// Seconds to wait for restores before checkpointing as WAITING and exiting.
-    #[arg(long, env = "THAW_MAX_WAIT")]
-    pub max_wait: Option<u64>,
-    /// Seconds between restore polls (default: from the storage class and tier).
-    #[arg(long, env = "THAW_POLL_INTERVAL")]
-    pub poll_interval: Option<u64>,
-    /// Objects larger than this many bytes are copied with multipart UploadPartCopy.
-    #[arg(long, env = "THAW_MULTIPART_THRESHOLD")]
-    pub multipart_threshold: Option<u64>,
-    /// Part size in bytes for multipart copies (raised to stay within 10,000 parts).
-    #[arg(long, env = "THAW_PART_SIZE")]
-    pub part_size: Option<u64>,
-    /// UploadPartCopy calls in flight per multipart object.
-    #[arg(long, env = "THAW_PART_CONCURRENCY", default_value_t = 8)]
-    pub part_concurrency: usize,
-    /// Seconds between checkpoint writes (only when something changed).
-    #[arg(long, env = "THAW_CHECKPOINT_INTERVAL", default_value_t = 5)]
-    pub checkpoint_interval: u64,
-    /// Seconds between heartbeats when nothing changed.
-    #[arg(long, env = "THAW_HEARTBEAT", default_value_t = 30)]
-    pub heartbeat: u64,
-    /// Seconds in-flight keys may take to finish after SIGTERM before they are abandoned.
-    #[arg(long, env = "THAW_SHUTDOWN_GRACE", default_value_t = 10)]
-    pub shutdown_grace: u64,
-    /// Log format.
-    #[arg(long, env = "THAW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
-    pub log_format: LogFormat,
-    /// AWS connection.
-    #[command(flatten)]
-    pub aws: AwsArgs,
-}
+use thaw_common::aws::Aws;
+use thaw_common::logging;
+use thaw_common::progress::ProgressTable;
+use thaw_worker::{run, Args, Clients, Outcome};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
     logging::init(args.log_format);
-    match run::run(args).await {
-        Ok(code) => code,
+    // First thing: on Fargate the worker is PID 1, which ignores a SIGTERM it has no handler for.
+    let shutdown = stop_signal();
+    match start(args, shutdown).await {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Builds the clients from the AWS configuration and runs the worker.
+async fn start(
+    args: Args,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Outcome> {
+    let aws = Aws::load(&args.aws).await?;
+    let regions = aws.clone();
+    let clients = Clients {
+        s3: aws.s3(),
+        s3_in: Box::new(move |region| regions.s3_in(region)),
+        table: ProgressTable::new(aws.dynamodb(), &args.table),
+    };
+    run(args, clients, shutdown).await
+}
+
+/// Resolves at the first SIGTERM or SIGINT. The handlers are installed now, not when the future
+/// is first polled.
+#[cfg(unix)]
+fn stop_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, SignalKind};
+    let wait = |kind: SignalKind| {
+        let installed = signal(kind);
+        async move {
+            match installed {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                // Without a handler this signal never stops the run (as without thaw's).
+                Err(_) => std::future::pending().await,
+            }
+        }
+    };
+    let (term, int) = (wait(SignalKind::terminate()), wait(SignalKind::interrupt()));
+    async move {
+        tokio::select! {
+            _ = term => {}
+            _ = int => {}
+        }
+    }
+}
+
+/// Resolves at the first Ctrl-C.
+#[cfg(not(unix))]
+fn stop_signal() -> impl Future<Output = ()> + Send + 'static {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -1,10 +1,10 @@
-//! What HeadObject tells about an object: its archive/restore state for the key state machine,
-//! and every attribute a multipart copy must carry over by hand.
+//! What HeadObject tells about an object: the facts the key verdicts compare
+//! ([`ObjectFacts`]), and every attribute a multipart copy must carry over by hand.
 
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
-use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ServerSideEncryption};
 use thaw_common::aws::AwsError;
-use thaw_common::keystate::{parse_restore_header, ObjectHead};
+use thaw_common::keystate::{parse_restore_header, Failure, Look, ObjectFacts, ObjectHead};
 
 use crate::metrics::Metrics;
 use crate::Ctx;
@@ -12,25 +12,40 @@ use crate::Ctx;
 /// An object as HeadObject describes it.
 #[derive(Debug, Clone)]
 pub struct ObjectInfo {
-    /// The reduced view the state machine decides on.
-    pub head: ObjectHead,
-    /// Size in bytes.
-    pub size: u64,
+    /// The reduced view the verdicts decide on.
+    pub facts: ObjectFacts,
     /// The full HeadObject answer, for carrying attributes on multipart copies.
     pub raw: HeadObjectOutput,
 }
 
 impl ObjectInfo {
-    /// True when this object is in `class` with `src`'s size: what a copy of `src` into that
-    /// class looks like (the ETag may still differ, see [`ObjectInfo::same_etag`]).
-    pub fn sized_like_copy_of(&self, src: &ObjectInfo, class: &str) -> bool {
-        self.head.storage_class == class && self.size == src.size
+    /// The object a HeadObject answer describes.
+    pub fn from_head(out: HeadObjectOutput) -> Self {
+        let facts = ObjectFacts {
+            head: ObjectHead {
+                storage_class: out
+                    .storage_class()
+                    .map(|c| c.as_str().to_owned())
+                    .unwrap_or_else(|| "STANDARD".to_owned()),
+                archive_status: out.archive_status().map(|a| a.as_str().to_owned()),
+                restore: parse_restore_header(out.restore()),
+                sse_customer: out.sse_customer_algorithm().is_some(),
+            },
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            etag: out.e_tag().map(str::to_owned),
+            version_id: out.version_id().map(str::to_owned),
+            last_modified: out.last_modified().map(|t| t.secs()),
+            kms: matches!(
+                out.server_side_encryption(),
+                Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
+            ),
+        };
+        Self { facts, raw: out }
     }
 
-    /// True when both objects report the same ETag (a one-request copy of an object without
-    /// SSE-KMS keeps its source's; multipart and SSE-KMS copies do not).
-    pub fn same_etag(&self, other: &ObjectInfo) -> bool {
-        self.raw.e_tag().is_some() && self.raw.e_tag() == other.raw.e_tag()
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        self.facts.size
     }
 
     /// The checksum algorithm the object was stored with, if S3 reports one.
@@ -49,6 +64,14 @@ impl ObjectInfo {
         } else {
             None
         }
+    }
+}
+
+/// A HeadObject result as a verdict reads it.
+pub fn look(head: &Result<ObjectInfo, AwsError>) -> Look {
+    match head {
+        Ok(o) => Ok(o.facts.clone()),
+        Err(e) => Err(Failure::new(e.code.clone(), e.message.clone())),
     }
 }
 
@@ -75,37 +98,147 @@ pub async fn head_at(
         .checksum_mode(ChecksumMode::Enabled)
         .send()
         .await
-        .map_err(|e| {
-            let mut err = AwsError::from_sdk("HeadObject", &e);
-            match (err.code.as_str(), err.status) {
-                ("NotFound", _) | (_, Some(404)) if version.is_some() => {
-                    err.code = "NoSuchVersion".into();
-                    err.message = "The specified version does not exist.".into();
-                }
-                ("NotFound", _) | (_, Some(404)) => {
-                    err.code = "NoSuchKey".into();
-                    err.message = "The specified key does not exist.".into();
-                }
-                (_, Some(400)) => {
-                    // HEAD has no body; S3 answers 400 for SSE-C objects read without their key.
-                    err.code = "SSECustomerKeyRequired".into();
-                    err.message = "HeadObject answered 400: the object is probably encrypted with a customer-provided key (SSE-C)".into();
-                }
-                _ => {}
-            }
-            err
-        })?;
-    Ok(ObjectInfo {
-        head: ObjectHead {
-            storage_class: out
-                .storage_class()
-                .map(|c| c.as_str().to_owned())
-                .unwrap_or_else(|| "STANDARD".to_owned()),
-            archive_status: out.archive_status().map(|a| a.as_str().to_owned()),
-            restore: parse_restore_header(out.restore()),
-            sse_customer: out.sse_customer_algorithm().is_some(),
-        },
-        size: out.content_length().unwrap_or(0).max(0) as u64,
-        raw: out,
-    })
+        .map_err(|e| head_error(AwsError::from_sdk("HeadObject", &e), version.is_some()))?;
+    Ok(ObjectInfo::from_head(out))
+}
+
+/// Names a HeadObject failure as S3's other APIs would: HEAD has no body, so S3 only says 404 or
+/// 400 (`versioned`: a version was asked for).
+fn head_error(mut err: AwsError, versioned: bool) -> AwsError {
+    match (err.code.as_str(), err.status) {
+        ("NotFound", _) | (_, Some(404)) if versioned => {
+            err.code = "NoSuchVersion".into();
+            err.message = "The specified version does not exist.".into();
+        }
+        ("NotFound", _) | (_, Some(404)) => {
+            err.code = "NoSuchKey".into();
+            err.message = "The specified key does not exist.".into();
+        }
+        (_, Some(400)) => {
+            // S3 answers 400 for SSE-C objects read without their key.
+            err.code = "SSECustomerKeyRequired".into();
+            err.message = "HeadObject answered 400: the object is probably encrypted with a customer-provided key (SSE-C)".into();
+        }
+        _ => {}
+    }
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::primitives::DateTime;
+    use aws_sdk_s3::types::{ArchiveStatus, StorageClass};
+    use thaw_common::keystate::RestoreStatus;
+
+    use super::*;
+
+    fn err(code: &str, status: Option<u16>) -> AwsError {
+        AwsError {
+            operation: "HeadObject",
+            code: code.into(),
+            message: "m".into(),
+            status,
+        }
+    }
+
+    #[test]
+    fn head_errors_are_named_as_s3_names_them_elsewhere() {
+        assert_eq!(
+            head_error(err("NotFound", Some(404)), false).code,
+            "NoSuchKey"
+        );
+        assert_eq!(
+            head_error(err("NotFound", None), true).code,
+            "NoSuchVersion"
+        );
+        assert_eq!(
+            head_error(err("HTTP404", Some(404)), true).code,
+            "NoSuchVersion"
+        );
+        let sse_c = head_error(err("BadRequest", Some(400)), false);
+        assert_eq!(sse_c.code, "SSECustomerKeyRequired");
+        assert!(sse_c.message.contains("SSE-C"), "{}", sse_c.message);
+        assert_eq!(
+            head_error(err("AccessDenied", Some(403)), false),
+            err("AccessDenied", Some(403))
+        );
+    }
+
+    #[test]
+    fn facts_from_a_head_answer() {
+        let out = HeadObjectOutput::builder()
+            .storage_class(StorageClass::IntelligentTiering)
+            .archive_status(ArchiveStatus::DeepArchiveAccess)
+            .restore("ongoing-request=\"true\"")
+            .content_length(42)
+            .e_tag("\"abc\"")
+            .version_id("v7")
+            .last_modified(DateTime::from_secs(1_700_000_000))
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .build();
+        let facts = ObjectInfo::from_head(out).facts;
+        assert_eq!(facts.head.storage_class, "INTELLIGENT_TIERING");
+        assert_eq!(
+            facts.head.archive_status.as_deref(),
+            Some("DEEP_ARCHIVE_ACCESS")
+        );
+        assert_eq!(facts.head.restore, RestoreStatus::InProgress);
+        assert!(!facts.head.sse_customer && facts.kms);
+        assert_eq!(
+            (
+                facts.size,
+                facts.etag.as_deref(),
+                facts.version_id.as_deref()
+            ),
+            (42, Some("\"abc\""), Some("v7"))
+        );
+        assert_eq!(facts.last_modified, Some(1_700_000_000));
+
+        // No class header is STANDARD; a negative or missing length is 0; SSE-S3 is no KMS.
+        let plain = ObjectInfo::from_head(
+            HeadObjectOutput::builder()
+                .content_length(-1)
+                .server_side_encryption(ServerSideEncryption::Aes256)
+                .sse_customer_algorithm("AES256")
+                .build(),
+        );
+        assert_eq!(plain.facts.head.storage_class, "STANDARD");
+        assert_eq!(plain.size(), 0);
+        assert!(!plain.facts.kms && plain.facts.head.sse_customer);
+        assert_eq!(plain.facts.version(), "null");
+    }
+
+    #[test]
+    fn checksum_algorithm_follows_the_reported_checksum() {
+        let with = |b: aws_sdk_s3::operation::head_object::builders::HeadObjectOutputBuilder| {
+            ObjectInfo::from_head(b.build()).checksum_algorithm()
+        };
+        assert_eq!(with(HeadObjectOutput::builder()), None);
+        assert_eq!(
+            with(HeadObjectOutput::builder().checksum_crc32_c("x")),
+            Some(ChecksumAlgorithm::Crc32C)
+        );
+        assert_eq!(
+            with(HeadObjectOutput::builder().checksum_sha256("x")),
+            Some(ChecksumAlgorithm::Sha256)
+        );
+        assert_eq!(
+            with(
+                HeadObjectOutput::builder()
+                    .checksum_crc64_nvme("x")
+                    .checksum_sha1("y")
+            ),
+            Some(ChecksumAlgorithm::Crc64Nvme)
+        );
+    }
+
+    #[test]
+    fn a_look_carries_the_facts_or_the_code() {
+        let found = Ok(ObjectInfo::from_head(
+            HeadObjectOutput::builder().content_length(3).build(),
+        ));
+        assert_eq!(look(&found).map(|f| f.size), Ok(3));
+        let missing: Result<ObjectInfo, AwsError> = Err(err("NoSuchKey", Some(404)));
+        assert_eq!(look(&missing), Err(Failure::new("NoSuchKey", "m")));
+    }
 }

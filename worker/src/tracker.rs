@@ -37,13 +37,16 @@ impl Tracker {
         self.with(|s| s.cp.done.get(i))
     }
 
-    /// True when this lot asked for key `i`'s restore and the restored copy should still be valid.
-    pub fn restore_still_valid(&self, i: usize, days: u32) -> bool {
+    /// When this lot asked for key `i`'s restore (the lot's first restore request), if it did
+    /// and the restore is not known lost: whether it is still valid is the verdict's to say
+    /// ([`thaw_common::keystate::restore_still_valid`]).
+    pub fn restore_requested_at(&self, i: usize) -> Option<i64> {
         self.with(|s| {
-            s.cp.restore_requested.get(i)
-                && s.cp
-                    .restore_requested_at
-                    .is_some_and(|t| now_secs() < t + i64::from(days) * 86_400)
+            if s.cp.restore_requested.get(i) {
+                s.cp.restore_requested_at
+            } else {
+                None
+            }
         })
     }
 
@@ -164,13 +167,16 @@ mod tests {
 
     #[test]
     fn restore_validity() {
+        use thaw_common::keystate::restore_still_valid;
         let t = Tracker::new(LotCheckpoint::new(2));
-        assert!(!t.restore_still_valid(0, 3));
+        let valid =
+            |i: usize, days: u32| restore_still_valid(t.restore_requested_at(i), days, now_secs());
+        assert!(!valid(0, 3));
         t.restore_requested(0, true);
-        assert!(t.restore_still_valid(0, 3));
-        assert!(!t.restore_still_valid(1, 3));
-        assert!(!t.restore_still_valid(0, 0));
+        assert!(valid(0, 3));
+        assert!(!valid(1, 3));
+        assert!(!valid(0, 0));
         t.restore_lost(0);
-        assert!(!t.restore_still_valid(0, 3));
+        assert!(!valid(0, 3));
     }
 }

@@ -1,0 +1,339 @@
+//! A copy in parts, for objects above the multipart threshold: CreateMultipartUpload,
+//! UploadPartCopy per part, CompleteMultipartUpload. S3 keeps nothing of the source on this
+//! path, so every attribute is read from HeadObject/GetObjectTagging and passed explicitly.
+//!
+//! No upload is ever left behind unrecorded: the lot item says an upload is being created before
+//! it exists, then holds its id while its parts are copied (see [`thaw_common::upload_record`]).
+//! A failed upload is aborted at once; a run that died leaves records the next run cleans up
+//! with [`abort`] and [`abort_uploads_of`].
+
+use aws_sdk_s3::operation::create_multipart_upload::builders::CreateMultipartUploadFluentBuilder;
+use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MultipartUpload, StorageClass};
+use futures::{StreamExt, TryStreamExt};
+use thaw_common::aws::AwsError;
+use thaw_common::keys::KeyLine;
+use thaw_common::keystate::is_definite_refusal;
+use thaw_common::progress::now_secs;
+use thaw_common::spec::part_size_for;
+use thaw_common::upload_record::{UploadEntry, UploadSlot};
+
+use super::acl::{other_bucket_acl, Grants};
+use super::{build_err, copy_source, retention, source_version, tagging_string, with_encryption};
+use crate::metrics::Metrics;
+use crate::object::ObjectInfo;
+use crate::Ctx;
+
+/// Copies `obj` to the entry's target in parts; the version it created, if any. The upload is
+/// recorded in the lot item (manifest position `index`) while it is open, and aborted when it
+/// fails.
+pub async fn multipart_copy(
+    ctx: &Ctx,
+    index: usize,
+    entry: &KeyLine,
+    obj: &ObjectInfo,
+    grants: &Grants,
+) -> Result<Option<String>, AwsError> {
+    let (to_bucket, to_key) = ctx.target_of(entry);
+    // Tags are read now, after the restore: AWS allows it before, moto does not.
+    let tags = object_tags(ctx, &entry.key, source_version(ctx, entry, obj)).await?;
+    let create = create_request(ctx, (&to_bucket, &to_key), obj, grants, &tags);
+    let upload_id = create_upload(ctx, index, create).await?;
+    // Record it before copying parts: a crash from here on leaves an upload the next run aborts.
+    if let Err(e) = ctx.record(&UploadEntry::open(index, &upload_id)).await {
+        abort(ctx, &to_bucket, &to_key, &upload_id).await;
+        return Err(e);
+    }
+    let with_checksums = obj.checksum_algorithm().is_some();
+    let result = match copy_parts(ctx, entry, obj, &upload_id, with_checksums).await {
+        Ok(parts) => complete(ctx, (&to_bucket, &to_key), &upload_id, parts).await,
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        abort(ctx, &to_bucket, &to_key, &upload_id).await;
+    }
+    ctx.forget(UploadSlot::Upload(index)).await;
+    result
+}
+
+async fn object_tags(
+    ctx: &Ctx,
+    key: &str,
+    version: Option<&str>,
+) -> Result<Vec<(String, String)>, AwsError> {
+    Metrics::inc(&ctx.metrics.s3_get_tagging);
+    let out = ctx
+        .s3
+        .get_object_tagging()
+        .bucket(&ctx.spec.bucket)
+        .key(key)
+        .set_version_id(version.map(str::to_owned))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetObjectTagging", &e))?;
+    Ok(out
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect())
+}
+
+/// The CreateMultipartUpload of a copy of `obj` to `(bucket, key)`, carrying every attribute
+/// of the source by hand.
+fn create_request(
+    ctx: &Ctx,
+    (to_bucket, to_key): (&str, &str),
+    obj: &ObjectInfo,
+    grants: &Grants,
+    tags: &[(String, String)],
+) -> CreateMultipartUploadFluentBuilder {
+    let raw = &obj.raw;
+    let expires = raw
+        .expires_string()
+        .and_then(|s| DateTime::from_str(s, DateTimeFormat::HttpDate).ok());
+    let mut create = ctx
+        .s3_for(to_bucket)
+        .create_multipart_upload()
+        .bucket(to_bucket)
+        .key(to_key)
+        .storage_class(StorageClass::from(ctx.spec.target_class.as_str()))
+        .set_content_type(raw.content_type().map(str::to_owned))
+        .set_content_encoding(raw.content_encoding().map(str::to_owned))
+        .set_content_disposition(raw.content_disposition().map(str::to_owned))
+        .set_content_language(raw.content_language().map(str::to_owned))
+        .set_cache_control(raw.cache_control().map(str::to_owned))
+        .set_expires(expires)
+        .set_metadata(raw.metadata().cloned())
+        .set_website_redirect_location(raw.website_redirect_location().map(str::to_owned))
+        .set_object_lock_mode(retention(obj).map(|(m, _)| m))
+        .set_object_lock_retain_until_date(retention(obj).map(|(_, d)| d))
+        .set_object_lock_legal_hold_status(raw.object_lock_legal_hold_status().cloned())
+        .set_checksum_algorithm(obj.checksum_algorithm())
+        .set_grant_full_control(grants.full_control.clone())
+        .set_grant_read(grants.read.clone())
+        .set_grant_read_acp(grants.read_acp.clone())
+        .set_grant_write_acp(grants.write_acp.clone())
+        .set_acl(other_bucket_acl(ctx, to_bucket));
+    if !tags.is_empty() {
+        create = create.tagging(tagging_string(tags));
+    }
+    let same_region = !ctx.regional_s3.contains_key(to_bucket);
+    with_encryption(create, obj, same_region, |r, sse, kms, bk| {
+        r.set_server_side_encryption(sse)
+            .set_ssekms_key_id(kms)
+            .set_bucket_key_enabled(bk)
+    })
+}
+
+/// Sends CreateMultipartUpload and returns the upload id. The lot item says an upload is coming
+/// before it exists: a crash between CreateMultipartUpload and the record of its id still
+/// leaves a trace, and the next run looks for the upload by key.
+async fn create_upload(
+    ctx: &Ctx,
+    index: usize,
+    create: CreateMultipartUploadFluentBuilder,
+) -> Result<String, AwsError> {
+    ctx.record(&UploadEntry::creating(index, now_secs()))
+        .await?;
+    Metrics::inc(&ctx.metrics.s3_multipart);
+    let created = match create.send().await {
+        Ok(c) => c,
+        Err(e) => {
+            let err = AwsError::from_sdk("CreateMultipartUpload", &e);
+            // A definite refusal created nothing; after a timeout or a 5xx an upload may exist,
+            // so the pending record stays for the next run to sweep.
+            if is_definite_refusal(err.status) {
+                ctx.forget(UploadSlot::Upload(index)).await;
+            }
+            return Err(err);
+        }
+    };
+    Ok(created
+        .upload_id()
+        .ok_or_else(|| build_err("CreateMultipartUpload", "no UploadId in the answer"))?
+        .to_owned())
+}
+
+/// CompleteMultipartUpload with the copied parts; the version it created, if any.
+async fn complete(
+    ctx: &Ctx,
+    (to_bucket, to_key): (&str, &str),
+    upload_id: &str,
+    parts: Vec<CompletedPart>,
+) -> Result<Option<String>, AwsError> {
+    Metrics::inc(&ctx.metrics.s3_multipart);
+    ctx.s3_for(to_bucket)
+        .complete_multipart_upload()
+        .bucket(to_bucket)
+        .key(to_key)
+        .upload_id(upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .map(|out| out.version_id().map(str::to_owned))
+        .map_err(|e| AwsError::from_sdk("CompleteMultipartUpload", &e))
+}
+
+/// Copies the parts of `obj` into upload `upload_id`, `part_concurrency` at a time, each
+/// conditional on the ETag HeadObject saw.
+async fn copy_parts(
+    ctx: &Ctx,
+    entry: &KeyLine,
+    obj: &ObjectInfo,
+    upload_id: &str,
+    with_checksums: bool,
+) -> Result<Vec<CompletedPart>, AwsError> {
+    let part_size = part_size_for(obj.size(), ctx.settings.part_size);
+    let count = obj.size().div_ceil(part_size).max(1);
+    let source = copy_source(
+        &ctx.spec.bucket,
+        &entry.key,
+        source_version(ctx, entry, obj),
+    );
+    let (to_bucket, to_key) = ctx.target_of(entry);
+    let to = ctx.s3_for(&to_bucket);
+    let (to_bucket, to_key) = (to_bucket.as_str(), to_key.as_str());
+    let mut parts: Vec<CompletedPart> = futures::stream::iter(0..count)
+        .map(|i| {
+            let source = source.clone();
+            async move {
+                let start = i * part_size;
+                let end = (start + part_size).min(obj.size()).saturating_sub(1);
+                let number = (i + 1) as i32;
+                Metrics::inc(&ctx.metrics.s3_upload_part_copy);
+                let out = to
+                    .upload_part_copy()
+                    .bucket(to_bucket)
+                    .key(to_key)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .copy_source(source)
+                    .set_copy_source_if_match(obj.raw.e_tag().map(str::to_owned))
+                    .copy_source_range(format!("bytes={start}-{end}"))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("UploadPartCopy", &e))?;
+                let r = out.copy_part_result().ok_or_else(|| {
+                    build_err("UploadPartCopy", "no CopyPartResult in the answer")
+                })?;
+                let mut part = CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(r.e_tag().map(str::to_owned));
+                if with_checksums {
+                    part = part
+                        .set_checksum_crc32(r.checksum_crc32().map(str::to_owned))
+                        .set_checksum_crc32_c(r.checksum_crc32_c().map(str::to_owned))
+                        .set_checksum_crc64_nvme(r.checksum_crc64_nvme().map(str::to_owned))
+                        .set_checksum_sha1(r.checksum_sha1().map(str::to_owned))
+                        .set_checksum_sha256(r.checksum_sha256().map(str::to_owned));
+                }
+                Ok::<_, AwsError>(part.build())
+            }
+        })
+        .buffer_unordered(ctx.settings.part_concurrency)
+        .try_collect()
+        .await?;
+    parts.sort_by_key(|p| p.part_number());
+    Ok(parts)
+}
+
+/// Aborts the uploads of `key` that were started since `since` (epoch seconds, the time of the
+/// pending record, less a minute of clock skew): what a run that crashed while creating an
+/// upload may have left behind. Older uploads of the key, and uploads whose start S3 does not
+/// report, are left alone.
+pub async fn abort_uploads_of(
+    ctx: &Ctx,
+    bucket: &str,
+    key: &str,
+    since: i64,
+) -> Result<usize, AwsError> {
+    // ListMultipartUploads pages on two markers; the SDK has no paginator for it.
+    let mut aborted = 0;
+    let (mut key_marker, mut id_marker) = (None, None);
+    loop {
+        Metrics::inc(&ctx.metrics.s3_multipart);
+        let page = ctx
+            .s3_for(bucket)
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .prefix(key)
+            .set_key_marker(key_marker)
+            .set_upload_id_marker(id_marker)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("ListMultipartUploads", &e))?;
+        for u in page.uploads() {
+            if let (true, Some(id)) = (started_since(u, key, since), u.upload_id()) {
+                abort(ctx, bucket, key, id).await;
+                aborted += 1;
+            }
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        id_marker = page.next_upload_id_marker().map(str::to_owned);
+        if page.is_truncated() != Some(true) || (key_marker.is_none() && id_marker.is_none()) {
+            return Ok(aborted);
+        }
+    }
+}
+
+/// True when `upload` is one of `key` started since `since` (a minute of clock skew allowed).
+fn started_since(upload: &MultipartUpload, key: &str, since: i64) -> bool {
+    upload.key() == Some(key)
+        && upload
+            .initiated()
+            .is_some_and(|t| t.secs() >= since.saturating_sub(60))
+}
+
+/// Aborts an upload; a failure to abort is logged, never hides the original error.
+pub async fn abort(ctx: &Ctx, bucket: &str, key: &str, upload_id: &str) {
+    Metrics::inc(&ctx.metrics.s3_multipart);
+    if let Err(e) = ctx
+        .s3_for(bucket)
+        .abort_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await
+    {
+        let e = AwsError::from_sdk("AbortMultipartUpload", &e);
+        if e.code != "NoSuchUpload" {
+            tracing::warn!(key, upload_id, error = %e, "could not abort multipart upload");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_uploads_of_the_key_started_since_the_record_are_swept() {
+        let upload = |key: &str, at: Option<i64>| {
+            MultipartUpload::builder()
+                .key(key)
+                .upload_id("u")
+                .set_initiated(at.map(DateTime::from_secs))
+                .build()
+        };
+        let since = 1_700_000_000;
+        assert!(started_since(&upload("a/b", Some(since)), "a/b", since));
+        assert!(started_since(
+            &upload("a/b", Some(since - 60)),
+            "a/b",
+            since
+        ));
+        assert!(!started_since(
+            &upload("a/b", Some(since - 61)),
+            "a/b",
+            since
+        ));
+        assert!(!started_since(&upload("a/b", None), "a/b", since));
+        // The listing is by prefix: a longer key is someone else's.
+        assert!(!started_since(&upload("a/bc", Some(since)), "a/b", since));
+    }
+}

@@ -1,0 +1,72 @@
+//! A copy in one request: CopyObject with MetadataDirective and TaggingDirective COPY (S3
+//! carries metadata, content headers and tags), plus what it does not carry by itself: storage
+//! class, encryption, object lock settings, website redirect, checksum algorithm and grants.
+
+use aws_sdk_s3::types::{MetadataDirective, StorageClass, TaggingDirective};
+use thaw_common::aws::AwsError;
+use thaw_common::keys::KeyLine;
+
+use super::acl::{other_bucket_acl, Grants};
+use super::{copy_source, retention, source_version, with_encryption};
+use crate::metrics::Metrics;
+use crate::object::ObjectInfo;
+use crate::Ctx;
+
+/// Copies `obj` to the entry's target with one CopyObject; the version it created, if any.
+pub async fn single_copy(
+    ctx: &Ctx,
+    entry: &KeyLine,
+    obj: &ObjectInfo,
+    grants: &Grants,
+) -> Result<Option<String>, AwsError> {
+    let raw = &obj.raw;
+    let (to_bucket, to_key) = ctx.target_of(entry);
+    Metrics::inc(&ctx.metrics.s3_copy);
+    let mut req = ctx
+        .s3_for(&to_bucket)
+        .copy_object()
+        .bucket(&to_bucket)
+        .key(&to_key)
+        .copy_source(copy_source(
+            &ctx.spec.bucket,
+            &entry.key,
+            source_version(ctx, entry, obj),
+        ))
+        // Copy exactly the object HeadObject described: if it was overwritten since, S3 answers
+        // 412 and the key is looked at again instead of copying a different object's bytes.
+        .set_copy_source_if_match(raw.e_tag().map(str::to_owned))
+        .storage_class(StorageClass::from(ctx.spec.target_class.as_str()))
+        .metadata_directive(MetadataDirective::Copy)
+        .tagging_directive(TaggingDirective::Copy)
+        .set_website_redirect_location(raw.website_redirect_location().map(str::to_owned))
+        .set_object_lock_mode(retention(obj).map(|(m, _)| m))
+        .set_object_lock_retain_until_date(retention(obj).map(|(_, d)| d))
+        .set_object_lock_legal_hold_status(raw.object_lock_legal_hold_status().cloned())
+        .set_grant_full_control(grants.full_control.clone())
+        .set_grant_read(grants.read.clone())
+        .set_grant_read_acp(grants.read_acp.clone())
+        .set_grant_write_acp(grants.write_acp.clone())
+        .set_acl(other_bucket_acl(ctx, &to_bucket));
+    let same_region = !ctx.regional_s3.contains_key(&to_bucket);
+    req = with_encryption(req, obj, same_region, |r, sse, kms, bk| {
+        r.set_server_side_encryption(sse)
+            .set_ssekms_key_id(kms)
+            .set_bucket_key_enabled(bk)
+    });
+    if let Some(alg) = obj.checksum_algorithm() {
+        req = req.checksum_algorithm(alg);
+    }
+    let out = req
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("CopyObject", &e))?;
+    if out.copy_object_result().is_none() {
+        return Err(AwsError {
+            operation: "CopyObject",
+            code: "NoCopyResult".into(),
+            message: "CopyObject answered without a CopyObjectResult".into(),
+            status: None,
+        });
+    }
+    Ok(out.version_id().map(str::to_owned))
+}

@@ -1,0 +1,211 @@
+//! One key of the lot, taken as far as it can go now: gather the facts a verdict needs
+//! (HeadObject of the source, then, when the verdict asks, of the target), let the pure
+//! [`judge`] decide, carry the verdict out (restore request, copy, delete of the copied source
+//! version) and record the result in the tracker.
+
+use thaw_common::aws::AwsError;
+use thaw_common::keys::KeyLine;
+use thaw_common::keystate::{
+    is_not_restored_code, judge, made_no_copy, Fact, Failure, KeyFacts, Verdict,
+};
+use thaw_common::progress::now_secs;
+use thaw_common::upload_record::{UploadEntry, UploadSlot};
+
+use crate::copy::{self, Copied};
+use crate::delete::delete_source_version;
+use crate::object::{self, ObjectInfo};
+use crate::restore::{self, RestoreAnswer};
+use crate::Ctx;
+
+/// What happened to one key in one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Finished for this run (copied, skipped or failed).
+    Finished,
+    /// Waiting for its restore; `deep` when it is a DEEP_ARCHIVE object (slower to poll).
+    Pending {
+        /// A DEEP_ARCHIVE object (or Intelligent-Tiering's Deep Archive Access tier).
+        deep: bool,
+    },
+}
+
+/// The objects looked at for a key, as HeadObject described them.
+#[derive(Default)]
+struct Looked {
+    source: Option<ObjectInfo>,
+    target: Option<ObjectInfo>,
+}
+
+/// Takes one key as far as it can go now, recording the result in the tracker.
+pub async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
+    let mut facts = KeyFacts {
+        key: &entry.key,
+        pinned: entry.version_id.as_deref(),
+        dest_bucket: entry.dest.as_ref().map(|(bucket, _)| bucket.as_str()),
+        in_place: ctx.in_place(entry),
+        restore_requested_at: ctx.tracker.restore_requested_at(i),
+        now: now_secs(),
+        source: None,
+        target: None,
+    };
+    let mut looked = Looked::default();
+    let verdict = loop {
+        match judge(&ctx.rules, &facts) {
+            Verdict::Need(Fact::Source) if facts.source.is_none() => {
+                let head = object::head(ctx, &entry.key, entry.version_id.as_deref()).await;
+                facts.source = Some(object::look(&head));
+                looked.source = head.ok();
+            }
+            Verdict::Need(Fact::Target) if facts.target.is_none() => {
+                let (bucket, key) = ctx.target_of(entry);
+                let head = object::head_at(ctx, &bucket, &key, None).await;
+                facts.target = Some(object::look(&head));
+                looked.target = head.ok();
+            }
+            verdict => break verdict,
+        }
+    };
+    carry_out(ctx, i, entry, verdict, &looked).await
+}
+
+/// Does what the verdict says and records it.
+async fn carry_out(
+    ctx: &Ctx,
+    i: usize,
+    entry: &KeyLine,
+    verdict: Verdict,
+    looked: &Looked,
+) -> Step {
+    let deep = looked
+        .source
+        .as_ref()
+        .is_some_and(|s| s.facts.head.is_deep_archive());
+    match (verdict, &looked.source) {
+        (Verdict::Skip, _) => {
+            ctx.tracker.skipped(i);
+            Step::Finished
+        }
+        (Verdict::Fail(f), _) => fail(ctx, i, &f),
+        (Verdict::Wait, _) => Step::Pending { deep },
+        (Verdict::Restore { days }, _) => {
+            match restore::request(ctx, &entry.key, entry.version_id.as_deref(), days).await {
+                Ok(answer) => {
+                    let accepted = answer == RestoreAnswer::Requested;
+                    ctx.tracker.restore_requested(i, accepted);
+                    Step::Pending { deep }
+                }
+                Err(e) => fail_with(ctx, i, &e),
+            }
+        }
+        (Verdict::Copy, Some(src)) => copy_key(ctx, i, entry, src).await,
+        (Verdict::DeleteSourceThenSkip, Some(src)) => {
+            // The current version is the copy of the pinned one: delete that, count it done.
+            let copied = Copied {
+                bytes: src.size(),
+                version_id: looked
+                    .target
+                    .as_ref()
+                    .and_then(|t| t.facts.version_id.clone()),
+            };
+            match delete_source_version(ctx, entry, src, &copied).await {
+                Ok(()) => {
+                    ctx.tracker.skipped(i);
+                    Step::Finished
+                }
+                Err(e) => fail_with(ctx, i, &e),
+            }
+        }
+        (verdict, _) => {
+            let message =
+                format!("no verdict to carry out without the facts it needs: {verdict:?}");
+            fail(ctx, i, &Failure::new("InternalError", message))
+        }
+    }
+}
+
+fn fail(ctx: &Ctx, i: usize, f: &Failure) -> Step {
+    ctx.tracker.failed(i, &f.code, &f.message);
+    Step::Finished
+}
+
+fn fail_with(ctx: &Ctx, i: usize, e: &AwsError) -> Step {
+    ctx.tracker.failed(i, &e.code, &e.message);
+    Step::Finished
+}
+
+/// Copies the key. Under `--delete-source-version` the lot item says first which version is to
+/// go: a run that dies between copy and delete leaves the next run a record to finish from.
+async fn copy_key(ctx: &Ctx, i: usize, entry: &KeyLine, src: &ObjectInfo) -> Step {
+    let pending = if ctx.rules.delete_source_version {
+        copy::source_version(ctx, entry, src).map(str::to_owned)
+    } else {
+        None
+    };
+    if let Some(v) = &pending {
+        if let Err(e) = ctx
+            .record(&UploadEntry::pending_delete(i, now_secs(), v))
+            .await
+        {
+            if !ctx.is_fenced() {
+                ctx.tracker.failed(i, &e.code, &e.message);
+            }
+            return Step::Finished;
+        }
+    }
+    let result = copy::copy_object(ctx, i, entry, src).await;
+    if let (Some(_), Err(e)) = (&pending, &result) {
+        // A definite refusal before the object could exist made no copy; otherwise the record
+        // stays for the next run to check.
+        if made_no_copy(e.operation, e.status) {
+            ctx.forget(UploadSlot::PendingDelete(i)).await;
+        }
+    }
+    copied_or_not(ctx, i, entry, src, pending.is_some(), result).await
+}
+
+/// The end of a copy: the source version deleted when asked (then the record dropped), the key
+/// counted, or why not.
+async fn copied_or_not(
+    ctx: &Ctx,
+    i: usize,
+    entry: &KeyLine,
+    obj: &ObjectInfo,
+    pending: bool,
+    result: Result<Copied, AwsError>,
+) -> Step {
+    let key = entry.key.as_str();
+    let deep = obj.facts.head.is_deep_archive();
+    match result {
+        Ok(copied) => {
+            if ctx.rules.delete_source_version {
+                if let Err(e) = delete_source_version(ctx, entry, obj, &copied).await {
+                    let message = format!("copied, but the source version was kept: {}", e.message);
+                    ctx.tracker.failed(i, &e.code, &message);
+                    return Step::Finished;
+                }
+                if pending {
+                    ctx.forget(UploadSlot::PendingDelete(i)).await;
+                }
+            }
+            ctx.tracker
+                .copied(i, copied.bytes, obj.facts.head.is_archived());
+            Step::Finished
+        }
+        Err(e) if is_not_restored_code(&e.code) => {
+            // The restored copy expired between HEAD and copy: restore again next pass.
+            ctx.tracker.restore_lost(i);
+            Step::Pending { deep }
+        }
+        Err(e) if e.code == "PreconditionFailed" => {
+            // The object was overwritten after HEAD: look at the new one next pass.
+            tracing::info!(key, "object changed during its copy; it is looked at again");
+            Step::Pending { deep }
+        }
+        Err(e) => {
+            if !ctx.is_fenced() {
+                ctx.tracker.failed(i, &e.code, &e.message);
+            }
+            Step::Finished
+        }
+    }
+}
