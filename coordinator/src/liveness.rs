@@ -184,27 +184,19 @@ pub async fn liveness_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use thaw_common::checkpoint::LotCheckpoint;
+    use thaw_common::checkpoint::Counters;
+    use thaw_common::fixtures::LotItemBuilder;
 
     fn lot(n: u32, state: LotState) -> LotItem {
-        LotItem {
-            lot: n,
-            state,
-            attempt: 1,
-            counters: Default::default(),
-            task: Some("arn:aws:ecs:task/1".into()),
-            heartbeat_at: Some(1000),
-            updated_at: Some(1000),
-            next_check_at: None,
-            last_error: None,
-            launch_failure: None,
-            manifest: String::new(),
-            checkpoint: LotCheckpoint::new(1),
-            uploads: Default::default(),
-            started_at: Some(990),
-            launched_at: Some(980),
-            retries: 0,
-        }
+        LotItemBuilder::new(n, 1)
+            .state(state)
+            .counters(Counters::default())
+            .task("arn:aws:ecs:task/1")
+            .heartbeat_at(1000)
+            .updated_at(1000)
+            .started_at(990)
+            .launched_at(980)
+            .build()
     }
 
     #[test]

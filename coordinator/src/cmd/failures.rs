@@ -399,6 +399,7 @@ fn summary_json(
 mod tests {
     use super::*;
     use thaw_common::checkpoint::LotCheckpoint;
+    use thaw_common::fixtures::LotItemBuilder;
 
     #[test]
     fn failed_entries_in_the_input_format() {
@@ -449,24 +450,8 @@ mod tests {
         cp.record_failure(1, "NoSuchKey", "The specified key does not exist.");
         cp.done.set(3, true);
         cp.skipped.set(3, true);
-        let lot = LotItem {
-            lot: 0,
-            state: LotState::Waiting,
-            attempt: 1,
-            counters: cp.counters,
-            task: None,
-            heartbeat_at: None,
-            updated_at: None,
-            next_check_at: None,
-            last_error: None,
-            launch_failure: None,
-            manifest: String::new(),
-            checkpoint: cp,
-            uploads: Default::default(),
-            started_at: None,
-            launched_at: None,
-            retries: 0,
-        };
+        let base = LotItemBuilder::new(0, 4).checkpoint(cp);
+        let lot = base.clone().state(LotState::Waiting).build();
         let keys: Vec<KeyLine> = ["a b", "c+d", "e", "f"]
             .into_iter()
             .map(|k| KeyLine {
@@ -492,11 +477,10 @@ mod tests {
         assert_eq!(lines[2], "bkt,e,,pending,,,not finished yet");
         assert_eq!(report_rows("bkt", &lot, &keys, true).lines().count(), 1);
         // a lot that failed as a whole: its unfinished keys failed with it
-        let failed = LotItem {
-            state: LotState::Failed,
-            last_error: Some("lot manifest missing".into()),
-            ..lot
-        };
+        let failed = base
+            .state(LotState::Failed)
+            .last_error("lot manifest missing")
+            .build();
         let rows = report_rows("bkt", &failed, &keys, false);
         assert_eq!(
             rows.lines().nth(2),

@@ -238,27 +238,15 @@ fn progress_line(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use thaw_common::checkpoint::LotCheckpoint;
+    use thaw_common::checkpoint::Counters;
+    use thaw_common::fixtures::LotItemBuilder;
 
     fn waiting(next: Option<i64>) -> LotItem {
-        LotItem {
-            lot: 0,
-            state: LotState::Waiting,
-            attempt: 1,
-            counters: Default::default(),
-            task: None,
-            heartbeat_at: None,
-            updated_at: None,
-            next_check_at: next,
-            last_error: None,
-            launch_failure: None,
-            manifest: String::new(),
-            checkpoint: LotCheckpoint::new(1),
-            uploads: Default::default(),
-            started_at: None,
-            launched_at: None,
-            retries: 0,
-        }
+        LotItemBuilder::new(0, 1)
+            .state(LotState::Waiting)
+            .counters(Counters::default())
+            .next_check_at(next)
+            .build()
     }
 
     #[test]

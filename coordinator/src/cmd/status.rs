@@ -359,29 +359,15 @@ fn status_text(job: &str, lots: &[LotItem], now: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use thaw_common::checkpoint::LotCheckpoint;
+    use thaw_common::fixtures::LotItemBuilder;
 
     fn lot(n: u32, state: LotState, done: u64) -> LotItem {
-        let mut cp = LotCheckpoint::new(10);
-        cp.counters.copied = done;
-        LotItem {
-            lot: n,
-            state,
-            attempt: 1,
-            counters: cp.counters,
-            task: Some("arn:aws:ecs:us-east-1:123:task/thaw/0123456789abcdef".into()),
-            heartbeat_at: Some(100),
-            updated_at: None,
-            next_check_at: None,
-            last_error: None,
-            launch_failure: None,
-            manifest: String::new(),
-            checkpoint: cp,
-            uploads: BTreeMap::new(),
-            started_at: None,
-            launched_at: None,
-            retries: 0,
-        }
+        LotItemBuilder::new(n, 10)
+            .state(state)
+            .copied(done)
+            .task("arn:aws:ecs:us-east-1:123:task/thaw/0123456789abcdef")
+            .heartbeat_at(100)
+            .build()
     }
 
     #[test]

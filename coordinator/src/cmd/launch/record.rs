@@ -199,31 +199,11 @@ pub fn select(items: Vec<LotItem>, now: i64) -> Selection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
-    use thaw_common::checkpoint::LotCheckpoint;
-    use thaw_common::spec::{S3Location, WorkerSettings};
-    use thaw_common::storage::{RestoreTier, StorageClass};
+    use thaw_common::fixtures::{JobSpecBuilder, LotItemBuilder};
+    use thaw_common::storage::StorageClass;
 
     fn item(lot: u32, state: LotState, task: Option<&str>) -> LotItem {
-        let cp = LotCheckpoint::new(3);
-        LotItem {
-            lot,
-            state,
-            attempt: 1,
-            counters: cp.counters,
-            task: task.map(str::to_owned),
-            heartbeat_at: None,
-            updated_at: None,
-            next_check_at: None,
-            last_error: None,
-            launch_failure: None,
-            manifest: String::new(),
-            checkpoint: cp,
-            uploads: BTreeMap::new(),
-            started_at: None,
-            launched_at: None,
-            retries: 0,
-        }
+        LotItemBuilder::new(lot, 3).state(state).task(task).build()
     }
 
     #[test]
@@ -251,53 +231,34 @@ mod tests {
         assert_eq!(select(vec![fresh], 10_000).launch.len(), 1);
     }
 
-    fn spec() -> JobSpec {
-        JobSpec {
-            job_id: "j".into(),
-            bucket: "b".into(),
-            target_class: StorageClass::Standard,
-            restore_tier: RestoreTier::Bulk,
-            restore_days: 3,
-            keys_total: 10,
-            lots: 2,
-            control: S3Location::new("b", "thaw/").join("j"),
-            table: "t".into(),
-            created_at: "2026-01-01T00:00:00Z".into(),
-            tool_version: "0".into(),
-            input_fingerprint: "fnv1a64:1".into(),
-            worker: WorkerSettings::default(),
-            destination: None,
-            source_prefix: None,
-            overwrite: false,
-            delete_source_version: false,
-            bucket_regions: Default::default(),
-            dest_buckets: Vec::new(),
-            copy_acls: false,
-            input_format: "keys".into(),
-        }
+    /// Job `j` on bucket `b`: 10 keys in 2 lots into STANDARD, key list `fnv1a64:1`.
+    fn spec() -> JobSpecBuilder {
+        JobSpecBuilder::new("j", "b")
+            .target_class(StorageClass::Standard)
+            .keys_total(10)
+            .lots(2)
+            .table("t")
+            .tool_version("0")
+            .input_fingerprint("fnv1a64:1")
     }
 
     #[test]
     fn same_job_checks() {
-        let old = spec();
+        let old = spec().build();
         let item = JobItem {
             job_id: "j".into(),
             spec_json: serde_json::to_string(&old).expect("json"),
             launcher: "ecs".into(),
             launch_json: "{}".into(),
         };
-        let mut wanted = spec();
-        wanted.created_at = "2027-01-01T00:00:00Z".into();
+        let wanted = spec().created_at("2027-01-01T00:00:00Z").build();
         assert_eq!(same_job(&item, &wanted).expect("same"), old);
-        let mut other = spec();
-        other.input_fingerprint = "fnv1a64:2".into();
+        let other = spec().input_fingerprint("fnv1a64:2").build();
         let e = same_job(&item, &other).unwrap_err().to_string();
         assert_eq!(e, "job j already exists with a different key list");
-        let mut other = spec();
-        other.target_class = StorageClass::Glacier;
+        let other = spec().target_class(StorageClass::Glacier).build();
         assert!(same_job(&item, &other).is_err());
-        let mut other = spec();
-        other.lots = 3;
+        let other = spec().lots(3).build();
         assert!(same_job(&item, &other).is_err());
     }
 }
