@@ -1,0 +1,146 @@
+//! A run's writes to its lot: task, state, run start and checkpoints, each fenced by attempt.
+
+use super::*;
+
+impl ProgressTable {
+    /// Records the task that runs `attempt` of a lot.
+    pub async fn record_task(&self, job: &str, lot: u32, attempt: u64, task: &str) -> Result<()> {
+        self.fenced_update(
+            job,
+            lot,
+            attempt,
+            "SET task = :task, updated_at = :now",
+            vec![(":task", s(task))],
+        )
+        .await
+    }
+
+    /// Sets a lot's state (and optionally its last error) for `attempt`.
+    pub async fn set_state(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        state: LotState,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let (expr, mut vals) = match error {
+            Some(e) => (
+                "SET #st = :st, last_error = :err, updated_at = :now",
+                vec![(":err", s(e))],
+            ),
+            None => ("SET #st = :st, updated_at = :now", vec![]),
+        };
+        vals.push((":st", s(state.as_str())));
+        self.fenced_update(job, lot, attempt, expr, vals).await
+    }
+
+    /// Marks `attempt` of a lot FAILED because its worker could not be started: the kind of
+    /// failure (attribute `launch_failure`, removed by the next claim) and `error` as its
+    /// `last_error`.
+    pub async fn set_launch_failed(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        failure: LaunchFailure,
+        error: &str,
+    ) -> Result<()> {
+        let expr = "SET #st = :st, last_error = :err, launch_failure = :lf, updated_at = :now";
+        let vals = vec![
+            (":st", s(LotState::Failed.as_str())),
+            (":err", s(error)),
+            (":lf", s(failure.as_str())),
+        ];
+        self.fenced_update(job, lot, attempt, expr, vals).await
+    }
+
+    /// Marks the start of a worker run: RUNNING, a first heartbeat, and its task id when the
+    /// worker knows it (on ECS the coordinator already recorded the task ARN).
+    pub async fn start_run(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        task: Option<&str>,
+    ) -> Result<()> {
+        let mut vals = vec![(":st", s(LotState::Running.as_str()))];
+        let expr = match task {
+            Some(t) => {
+                vals.push((":task", s(t)));
+                "SET #st = :st, task = :task, heartbeat_at = :now, updated_at = :now, started_at = :now REMOVE next_check_at"
+            }
+            None => "SET #st = :st, heartbeat_at = :now, updated_at = :now, started_at = :now REMOVE next_check_at",
+        };
+        self.fenced_update(job, lot, attempt, expr, vals).await
+    }
+
+    /// Writes a full checkpoint: counters, bitmaps, failures, state and heartbeat (and, for a
+    /// WAITING lot, when to look again).
+    pub async fn write_checkpoint(
+        &self,
+        job: &str,
+        lot: u32,
+        attempt: u64,
+        cp: &LotCheckpoint,
+        state: LotState,
+        next_check_at: Option<i64>,
+    ) -> Result<()> {
+        let c = &cp.counters;
+        let failures: HashMap<String, AttributeValue> = cp
+            .failed
+            .iter()
+            .map(|(code, g)| {
+                (
+                    code.clone(),
+                    AttributeValue::M(HashMap::from([
+                        ("message".to_owned(), s(g.message.clone())),
+                        (
+                            "keys".to_owned(),
+                            AttributeValue::B(Blob::new(g.keys.as_bytes())),
+                        ),
+                        ("count".to_owned(), n(g.keys.count())),
+                    ])),
+                )
+            })
+            .collect();
+        let mut expr = String::from(
+            "SET #st = :st, heartbeat_at = :now, updated_at = :now, restore_requested = :rr, restored = :rs, copied = :cp, skipped = :sk, failed = :fl, bytes_copied = :by, done_keys = :done, skipped_keys = :skipped, restore_keys = :rkeys, failures = :failures",
+        );
+        let mut vals = vec![
+            (":st", s(state.as_str())),
+            (":rr", n(c.restore_requested)),
+            (":rs", n(c.restored)),
+            (":cp", n(c.copied)),
+            (":sk", n(c.skipped)),
+            (":fl", n(c.failed)),
+            (":by", n(c.bytes_copied)),
+            (":done", AttributeValue::B(Blob::new(cp.done.as_bytes()))),
+            (
+                ":skipped",
+                AttributeValue::B(Blob::new(cp.skipped.as_bytes())),
+            ),
+            (
+                ":rkeys",
+                AttributeValue::B(Blob::new(cp.restore_requested.as_bytes())),
+            ),
+            (":failures", AttributeValue::M(failures)),
+        ];
+        if !cp.requests.is_empty() {
+            expr.push_str(", requests = :req");
+            vals.push((
+                ":req",
+                AttributeValue::M(cp.requests.iter().map(|(k, v)| (k.clone(), n(v))).collect()),
+            ));
+        }
+        if let Some(t) = cp.restore_requested_at {
+            expr.push_str(", restore_requested_at = :rat");
+            vals.push((":rat", n(t)));
+        }
+        if let Some(t) = next_check_at {
+            expr.push_str(", next_check_at = :next");
+            vals.push((":next", n(t)));
+        }
+        self.fenced_update(job, lot, attempt, &expr, vals).await
+    }
+}
