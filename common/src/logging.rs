@@ -1,5 +1,8 @@
 //! Log setup for both binaries: human-readable lines on a terminal, JSON lines in containers (so
-//! CloudWatch Logs Insights can query the fields).
+//! CloudWatch Logs Insights can query the fields). Colour only when stderr is a terminal and
+//! `NO_COLOR` is unset (<https://no-color.org>): files, pipes and CI logs get plain text.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -20,6 +23,10 @@ pub fn init(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_target(false);
     let result = match format {
         LogFormat::Human => builder.compact().try_init(),
@@ -31,4 +38,28 @@ pub fn init(format: LogFormat) {
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
+}
+
+/// Whether human log lines carry ANSI colour: on a terminal, unless `NO_COLOR` is set to anything
+/// but the empty string.
+pub fn colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(!colour(false, None), "files and pipes get plain text");
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(!colour(false, Some(OsStr::new("1"))));
+        assert!(
+            colour(true, Some(OsStr::new(""))),
+            "an empty NO_COLOR is unset"
+        );
+    }
 }

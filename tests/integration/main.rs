@@ -10,6 +10,7 @@ mod deploy_tests;
 mod e2e_tests;
 mod ecs;
 mod ops_tests;
+mod output_tests;
 mod rig;
 mod version_tests;
 mod worker_tests;
