@@ -12,5 +12,6 @@ mod ecs;
 mod ops_tests;
 mod output_tests;
 mod rig;
+mod stack_lint_tests;
 mod version_tests;
 mod worker_tests;
