@@ -8,6 +8,7 @@ pub mod aws;
 pub mod bitmap;
 pub mod checkpoint;
 pub mod cost;
+pub mod emf;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod iam;
