@@ -145,7 +145,7 @@ impl ProgressTable {
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":next", n(expected + 1))
             .expression_attribute_values(":expected", n(expected))
-            .expression_attribute_values(":now", n(now_secs()));
+            .expression_attribute_values(":now", n(self.now()));
         for (k, v) in vals {
             req = req.expression_attribute_values(k, v);
         }

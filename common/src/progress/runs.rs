@@ -60,7 +60,7 @@ impl ProgressTable {
             expr.push_str(", next_check_at = :retry_at");
             vals.push((
                 ":retry_at",
-                n(now_secs() + crate::task::launch_backoff(in_a_row)),
+                n(self.now() + crate::task::launch_backoff(in_a_row)),
             ));
         }
         self.fenced_update(job, lot, attempt, &expr, vals).await
