@@ -26,6 +26,8 @@ What it adds to plain moto (all off unless configured):
 * Regions: a request signed for another Region than the bucket's is refused as S3 refuses it
   (HeadBucket: 301 with `x-amz-bucket-region`; other calls: 400 AuthorizationHeaderMalformed),
   where moto serves every bucket from every Region;
+* launch weather (tests/emulator_launch.py): a Fargate task quota, permanent RunTask refusals,
+  Spot interruptions' stopCode, and lost responses to successful lot claims;
 * request counting: GET /_thaw/stats returns the number of requests seen per operation (and the
   canned ACL copies asked for), so tests and the benchmark can cross-check the worker's own
   counters.
@@ -50,6 +52,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.s3 import models as s3_models
 
+import emulator_launch
+
 CONFIG = {
     "restore_delay": float(os.environ.get("THAW_MOTO_RESTORE_DELAY", "0") or 0),
     "s3_fault_rate": 0.0,
@@ -57,6 +61,7 @@ CONFIG = {
     "ecs_throttle_rate": 0.0,
     "ecs_capacity_failure_rate": 0.0,
 }
+CONFIG.update(emulator_launch.DEFAULTS)
 STATS: Counter = Counter()
 STATS_LOCK = threading.Lock()
 FAULT_RATES = ("s3_fault_rate", "ddb_fault_rate", "ecs_throttle_rate", "ecs_capacity_failure_rate")
@@ -320,6 +325,9 @@ def wrap(app):
                 body = json.dumps({"tasks": [], "failures": [{"reason": "RESOURCE:MEMORY", "detail": "thaw fault injection"}]}).encode()
                 start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))])
                 return [body]
+        answer = emulator_launch.intercept(op, environ, start_response, app, CONFIG, _configure)
+        if answer is not None:
+            return answer
         if op.startswith("s3:") and not (op == "s3:PUT:bucket" or path in ("", "/")):
             bucket_name = urllib.parse.unquote(path.lstrip("/").split("/", 1)[0])
             actual, signed = _bucket_region(bucket_name), _signing_region(environ)

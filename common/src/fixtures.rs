@@ -37,6 +37,7 @@ impl LotItemBuilder {
                 next_check_at: None,
                 last_error: None,
                 launch_failure: None,
+                launch_failures: 0,
                 manifest: String::new(),
                 checkpoint,
                 uploads: BTreeMap::new(),

@@ -8,8 +8,9 @@
 //! by its `FromStr`, and nowhere else.
 //!
 //! A launch that fails (no Fargate capacity, a worker binary that cannot start) is recorded as a
-//! [`LaunchFailure`] beside the human `last_error`, so the decision "relaunch without counting a
-//! retry" reads a typed attribute instead of the wording of a message.
+//! [`LaunchFailure`] beside the human `last_error`, so the decisions "relaunch without counting a
+//! retry" and "stop: ECS refuses this job's tasks as asked" read a typed attribute instead of the
+//! wording of a message.
 
 use std::fmt;
 use std::str::FromStr;
@@ -125,16 +126,38 @@ pub fn hostname() -> &'static str {
 }
 
 /// Why no worker could be started for a lot (the lot is FAILED, but not because of its keys:
-/// `retry` and `follow` relaunch it without counting a retry).
+/// `retry` and `follow` relaunch it without counting a retry, unless it is [`Self::Refused`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LaunchFailure {
-    /// ECS did not start the task: RunTask failed or reported a failure (e.g. no capacity).
+    /// ECS did not start the task for a passing reason: throttling, no capacity (`RESOURCE:*`),
+    /// the Fargate task or vCPU quota, a server error. Relaunched later, with backoff.
     RunTask,
+    /// ECS refused the task as asked, and will refuse it again until someone fixes the setup:
+    /// `iam:PassRole` denied, a subnet or security group that does not exist, an inactive task
+    /// definition, a capacity provider the cluster lacks. `follow` stops and says why; only an
+    /// explicit `retry` relaunches it.
+    Refused,
     /// The local worker process could not be started.
     Spawn,
     /// Recorded by an older thaw, which said so only with the `launch failed` prefix of
     /// `last_error` (or by a newer one, with a kind this version does not know).
     Unrecorded,
+}
+
+/// The first pause before a lot whose launch failed for a passing reason is relaunched.
+pub const LAUNCH_BACKOFF_FIRST: i64 = 30;
+/// The longest such pause.
+pub const LAUNCH_BACKOFF_MAX: i64 = 900;
+
+/// Seconds to wait before relaunching a lot whose last `in_a_row` launches failed for a passing
+/// reason (throttling, capacity, quota): 30 s, doubled by every failure in a row, at most 15
+/// minutes. A quota frees up as tasks end, capacity comes back within minutes: a lot must not
+/// hammer RunTask every `follow` interval, and must not wait hours either.
+pub fn launch_backoff(in_a_row: u64) -> i64 {
+    let doublings = in_a_row.saturating_sub(1).min(20) as u32;
+    LAUNCH_BACKOFF_FIRST
+        .saturating_mul(1_i64 << doublings)
+        .min(LAUNCH_BACKOFF_MAX)
 }
 
 /// How the `last_error` of a launch failure starts.
@@ -145,9 +168,15 @@ impl LaunchFailure {
     pub fn as_str(self) -> &'static str {
         match self {
             LaunchFailure::RunTask => "run_task",
+            LaunchFailure::Refused => "refused",
             LaunchFailure::Spawn => "spawn",
             LaunchFailure::Unrecorded => "unrecorded",
         }
+    }
+
+    /// True when relaunching cannot help until the setup is fixed.
+    pub fn is_permanent(self) -> bool {
+        self == LaunchFailure::Refused
     }
 
     /// The `last_error` text recorded with a launch failure: `launch failed: <why>`.
@@ -179,6 +208,7 @@ impl FromStr for LaunchFailure {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         [
             LaunchFailure::RunTask,
+            LaunchFailure::Refused,
             LaunchFailure::Spawn,
             LaunchFailure::Unrecorded,
         ]
@@ -255,14 +285,27 @@ mod tests {
     }
 
     #[test]
+    fn launch_backoff_doubles_up_to_its_cap() {
+        assert_eq!(launch_backoff(0), 30);
+        assert_eq!(launch_backoff(1), 30);
+        assert_eq!(launch_backoff(2), 60);
+        assert_eq!(launch_backoff(3), 120);
+        assert_eq!(launch_backoff(5), 480);
+        assert_eq!(launch_backoff(6), LAUNCH_BACKOFF_MAX);
+        assert_eq!(launch_backoff(u64::MAX), LAUNCH_BACKOFF_MAX);
+    }
+
+    #[test]
     fn launch_failures() {
         for k in [
             LaunchFailure::RunTask,
+            LaunchFailure::Refused,
             LaunchFailure::Spawn,
             LaunchFailure::Unrecorded,
         ] {
             assert_eq!(k.as_str().parse(), Ok(k));
             assert_eq!(LaunchFailure::read(Some(k.as_str()), None), Some(k));
+            assert_eq!(k.is_permanent(), k == LaunchFailure::Refused, "{k}");
         }
         let msg = LaunchFailure::message("RunTask: RESOURCE:MEMORY");
         assert_eq!(msg, "launch failed: RunTask: RESOURCE:MEMORY");

@@ -22,9 +22,12 @@ pub enum Due {
 }
 
 /// The lots due for a relaunch now, with why. `max_retries` (for `follow`) leaves alone the lots
-/// that failed that many times already, and CANCELLED lots (only `retry` resumes a cancelled
-/// job); `only` restricts to the given lot numbers. A lot whose launch failed (e.g. no Fargate
-/// capacity) is relaunched without counting a retry.
+/// that failed that many times already, CANCELLED lots (only `retry` resumes a cancelled job),
+/// lots whose launch ECS refused (only `retry`, once the setup is fixed) and lots whose launch
+/// failed for a passing reason until their backoff (`next_check_at`) is over; `only` restricts
+/// to the given lot numbers. A lot whose launch failed (e.g. no Fargate capacity), or whose
+/// Spot task was reclaimed before its worker could say so, is relaunched without counting a
+/// retry.
 pub fn due_lots(
     lots: &[LotItem],
     live: &BTreeMap<u32, Liveness>,
@@ -32,17 +35,23 @@ pub fn due_lots(
     max_retries: Option<u64>,
     only: Option<&BTreeSet<u32>>,
 ) -> Vec<(LotItem, Due)> {
-    let resume_cancelled = max_retries.is_none();
+    let explicit = max_retries.is_none();
     lots.iter()
         .filter(|l| only.is_none_or(|o| o.contains(&l.lot)))
         .filter_map(|l| {
             let due = match (l.state, live.get(&l.lot)) {
                 (_, Some(Liveness::Stale(_))) => Due::Retry,
+                (_, Some(Liveness::Interrupted(_))) => Due::Resume,
                 (LotState::Pending, _) => Due::Pending,
                 (LotState::Waiting, _) if l.next_check_at.is_none_or(|t| t <= now) => Due::Waiting,
                 (LotState::Interrupted, _) => Due::Resume,
-                (LotState::Cancelled, _) if resume_cancelled => Due::Resume,
-                (LotState::Failed, _) if launch_failed(l) => Due::Resume,
+                (LotState::Cancelled, _) if explicit => Due::Resume,
+                (LotState::Failed, _) if launch_failed(l) => {
+                    if !explicit && !launch_due(l, now) {
+                        return None;
+                    }
+                    Due::Resume
+                }
                 (LotState::Failed, _) => Due::Retry,
                 _ => return None,
             };
@@ -57,6 +66,19 @@ pub fn due_lots(
 /// True when the lot failed because its worker could not be started (not because of its keys).
 pub fn launch_failed(lot: &LotItem) -> bool {
     lot.state == LotState::Failed && lot.launch_failure.is_some()
+}
+
+/// True when the lot's launch was refused by ECS as asked: relaunching cannot help until the
+/// setup is fixed.
+pub fn launch_refused(lot: &LotItem) -> bool {
+    launch_failed(lot) && lot.launch_failure.is_some_and(|k| k.is_permanent())
+}
+
+/// Whether `follow` relaunches a lot whose launch failed, at `now`: never when refused; when the
+/// failure passes, once its backoff is over (`next_check_at`, written on the coordinator's
+/// clock).
+fn launch_due(lot: &LotItem, now: i64) -> bool {
+    !launch_refused(lot) && lot.next_check_at.is_none_or(|t| t <= now)
 }
 
 #[cfg(test)]
@@ -142,6 +164,36 @@ mod tests {
                 (5, Due::Resume)
             ]
         );
+        // follow waits out a passing launch failure's backoff and never relaunches a refused
+        // one; retry relaunches both at once
+        let mut backoff = more.clone();
+        backoff[6].next_check_at = Some(1600);
+        let picked = |lots: &[LotItem], max| -> Vec<(u32, Due)> {
+            due_lots(lots, &live, 1500, max, None)
+                .into_iter()
+                .map(|(l, d)| (l.lot, d))
+                .collect()
+        };
+        assert!(!picked(&backoff, Some(2)).contains(&(6, Due::Resume)));
+        assert!(picked(&backoff, None).contains(&(6, Due::Resume)));
+        backoff[6].next_check_at = Some(1500);
+        assert!(picked(&backoff, Some(2)).contains(&(6, Due::Resume)));
+        let mut refused = more.clone();
+        refused[6].launch_failure = Some(LaunchFailure::Refused);
+        assert!(launch_refused(&refused[6]));
+        assert!(!picked(&refused, Some(2)).iter().any(|(l, _)| *l == 6));
+        assert!(picked(&refused, None).contains(&(6, Due::Resume)));
+        // a Spot task reclaimed before the worker said so: resumed, not a retry, even when the
+        // lot has used its retries
+        let mut spot = lots.clone();
+        spot[1].retries = 5;
+        let mut live_spot = live.clone();
+        live_spot.insert(1, Liveness::Interrupted("Spot".into()));
+        let got: Vec<(u32, Due)> = due_lots(&spot, &live_spot, 1500, Some(2), None)
+            .into_iter()
+            .map(|(l, d)| (l.lot, d))
+            .collect();
+        assert!(got.contains(&(1, Due::Resume)), "{got:?}");
         let only: BTreeSet<u32> = [1, 3].into();
         assert_eq!(pick(&live, 1500, None, Some(&only)), vec![(3, Due::Retry)]);
         live.insert(1, Liveness::Stale("gone".into()));

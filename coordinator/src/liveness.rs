@@ -2,9 +2,22 @@
 //! `follow` relaunch.
 //!
 //! A lot's worker counts as gone (the lot is **stale**) when its ECS task is STOPPED, when its
-//! local process (same host) no longer exists, or when it has not written a heartbeat for longer
-//! than the stale threshold. The lots come from one paginated Query; ECS is asked with one
-//! DescribeTasks per 100 active ECS lots: no per-lot round trips. [`liveness`] itself is pure.
+//! local process (same host) no longer exists or is a zombie, or when its heartbeat has not
+//! changed for longer than the stale threshold. The lots come from one paginated Query; ECS is
+//! asked with one DescribeTasks per 100 active ECS lots: no per-lot round trips. [`liveness`]
+//! itself is pure.
+//!
+//! **No clock but our own.** `heartbeat_at` is written on the worker's clock, which may be
+//! minutes off ours (a coordinator 90 s ahead once declared every running lot stale and fenced
+//! live workers). So the heartbeat's *value* is never compared with our time when there is
+//! anything better: a coordinator that looks more than once (`follow`, `status --watch`) keeps
+//! [`Heartbeats`], what it saw of each lot's heartbeat and when *on its own clock* it last saw it
+//! change; a lot is stale once its heartbeat has not changed for `stale_after` seconds of our
+//! time, whatever either clock says. A single look (`status`, `retry`, `follow --once`, the first
+//! look of `follow`) has nothing to compare with: it falls back on the two clocks, with
+//! [`CLOCK_SLACK`] of tolerance, so only a heartbeat older than `stale_after` + 15 minutes by our
+//! clock counts as gone there. A worker whose task was reclaimed by Fargate Spot before it could
+//! record INTERRUPTED is [`Liveness::Interrupted`]: gone, but not by its own fault.
 
 use std::collections::BTreeMap;
 
@@ -21,6 +34,9 @@ use crate::job::Job;
 pub struct StoppedTask {
     /// `stoppedReason`, with the container's exit code and reason when there is one.
     pub reason: String,
+    /// ECS stopped it because Fargate Spot took its capacity back (`stopCode`
+    /// `SpotInterruption`).
+    pub spot: bool,
     /// ECS answered MISSING: it does not know the task (yet: DescribeTasks is eventually
     /// consistent right after RunTask, or any more).
     pub missing: bool,
@@ -61,11 +77,13 @@ pub async fn stopped_tasks(
                     reason.push_str(&format!("; {r}"));
                 }
             }
+            let spot = t.stop_code() == Some(&aws_sdk_ecs::types::TaskStopCode::SpotInterruption);
             if let Some(arn) = t.task_arn() {
                 stopped.insert(
                     arn.to_owned(),
                     StoppedTask {
                         reason,
+                        spot,
                         missing: false,
                     },
                 );
@@ -78,6 +96,7 @@ pub async fn stopped_tasks(
                         arn.to_owned(),
                         StoppedTask {
                             reason: "task no longer known to ECS".into(),
+                            spot: false,
                             missing: true,
                         },
                     );
@@ -94,13 +113,94 @@ fn task_of(lot: &LotItem) -> Option<TaskId> {
 }
 
 /// Whether a local worker process is known to be gone: only when it ran on this host and no
-/// such process exists.
+/// such process exists, or it is a zombie (exited, never reaped: a coordinator in a container
+/// without an init leaves its dead workers so, and their pid stays taken).
 pub fn local_worker_gone(task: &TaskId, this_host: &str) -> bool {
     // Only where /proc tells (Linux); elsewhere the heartbeat decides.
     task.pid_on(this_host).is_some_and(|pid| {
         std::path::Path::new("/proc/self").exists()
-            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                Ok(stat) => exited(&stat),
+                Err(_) => true,
+            }
     })
+}
+
+/// Whether a `/proc/<pid>/stat` line is a process that has exited: state `Z` (zombie) or `X`
+/// (dead). The state follows the command name, which is in parentheses and may hold anything.
+fn exited(stat: &str) -> bool {
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    matches!(state, Some('Z' | 'X'))
+}
+
+/// How much two clocks (the worker's and ours) are allowed to disagree when one look must
+/// compare them (no [`Heartbeats`] history): 15 minutes, past which AWS itself refuses a
+/// request's signature (`RequestTimeTooSkewed`).
+pub const CLOCK_SLACK: i64 = 900;
+
+/// What a coordinator saw of one lot's heartbeat across its looks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Beat {
+    attempt: u64,
+    heartbeat: Option<i64>,
+    /// When (our clock) this heartbeat value was first seen.
+    since: i64,
+    /// Whether an earlier look saw this attempt at all.
+    seen_before: bool,
+}
+
+/// What this coordinator saw of each lot's heartbeat, on its own clock, across its looks at the
+/// job: the heartbeat value is only compared with itself, never with our time.
+#[derive(Debug, Clone, Default)]
+pub struct Heartbeats(BTreeMap<u32, Beat>);
+
+/// What [`Heartbeats`] knows of a lot's heartbeat at this look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// First look at this attempt: nothing to compare with.
+    FirstLook,
+    /// The same value for this many seconds of our clock (0: it changed at this look).
+    UnchangedFor(i64),
+}
+
+impl Heartbeats {
+    /// Records a look at `lots` at `now` (our clock).
+    pub fn observe(&mut self, lots: &[LotItem], now: i64) {
+        for l in lots {
+            let beat = self.0.entry(l.lot).or_insert(Beat {
+                attempt: l.attempt,
+                heartbeat: l.heartbeat_at,
+                since: now,
+                seen_before: false,
+            });
+            if beat.attempt != l.attempt {
+                *beat = Beat {
+                    attempt: l.attempt,
+                    heartbeat: l.heartbeat_at,
+                    since: now,
+                    seen_before: false,
+                };
+            } else if beat.since != now {
+                beat.seen_before = true;
+                if beat.heartbeat != l.heartbeat_at {
+                    beat.heartbeat = l.heartbeat_at;
+                    beat.since = now;
+                }
+            }
+        }
+    }
+
+    /// What was seen of `lot`'s heartbeat, as of `now`.
+    pub fn seen(&self, lot: &LotItem, now: i64) -> Seen {
+        match self.0.get(&lot.lot) {
+            Some(b) if b.attempt == lot.attempt && b.seen_before => {
+                Seen::UnchangedFor(now - b.since)
+            }
+            _ => Seen::FirstLook,
+        }
+    }
 }
 
 /// Seconds without a heartbeat after which a RUNNING lot counts as stale.
@@ -115,23 +215,40 @@ pub enum Liveness {
     Live,
     /// It should have a worker, but the worker is gone: why.
     Stale(String),
+    /// Its worker is gone because Fargate Spot took the capacity back before the worker could
+    /// record INTERRUPTED: resumed without counting a retry.
+    Interrupted(String),
     /// No worker is expected (not active).
     Idle,
 }
 
-/// Decides a lot's liveness from its item, the stopped tasks, this host and the time.
-pub fn liveness(
-    lot: &LotItem,
-    stopped: &BTreeMap<String, StoppedTask>,
-    this_host: &str,
-    now: i64,
-    stale_after: i64,
-) -> Liveness {
+/// The facts a lot's liveness is decided from, besides the lot: the stopped tasks, this host,
+/// our time and what we saw of the heartbeats.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// The stopped tasks among the job's (by ARN).
+    pub stopped: &'a BTreeMap<String, StoppedTask>,
+    /// This machine's name.
+    pub this_host: &'a str,
+    /// Now, on our clock (epoch seconds).
+    pub now: i64,
+    /// Seconds without a heartbeat change after which a RUNNING lot is stale.
+    pub stale_after: i64,
+    /// What this coordinator saw of the heartbeats in earlier looks.
+    pub beats: &'a Heartbeats,
+}
+
+/// Decides a lot's liveness from its item and the [`Facts`].
+pub fn liveness(lot: &LotItem, f: &Facts<'_>) -> Liveness {
     if !lot.state.is_active() {
         return Liveness::Idle;
     }
+    let now = f.now;
     let launched = lot.launched_at.or(lot.updated_at).unwrap_or(now);
-    if let Some(s) = lot.task.as_ref().and_then(|t| stopped.get(t)) {
+    if let Some(s) = lot.task.as_ref().and_then(|t| f.stopped.get(t)) {
+        if s.spot {
+            return Liveness::Interrupted(format!("ECS task stopped: {}", s.reason));
+        }
         if !(s.missing && now - launched < LAUNCH_GRACE) {
             return Liveness::Stale(format!("ECS task stopped: {}", s.reason));
         }
@@ -139,18 +256,14 @@ pub fn liveness(
     let task = task_of(lot);
     if task
         .as_ref()
-        .is_some_and(|t| local_worker_gone(t, this_host))
+        .is_some_and(|t| local_worker_gone(t, f.this_host))
     {
         return Liveness::Stale("local worker process is gone".into());
     }
+    let stale_after = f.stale_after;
     match lot.state {
         // A running worker proves it is alive with its heartbeat, whatever its task.
-        LotState::Running => match lot.heartbeat_at.or(lot.updated_at) {
-            Some(t) if now - t > stale_after => {
-                Liveness::Stale(format!("no heartbeat for {}s", now - t))
-            }
-            _ => Liveness::Live,
-        },
+        LotState::Running => heartbeat_verdict(lot, f),
         // An ECS task that is not STOPPED may still be provisioning: it is live.
         _ if matches!(task, Some(TaskId::Ecs(_))) => Liveness::Live,
         // Claimed, but no task recorded or a local worker that never started running.
@@ -162,7 +275,27 @@ pub fn liveness(
     }
 }
 
-/// Liveness of every lot of a job (one DescribeTasks per 100 active ECS lots).
+/// A RUNNING lot's heartbeat: changing on our clock is alive; the same value for `stale_after`
+/// seconds of our clock is gone; at a first look, only a heartbeat older than `stale_after` +
+/// [`CLOCK_SLACK`] by our clock is gone.
+fn heartbeat_verdict(lot: &LotItem, f: &Facts<'_>) -> Liveness {
+    match f.beats.seen(lot, f.now) {
+        Seen::UnchangedFor(d) if d > f.stale_after => {
+            Liveness::Stale(format!("heartbeat unchanged for {d}s"))
+        }
+        Seen::UnchangedFor(_) => Liveness::Live,
+        Seen::FirstLook => match lot.heartbeat_at.or(lot.updated_at) {
+            Some(t) if f.now - t > f.stale_after + CLOCK_SLACK => Liveness::Stale(format!(
+                "no heartbeat for {}s (by this machine's clock)",
+                f.now - t
+            )),
+            _ => Liveness::Live,
+        },
+    }
+}
+
+/// Liveness of every lot of a job at a single look (no heartbeat history; one DescribeTasks
+/// per 100 active ECS lots).
 pub async fn liveness_of(
     job: &Job,
     aws: &Aws,
@@ -170,15 +303,31 @@ pub async fn liveness_of(
     now: i64,
     stale_after: i64,
 ) -> anyhow::Result<BTreeMap<u32, Liveness>> {
+    liveness_with(job, aws, lots, now, stale_after, &Heartbeats::default()).await
+}
+
+/// Liveness of every lot of a job, with what earlier looks saw of the heartbeats (`beats`, which
+/// the caller updates with [`Heartbeats::observe`] before each look).
+pub async fn liveness_with(
+    job: &Job,
+    aws: &Aws,
+    lots: &[LotItem],
+    now: i64,
+    stale_after: i64,
+    beats: &Heartbeats,
+) -> anyhow::Result<BTreeMap<u32, Liveness>> {
     let stopped = match job.cluster() {
         Some(cluster) => stopped_tasks(&aws.ecs(), cluster, lots).await?,
         None => BTreeMap::new(),
     };
-    let host = hostname();
-    Ok(lots
-        .iter()
-        .map(|l| (l.lot, liveness(l, &stopped, host, now, stale_after)))
-        .collect())
+    let facts = Facts {
+        stopped: &stopped,
+        this_host: hostname(),
+        now,
+        stale_after,
+        beats,
+    };
+    Ok(lots.iter().map(|l| (l.lot, liveness(l, &facts))).collect())
 }
 
 #[cfg(test)]
@@ -199,6 +348,50 @@ mod tests {
             .build()
     }
 
+    /// What a coordinator that has watched `lots` since `from` (on a clock that agrees with the
+    /// workers') knows.
+    fn watched(lots: &[LotItem], from: i64) -> Heartbeats {
+        let mut b = Heartbeats::default();
+        b.observe(lots, from);
+        b.observe(lots, from + 1);
+        b
+    }
+
+    /// The verdict on `lot` for a coordinator that has watched it since its heartbeat.
+    fn liveness(
+        lot: &LotItem,
+        stopped: &BTreeMap<String, StoppedTask>,
+        this_host: &str,
+        now: i64,
+        stale_after: i64,
+    ) -> Liveness {
+        let beats = watched(std::slice::from_ref(lot), lot.heartbeat_at.unwrap_or(0));
+        super::liveness(
+            lot,
+            &Facts {
+                stopped,
+                this_host,
+                now,
+                stale_after,
+                beats: &beats,
+            },
+        )
+    }
+
+    /// The verdict on `lot` at a single look (no history).
+    fn first_look(lot: &LotItem, now: i64, stale_after: i64) -> Liveness {
+        super::liveness(
+            lot,
+            &Facts {
+                stopped: &BTreeMap::new(),
+                this_host: "h",
+                now,
+                stale_after,
+                beats: &Heartbeats::default(),
+            },
+        )
+    }
+
     #[test]
     fn liveness_rules() {
         let none = BTreeMap::new();
@@ -213,6 +406,7 @@ mod tests {
             "arn:aws:ecs:task/1".to_owned(),
             StoppedTask {
                 reason: "Essential container exited; exit code 137".into(),
+                spot: false,
                 missing: false,
             },
         );
@@ -229,6 +423,7 @@ mod tests {
             "arn:aws:ecs:task/1".to_owned(),
             StoppedTask {
                 reason: "unknown".into(),
+                spot: false,
                 missing: true,
             },
         );
@@ -278,5 +473,121 @@ mod tests {
             .parse()
             .expect("task id");
         assert!(!local_worker_gone(&me, "thishost"));
+    }
+
+    #[test]
+    fn skewed_clocks_never_make_a_beating_worker_stale() {
+        // The worker's clock is 5 minutes behind ours, or ahead: its heartbeat values are off by
+        // 300 s, but they change, and we only compare them with themselves.
+        for skew in [-300_i64, 300, 3600] {
+            let mut beats = Heartbeats::default();
+            let mut l = lot(0, LotState::Running);
+            for look in 0..20_i64 {
+                let now = 10_000 + look * 30; // follow looks every 30 s
+                l.heartbeat_at = Some(now - 5 + skew); // a beat 5 s ago, on the worker's clock
+                beats.observe(std::slice::from_ref(&l), now);
+                let f = Facts {
+                    stopped: &BTreeMap::new(),
+                    this_host: "h",
+                    now,
+                    stale_after: 120,
+                    beats: &beats,
+                };
+                if skew.abs() <= CLOCK_SLACK || look > 0 {
+                    assert_eq!(
+                        super::liveness(&l, &f),
+                        Liveness::Live,
+                        "skew {skew} look {look}"
+                    );
+                }
+            }
+        }
+        // the first look trusts the clocks only within the slack
+        let l = lot(0, LotState::Running); // heartbeat at 1000
+        assert_eq!(first_look(&l, 1000 + 90, 120), Liveness::Live);
+        assert_eq!(first_look(&l, 1000 - 300, 120), Liveness::Live);
+        assert_eq!(first_look(&l, 1000 + 120 + 300, 120), Liveness::Live);
+        assert!(matches!(
+            first_look(&l, 1000 + 120 + CLOCK_SLACK + 1, 120),
+            Liveness::Stale(_)
+        ));
+    }
+
+    #[test]
+    fn a_dead_worker_is_found_by_a_heartbeat_that_stops_changing() {
+        // The worker's clock is 5 minutes ahead: at a first look its last heartbeat looks fresh.
+        let mut l = lot(0, LotState::Running);
+        l.heartbeat_at = Some(10_000 + 300);
+        let mut beats = Heartbeats::default();
+        let look = |beats: &mut Heartbeats, l: &LotItem, now: i64| {
+            beats.observe(std::slice::from_ref(l), now);
+            super::liveness(
+                l,
+                &Facts {
+                    stopped: &BTreeMap::new(),
+                    this_host: "h",
+                    now,
+                    stale_after: 120,
+                    beats,
+                },
+            )
+        };
+        assert_eq!(look(&mut beats, &l, 10_000), Liveness::Live);
+        assert_eq!(look(&mut beats, &l, 10_060), Liveness::Live);
+        assert_eq!(look(&mut beats, &l, 10_120), Liveness::Live);
+        match look(&mut beats, &l, 10_121) {
+            Liveness::Stale(r) => assert!(r.contains("unchanged for 121s"), "{r}"),
+            other => panic!("{other:?}"),
+        }
+        // a new attempt starts over
+        l.attempt += 1;
+        assert_eq!(look(&mut beats, &l, 10_500), Liveness::Live);
+    }
+
+    #[test]
+    fn a_spot_interruption_is_not_the_workers_fault() {
+        let mut stopped = BTreeMap::new();
+        stopped.insert(
+            "arn:aws:ecs:task/1".to_owned(),
+            StoppedTask {
+                reason: "Your Spot Task was interrupted.".into(),
+                spot: true,
+                missing: false,
+            },
+        );
+        for state in [LotState::Launched, LotState::Running] {
+            match liveness(&lot(0, state), &stopped, "h", 1001, 120) {
+                Liveness::Interrupted(r) => assert!(r.contains("Spot"), "{r}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn proc_stat_states() {
+        assert!(exited("123 (worker) Z 1 123 123 0 -1"));
+        assert!(exited("123 (a) b) X 1"));
+        assert!(!exited("123 (worker) S 1 123"));
+        assert!(!exited("123 (wor) Z ker) R 1"));
+        assert!(!exited(""));
+    }
+
+    #[test]
+    fn a_zombie_worker_is_gone() {
+        // A child that exited and was never waited for: its pid exists, as a zombie.
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let task = TaskId::local(child.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !local_worker_gone(&task, hostname()) {
+            assert!(std::time::Instant::now() < deadline, "never seen as gone");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(
+            std::path::Path::new(&format!("/proc/{}", child.id())).exists(),
+            "still a zombie, not reaped"
+        );
+        let _ = child.wait();
     }
 }

@@ -41,9 +41,21 @@ async fn start(
     let clients = Clients {
         s3: aws.s3(),
         s3_in: Box::new(move |region| regions.s3_in(region)),
-        table: ProgressTable::new(aws.dynamodb(), &args.table),
+        table: ProgressTable::new(aws.dynamodb(), &args.table).with_clock_skew(clock_skew()?),
     };
     run(args, clients, shutdown).await
+}
+
+/// `THAW_CLOCK_SKEW_SECS`: seconds to add to this machine's clock for the times the worker
+/// writes to the progress table (drills of a worker whose clock is off; 0 when unset).
+fn clock_skew() -> anyhow::Result<i64> {
+    match std::env::var("THAW_CLOCK_SKEW_SECS") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|e| anyhow::anyhow!("THAW_CLOCK_SKEW_SECS={v}: {e}")),
+        _ => Ok(0),
+    }
 }
 
 /// Resolves at the first SIGTERM or SIGINT. The handlers are installed now, not when the future

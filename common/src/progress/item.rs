@@ -26,6 +26,8 @@ pub struct LotItem {
     /// Set when the lot is FAILED because its worker could not be started (not because of its
     /// keys).
     pub launch_failure: Option<LaunchFailure>,
+    /// Launches in a row that could not start a worker (reset when a worker starts running).
+    pub launch_failures: u64,
     /// Location of the lot manifest.
     pub manifest: String,
     /// Finished keys, restore requests and failures.
@@ -80,6 +82,7 @@ impl LotItem {
             next_check_at: get_n(item, "next_check_at"),
             last_error: get_s(item, "last_error"),
             launch_failure: launch_failure(item),
+            launch_failures: get_n(item, "launch_failures").unwrap_or(0),
             manifest: get_s(item, "manifest").unwrap_or_default(),
             checkpoint: LotCheckpoint {
                 done: Bitmap::from_bytes(get_b(item, "done_keys"), len),

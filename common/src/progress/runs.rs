@@ -36,8 +36,10 @@ impl ProgressTable {
     }
 
     /// Marks `attempt` of a lot FAILED because its worker could not be started: the kind of
-    /// failure (attribute `launch_failure`, removed by the next claim) and `error` as its
-    /// `last_error`.
+    /// failure (attribute `launch_failure`, removed by the next claim), `error` as its
+    /// `last_error`, how many launches in a row failed (`launch_failures`, kept until a worker
+    /// starts) and, for a passing failure, when to try again (`next_check_at`, on the
+    /// coordinator's clock, which alone reads it).
     pub async fn set_launch_failed(
         &self,
         job: &str,
@@ -45,14 +47,23 @@ impl ProgressTable {
         attempt: u64,
         failure: LaunchFailure,
         error: &str,
+        in_a_row: u64,
     ) -> Result<()> {
-        let expr = "SET #st = :st, last_error = :err, launch_failure = :lf, updated_at = :now";
-        let vals = vec![
+        let mut expr = String::from("SET #st = :st, last_error = :err, launch_failure = :lf, launch_failures = :lfn, updated_at = :now");
+        let mut vals = vec![
             (":st", s(LotState::Failed.as_str())),
             (":err", s(error)),
             (":lf", s(failure.as_str())),
+            (":lfn", n(in_a_row)),
         ];
-        self.fenced_update(job, lot, attempt, expr, vals).await
+        if !failure.is_permanent() {
+            expr.push_str(", next_check_at = :retry_at");
+            vals.push((
+                ":retry_at",
+                n(self.now() + crate::task::launch_backoff(in_a_row)),
+            ));
+        }
+        self.fenced_update(job, lot, attempt, &expr, vals).await
     }
 
     /// Marks the start of a worker run: RUNNING, a first heartbeat, and its task id when the
@@ -68,9 +79,9 @@ impl ProgressTable {
         let expr = match task {
             Some(t) => {
                 vals.push((":task", s(t)));
-                "SET #st = :st, task = :task, heartbeat_at = :now, updated_at = :now, started_at = :now REMOVE next_check_at"
+                "SET #st = :st, task = :task, heartbeat_at = :now, updated_at = :now, started_at = :now REMOVE next_check_at, launch_failures"
             }
-            None => "SET #st = :st, heartbeat_at = :now, updated_at = :now, started_at = :now REMOVE next_check_at",
+            None => "SET #st = :st, heartbeat_at = :now, updated_at = :now, started_at = :now REMOVE next_check_at, launch_failures",
         };
         self.fenced_update(job, lot, attempt, expr, vals).await
     }

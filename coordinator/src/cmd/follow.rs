@@ -1,7 +1,10 @@
 //! `coordinator follow JOB`: stays attached to a job and drives it to the end: shows the live
 //! view, relaunches WAITING lots when their restores are due, INTERRUPTED/CANCELLED/PENDING lots,
-//! and FAILED or stale lots up to `--max-attempts`; exits when every lot is SUCCEEDED or has
-//! used its attempts.
+//! lots whose launch failed for a passing reason once their backoff is over, and FAILED or stale
+//! lots up to `--max-attempts`; exits when every lot is SUCCEEDED or has used its attempts, and
+//! at once, non-zero and naming the reason, when ECS refuses a lot's task as asked (a setup
+//! error no relaunch can fix). Between looks it remembers each lot's heartbeat and when, on its
+//! own clock, it last changed (see [`crate::liveness`]): workers' clocks are never trusted.
 //!
 //! All state is in DynamoDB, so `follow` can be stopped and started at any time, and two
 //! `follow` processes never launch the same lot twice (each launch is a conditional claim).
@@ -15,10 +18,10 @@ use thaw_common::progress::{now_secs, LotItem};
 
 use super::retry::relaunch_with;
 use super::{out, Global};
-use crate::due::{due_lots, launch_failed};
+use crate::due::{due_lots, launch_failed, launch_refused};
 use crate::job::{check_complete, load_job, Job};
 use crate::launcher::Launcher;
-use crate::liveness::{liveness_of, Liveness, DEFAULT_STALE_AFTER};
+use crate::liveness::{liveness_with, Heartbeats, Liveness, DEFAULT_STALE_AFTER};
 use tracing::warn;
 
 /// Flags of `coordinator follow`.
@@ -55,13 +58,22 @@ pub async fn run(g: &Global, args: FollowArgs) -> anyhow::Result<()> {
     let launcher = job.launcher(&g.table, aws);
     let tty = std::io::stdout().is_terminal();
     let mut failures_in_a_row = 0u32;
+    let mut beats = Heartbeats::default();
     loop {
         if let Launcher::Local(l) = &launcher {
             if l.stopping() {
                 anyhow::bail!("interrupted: resume with `coordinator follow {}`", args.job);
             }
         }
-        match step(aws, &table, &job, &launcher, &args, tty).await {
+        let look = Look {
+            aws,
+            table: &table,
+            job: &job,
+            launcher: &launcher,
+            args: &args,
+            tty,
+        };
+        match look.step(&mut beats).await {
             Ok(Step::Done) => return Ok(()),
             Ok(Step::Again(pause)) => {
                 failures_in_a_row = 0;
@@ -104,23 +116,75 @@ enum Step {
     Again(Duration),
 }
 
-/// One look: read the lots, show progress, relaunch what is due.
-async fn step(
-    aws: &thaw_common::aws::Aws,
-    table: &thaw_common::progress::ProgressTable,
-    job: &Job,
-    launcher: &Launcher,
-    args: &FollowArgs,
+/// What one look at the job works with.
+struct Look<'a> {
+    aws: &'a thaw_common::aws::Aws,
+    table: &'a thaw_common::progress::ProgressTable,
+    job: &'a Job,
+    launcher: &'a Launcher,
+    args: &'a FollowArgs,
     tty: bool,
-) -> anyhow::Result<Step> {
-    let max_retries = args.lot_attempts - 1;
-    let lots = table
-        .lots(&args.job)
-        .await
-        .with_context(|| format!("reading the lots of job {}", args.job))?;
-    check_complete(job, &lots).map_err(|e| Finished(format!("{e:#}")))?;
-    let now = now_secs();
-    let live = liveness_of(job, aws, &lots, now, args.stale_after).await?;
+}
+
+impl Look<'_> {
+    /// One look: read the lots, show progress, stop on a refused launch, relaunch what is due.
+    async fn step(&self, beats: &mut Heartbeats) -> anyhow::Result<Step> {
+        let args = self.args;
+        let max_retries = args.lot_attempts - 1;
+        let lots = self
+            .table
+            .lots(&args.job)
+            .await
+            .with_context(|| format!("reading the lots of job {}", args.job))?;
+        check_complete(self.job, &lots).map_err(|e| Finished(format!("{e:#}")))?;
+        let now = now_secs();
+        beats.observe(&lots, now);
+        let live = liveness_with(self.job, self.aws, &lots, now, args.stale_after, beats).await?;
+        out(&progress_line(&args.job, &lots, &live, self.tty))?;
+        refused(&args.job, &lots)?;
+        if let Some(done) = verdict(args, &lots, &live, max_retries)? {
+            return Ok(done);
+        }
+        let due = due_lots(&lots, &live, now, Some(max_retries), None);
+        if !due.is_empty() {
+            let outcomes = relaunch_with(self.launcher, self.table, self.job, &due).await;
+            out(&format!("relaunched {} lots\n", outcomes.len()))?;
+            if outcomes
+                .iter()
+                .any(|o| matches!(o.outcome, crate::launcher::Outcome::Failed { .. }))
+            {
+                // A refusal now ends this follow now, not one interval later.
+                refused(&args.job, &self.table.lots(&args.job).await?)?;
+            }
+        }
+        Ok(Step::Again(pause(&lots, now, args.interval)))
+    }
+}
+
+/// Stops `follow` when ECS refused a lot's task as asked: every other launch would be refused
+/// the same way, and only a person can fix the setup.
+fn refused(job: &str, lots: &[LotItem]) -> anyhow::Result<()> {
+    let refused: Vec<&LotItem> = lots.iter().filter(|l| launch_refused(l)).collect();
+    let Some(first) = refused.first() else {
+        return Ok(());
+    };
+    Err(Finished(format!(
+        "job {job}: ECS refused to start the task of {} lots (lot {}: {}); fix the setup, then `coordinator retry {job}`",
+        refused.len(),
+        first.lot,
+        first.last_error.as_deref().unwrap_or("refused")
+    ))
+    .into())
+}
+
+/// `Some(Done)` when every lot SUCCEEDED, an error when nothing is left to run but some lots
+/// failed for good or were cancelled, `None` while lots are still open.
+fn verdict(
+    args: &FollowArgs,
+    lots: &[LotItem],
+    live: &std::collections::BTreeMap<u32, Liveness>,
+    max_retries: u64,
+) -> anyhow::Result<Option<Step>> {
     let exhausted: Vec<&LotItem> = lots
         .iter()
         .filter(|l| {
@@ -141,46 +205,40 @@ async fn step(
                 && !exhausted.iter().any(|e| e.lot == l.lot)
         })
         .count();
-    out(&progress_line(&args.job, &lots, &live, tty))?;
-    if open == 0 {
-        if exhausted.is_empty() && cancelled == 0 {
-            out(&format!("job {}: every lot SUCCEEDED\n", args.job))?;
-            return Ok(Step::Done);
-        }
-        let mut why = Vec::new();
-        if !exhausted.is_empty() {
-            let list: Vec<String> = exhausted
-                .iter()
-                .map(|l| {
-                    format!(
-                        "{} ({})",
-                        l.lot,
-                        l.last_error.as_deref().unwrap_or("failed keys")
-                    )
-                })
-                .collect();
-            why.push(format!(
-                "{} lots still failing after {} attempts: {}; see `coordinator failures {}`",
-                exhausted.len(),
-                args.lot_attempts,
-                list.join(", "),
-                args.job
-            ));
-        }
-        if cancelled > 0 {
-            why.push(format!(
-                "{cancelled} lots cancelled; resume with `coordinator retry {}`",
-                args.job
-            ));
-        }
-        return Err(Finished(format!("job {}: {}", args.job, why.join("; "))).into());
+    if open > 0 {
+        return Ok(None);
     }
-    let due = due_lots(&lots, &live, now, Some(max_retries), None);
-    if !due.is_empty() {
-        let outcomes = relaunch_with(launcher, table, job, &due).await;
-        out(&format!("relaunched {} lots\n", outcomes.len()))?;
+    if exhausted.is_empty() && cancelled == 0 {
+        out(&format!("job {}: every lot SUCCEEDED\n", args.job))?;
+        return Ok(Some(Step::Done));
     }
-    Ok(Step::Again(pause(&lots, now, args.interval)))
+    let mut why = Vec::new();
+    if !exhausted.is_empty() {
+        let list: Vec<String> = exhausted
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} ({})",
+                    l.lot,
+                    l.last_error.as_deref().unwrap_or("failed keys")
+                )
+            })
+            .collect();
+        why.push(format!(
+            "{} lots still failing after {} attempts: {}; see `coordinator failures {}`",
+            exhausted.len(),
+            args.lot_attempts,
+            list.join(", "),
+            args.job
+        ));
+    }
+    if cancelled > 0 {
+        why.push(format!(
+            "{cancelled} lots cancelled; resume with `coordinator retry {}`",
+            args.job
+        ));
+    }
+    Err(Finished(format!("job {}: {}", args.job, why.join("; "))).into())
 }
 
 /// Until the earliest WAITING lot is due, within [1 s, interval].
@@ -211,7 +269,11 @@ fn progress_line(
     }
     let stale = live
         .values()
-        .filter(|l| matches!(l, Liveness::Stale(_)))
+        .filter(|l| matches!(l, Liveness::Stale(_) | Liveness::Interrupted(_)))
+        .count();
+    let waiting_launch = lots
+        .iter()
+        .filter(|l| launch_failed(l) && !launch_refused(l))
         .count();
     let states: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
     let pct = if total == 0 {
@@ -220,10 +282,15 @@ fn progress_line(
         done as f64 * 100.0 / total as f64
     };
     let line = format!(
-        "job {job}: {done}/{total} keys ({pct:.1}%), {failed} failed; lots: {}{}",
+        "job {job}: {done}/{total} keys ({pct:.1}%), {failed} failed; lots: {}{}{}",
         states.join(", "),
         if stale > 0 {
             format!("; {stale} stale")
+        } else {
+            String::new()
+        },
+        if waiting_launch > 0 {
+            format!("; {waiting_launch} waiting to relaunch (no capacity, quota or throttled)")
         } else {
             String::new()
         }

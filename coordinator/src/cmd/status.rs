@@ -12,7 +12,7 @@ use thaw_common::task::TaskId;
 
 use super::{out, Global};
 use crate::job::{check_complete, load_job};
-use crate::liveness::{liveness_of, Liveness, DEFAULT_STALE_AFTER};
+use crate::liveness::{liveness_with, Heartbeats, Liveness, DEFAULT_STALE_AFTER};
 
 /// Flags of `coordinator status`.
 #[derive(Debug, clap::Args)]
@@ -41,13 +41,16 @@ pub async fn run(g: &Global, args: StatusArgs) -> anyhow::Result<()> {
     let job = load_job(&table, &args.job).await?;
     let tty = std::io::stdout().is_terminal();
     let mut rates = Rates::default();
+    // With --watch, heartbeats are judged by whether they change between refreshes.
+    let mut beats = Heartbeats::default();
     loop {
         let lots = table
             .lots(&args.job)
             .await
             .with_context(|| format!("reading the lots of job {}", args.job))?;
         let now = now_secs();
-        let live = liveness_of(&job, aws, &lots, now, args.stale_after).await?;
+        beats.observe(&lots, now);
+        let live = liveness_with(&job, aws, &lots, now, args.stale_after, &beats).await?;
         rates.sample(now, &lots);
         if let Err(e) = check_complete(&job, &lots) {
             tracing::warn!("{e:#}");
@@ -142,7 +145,7 @@ struct View<'a> {
 impl View<'_> {
     fn stale(&self, lot: u32) -> Option<&str> {
         match self.live.get(&lot) {
-            Some(Liveness::Stale(r)) => Some(r),
+            Some(Liveness::Stale(r) | Liveness::Interrupted(r)) => Some(r),
             _ => None,
         }
     }

@@ -8,16 +8,17 @@
 
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, ContainerOverride,
     KeyValuePair, LaunchType, NetworkConfiguration, Tag, TaskOverride,
 };
 use backon::{ExponentialBuilder, Retryable};
 use thaw_common::aws::AwsError;
-use thaw_common::task::TaskId;
+use thaw_common::task::{LaunchFailure, TaskId};
 use tracing::warn;
 
+use super::answer::{self, NotStarted};
 use super::WorkerEnv;
 use crate::ids::client_token;
 
@@ -298,16 +299,45 @@ impl EcsLauncher {
         &self.settings
     }
 
-    /// Starts the task of `attempt` of `lot`.
-    pub async fn run_task(&self, lot: u32, attempt: u64) -> anyhow::Result<TaskId> {
+    /// Starts the task of `attempt` of `lot`. Throttling and server errors are tried again
+    /// within the call (up to 10 times), so is a shortage of capacity (3 times: it may pass in
+    /// seconds); the Fargate quota is not (it frees up only as tasks end). What is left is
+    /// [`NotStarted`], passing or permanent (see [`super::answer`]).
+    pub async fn run_task(&self, lot: u32, attempt: u64) -> Result<TaskId, NotStarted> {
         let req = run_task_request(&self.settings, &self.env, lot, attempt);
         let len = req.overrides_len();
         if len >= MAX_OVERRIDES_LEN {
-            bail!(
-                "task overrides are {len} characters, ECS accepts fewer than {MAX_OVERRIDES_LEN}"
-            );
+            return Err(NotStarted::new(
+                LaunchFailure::Refused,
+                format!("task overrides are {len} characters, ECS accepts fewer than {MAX_OVERRIDES_LEN}"),
+            ));
         }
-        let parts = sdk_parts(&req)?;
+        let parts = sdk_parts(&req)
+            .map_err(|e| NotStarted::new(LaunchFailure::Refused, format!("{e:#}")))?;
+        let once = || self.send_once(&req, &parts, lot, attempt);
+        let backoff = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(Duration::from_secs(5))
+            .with_max_times(3);
+        once.retry(backoff)
+            .when(|e: &Retry| e.0)
+            .notify(|e: &Retry, wait: Duration| {
+                warn!(lot, attempt, "{}; trying again in {wait:?}", e.1);
+            })
+            .await
+            .map_err(|e| e.1)
+    }
+
+    /// One RunTask (with its own retries of throttling): the task, or why none was started and
+    /// whether another try within this call is worth it.
+    async fn send_once(
+        &self,
+        req: &RunTaskRequest,
+        parts: &SdkParts,
+        lot: u32,
+        attempt: u64,
+    ) -> Result<TaskId, Retry> {
         let send = || async {
             let mut call = self
                 .client
@@ -340,22 +370,36 @@ impl EcsLauncher {
             .notify(|e: &AwsError, wait: Duration| {
                 warn!(lot, attempt, "{e}; retrying in {wait:?}");
             })
-            .await?;
+            .await
+            .map_err(|e| {
+                let kind = answer::error_kind(&e.code, &e.message);
+                Retry(false, NotStarted::new(kind, format!("RunTask: {e}")))
+            })?;
         if let Some(f) = out.failures().first() {
-            bail!(
-                "RunTask: {}{}{}",
-                f.reason().unwrap_or("unknown failure"),
+            let reason = f.reason().unwrap_or("unknown failure");
+            let kind = answer::failure_kind(reason);
+            let again = kind == LaunchFailure::RunTask && !answer::is_quota(reason);
+            let message = format!(
+                "RunTask: {reason}{}{}",
                 f.detail().map(|d| format!(" ({d})")).unwrap_or_default(),
                 f.arn().map(|a| format!(" for {a}")).unwrap_or_default()
             );
+            return Err(Retry(again, NotStarted::new(kind, message)));
         }
         out.tasks()
             .first()
             .and_then(|t| t.task_arn())
             .map(|arn| TaskId::Ecs(arn.to_owned()))
-            .ok_or_else(|| anyhow!("RunTask started no task and reported no failure"))
+            .ok_or_else(|| {
+                let why = "RunTask started no task and reported no failure";
+                Retry(false, NotStarted::new(LaunchFailure::RunTask, why))
+            })
     }
 }
+
+/// A RunTask that started nothing: whether to try again within the call, and why.
+#[derive(Debug)]
+struct Retry(bool, NotStarted);
 
 /// Fails unless the cluster exists and is ACTIVE.
 pub async fn check_cluster(client: &aws_sdk_ecs::Client, cluster: &str) -> anyhow::Result<()> {

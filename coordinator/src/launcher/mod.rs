@@ -2,9 +2,12 @@
 //!
 //! For every lot: claim the next attempt in the progress table (a conditional write, so two
 //! coordinators never launch the same attempt), start the worker, record its task id. A launch
-//! that fails marks the lot FAILED with the reason and the other lots go on. The ECS launcher
+//! that fails marks the lot FAILED with the reason, its kind (passing: relaunched after a
+//! backoff that doubles with every failure in a row; permanent: ECS refuses the task as asked,
+//! see [`answer`]) and the count of failures in a row; the other lots go on. The ECS launcher
 //! returns once the task is started; the local launcher waits for the worker process to exit.
 
+pub mod answer;
 pub mod ecs;
 pub mod local;
 
@@ -209,6 +212,15 @@ async fn launch_one(
         }
     }
     let attempt = item.attempt + 1;
+    let failed = |kind: LaunchFailure, why: String| Failed {
+        table,
+        job,
+        lot,
+        attempt,
+        kind,
+        why,
+        in_a_row: item.launch_failures + 1,
+    };
     match launcher {
         Launcher::Ecs(l) => match l.run_task(lot, attempt).await {
             Ok(task) => {
@@ -216,34 +228,45 @@ async fn launch_one(
                 info!(lot, attempt, task = %task, "launched");
                 Outcome::Started { task }
             }
-            Err(e) => mark_failed(table, job, lot, attempt, LaunchFailure::RunTask, e).await,
+            Err(e) => failed(e.kind, e.message).record().await,
         },
-        Launcher::Local(l) => {
-            let worker = match l.spawn(lot, attempt) {
-                Ok(w) => w,
-                Err(e) => {
-                    return mark_failed(table, job, lot, attempt, LaunchFailure::Spawn, e).await
-                }
-            };
-            let task = worker.task().clone();
-            record_task(table, job, lot, attempt, &task).await;
-            info!(lot, attempt, task = %task, "worker started");
-            let (status, success) = match worker.wait().await {
-                Ok(s) => (s.to_string(), s.success()),
-                Err(e) => (format!("{e:#}"), false),
-            };
-            finish_local(table, job, lot, attempt, &status).await;
-            if success {
-                info!(lot, attempt, "worker exited: {status}");
-            } else {
-                warn!(lot, attempt, "worker failed: {status}");
+        Launcher::Local(l) => match l.spawn(lot, attempt) {
+            Ok(worker) => run_local(worker, table, job, lot, attempt).await,
+            Err(e) => {
+                failed(LaunchFailure::Spawn, format!("{e:#}"))
+                    .record()
+                    .await
             }
-            Outcome::Exited {
-                task,
-                status,
-                success,
-            }
-        }
+        },
+    }
+}
+
+/// Waits for a started local worker of `attempt` of `lot` to exit; marks the lot FAILED when it
+/// exited without recording a final state.
+async fn run_local(
+    worker: local::LocalWorker,
+    table: &ProgressTable,
+    job: &str,
+    lot: u32,
+    attempt: u64,
+) -> Outcome {
+    let task = worker.task().clone();
+    record_task(table, job, lot, attempt, &task).await;
+    info!(lot, attempt, task = %task, "worker started");
+    let (status, success) = match worker.wait().await {
+        Ok(s) => (s.to_string(), s.success()),
+        Err(e) => (format!("{e:#}"), false),
+    };
+    finish_local(table, job, lot, attempt, &status).await;
+    if success {
+        info!(lot, attempt, "worker exited: {status}");
+    } else {
+        warn!(lot, attempt, "worker failed: {status}");
+    }
+    Outcome::Exited {
+        task,
+        status,
+        success,
     }
 }
 
@@ -254,24 +277,50 @@ async fn record_task(table: &ProgressTable, job: &str, lot: u32, attempt: u64, t
     }
 }
 
-/// Records that `attempt` of `lot` could not start its worker (`failure`, because of `why`).
-async fn mark_failed(
-    table: &ProgressTable,
-    job: &str,
+/// A launch of `attempt` of `lot` that could not start its worker: `kind`, because of `why`,
+/// the `in_a_row`-th such failure in a row.
+struct Failed<'a> {
+    table: &'a ProgressTable,
+    job: &'a str,
     lot: u32,
     attempt: u64,
-    failure: LaunchFailure,
-    why: anyhow::Error,
-) -> Outcome {
-    let error = LaunchFailure::message(&format!("{why:#}"));
-    error!(lot, attempt, "{error}");
-    if let Err(e) = table
-        .set_launch_failed(job, lot, attempt, failure, &error)
-        .await
-    {
-        warn!(lot, attempt, "could not mark the lot FAILED: {e}");
+    kind: LaunchFailure,
+    why: String,
+    in_a_row: u64,
+}
+
+impl Failed<'_> {
+    /// Marks the lot FAILED with it (and, for a passing failure, when to try again).
+    async fn record(self) -> Outcome {
+        let Failed {
+            table,
+            job,
+            lot,
+            attempt,
+            kind,
+            why,
+            in_a_row,
+        } = self;
+        let error = LaunchFailure::message(&why);
+        if kind.is_permanent() {
+            error!(
+                lot,
+                attempt, "{error} (refused: relaunching cannot help until the setup is fixed)"
+            );
+        } else {
+            warn!(
+                lot,
+                attempt, in_a_row, "{error}; the lot will be relaunched later"
+            );
+        }
+        if let Err(e) = table
+            .set_launch_failed(job, lot, attempt, kind, &error, in_a_row)
+            .await
+        {
+            warn!(lot, attempt, "could not mark the lot FAILED: {e}");
+        }
+        Outcome::Failed { error }
     }
-    Outcome::Failed { error }
 }
 
 /// A worker that exited while its lot is still LAUNCHED/RUNNING for its attempt did not record
