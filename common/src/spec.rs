@@ -292,7 +292,7 @@ mod tests {
             part_size_for(10 * MIB, 8 * 1024 * MIB),
             MAX_REQUESTED_PART_SIZE
         );
-        assert!(MAX_REQUESTED_PART_SIZE <= MAX_PART_SIZE);
+        const { assert!(MAX_REQUESTED_PART_SIZE <= MAX_PART_SIZE) };
         // and so is one between the cap and 5 GiB (an older job's 5 GiB setting)
         assert_eq!(
             part_size_for(100 * 1024 * MIB, 5 * 1024 * MIB),
