@@ -283,3 +283,41 @@ async fn a_worker_whose_requests_all_hang_stops_heartbeating_and_a_relaunch_fenc
     assert_eq!(after.attempt, 2);
     assert_eq!(after.heartbeat_at, silent.heartbeat_at);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_part_and_a_slow_completion_are_waited_for_past_stalled_stream_protection() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let lot = HangLot::create(&c, &[("big", 12 * MIB)]).await;
+    // S3 answers 200 at once and the body when the part is copied / the object assembled: here
+    // 23 s later, past the SDK's 20 s stalled-stream grace period (smithy-lang/smithy-rs#4439).
+    let stall = |op: &str| {
+        serde_json::json!({"op": op, "match": format!("/{}/data/", lot.bucket), "nth": [1],
+                           "mode": "stall", "seconds": 23})
+    };
+    moto.configure(
+        &serde_json::json!({"hangs": {
+            "part": stall("s3:UploadPartCopy"),
+            "complete": stall("s3:CompleteMultipartUpload"),
+        }})
+        .to_string(),
+    );
+    let child = lot.spawn(&moto, &[("THAW_AWS_ATTEMPT_TIMEOUT", "60")]);
+    let out = wait_or_kill(child, Duration::from_secs(240), "worker with slow answers");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let item = lot.item(&c).await;
+    assert_eq!(item.state, LotState::Succeeded, "{:?}", item.checkpoint);
+    assert_eq!((item.counters.copied, item.counters.failed), (1, 0));
+    let (k, n) = &lot.keys[0];
+    assert_eq!(class_of(&c, &lot.bucket, k).await, "STANDARD_IA");
+    assert_eq!(get_body(&c, &lot.bucket, k).await, body_of(k, *n));
+    // The slow answers were waited for: nothing was sent twice.
+    let stats = moto.stats();
+    assert_eq!(stat(&stats, "s3:UploadPartCopy"), 3, "{stats}");
+    assert_eq!(stat(&stats, "s3:POST:multipart"), 1, "{stats}");
+    assert_eq!(stat(&stats, "s3:DELETE:multipart"), 0, "{stats}");
+}
