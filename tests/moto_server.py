@@ -28,6 +28,8 @@ What it adds to plain moto (all off unless configured):
   where moto serves every bucket from every Region;
 * launch weather (tests/emulator_launch.py): a Fargate task quota, permanent RunTask refusals,
   Spot interruptions' stopCode, and lost responses to successful lot claims;
+* connections that never answer, and answers whose body comes late: see `emulator_hang.py`
+  (`{"hangs": {...}}` or `THAW_MOTO_HANGS`);
 * request counting: GET /_thaw/stats returns the number of requests seen per operation (and the
   canned ACL copies asked for), so tests and the benchmark can cross-check the worker's own
   counters.
@@ -53,6 +55,7 @@ from moto.moto_server.werkzeug_app import (
 from moto.s3 import models as s3_models
 
 import emulator_launch
+import emulator_hang
 
 CONFIG = {
     "restore_delay": float(os.environ.get("THAW_MOTO_RESTORE_DELAY", "0") or 0),
@@ -73,6 +76,7 @@ def _configure(update: dict):
     """Applies a /_thaw/config update; a fault whose rate is set starts its schedule again."""
     with STATS_LOCK:
         CONFIG.update(update)
+        emulator_hang.configure(update)
         for name in FAULT_RATES:
             if name in update:
                 FAULT_CALLS[name] = 0
@@ -303,6 +307,8 @@ def wrap(app):
             # which canned ACL a copy asked for (moto accepts them without telling)
             if op in ("s3:CopyObject", "s3:CreateMultipartUpload") and environ.get("HTTP_X_AMZ_ACL"):
                 STATS[f"{op}:acl={environ['HTTP_X_AMZ_ACL']}"] += 1
+        if emulator_hang.before(op, environ):
+            return emulator_hang.stalled(environ, app, start_response)
 
         if op.startswith("s3:") and not op.endswith("bucket"):
             if _fault("s3_fault_rate"):
@@ -376,6 +382,7 @@ def _watch_parent(server, parent: int):
 
 
 def main():
+    emulator_hang.configure_from_env()
     host = os.environ.get("THAW_MOTO_HOST", "127.0.0.1")
     port = int(os.environ.get("THAW_MOTO_PORT", "0"))
     app = wrap(DomainDispatcherApplication(create_backend_app))

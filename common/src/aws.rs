@@ -32,7 +32,23 @@ pub struct AwsArgs {
         global = true
     )]
     pub max_attempts: u32,
+    /// Seconds one attempt of an AWS request may take before it is abandoned (and retried):
+    /// a connection that never answers must not hold a request for ever. Copies of large
+    /// objects get longer, from their size (see the worker's `--min-copy-rate`). 0: the default.
+    #[arg(
+        long = "aws-attempt-timeout",
+        env = "THAW_AWS_ATTEMPT_TIMEOUT",
+        default_value_t = DEFAULT_ATTEMPT_TIMEOUT_SECS,
+        global = true
+    )]
+    pub attempt_timeout: u64,
 }
+
+/// Default of `--aws-attempt-timeout`: a HeadObject, RestoreObject or DynamoDB write answers in
+/// well under a second; a minute is for a slow network and a manifest upload.
+pub const DEFAULT_ATTEMPT_TIMEOUT_SECS: u64 = 60;
+/// Time to set up a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A loaded AWS configuration and what it was built from.
 #[derive(Debug, Clone)]
@@ -59,11 +75,7 @@ impl Aws {
                     .with_initial_backoff(Duration::from_millis(200))
                     .with_max_backoff(Duration::from_secs(20)),
             )
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .build(),
-            );
+            .timeout_config(timeouts(args));
         if let Some(r) = &args.region {
             loader = loader.region(Region::new(r.clone()));
         }
@@ -121,6 +133,40 @@ impl Aws {
     pub fn ecs(&self) -> aws_sdk_ecs::Client {
         aws_sdk_ecs::Client::new(&self.config)
     }
+}
+
+/// The attempt timeout `args` ask for (`0`, as in `AwsArgs::default()`: the default).
+pub fn attempt_timeout(args: &AwsArgs) -> Duration {
+    match args.attempt_timeout {
+        0 => Duration::from_secs(DEFAULT_ATTEMPT_TIMEOUT_SECS),
+        s => Duration::from_secs(s),
+    }
+}
+
+/// The timeouts of every request: connect, and one attempt (the SDK retries an attempt that
+/// timed out like any transient error). Without an attempt timeout the SDK waits for ever on a
+/// connection that never answers.
+fn timeouts(args: &AwsArgs) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(attempt_timeout(args))
+        .build()
+}
+
+/// A per-request override for an S3 request that may legitimately take long without sending a
+/// byte (CopyObject, UploadPartCopy, CompleteMultipartUpload: S3 answers when the copy is done):
+/// one attempt may take `attempt`, and the SDK's stalled-stream protection, which fails an
+/// answer that moves no byte for 20 s (smithy-lang/smithy-rs#4439: it applies to UploadPartCopy
+/// and CompleteMultipartUpload), is off: the attempt timeout bounds the request instead.
+/// Use with `.customize().config_override(...)`.
+pub fn long_request(attempt: Duration) -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::default()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(attempt)
+                .build(),
+        )
+        .stalled_stream_protection(aws_sdk_s3::config::StalledStreamProtectionConfig::disabled())
 }
 
 /// An AWS call that failed, reduced to what a person or a report needs.
@@ -234,6 +280,36 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_request_has_an_attempt_timeout() {
+        let t = timeouts(&AwsArgs::default());
+        assert_eq!(
+            t.operation_attempt_timeout(),
+            Some(Duration::from_secs(DEFAULT_ATTEMPT_TIMEOUT_SECS))
+        );
+        assert_eq!(t.connect_timeout(), Some(CONNECT_TIMEOUT));
+        let args = AwsArgs {
+            attempt_timeout: 2,
+            ..AwsArgs::default()
+        };
+        assert_eq!(
+            timeouts(&args).operation_attempt_timeout(),
+            Some(Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn long_requests_trade_stalled_stream_protection_for_their_own_timeout() {
+        let conf = long_request(Duration::from_secs(700)).build();
+        assert_eq!(
+            conf.timeout_config()
+                .and_then(|t| t.operation_attempt_timeout()),
+            Some(Duration::from_secs(700))
+        );
+        let ssp = conf.stalled_stream_protection().expect("set");
+        assert!(!ssp.download_enabled() && !ssp.upload_enabled());
+    }
 
     #[test]
     fn chain_joins_sources() {

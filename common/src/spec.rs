@@ -209,13 +209,19 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// The most parts a multipart upload can have.
 pub const MAX_PARTS: u64 = 10_000;
+/// The largest part size thaw asks for: each part is one UploadPartCopy with an attempt
+/// timeout sized from it, and what a failed part costs to send again; 1 GiB parts already copy
+/// S3's largest object (5 TB) in under 10,000 parts.
+pub const MAX_REQUESTED_PART_SIZE: u64 = 1024 * 1024 * 1024;
 
-/// The part size for an object of `size` bytes: the requested size, raised so there are at most
-/// 10,000 parts and rounded up to a whole MiB, within S3's 5 MiB to 5 GiB part limits.
+/// The part size for an object of `size` bytes: the requested size (at most
+/// [`MAX_REQUESTED_PART_SIZE`]), raised so there are at most 10,000 parts and rounded up to a
+/// whole MiB, within S3's 5 MiB to 5 GiB part limits.
 pub fn part_size_for(size: u64, requested: u64) -> u64 {
     const MIB: u64 = 1024 * 1024;
     let needed = size.div_ceil(MAX_PARTS);
     requested
+        .min(MAX_REQUESTED_PART_SIZE)
         .max(needed)
         .clamp(MIN_PART_SIZE, MAX_PART_SIZE)
         .div_ceil(MIB)
@@ -280,8 +286,21 @@ mod tests {
         let p = part_size_for(five_tb, 256 * MIB);
         assert!(five_tb.div_ceil(p) <= MAX_PARTS);
         assert_eq!(p % MIB, 0);
-        // a requested size above the 5 GiB part limit is lowered to it
-        assert_eq!(part_size_for(10 * MIB, 8 * 1024 * MIB), MAX_PART_SIZE);
+        // a requested size above the 5 GiB part limit is lowered, to thaw's 1 GiB cap (a
+        // stricter bound than S3's 5 GiB, which it stays within)
+        assert_eq!(
+            part_size_for(10 * MIB, 8 * 1024 * MIB),
+            MAX_REQUESTED_PART_SIZE
+        );
+        const { assert!(MAX_REQUESTED_PART_SIZE <= MAX_PART_SIZE) };
+        // and so is one between the cap and 5 GiB (an older job's 5 GiB setting)
+        assert_eq!(
+            part_size_for(100 * 1024 * MIB, 5 * 1024 * MIB),
+            MAX_REQUESTED_PART_SIZE
+        );
+        // the cap never stops an object: the largest (5 TB) needs less in 10,000 parts
+        assert!(part_size_for(five_tb, MAX_REQUESTED_PART_SIZE) <= MAX_REQUESTED_PART_SIZE);
+        assert!(five_tb.div_ceil(MAX_REQUESTED_PART_SIZE) <= MAX_PARTS);
     }
 
     #[test]

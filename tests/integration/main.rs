@@ -9,6 +9,7 @@ mod coordinator_tests;
 mod deploy_tests;
 mod e2e_tests;
 mod ecs;
+mod hang_tests;
 mod launch_weather_tests;
 mod ops_tests;
 mod output_tests;

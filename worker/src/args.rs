@@ -59,6 +59,19 @@ pub struct Args {
     /// Seconds in-flight keys may take to finish after SIGTERM before they are abandoned.
     #[arg(long, env = "THAW_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
+    /// The slowest server-side copy rate (MiB/s) thaw waits for: one attempt of a CopyObject or
+    /// UploadPartCopy may take the AWS attempt timeout plus its bytes at this rate.
+    #[arg(long, env = "THAW_MIN_COPY_RATE", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_copy_rate: u64,
+    /// Seconds a key may go without progress (a copy request answered, the key finished)
+    /// before the watchdog abandons it and takes it again [default: twice the longest attempt a
+    /// copy may take].
+    #[arg(long, env = "THAW_KEY_TIMEOUT")]
+    pub key_timeout: Option<u64>,
+    /// Seconds without progress on any key in flight after which the worker stops heartbeating,
+    /// so the coordinator finds its lot stale [default: the key timeout].
+    #[arg(long, env = "THAW_STALL_TIMEOUT")]
+    pub stall_timeout: Option<u64>,
     /// Log format.
     #[arg(long, env = "THAW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,

@@ -1,7 +1,8 @@
 //! Writing the lot's checkpoint: while the run goes, only when it changed (every
 //! `checkpoint_interval`) plus a heartbeat at least every `heartbeat`, never once per key; and
 //! once at the end, retried harder, with the lot's final state. Every write is fenced by the
-//! run's attempt: a refusal means a newer attempt owns the lot, and the run stops.
+//! run's attempt: a refusal means a newer attempt owns the lot, and the run stops. A worker whose
+//! keys stopped making progress (see [`crate::watchdog`]) writes no heartbeat.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +24,9 @@ pub async fn flush_loop(ctx: Arc<Ctx>, finish: Arc<Notify>) {
             _ = tokio::time::sleep(ctx.settings.checkpoint_interval) => {}
             _ = finish.notified() => return,
         }
-        let force = last_write.elapsed() >= ctx.settings.heartbeat;
+        // A worker whose keys all stopped moving says nothing: the coordinator then finds the
+        // lot stale. Real progress is still written (it is progress, and fencing is learnt so).
+        let force = last_write.elapsed() >= ctx.settings.heartbeat && !stalled(&ctx);
         let Some(cp) = ctx.tracker.take_if_dirty(force) else {
             continue;
         };
@@ -52,6 +55,20 @@ pub async fn flush_loop(ctx: Arc<Ctx>, finish: Arc<Notify>) {
             }
         }
     }
+}
+
+/// True (and said once per stall) when keys are in flight and none made progress for the stall
+/// timeout.
+fn stalled(ctx: &Ctx) -> bool {
+    let stalled = ctx.liveness.stalled(ctx.settings.stall_timeout);
+    if stalled {
+        tracing::warn!(
+            lot = ctx.lot,
+            stall_timeout_s = ctx.settings.stall_timeout.as_secs(),
+            "no key made progress within the stall timeout: no heartbeat"
+        );
+    }
+    stalled
 }
 
 /// The last checkpoint of a run, retried with backoff beyond the SDK's own retries: losing it

@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::settings::Settings;
 use crate::tracker::Tracker;
+use crate::watchdog::Liveness;
 
 /// Shared state of a worker run.
 pub struct Ctx {
@@ -49,6 +50,8 @@ pub struct Ctx {
     pub fenced: AtomicBool,
     /// Tells every loop to stop taking new work (SIGTERM, SIGINT, or fencing).
     pub stop: Arc<watch::Sender<bool>>,
+    /// Keys in flight and their last progress (the watchdog's; the heartbeat stops without it).
+    pub liveness: Liveness,
 }
 
 impl Ctx {
@@ -199,6 +202,10 @@ mod tests {
             checkpoint_interval: std::time::Duration::from_secs(1),
             heartbeat: std::time::Duration::from_secs(1),
             shutdown_grace: std::time::Duration::ZERO,
+            attempt_timeout: std::time::Duration::from_secs(1),
+            min_copy_rate: 1,
+            key_timeout: std::time::Duration::from_secs(1),
+            stall_timeout: std::time::Duration::from_secs(1),
         };
         Ctx {
             s3: s3("us-east-1"),
@@ -215,6 +222,7 @@ mod tests {
             tracker: Tracker::new(LotCheckpoint::new(1)),
             fenced: AtomicBool::new(false),
             stop: Arc::new(watch::channel(false).0),
+            liveness: Liveness::default(),
         }
     }
 

@@ -28,6 +28,7 @@ mod restore;
 mod run;
 mod settings;
 mod tracker;
+mod watchdog;
 
 pub use args::Args;
 pub use run::{run, Clients, Outcome};

@@ -9,11 +9,13 @@ use std::time::Instant;
 use anyhow::Result;
 use futures::StreamExt;
 use thaw_common::bitmap::Bitmap;
+use thaw_common::keys::KeyLine;
 use thaw_common::progress::now_secs;
 use thaw_common::spec::poll_delay;
 
 use crate::key::{process_key, Step};
 use crate::manifest::Manifest;
+use crate::watchdog::watched;
 use crate::Ctx;
 
 /// How the processing of a lot ended.
@@ -90,7 +92,7 @@ async fn run_pass(
         })
         .map(|(i, entry)| {
             let ctx = ctx.clone();
-            async move { (i, process_key(&ctx, i, &entry).await) }
+            async move { (i, watched_key(&ctx, i, &entry).await) }
         })
         .buffer_unordered(ctx.settings.concurrency)
         .for_each(|(i, step)| {
@@ -119,4 +121,10 @@ async fn run_pass(
     }
     let (bits, deep) = pending.into_inner().unwrap_or_else(|e| e.into_inner());
     Ok(Some((bits, deep)))
+}
+
+/// One key under the watchdog: abandoned and taken again when it makes no progress for the key
+/// timeout ([`crate::watchdog`]).
+async fn watched_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
+    watched(ctx, i, entry, || process_key(ctx, i, entry)).await
 }

@@ -293,6 +293,7 @@ impl Claimed<'_> {
             tracker: Tracker::new(cp),
             fenced: AtomicBool::new(false),
             stop,
+            liveness: Default::default(),
             rules: Rules::of(&spec),
             spec,
         });

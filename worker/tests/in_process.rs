@@ -216,6 +216,9 @@ impl Lot {
             checkpoint_interval: 1,
             heartbeat: 30,
             shutdown_grace: 2,
+            min_copy_rate: 8,
+            key_timeout: None,
+            stall_timeout: None,
             log_format: LogFormat::Human,
             aws: AwsArgs::default(),
         }

@@ -2,6 +2,12 @@
 //! UploadPartCopy per part, CompleteMultipartUpload. S3 keeps nothing of the source on this
 //! path, so every attribute is read from HeadObject/GetObjectTagging and passed explicitly.
 //!
+//! Each UploadPartCopy has an attempt timeout sized from the part (and CompleteMultipartUpload
+//! a long one) in place of the SDK's stalled-stream protection, which would fail a large part
+//! that S3 answers after more than 20 s (smithy-lang/smithy-rs#4439). A part that failed in a
+//! way worth retrying is sent again, up to [`PART_RETRIES`] times: the upload is not aborted
+//! for one lost part.
+//!
 //! No upload is ever left behind unrecorded: the lot item says an upload is being created before
 //! it exists, then holds its id while its parts are copied (see [`thaw_common::upload_record`]).
 //! A failed upload is aborted at once; a run that died leaves records the next run cleans up
@@ -10,8 +16,9 @@
 use aws_sdk_s3::operation::create_multipart_upload::builders::CreateMultipartUploadFluentBuilder;
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MultipartUpload, StorageClass};
+use backon::{ExponentialBuilder, Retryable};
 use futures::{StreamExt, TryStreamExt};
-use thaw_common::aws::AwsError;
+use thaw_common::aws::{long_request, AwsError};
 use thaw_common::keys::KeyLine;
 use thaw_common::keystate::is_definite_refusal;
 use thaw_common::progress::now_secs;
@@ -22,6 +29,7 @@ use super::acl::{other_bucket_acl, Grants};
 use super::{build_err, copy_source, retention, source_version, tagging_string, with_encryption};
 use crate::metrics::Metrics;
 use crate::object::ObjectInfo;
+use crate::watchdog;
 use crate::Ctx;
 
 /// Copies `obj` to the entry's target in parts; the version it created, if any. The upload is
@@ -38,7 +46,14 @@ pub async fn multipart_copy(
     // Tags are read now, after the restore: AWS allows it before, moto does not.
     let tags = object_tags(ctx, &entry.key, source_version(ctx, entry, obj)).await?;
     let create = create_request(ctx, (&to_bucket, &to_key), obj, grants, &tags);
-    let upload_id = create_upload(ctx, index, create).await?;
+    // The watchdog learns what to clean up if it abandons this key.
+    watchdog::upload_creating(&to_bucket, &to_key, now_secs());
+    let upload_id = create_upload(ctx, index, create).await;
+    if upload_id.is_err() {
+        watchdog::upload_closed();
+    }
+    let upload_id = upload_id?;
+    watchdog::upload_open(&to_bucket, &to_key, &upload_id);
     // Record it before copying parts: a crash from here on leaves an upload the next run aborts.
     if let Err(e) = ctx.record(&UploadEntry::open(index, &upload_id)).await {
         abort(ctx, &to_bucket, &to_key, &upload_id).await;
@@ -53,6 +68,7 @@ pub async fn multipart_copy(
         abort(ctx, &to_bucket, &to_key, &upload_id).await;
     }
     ctx.forget(UploadSlot::Upload(index)).await;
+    watchdog::upload_closed();
     result
 }
 
@@ -172,9 +188,16 @@ async fn complete(
                 .set_parts(Some(parts))
                 .build(),
         )
+        // S3 answers when the object is assembled (minutes for a large one), sending only
+        // spaces meanwhile: its own timeout, no stalled-stream protection.
+        .customize()
+        .config_override(long_request(ctx.settings.complete_attempt()))
         .send()
         .await
-        .map(|out| out.version_id().map(str::to_owned))
+        .map(|out| {
+            watchdog::answered(ctx);
+            out.version_id().map(str::to_owned)
+        })
         .map_err(|e| AwsError::from_sdk("CompleteMultipartUpload", &e))
 }
 
@@ -189,56 +212,124 @@ async fn copy_parts(
 ) -> Result<Vec<CompletedPart>, AwsError> {
     let part_size = part_size_for(obj.size(), ctx.settings.part_size);
     let count = obj.size().div_ceil(part_size).max(1);
-    let source = copy_source(
-        &ctx.spec.bucket,
-        &entry.key,
-        source_version(ctx, entry, obj),
-    );
     let (to_bucket, to_key) = ctx.target_of(entry);
-    let to = ctx.s3_for(&to_bucket);
-    let (to_bucket, to_key) = (to_bucket.as_str(), to_key.as_str());
+    let upload = Upload {
+        source: copy_source(
+            &ctx.spec.bucket,
+            &entry.key,
+            source_version(ctx, entry, obj),
+        ),
+        if_match: obj.raw.e_tag().map(str::to_owned),
+        to: ctx.s3_for(&to_bucket),
+        to_bucket: &to_bucket,
+        to_key: &to_key,
+        upload_id,
+        with_checksums,
+        attempt: ctx.settings.copy_attempt(part_size),
+    };
+    let upload = &upload;
     let mut parts: Vec<CompletedPart> = futures::stream::iter(0..count)
         .map(|i| {
-            let source = source.clone();
-            async move {
-                let start = i * part_size;
-                let end = (start + part_size).min(obj.size()).saturating_sub(1);
-                let number = (i + 1) as i32;
-                Metrics::inc(&ctx.metrics.s3_upload_part_copy);
-                let out = to
-                    .upload_part_copy()
-                    .bucket(to_bucket)
-                    .key(to_key)
-                    .upload_id(upload_id)
-                    .part_number(number)
-                    .copy_source(source)
-                    .set_copy_source_if_match(obj.raw.e_tag().map(str::to_owned))
-                    .copy_source_range(format!("bytes={start}-{end}"))
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("UploadPartCopy", &e))?;
-                let r = out.copy_part_result().ok_or_else(|| {
-                    build_err("UploadPartCopy", "no CopyPartResult in the answer")
-                })?;
-                let mut part = CompletedPart::builder()
-                    .part_number(number)
-                    .set_e_tag(r.e_tag().map(str::to_owned));
-                if with_checksums {
-                    part = part
-                        .set_checksum_crc32(r.checksum_crc32().map(str::to_owned))
-                        .set_checksum_crc32_c(r.checksum_crc32_c().map(str::to_owned))
-                        .set_checksum_crc64_nvme(r.checksum_crc64_nvme().map(str::to_owned))
-                        .set_checksum_sha1(r.checksum_sha1().map(str::to_owned))
-                        .set_checksum_sha256(r.checksum_sha256().map(str::to_owned));
-                }
-                Ok::<_, AwsError>(part.build())
-            }
+            let start = i * part_size;
+            let end = (start + part_size).min(obj.size()).saturating_sub(1);
+            let number = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            copy_part_retried(ctx, upload, number, (start, end))
         })
         .buffer_unordered(ctx.settings.part_concurrency)
         .try_collect()
         .await?;
     parts.sort_by_key(|p| p.part_number());
     Ok(parts)
+}
+
+/// What every part of one multipart copy shares.
+struct Upload<'a> {
+    source: String,
+    if_match: Option<String>,
+    to: &'a aws_sdk_s3::Client,
+    to_bucket: &'a str,
+    to_key: &'a str,
+    upload_id: &'a str,
+    with_checksums: bool,
+    /// One UploadPartCopy attempt may take this long (sized from the part size).
+    attempt: std::time::Duration,
+}
+
+/// Times a part is sent again after the SDK gave up on it, before the upload is given up.
+const PART_RETRIES: usize = 4;
+
+/// True when a part that failed so is worth sending again: anything but a definite refusal
+/// (a timeout, a lost connection, a 5xx), and the 4xx answers that only say "later"
+/// (`RequestTimeout`: S3 closed an idle socket; `SlowDown` and `TooManyRequests`).
+pub fn part_retryable(e: &AwsError) -> bool {
+    !is_definite_refusal(e.status)
+        || matches!(
+            e.code.as_str(),
+            "RequestTimeout" | "SlowDown" | "TooManyRequests"
+        )
+}
+
+/// Copies one part, sending it again (with backoff) when it failed in a way worth retrying:
+/// one lost part costs one part, not the upload.
+async fn copy_part_retried(
+    ctx: &Ctx,
+    upload: &Upload<'_>,
+    number: i32,
+    range: (u64, u64),
+) -> Result<CompletedPart, AwsError> {
+    let send = || copy_part(ctx, upload, number, range);
+    send.retry(
+        ExponentialBuilder::default()
+            .with_min_delay(std::time::Duration::from_millis(500))
+            .with_max_delay(std::time::Duration::from_secs(20))
+            .with_max_times(PART_RETRIES)
+            .with_jitter(),
+    )
+    .when(part_retryable)
+    .notify(|e, d| tracing::warn!(part = number, error = %e, retry_in = ?d, "part copy failed; sending it again"))
+    .await
+}
+
+/// One UploadPartCopy of bytes `start..=end`, with its own attempt timeout instead of the SDK's
+/// stalled-stream protection (S3 answers when the part is copied: minutes for a large part).
+async fn copy_part(
+    ctx: &Ctx,
+    upload: &Upload<'_>,
+    number: i32,
+    (start, end): (u64, u64),
+) -> Result<CompletedPart, AwsError> {
+    Metrics::inc(&ctx.metrics.s3_upload_part_copy);
+    let out = upload
+        .to
+        .upload_part_copy()
+        .bucket(upload.to_bucket)
+        .key(upload.to_key)
+        .upload_id(upload.upload_id)
+        .part_number(number)
+        .copy_source(&upload.source)
+        .set_copy_source_if_match(upload.if_match.clone())
+        .copy_source_range(format!("bytes={start}-{end}"))
+        .customize()
+        .config_override(long_request(upload.attempt))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("UploadPartCopy", &e))?;
+    watchdog::answered(ctx);
+    let r = out
+        .copy_part_result()
+        .ok_or_else(|| build_err("UploadPartCopy", "no CopyPartResult in the answer"))?;
+    let mut part = CompletedPart::builder()
+        .part_number(number)
+        .set_e_tag(r.e_tag().map(str::to_owned));
+    if upload.with_checksums {
+        part = part
+            .set_checksum_crc32(r.checksum_crc32().map(str::to_owned))
+            .set_checksum_crc32_c(r.checksum_crc32_c().map(str::to_owned))
+            .set_checksum_crc64_nvme(r.checksum_crc64_nvme().map(str::to_owned))
+            .set_checksum_sha1(r.checksum_sha1().map(str::to_owned))
+            .set_checksum_sha256(r.checksum_sha256().map(str::to_owned));
+    }
+    Ok(part.build())
 }
 
 /// Aborts the uploads of `key` that were started since `since` (epoch seconds, the time of the
@@ -310,6 +401,28 @@ pub async fn abort(ctx: &Ctx, bucket: &str, key: &str, upload_id: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_are_retried_unless_refused() {
+        let err = |code: &str, status: Option<u16>| AwsError {
+            operation: "UploadPartCopy",
+            code: code.into(),
+            message: String::new(),
+            status,
+        };
+        assert!(part_retryable(&err("Timeout", None)));
+        assert!(part_retryable(&err("DispatchFailure", None)));
+        assert!(part_retryable(&err("ResponseError", None)));
+        assert!(part_retryable(&err("InternalError", Some(500))));
+        assert!(part_retryable(&err("SlowDown", Some(503))));
+        assert!(part_retryable(&err("RequestTimeout", Some(400))));
+        // An answer of 200 carrying an error (S3 does that on copies) is not a refusal.
+        assert!(part_retryable(&err("InternalError", Some(200))));
+        assert!(!part_retryable(&err("PreconditionFailed", Some(412))));
+        assert!(!part_retryable(&err("NoSuchUpload", Some(404))));
+        assert!(!part_retryable(&err("AccessDenied", Some(403))));
+        assert!(!part_retryable(&err("InvalidObjectState", Some(403))));
+    }
 
     #[test]
     fn only_uploads_of_the_key_started_since_the_record_are_swept() {

@@ -1,15 +1,17 @@
 //! A copy in one request: CopyObject with MetadataDirective and TaggingDirective COPY (S3
 //! carries metadata, content headers and tags), plus what it does not carry by itself: storage
 //! class, encryption, object lock settings, website redirect, checksum algorithm and grants.
+//! Its attempt timeout is sized from the object's bytes (`Settings::copy_attempt`).
 
 use aws_sdk_s3::types::{MetadataDirective, StorageClass, TaggingDirective};
-use thaw_common::aws::AwsError;
+use thaw_common::aws::{long_request, AwsError};
 use thaw_common::keys::KeyLine;
 
 use super::acl::{other_bucket_acl, Grants};
 use super::{copy_source, retention, source_version, with_encryption};
 use crate::metrics::Metrics;
 use crate::object::ObjectInfo;
+use crate::watchdog;
 use crate::Ctx;
 
 /// Copies `obj` to the entry's target with one CopyObject; the version it created, if any.
@@ -56,10 +58,14 @@ pub async fn single_copy(
     if let Some(alg) = obj.checksum_algorithm() {
         req = req.checksum_algorithm(alg);
     }
+    // S3 answers a CopyObject when the copy is done: minutes for a large object.
     let out = req
+        .customize()
+        .config_override(long_request(ctx.settings.copy_attempt(obj.size())))
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("CopyObject", &e))?;
+    watchdog::answered(ctx);
     if out.copy_object_result().is_none() {
         return Err(AwsError {
             operation: "CopyObject",

@@ -157,7 +157,8 @@ pub struct LaunchArgs {
     /// Objects larger than this many bytes are copied part by part.
     #[arg(long, env = "THAW_MULTIPART_THRESHOLD", default_value_t = 5 * 1024 * 1024 * 1024)]
     pub multipart_threshold: u64,
-    /// Part size in bytes for multipart copies.
+    /// Part size in bytes for multipart copies (5 MiB to 1 GiB: each part is one request with
+    /// its own timeout; parts grow by themselves to stay within 10,000).
     #[arg(long, env = "THAW_PART_SIZE", default_value_t = 256 * 1024 * 1024)]
     pub part_size: u64,
     /// Print the plan and what the job will cost, and stop: nothing is uploaded, recorded or

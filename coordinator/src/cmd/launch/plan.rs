@@ -9,7 +9,9 @@ use std::time::SystemTime;
 use anyhow::{anyhow, Context};
 use thaw_common::input::{expand_dates, Date, InputFormat};
 use thaw_common::plan::{lot_sizes, LotSpec};
-use thaw_common::spec::{Destination, JobSpec, S3Location, WorkerSettings};
+use thaw_common::spec::{
+    Destination, JobSpec, S3Location, WorkerSettings, MAX_REQUESTED_PART_SIZE, MIN_PART_SIZE,
+};
 
 use super::args::{LaunchArgs, LauncherKind};
 use crate::cmd::usage;
@@ -142,10 +144,11 @@ fn check_tuning(a: &LaunchArgs) -> anyhow::Result<()> {
             a.multipart_threshold
         )));
     }
-    if a.part_size < 5 * MIB || a.part_size > MAX_COPY {
+    if a.part_size < MIN_PART_SIZE || a.part_size > MAX_REQUESTED_PART_SIZE {
+        // S3 takes parts up to 5 GiB, but one part is one request with its own timeout, and
+        // the retry unit: 1 GiB parts already reach S3's 5 TB object limit in 10,000 parts.
         return Err(usage(format!(
-            "--part-size must be between {} (5 MiB) and {MAX_COPY} (5 GiB) bytes, not {}",
-            5 * MIB,
+            "--part-size must be between {MIN_PART_SIZE} (5 MiB) and {MAX_REQUESTED_PART_SIZE} (1 GiB) bytes, not {}",
             a.part_size
         )));
     }
@@ -491,6 +494,10 @@ mod tests {
             (
                 vec!["--part-size", "1024"],
                 "--part-size must be between 5242880",
+            ),
+            (
+                vec!["--part-size", "5368709120"],
+                "--part-size must be between 5242880 (5 MiB) and 1073741824 (1 GiB) bytes, not 5368709120",
             ),
             (vec!["--bucket", ""], "--bucket must not be empty"),
             (
