@@ -26,6 +26,8 @@ What it adds to plain moto (all off unless configured):
 * Regions: a request signed for another Region than the bucket's is refused as S3 refuses it
   (HeadBucket: 301 with `x-amz-bucket-region`; other calls: 400 AuthorizationHeaderMalformed),
   where moto serves every bucket from every Region;
+* requester-pays buckets and Object Lock headers refused as S3 refuses them: see
+  emulator_access.py;
 * request counting: GET /_thaw/stats returns the number of requests seen per operation (and the
   canned ACL copies asked for), so tests and the benchmark can cross-check the worker's own
   counters.
@@ -49,6 +51,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from moto.s3 import models as s3_models
+
+import emulator_access
 
 CONFIG = {
     "restore_delay": float(os.environ.get("THAW_MOTO_RESTORE_DELAY", "0") or 0),
@@ -341,6 +345,9 @@ def wrap(app):
                     [("Content-Type", "application/xml"), ("x-amz-bucket-region", actual), ("Content-Length", str(len(body)))],
                 )
                 return [body]
+        answer = emulator_access.intercept(environ, start_response, op)
+        if answer is not None:
+            return answer
         if op == "s3:RestoreObject":
             query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
             _REQUEST.restore_version = (query.get("versionId") or [None])[0]

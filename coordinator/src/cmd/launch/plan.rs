@@ -50,6 +50,9 @@ pub struct Plan {
     pub sizes: Vec<u64>,
     /// How the workers are started.
     pub settings: LaunchSettings,
+    /// `--drop-object-lock`: copy locked objects into destinations without Object Lock without
+    /// their lock settings instead of refusing the job.
+    pub drop_object_lock: bool,
 }
 
 /// Checks what needs neither the key list nor the worker binary, so a typo costs no download:
@@ -117,6 +120,7 @@ pub fn plan(a: &LaunchArgs, keys: &ListFacts, cx: &PlanContext) -> anyhow::Resul
         dest_buckets,
         sizes,
         settings,
+        drop_object_lock: a.drop_object_lock,
     })
 }
 
