@@ -305,7 +305,7 @@ pub const WORKER_EXTRA_ACTIONS: &[(&str, &str)] = &[
     ),
     (
         "kms:GenerateDataKey",
-        "writing SSE-KMS copies (CopyObject, CreateMultipartUpload keep the source's KMS key)",
+        "writing SSE-KMS copies (in place: the source's KMS key; into other buckets: --dest-kms-key or the destination's default key)",
     ),
     (
         "s3:GetObjectLegalHold",
