@@ -30,6 +30,8 @@ What it adds to plain moto (all off unless configured):
   Spot interruptions' stopCode, and lost responses to successful lot claims;
 * connections that never answer, and answers whose body comes late: see `emulator_hang.py`
   (`{"hangs": {...}}` or `THAW_MOTO_HANGS`);
+* requester-pays buckets and Object Lock headers refused as S3 refuses them: see
+  emulator_access.py;
 * request counting: GET /_thaw/stats returns the number of requests seen per operation (and the
   canned ACL copies asked for), so tests and the benchmark can cross-check the worker's own
   counters.
@@ -56,6 +58,7 @@ from moto.s3 import models as s3_models
 
 import emulator_launch
 import emulator_hang
+import emulator_access
 
 CONFIG = {
     "restore_delay": float(os.environ.get("THAW_MOTO_RESTORE_DELAY", "0") or 0),
@@ -355,6 +358,9 @@ def wrap(app):
                     [("Content-Type", "application/xml"), ("x-amz-bucket-region", actual), ("Content-Length", str(len(body)))],
                 )
                 return [body]
+        answer = emulator_access.intercept(environ, start_response, op)
+        if answer is not None:
+            return answer
         if op == "s3:RestoreObject":
             query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
             _REQUEST.restore_version = (query.get("versionId") or [None])[0]

@@ -188,6 +188,9 @@ impl JobSpecBuilder {
                 dest_buckets: Vec::new(),
                 copy_acls: false,
                 input_format: "keys".to_owned(),
+                request_payer: false,
+                dest_kms_key: None,
+                drop_object_lock_at: Vec::new(),
             },
         }
     }

@@ -107,6 +107,11 @@ pub const OPERATIONS: &[Operation] = &[
         name: "GetObject",
         actions: &["s3:GetObject"],
     },
+    Operation {
+        method: "get_object_lock_configuration",
+        name: "GetObjectLockConfiguration",
+        actions: &["s3:GetBucketObjectLockConfiguration"],
+    },
     // With a versionId (pinned copies) the action is GetObjectVersionAcl.
     Operation {
         method: "get_object_acl",
@@ -277,6 +282,7 @@ pub const COORDINATOR_OPERATIONS: &[&str] = &[
     "get_bucket_versioning",
     "get_item",
     "get_object",
+    "get_object_lock_configuration",
     "head_bucket",
     "head_object",
     "list_objects_v2",
@@ -299,7 +305,7 @@ pub const WORKER_EXTRA_ACTIONS: &[(&str, &str)] = &[
     ),
     (
         "kms:GenerateDataKey",
-        "writing SSE-KMS copies (CopyObject, CreateMultipartUpload keep the source's KMS key)",
+        "writing SSE-KMS copies (in place: the source's KMS key; into other buckets: --dest-kms-key or the destination's default key)",
     ),
     (
         "s3:GetObjectLegalHold",
@@ -382,6 +388,7 @@ pub const COORDINATOR_ACTIONS: &[&str] = &[
     "kms:Decrypt",
     "kms:GenerateDataKey",
     "s3:CreateBucket",
+    "s3:GetBucketObjectLockConfiguration",
     "s3:GetBucketOwnershipControls",
     "s3:GetBucketVersioning",
     "s3:GetObject",

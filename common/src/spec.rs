@@ -143,6 +143,20 @@ pub struct JobSpec {
     /// destinations.
     #[serde(default = "default_input_format")]
     pub input_format: String,
+    /// Send `x-amz-request-payer: requester` with every S3 request the workers make about the
+    /// objects (`--request-payer`): a requester-pays bucket of another account refuses them
+    /// with 403 otherwise.
+    #[serde(default)]
+    pub request_payer: bool,
+    /// The KMS key copies into other buckets than the source are encrypted with
+    /// (`--dest-kms-key`); `None`: they take the destination bucket's default encryption.
+    /// Copies within the source bucket keep each object's own encryption.
+    #[serde(default)]
+    pub dest_kms_key: Option<String>,
+    /// Destination buckets without Object Lock whose copies are sent without the source's
+    /// retention and legal hold (`--drop-object-lock`): S3 refuses those headers there.
+    #[serde(default)]
+    pub drop_object_lock_at: Vec<String>,
 }
 
 fn default_input_format() -> String {

@@ -1,9 +1,9 @@
 //! The entries of a lot item's `uploads` map: what a worker run started on one manifest position
 //! and must not forget if it dies, so the next run can finish or clean it up.
 //!
-//! The map is a DynamoDB string map written one entry at a time by the worker (two UpdateItems
-//! per multipart copy or `--delete-source-version` key) and read back whole at the next run's
-//! start. Its names and values are a contract between runs of possibly different thaw versions,
+//! The map is a DynamoDB string map written by the worker in groups ([`UploadChange`]s of the
+//! keys in flight, one UpdateItem per group: a `--delete-source-version` key adds two entries'
+//! worth, not two writes of the lot item) and read back whole at the next run's start. Its names and values are a contract between runs of possibly different thaw versions,
 //! so they are encoded and parsed here and nowhere else:
 //!
 //! | name          | value             | meaning                                                  |
@@ -187,6 +187,46 @@ impl UploadEntry {
     }
 }
 
+/// The most changes one update of the map carries: an UpdateExpression is at most 4 KB, and
+/// each change takes about 25 characters of it.
+pub const MAX_UPLOAD_CHANGES: usize = 100;
+
+/// One change to the `uploads` map: an entry written or removed. The worker sends the changes of
+/// the keys in flight together, one UpdateItem per group (see `put_upload_changes` of the
+/// progress table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadChange {
+    /// Write this entry (replacing any entry of the same name).
+    Put(UploadEntry),
+    /// Remove the entry of this slot.
+    Remove(UploadSlot),
+}
+
+impl UploadChange {
+    /// The name of the entry it changes.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Put(e) => e.name(),
+            Self::Remove(slot) => slot.name(),
+        }
+    }
+
+    /// The value written, `None` for a removal.
+    pub fn value(&self) -> Option<String> {
+        match self {
+            Self::Put(e) => Some(e.value()),
+            Self::Remove(_) => None,
+        }
+    }
+}
+
+/// A group of changes as one update can carry them: one change per name (DynamoDB refuses an
+/// update naming a path twice), the later change of a name winning, in name order. `Some`
+/// value: written; `None`: removed.
+pub fn merge_changes(changes: &[UploadChange]) -> BTreeMap<String, Option<String>> {
+    changes.iter().map(|c| (c.name(), c.value())).collect()
+}
+
 /// Every readable entry of an `uploads` map, in the map's order (names no thaw version writes
 /// are left out, and left in the table).
 pub fn entries(map: &BTreeMap<String, String>) -> Vec<UploadEntry> {
@@ -284,6 +324,28 @@ mod tests {
             UploadEntry::parse("5", "pending:soon"),
             Some(UploadEntry::open(5, "pending:soon"))
         );
+    }
+
+    #[test]
+    fn a_group_of_changes_names_each_entry_once() {
+        let changes = [
+            UploadChange::Put(UploadEntry::pending_delete(3, 1_700_000_000, "v3")),
+            UploadChange::Put(UploadEntry::creating(4, 1_700_000_001)),
+            UploadChange::Remove(UploadSlot::PendingDelete(9)),
+            UploadChange::Put(UploadEntry::open(4, "up-4")),
+            UploadChange::Remove(UploadSlot::Upload(3)),
+        ];
+        let merged = merge_changes(&changes);
+        assert_eq!(
+            merged.into_iter().collect::<Vec<_>>(),
+            [
+                ("3".to_owned(), None),
+                ("3:delete".to_owned(), Some("1700000000 v3".to_owned())),
+                ("4".to_owned(), Some("up-4".to_owned())),
+                ("9:delete".to_owned(), None),
+            ]
+        );
+        assert!(merge_changes(&[]).is_empty());
     }
 
     #[test]

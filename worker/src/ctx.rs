@@ -11,11 +11,12 @@ use thaw_common::keys::KeyLine;
 use thaw_common::keystate::Rules;
 use thaw_common::progress::{ProgressError, ProgressTable};
 use thaw_common::spec::JobSpec;
-use thaw_common::upload_record::{UploadEntry, UploadSlot};
+use thaw_common::upload_record::{UploadChange, UploadEntry, UploadSlot};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::records::Records;
 use crate::settings::Settings;
 use crate::tracker::Tracker;
 use crate::watchdog::Liveness;
@@ -28,6 +29,8 @@ pub struct Ctx {
     pub regional_s3: BTreeMap<String, aws_sdk_s3::Client>,
     /// Progress table.
     pub table: ProgressTable,
+    /// Group writes of the lot's `uploads` map (see [`Records`]).
+    pub records: Records,
     /// The job.
     pub spec: JobSpec,
     /// The job's rules for every key (from `spec`).
@@ -108,12 +111,12 @@ impl Ctx {
         self.fenced.load(Ordering::SeqCst)
     }
 
-    fn table_error(&self, e: ProgressError) -> AwsError {
+    fn table_error(&self, e: &ProgressError) -> AwsError {
         if matches!(e, ProgressError::Fenced { .. }) {
             self.fence();
         }
         match e {
-            ProgressError::Aws(a) => a,
+            ProgressError::Aws(a) => a.clone(),
             other => AwsError {
                 operation: "UpdateItem",
                 code: "ProgressTable".into(),
@@ -123,26 +126,27 @@ impl Ctx {
         }
     }
 
+    /// Writes a change of the lot's `uploads` map with the group write of the keys in flight,
+    /// counting each UpdateItem once.
+    async fn change_uploads(&self, change: UploadChange) -> Result<(), AwsError> {
+        let written = self.records.write(change).await;
+        if written.counts_the_write {
+            Metrics::inc(&self.metrics.ddb_write);
+        }
+        written.result.map_err(|e| self.table_error(&e))
+    }
+
     /// Records an entry of the lot's `uploads` map (an upload being created or open, or a source
-    /// version to delete after its copy) before the step it covers.
+    /// version to delete after its copy) before the step it covers: when this returns Ok, the
+    /// entry is in the table.
     pub async fn record(&self, entry: &UploadEntry) -> Result<(), AwsError> {
-        Metrics::inc(&self.metrics.ddb_write);
-        self.table
-            .put_upload_entry(&self.spec.job_id, self.lot, self.attempt, entry)
-            .await
-            .map_err(|e| self.table_error(e))
+        self.change_uploads(UploadChange::Put(entry.clone())).await
     }
 
     /// Forgets an entry of the `uploads` map: a finished or aborted upload, or a pending delete
     /// done or moot. A failure only leaves an entry the next run checks again.
     pub async fn forget(&self, slot: UploadSlot) {
-        Metrics::inc(&self.metrics.ddb_write);
-        if let Err(e) = self
-            .table
-            .remove_upload_entry(&self.spec.job_id, self.lot, self.attempt, slot)
-            .await
-        {
-            let e = self.table_error(e);
+        if let Err(e) = self.change_uploads(UploadChange::Remove(slot)).await {
             let index = slot.index();
             match slot {
                 UploadSlot::Upload(_) => {
@@ -153,6 +157,14 @@ impl Ctx {
                 }
             }
         }
+    }
+
+    /// `x-amz-request-payer: requester` for every S3 request about the objects, when the job
+    /// says the source is a requester-pays bucket (`--request-payer`).
+    pub fn request_payer(&self) -> Option<aws_sdk_s3::types::RequestPayer> {
+        self.spec
+            .request_payer
+            .then_some(aws_sdk_s3::types::RequestPayer::Requester)
     }
 }
 
@@ -210,6 +222,7 @@ mod tests {
         Ctx {
             s3: s3("us-east-1"),
             regional_s3: BTreeMap::from([("far".to_owned(), s3("ap-southeast-2"))]),
+            records: Records::for_lot(ProgressTable::new(ddb.clone(), "t"), "j".into(), 0, 1),
             table: ProgressTable::new(ddb, "t"),
             rules: Rules::of(&spec),
             spec,

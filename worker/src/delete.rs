@@ -42,6 +42,7 @@ pub async fn delete_source_version(
         .bucket(&ctx.spec.bucket)
         .key(&entry.key)
         .version_id(version)
+        .set_request_payer(ctx.request_payer())
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("DeleteObject", &e))?;

@@ -23,6 +23,7 @@ mod metrics;
 mod object;
 mod passes;
 mod ratelimit;
+mod records;
 mod recovery;
 mod restore;
 mod run;

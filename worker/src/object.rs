@@ -96,6 +96,7 @@ pub async fn head_at(
         .key(key)
         .set_version_id(version.map(str::to_owned))
         .checksum_mode(ChecksumMode::Enabled)
+        .set_request_payer(ctx.request_payer())
         .send()
         .await
         .map_err(|e| head_error(AwsError::from_sdk("HeadObject", &e), version.is_some()))?;

@@ -46,6 +46,7 @@ pub async fn request(
         .key(key)
         .set_version_id(version.map(str::to_owned))
         .restore_request(req.build())
+        .set_request_payer(ctx.request_payer())
         .send()
         .await;
     match res {

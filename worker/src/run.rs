@@ -24,6 +24,7 @@ use crate::manifest::{read_spec, Manifest};
 use crate::metrics::Metrics;
 use crate::passes::{process_lot, LotOutcome};
 use crate::ratelimit::RateLimiter;
+use crate::records::Records;
 use crate::recovery::recover;
 use crate::settings::Settings;
 use crate::tracker::{describe, Tracker};
@@ -284,6 +285,12 @@ impl Claimed<'_> {
             requests_base,
             s3: clients.s3,
             regional_s3,
+            records: Records::for_lot(
+                clients.table.clone(),
+                spec.job_id.clone(),
+                args.lot,
+                attempt,
+            ),
             table: clients.table,
             restore_limiter: RateLimiter::new(settings.restore_rate),
             settings,

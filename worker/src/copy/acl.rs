@@ -82,6 +82,7 @@ pub async fn object_grants(
         .bucket(&ctx.spec.bucket)
         .key(&entry.key)
         .set_version_id(source_version(ctx, entry, obj).map(str::to_owned))
+        .set_request_payer(ctx.request_payer())
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("GetObjectAcl", &e))?;

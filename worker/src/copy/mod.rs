@@ -128,49 +128,126 @@ pub async fn copy_object(
     })
 }
 
-/// The source's object lock retention, when it is still in force (S3 refuses a retain-until date
-/// in the past; an expired retention protects nothing and is not carried).
-fn retention(obj: &ObjectInfo) -> Option<(aws_sdk_s3::types::ObjectLockMode, DateTime)> {
-    let mode = obj.raw.object_lock_mode()?;
-    let until = obj.raw.object_lock_retain_until_date()?;
-    let now = DateTime::from(std::time::SystemTime::now());
-    (until.secs() > now.secs()).then(|| (mode.as_str().into(), *until))
+/// The object lock settings a copy carries.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObjectLock {
+    /// `x-amz-object-lock-mode`.
+    pub mode: Option<aws_sdk_s3::types::ObjectLockMode>,
+    /// `x-amz-object-lock-retain-until-date`.
+    pub until: Option<DateTime>,
+    /// `x-amz-object-lock-legal-hold`.
+    pub legal_hold: Option<aws_sdk_s3::types::ObjectLockLegalHoldStatus>,
 }
 
-/// Applies the source's server-side encryption to a request builder (SSE-S3 or SSE-KMS with its
-/// key and bucket-key setting), so a copy never falls back to the bucket default, except for an
-/// SSE-KMS object copied into another Region, where the source's key cannot be used.
+/// The source's object lock settings for a copy into `to_bucket`: its retention when still in
+/// force (S3 refuses a retain-until date in the past; an expired retention protects nothing) and
+/// its legal hold; none at all for a destination the job drops them at (`--drop-object-lock`:
+/// a bucket without Object Lock refuses every such header).
+fn object_lock(ctx: &Ctx, obj: &ObjectInfo, to_bucket: &str) -> ObjectLock {
+    if ctx.spec.drop_object_lock_at.iter().any(|b| b == to_bucket) {
+        return ObjectLock::default();
+    }
+    let raw = &obj.raw;
+    let now = DateTime::from(std::time::SystemTime::now());
+    let retention: Option<(aws_sdk_s3::types::ObjectLockMode, DateTime)> =
+        match (raw.object_lock_mode(), raw.object_lock_retain_until_date()) {
+            (Some(mode), Some(until)) if until.secs() > now.secs() => {
+                Some((mode.as_str().into(), *until))
+            }
+            _ => None,
+        };
+    ObjectLock {
+        mode: retention.as_ref().map(|(m, _)| m.clone()),
+        until: retention.map(|(_, d)| d),
+        legal_hold: raw.object_lock_legal_hold_status().cloned(),
+    }
+}
+
+/// The server-side encryption a copy asks for; all `None`: the destination bucket's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Encryption {
+    /// `x-amz-server-side-encryption`.
+    pub sse: Option<ServerSideEncryption>,
+    /// `x-amz-server-side-encryption-aws-kms-key-id`.
+    pub kms_key_id: Option<String>,
+    /// `x-amz-server-side-encryption-bucket-key-enabled`.
+    pub bucket_key: Option<bool>,
+}
+
+/// Where a copy goes, as far as its encryption is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncryptionTarget<'a> {
+    /// Another bucket than the source (perhaps another account's).
+    pub other_bucket: bool,
+    /// The destination is in the job's Region.
+    pub same_region: bool,
+    /// `--dest-kms-key`: the key copies into other buckets are encrypted with.
+    pub dest_kms_key: Option<&'a str>,
+}
+
+/// The encryption of a copy of an object encrypted with `source`. Within the source bucket, the
+/// source's own (SSE-S3, or SSE-KMS with its key and bucket-key setting), so the copy never
+/// falls back to the bucket default. Into another bucket, the destination's default encryption
+/// (its owner may be unable to use the source's KMS key, and the AWS-managed `aws/s3` key
+/// cannot be shared across accounts at all), or `--dest-kms-key` when given. A KMS key belongs
+/// to one Region: an SSE-KMS object is never sent with its key to another Region.
+pub fn encryption_for(source: &Encryption, target: EncryptionTarget) -> Encryption {
+    if target.other_bucket {
+        return match target.dest_kms_key {
+            Some(key) => Encryption {
+                sse: Some(ServerSideEncryption::AwsKms),
+                kms_key_id: Some(key.to_owned()),
+                bucket_key: None,
+            },
+            None => Encryption::default(),
+        };
+    }
+    match &source.sse {
+        Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
+            if !target.same_region =>
+        {
+            Encryption::default()
+        }
+        Some(sse @ (ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)) => {
+            Encryption {
+                sse: Some(sse.clone()),
+                kms_key_id: source.kms_key_id.clone(),
+                bucket_key: source.bucket_key,
+            }
+        }
+        Some(sse) => Encryption {
+            sse: Some(sse.clone()),
+            ..Encryption::default()
+        },
+        None => Encryption::default(),
+    }
+}
+
+/// The encryption of the copy of `obj` into `to_bucket` (see [`encryption_for`]).
+fn encryption(ctx: &Ctx, obj: &ObjectInfo, to_bucket: &str) -> Encryption {
+    let raw = &obj.raw;
+    let source = Encryption {
+        sse: raw.server_side_encryption().cloned(),
+        kms_key_id: raw.ssekms_key_id().map(str::to_owned),
+        bucket_key: raw.bucket_key_enabled(),
+    };
+    encryption_for(
+        &source,
+        EncryptionTarget {
+            other_bucket: to_bucket != ctx.spec.bucket,
+            same_region: !ctx.regional_s3.contains_key(to_bucket),
+            dest_kms_key: ctx.spec.dest_kms_key.as_deref(),
+        },
+    )
+}
+
+/// Applies `enc` to a request builder with `set(builder, sse, kms key id, bucket key)`.
 fn with_encryption<B>(
     builder: B,
-    obj: &ObjectInfo,
-    same_region: bool,
+    enc: Encryption,
     set: impl FnOnce(B, Option<ServerSideEncryption>, Option<String>, Option<bool>) -> B,
 ) -> B {
-    let raw = &obj.raw;
-    match raw.server_side_encryption() {
-        // A KMS key belongs to one Region: a copy into another Region takes the destination
-        // bucket's default encryption instead of a key it cannot use.
-        Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse) if !same_region => {
-            builder
-        }
-        Some(sse) => {
-            let kms = matches!(
-                sse,
-                ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse
-            );
-            set(
-                builder,
-                Some(sse.clone()),
-                if kms {
-                    raw.ssekms_key_id().map(str::to_owned)
-                } else {
-                    None
-                },
-                if kms { raw.bucket_key_enabled() } else { None },
-            )
-        }
-        None => builder,
-    }
+    set(builder, enc.sse, enc.kms_key_id, enc.bucket_key)
 }
 
 #[cfg(test)]
@@ -183,6 +260,98 @@ mod tests {
         assert_eq!(copy_source("b", "x/%41?#=", None), "b/x/%2541%3F%23%3D");
         assert_eq!(copy_source("b", "é/ü", None), "b/%C3%A9/%C3%BC");
         assert_eq!(copy_source("b", "k", Some("v1")), "b/k?versionId=v1");
+    }
+
+    fn kms(key: &str) -> Encryption {
+        Encryption {
+            sse: Some(ServerSideEncryption::AwsKms),
+            kms_key_id: Some(key.to_owned()),
+            bucket_key: Some(true),
+        }
+    }
+
+    const IN_SOURCE_BUCKET: EncryptionTarget = EncryptionTarget {
+        other_bucket: false,
+        same_region: true,
+        dest_kms_key: None,
+    };
+    const OTHER_BUCKET: EncryptionTarget = EncryptionTarget {
+        other_bucket: true,
+        same_region: true,
+        dest_kms_key: None,
+    };
+
+    #[test]
+    fn copies_within_the_source_bucket_keep_the_source_encryption() {
+        let source = kms("arn:aws:kms:us-east-1:1:key/src");
+        assert_eq!(encryption_for(&source, IN_SOURCE_BUCKET), source);
+        let s3 = Encryption {
+            sse: Some(ServerSideEncryption::Aes256),
+            kms_key_id: None,
+            bucket_key: Some(false),
+        };
+        assert_eq!(
+            encryption_for(&s3, IN_SOURCE_BUCKET),
+            Encryption {
+                sse: Some(ServerSideEncryption::Aes256),
+                ..Encryption::default()
+            }
+        );
+        assert_eq!(
+            encryption_for(&Encryption::default(), IN_SOURCE_BUCKET),
+            Encryption::default()
+        );
+        // --dest-kms-key is for other buckets only
+        let target = EncryptionTarget {
+            dest_kms_key: Some("k"),
+            ..IN_SOURCE_BUCKET
+        };
+        assert_eq!(encryption_for(&source, target), source);
+    }
+
+    #[test]
+    fn copies_into_other_buckets_take_the_destination_default_or_the_dest_key() {
+        // The source's key (perhaps aws/s3, which no other account can use) is never sent.
+        for source in [
+            kms("arn:aws:kms:us-east-1:1:key/src"),
+            kms("alias/aws/s3"),
+            Encryption {
+                sse: Some(ServerSideEncryption::Aes256),
+                ..Encryption::default()
+            },
+            Encryption::default(),
+        ] {
+            assert_eq!(
+                encryption_for(&source, OTHER_BUCKET),
+                Encryption::default(),
+                "{source:?}"
+            );
+            let target = EncryptionTarget {
+                dest_kms_key: Some("arn:aws:kms:us-east-1:2:key/dst"),
+                ..OTHER_BUCKET
+            };
+            assert_eq!(
+                encryption_for(&source, target),
+                Encryption {
+                    sse: Some(ServerSideEncryption::AwsKms),
+                    kms_key_id: Some("arn:aws:kms:us-east-1:2:key/dst".into()),
+                    bucket_key: None,
+                },
+                "{source:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_kms_key_never_crosses_regions() {
+        let target = EncryptionTarget {
+            same_region: false,
+            ..IN_SOURCE_BUCKET
+        };
+        assert_eq!(
+            encryption_for(&kms("arn:aws:kms:us-east-1:1:key/src"), target),
+            Encryption::default()
+        );
     }
 
     #[test]

@@ -26,7 +26,10 @@ use thaw_common::spec::part_size_for;
 use thaw_common::upload_record::{UploadEntry, UploadSlot};
 
 use super::acl::{other_bucket_acl, Grants};
-use super::{build_err, copy_source, retention, source_version, tagging_string, with_encryption};
+use super::{
+    build_err, copy_source, encryption, object_lock, source_version, tagging_string,
+    with_encryption,
+};
 use crate::metrics::Metrics;
 use crate::object::ObjectInfo;
 use crate::watchdog;
@@ -84,6 +87,7 @@ async fn object_tags(
         .bucket(&ctx.spec.bucket)
         .key(key)
         .set_version_id(version.map(str::to_owned))
+        .set_request_payer(ctx.request_payer())
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("GetObjectTagging", &e))?;
@@ -107,6 +111,7 @@ fn create_request(
     let expires = raw
         .expires_string()
         .and_then(|s| DateTime::from_str(s, DateTimeFormat::HttpDate).ok());
+    let lock = object_lock(ctx, obj, to_bucket);
     let mut create = ctx
         .s3_for(to_bucket)
         .create_multipart_upload()
@@ -121,20 +126,21 @@ fn create_request(
         .set_expires(expires)
         .set_metadata(raw.metadata().cloned())
         .set_website_redirect_location(raw.website_redirect_location().map(str::to_owned))
-        .set_object_lock_mode(retention(obj).map(|(m, _)| m))
-        .set_object_lock_retain_until_date(retention(obj).map(|(_, d)| d))
-        .set_object_lock_legal_hold_status(raw.object_lock_legal_hold_status().cloned())
+        .set_object_lock_mode(lock.mode)
+        .set_object_lock_retain_until_date(lock.until)
+        .set_object_lock_legal_hold_status(lock.legal_hold)
         .set_checksum_algorithm(obj.checksum_algorithm())
         .set_grant_full_control(grants.full_control.clone())
         .set_grant_read(grants.read.clone())
         .set_grant_read_acp(grants.read_acp.clone())
         .set_grant_write_acp(grants.write_acp.clone())
-        .set_acl(other_bucket_acl(ctx, to_bucket));
+        .set_acl(other_bucket_acl(ctx, to_bucket))
+        .set_request_payer(ctx.request_payer());
     if !tags.is_empty() {
         create = create.tagging(tagging_string(tags));
     }
-    let same_region = !ctx.regional_s3.contains_key(to_bucket);
-    with_encryption(create, obj, same_region, |r, sse, kms, bk| {
+    let enc = encryption(ctx, obj, to_bucket);
+    with_encryption(create, enc, |r, sse, kms, bk| {
         r.set_server_side_encryption(sse)
             .set_ssekms_key_id(kms)
             .set_bucket_key_enabled(bk)
@@ -188,6 +194,7 @@ async fn complete(
                 .set_parts(Some(parts))
                 .build(),
         )
+        .set_request_payer(ctx.request_payer())
         // S3 answers when the object is assembled (minutes for a large one), sending only
         // spaces meanwhile: its own timeout, no stalled-stream protection.
         .customize()
@@ -309,6 +316,7 @@ async fn copy_part(
         .copy_source(&upload.source)
         .set_copy_source_if_match(upload.if_match.clone())
         .copy_source_range(format!("bytes={start}-{end}"))
+        .set_request_payer(ctx.request_payer())
         .customize()
         .config_override(long_request(upload.attempt))
         .send()
@@ -354,6 +362,7 @@ pub async fn abort_uploads_of(
             .prefix(key)
             .set_key_marker(key_marker)
             .set_upload_id_marker(id_marker)
+            .set_request_payer(ctx.request_payer())
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("ListMultipartUploads", &e))?;
@@ -388,6 +397,7 @@ pub async fn abort(ctx: &Ctx, bucket: &str, key: &str, upload_id: &str) {
         .bucket(bucket)
         .key(key)
         .upload_id(upload_id)
+        .set_request_payer(ctx.request_payer())
         .send()
         .await
     {

@@ -8,7 +8,7 @@ use thaw_common::aws::{long_request, AwsError};
 use thaw_common::keys::KeyLine;
 
 use super::acl::{other_bucket_acl, Grants};
-use super::{copy_source, retention, source_version, with_encryption};
+use super::{copy_source, encryption, object_lock, source_version, with_encryption};
 use crate::metrics::Metrics;
 use crate::object::ObjectInfo;
 use crate::watchdog;
@@ -23,6 +23,7 @@ pub async fn single_copy(
 ) -> Result<Option<String>, AwsError> {
     let raw = &obj.raw;
     let (to_bucket, to_key) = ctx.target_of(entry);
+    let lock = object_lock(ctx, obj, &to_bucket);
     Metrics::inc(&ctx.metrics.s3_copy);
     let mut req = ctx
         .s3_for(&to_bucket)
@@ -41,16 +42,16 @@ pub async fn single_copy(
         .metadata_directive(MetadataDirective::Copy)
         .tagging_directive(TaggingDirective::Copy)
         .set_website_redirect_location(raw.website_redirect_location().map(str::to_owned))
-        .set_object_lock_mode(retention(obj).map(|(m, _)| m))
-        .set_object_lock_retain_until_date(retention(obj).map(|(_, d)| d))
-        .set_object_lock_legal_hold_status(raw.object_lock_legal_hold_status().cloned())
+        .set_object_lock_mode(lock.mode)
+        .set_object_lock_retain_until_date(lock.until)
+        .set_object_lock_legal_hold_status(lock.legal_hold)
         .set_grant_full_control(grants.full_control.clone())
         .set_grant_read(grants.read.clone())
         .set_grant_read_acp(grants.read_acp.clone())
         .set_grant_write_acp(grants.write_acp.clone())
-        .set_acl(other_bucket_acl(ctx, &to_bucket));
-    let same_region = !ctx.regional_s3.contains_key(&to_bucket);
-    req = with_encryption(req, obj, same_region, |r, sse, kms, bk| {
+        .set_acl(other_bucket_acl(ctx, &to_bucket))
+        .set_request_payer(ctx.request_payer());
+    req = with_encryption(req, encryption(ctx, obj, &to_bucket), |r, sse, kms, bk| {
         r.set_server_side_encryption(sse)
             .set_ssekms_key_id(kms)
             .set_bucket_key_enabled(bk)

@@ -67,6 +67,21 @@ pub struct LaunchArgs {
     /// bucket must have versioning enabled). Off by default.
     #[arg(long, env = "THAW_DELETE_SOURCE_VERSION")]
     pub delete_source_version: bool,
+    /// Send `x-amz-request-payer: requester` with every request about the source objects: the
+    /// source is a requester-pays bucket of another account (its requests and transfer are
+    /// billed to this account).
+    #[arg(long, env = "THAW_REQUEST_PAYER")]
+    pub request_payer: bool,
+    /// KMS key (id, alias or ARN) that encrypts copies into other buckets than the source
+    /// [default: the destination bucket's default encryption]. Copies within the source bucket
+    /// keep each object's own encryption.
+    #[arg(long, env = "THAW_DEST_KMS_KEY")]
+    pub dest_kms_key: Option<String>,
+    /// When a destination bucket has no Object Lock (S3 refuses retention and legal hold
+    /// there), copy the source's locked objects into it without their lock settings, with a
+    /// warning, instead of refusing the job.
+    #[arg(long, env = "THAW_DROP_OBJECT_LOCK")]
+    pub drop_object_lock: bool,
     /// With --from: keep only objects in these classes, comma-separated (e.g.
     /// `GLACIER,DEEP_ARCHIVE`).
     #[arg(

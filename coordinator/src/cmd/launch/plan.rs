@@ -52,6 +52,9 @@ pub struct Plan {
     pub sizes: Vec<u64>,
     /// How the workers are started.
     pub settings: LaunchSettings,
+    /// `--drop-object-lock`: copy locked objects into destinations without Object Lock without
+    /// their lock settings instead of refusing the job.
+    pub drop_object_lock: bool,
 }
 
 /// Checks what needs neither the key list nor the worker binary, so a typo costs no download:
@@ -110,12 +113,16 @@ pub fn plan(a: &LaunchArgs, keys: &ListFacts, cx: &PlanContext) -> anyhow::Resul
         dest_buckets: pair_buckets,
         copy_acls: false,
         input_format: keys.format.to_string(),
+        request_payer: a.request_payer,
+        dest_kms_key: dest_kms_key(a, &dest_buckets)?,
+        drop_object_lock_at: Vec::new(),
     };
     Ok(Plan {
         spec,
         dest_buckets,
         sizes,
         settings,
+        drop_object_lock: a.drop_object_lock,
     })
 }
 
@@ -262,6 +269,23 @@ fn dest_buckets(
     all.extend(destination.map(|d| d.bucket.clone()));
     all.remove(source);
     (all, pair_buckets)
+}
+
+/// `--dest-kms-key`, which only copies into other buckets than the source take (copies within
+/// the source bucket keep each object's own encryption).
+fn dest_kms_key(a: &LaunchArgs, dest_buckets: &BTreeSet<String>) -> anyhow::Result<Option<String>> {
+    let Some(key) = &a.dest_kms_key else {
+        return Ok(None);
+    };
+    if key.trim().is_empty() {
+        return Err(usage("--dest-kms-key must not be empty"));
+    }
+    if dest_buckets.is_empty() {
+        return Err(usage(
+            "--dest-kms-key applies to copies into other buckets (--dest or a pairs list); copies within the source bucket keep each object's encryption",
+        ));
+    }
+    Ok(Some(key.trim().to_owned()))
 }
 
 /// Workers running at once: every lot on ECS, at most `--parallel` locally.

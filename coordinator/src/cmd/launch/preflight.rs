@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use thaw_common::aws::Aws;
+use aws_sdk_s3::types::ObjectLockEnabled;
+use thaw_common::aws::{Aws, AwsError};
 use thaw_common::progress::ProgressTable;
 use tracing::info;
 
@@ -36,6 +37,7 @@ pub async fn preflight(
     }
     plan.spec.bucket_regions = dest_regions(&s3, plan, &region).await?;
     plan.spec.copy_acls = copy_acls(&s3, acls, plan).await?;
+    plan.spec.drop_object_lock_at = object_lock_drops(&s3, plan).await?;
     if let LaunchSettings::Ecs(s) = &plan.settings {
         let client = aws.ecs();
         ecs::check_cluster(&client, &s.cluster).await?;
@@ -106,6 +108,82 @@ pub async fn copy_acls(
     }
 }
 
+/// Whether `bucket` has Object Lock enabled (GetObjectLockConfiguration; a bucket that never had
+/// it answers `ObjectLockConfigurationNotFoundError`).
+async fn object_lock_enabled(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<bool> {
+    match s3
+        .get_object_lock_configuration()
+        .bucket(bucket)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out
+            .object_lock_configuration()
+            .and_then(|c| c.object_lock_enabled())
+            .is_some_and(|e| *e == ObjectLockEnabled::Enabled)),
+        Err(e) => {
+            let err = AwsError::from_sdk("GetObjectLockConfiguration", &e);
+            if err.code == "ObjectLockConfigurationNotFoundError" {
+                Ok(false)
+            } else {
+                Err(anyhow::Error::new(err).context(format!(
+                    "checking Object Lock on bucket {bucket} (needs s3:GetBucketObjectLockConfiguration)"
+                )))
+            }
+        }
+    }
+}
+
+/// The destination buckets copies are sent to without object lock settings. A source bucket
+/// with Object Lock may hold objects with a retention or legal hold, which every copy carries;
+/// S3 refuses those headers in a bucket without Object Lock (400 InvalidRequest), so every such
+/// key would fail there. Such destinations refuse the job, or with `--drop-object-lock` get
+/// copies without lock settings (and a warning). Jobs in place, or from a source without Object
+/// Lock, make no call.
+pub async fn object_lock_drops(
+    s3: &aws_sdk_s3::Client,
+    plan: &Plan,
+) -> anyhow::Result<Vec<String>> {
+    if plan.dest_buckets.is_empty() || !object_lock_enabled(s3, &plan.spec.bucket).await? {
+        return Ok(Vec::new());
+    }
+    let mut without = Vec::new();
+    for bucket in &plan.dest_buckets {
+        match object_lock_enabled(s3, bucket).await {
+            Ok(true) => {}
+            Ok(false) => without.push(bucket.clone()),
+            Err(e) if plan.drop_object_lock => {
+                tracing::warn!("{e:#}: copies into {bucket} are sent without object lock settings");
+                without.push(bucket.clone());
+            }
+            Err(e) => {
+                return Err(
+                    e.context("pass --drop-object-lock to copy without object lock settings")
+                )
+            }
+        }
+    }
+    lock_verdict(&plan.spec.bucket, without, plan.drop_object_lock)
+}
+
+/// What to do about destinations `without` Object Lock for a source that has it: nothing when
+/// there are none, refuse the job, or (`--drop-object-lock`) drop the settings there.
+fn lock_verdict(source: &str, without: Vec<String>, drop: bool) -> anyhow::Result<Vec<String>> {
+    if without.is_empty() {
+        return Ok(without);
+    }
+    let list = without.join(", ");
+    if !drop {
+        return Err(usage(format!(
+            "bucket {source} has Object Lock but destination bucket(s) {list} have none: S3 refuses the retention and legal hold of locked objects there, so every such key would fail. Enable Object Lock on {list}, or pass --drop-object-lock to copy those objects without their lock settings"
+        )));
+    }
+    tracing::warn!(
+        "destination bucket(s) {list} have no Object Lock: copies into them are sent without the source objects' retention and legal hold (--drop-object-lock)"
+    );
+    Ok(without)
+}
+
 /// `--delete-source-version` needs versioning: without it the copy replaces the only version.
 async fn check_versioning(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
     match versioning(s3, bucket).await?.as_deref() {
@@ -114,5 +192,29 @@ async fn check_versioning(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Resu
             "--delete-source-version needs versioning enabled on bucket {bucket} (it is {}): without versions the copy is the only version, there is nothing separate to delete",
             other.unwrap_or("never enabled")
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_without_object_lock_refuse_the_job_unless_dropped() {
+        assert_eq!(
+            lock_verdict("src", vec![], false).expect("ok"),
+            Vec::<String>::new()
+        );
+        let err =
+            lock_verdict("src", vec!["dst".into(), "far".into()], false).expect_err("refused");
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("dst, far") && msg.contains("--drop-object-lock"),
+            "{msg}"
+        );
+        assert_eq!(
+            lock_verdict("src", vec!["dst".into()], true).expect("dropped"),
+            ["dst".to_owned()]
+        );
     }
 }
