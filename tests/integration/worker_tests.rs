@@ -1087,3 +1087,52 @@ async fn a_pending_delete_whose_copy_was_never_made_deletes_nothing() {
     assert_eq!(item.counters.copied, 1);
     assert!(item.uploads.is_empty(), "{:?}", item.uploads);
 }
+
+/// An object overwritten between the worker's HeadObject and its copy: the copy, pinned to the
+/// ETag the HEAD saw (`x-amz-copy-source-if-match`), is refused with 412, and the key is looked
+/// at again and copied whole: the new object's bytes in the target class, never the old
+/// object's size or attributes over the new bytes. Single and multipart.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_overwritten_after_its_head_is_copied_new_and_whole() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("changing");
+    create_bucket(&c, &bucket).await;
+    // (key, old size, new size): the multipart one grows, so parts cut for the old size would
+    // copy only the start of the new object
+    let objects = [
+        ("changing/single", 3_000, 4_321),
+        ("changing/multipart", 9 * MIB, 12 * MIB + 7),
+    ];
+    let keys: Vec<String> = objects.iter().map(|(k, ..)| k.to_string()).collect();
+    for (key, old, new) in objects {
+        put(&c, &bucket, key, "STANDARD", &body_for(key, old)).await;
+        let staged = format!("staging/{key}");
+        put(&c, &bucket, &staged, "STANDARD", &body_for(&staged, new)).await;
+        moto.configure(
+            &serde_json::json!({"overwrite_after_head":
+                {"bucket": bucket, "key": key, "from_key": staged}})
+            .to_string(),
+        );
+    }
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+    let out = job.run(moto, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let item = job.item(&c).await;
+    assert_eq!(item.state, LotState::Succeeded, "{}", stderr(&out));
+    assert_eq!((item.counters.copied, item.counters.failed), (2, 0));
+    for (key, _, new) in objects {
+        assert_object(&c, &bucket, key)
+            .class("STANDARD_IA")
+            .body(body_for(&format!("staging/{key}"), new))
+            .check()
+            .await;
+    }
+    let refused = |key: &str, op: &str| moto.object_counts(&bucket, key).get(op);
+    assert_eq!(refused(&keys[0], "s3:CopyObject:412"), 1, "the stale copy");
+    assert!(
+        refused(&keys[1], "s3:UploadPartCopy:412") >= 1,
+        "the stale part copies"
+    );
+    assert_no_uploads(&c, &bucket, "the refused multipart upload is aborted").await;
+}
