@@ -45,6 +45,9 @@ What it adds to plain moto (all off unless configured):
 * multipart copies keep what CreateMultipartUpload asked for: moto drops the object lock mode,
   retain-until date, legal hold and bucket-key setting of a multipart upload; the wrapper keeps
   them and applies them to the completed object, as S3 does;
+* CopyObject does not copy the website redirect location, as on S3 ("unique to each object and
+  not copied with the metadata directive": a copy has the one its request names); moto copies it
+  with the metadata;
 * moto refuses a CopyObject carrying object lock headers without Content-MD5 (S3's rule for
   uploads with a body, PutObject and UploadPart); a copy has no body to digest, and the wrapper
   lets it through. Unverified against AWS: if S3 applies the rule to CopyObject too, thaw's
@@ -262,6 +265,22 @@ def _complete_multipart_upload(self, bucket_name, multipart_id, body):
 
 
 s3_models.S3Backend.complete_multipart_upload = _complete_multipart_upload
+
+# --- CopyObject and the website redirect ------------------------------------------------------
+
+_original_copy_object = s3_models.S3Backend.copy_object
+
+
+def _copy_object(self, src_key, dest_bucket_name, dest_key_name, *args, **kwargs):
+    _original_copy_object(self, src_key, dest_bucket_name, dest_key_name, *args, **kwargs)
+    new_key = self.get_object(dest_bucket_name, dest_key_name)
+    if new_key is not None:
+        # moto keeps the header among the metadata it copies; S3 keeps only the request's
+        new_key.metadata.pop("x-amz-website-redirect-location", None)
+        new_key.website_redirect_location = kwargs.get("website_redirect_location")
+
+
+s3_models.S3Backend.copy_object = _copy_object
 
 # --- RestoreObject of a version ---------------------------------------------------------------
 # moto's restore handler drops the versionId and restores the current version; AWS restores the

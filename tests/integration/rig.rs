@@ -427,6 +427,17 @@ pub async fn create_legacy_bucket(c: &Clients, bucket: &str) {
         .expect("create bucket");
 }
 
+/// Creates a bucket with Object Lock enabled (and so versioning), ACLs disabled.
+pub async fn create_lock_bucket(c: &Clients, bucket: &str) {
+    c.s3.create_bucket()
+        .bucket(bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .expect("create bucket with object lock");
+    disable_acls(c, bucket).await;
+}
+
 /// Turns versioning on.
 pub async fn enable_versioning(c: &Clients, bucket: &str) {
     use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};

@@ -1136,3 +1136,69 @@ async fn an_object_overwritten_after_its_head_is_copied_new_and_whole() {
     );
     assert_no_uploads(&c, &bucket, "the refused multipart upload is aborted").await;
 }
+
+/// Expires, website redirect, SSE-KMS with a bucket key, object lock retention and legal hold
+/// (in a bucket with Object Lock) and the checksum algorithm survive the copy, single part (where
+/// the worker sends them on CopyObject) and multipart (where it passes each to
+/// CreateMultipartUpload: S3 keeps none of them there).
+#[tokio::test(flavor = "multi_thread")]
+async fn expiry_redirect_bucket_key_lock_and_checksum_are_carried() {
+    use aws_sdk_s3::primitives::DateTime;
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ObjectLockLegalHoldStatus, ObjectLockMode};
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("locked");
+    create_lock_bucket(&c, &bucket).await;
+    let until =
+        DateTime::from_secs(DateTime::from(std::time::SystemTime::now()).secs() + 2 * 86_400);
+    let kms = "arn:aws:kms:us-east-1:123456789012:key/thaw-lock";
+    // (key, size, lock mode, checksum algorithm)
+    let objects = [
+        ("attrs/single", 3_000, "GOVERNANCE", "SHA256"),
+        ("attrs/multipart", 9 * MIB + 5, "COMPLIANCE", "CRC32"),
+    ];
+    for (key, size, mode, checksum) in objects {
+        c.s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .storage_class(S3Class::Glacier)
+            .expires(DateTime::from_secs(1_893_553_445))
+            .website_redirect_location(format!("/moved/{key}"))
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(kms)
+            .bucket_key_enabled(true)
+            .object_lock_mode(ObjectLockMode::from(mode))
+            .object_lock_retain_until_date(until)
+            .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+            .checksum_algorithm(ChecksumAlgorithm::from(checksum))
+            .body(ByteStream::from(body_for(key, size)))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+    }
+    let keys: Vec<String> = objects.iter().map(|(k, ..)| k.to_string()).collect();
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+    let out = job.run(moto, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(job.item(&c).await.counters.copied, 2, "{}", stderr(&out));
+    for (key, size, mode, checksum) in objects {
+        assert_object(&c, &bucket, key)
+            .class("STANDARD_IA")
+            .body(body_for(key, size))
+            .expires("Wed, 02 Jan 2030 03:04:05 GMT")
+            .website_redirect(&format!("/moved/{key}"))
+            .sse(ServerSideEncryption::AwsKms)
+            .kms_key(kms)
+            .bucket_key(true)
+            .lock_mode(mode)
+            .retain_until(until)
+            .legal_hold("ON")
+            .checksum_algorithm(checksum)
+            .check()
+            .await;
+    }
+    let parts = moto
+        .object_counts(&bucket, &keys[1])
+        .get("s3:UploadPartCopy");
+    assert_eq!(parts, 2, "the multipart object is copied in parts");
+}
