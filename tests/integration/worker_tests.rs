@@ -1202,3 +1202,154 @@ async fn expiry_redirect_bucket_key_lock_and_checksum_are_carried() {
         .get("s3:UploadPartCopy");
     assert_eq!(parts, 2, "the multipart object is copied in parts");
 }
+
+/// The JSON log lines of one worker run (stderr, `THAW_LOG_FORMAT=json`), each parsed; every line
+/// must be one JSON object.
+fn json_lines(out_stderr: &str) -> Vec<serde_json::Value> {
+    out_stderr
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
+        .collect()
+}
+
+/// The lot state changes among `lines` (the lines with a `state`), in order; each must name the
+/// job, the lot and `attempt`.
+fn state_lines(lines: &[serde_json::Value], job: &Job, attempt: u64) -> Vec<serde_json::Value> {
+    let states: Vec<serde_json::Value> = lines
+        .iter()
+        .filter(|l| l.get("state").is_some())
+        .cloned()
+        .collect();
+    for l in &states {
+        assert_eq!(l["job"], job.job_id.as_str(), "{l}");
+        assert_eq!(l["lot"], 0, "{l}");
+        assert_eq!(l["attempt"], attempt, "{l}");
+    }
+    states
+}
+
+/// The end line of a run carries the lot's counters as the table records them.
+fn assert_end_line(line: &serde_json::Value, state: &str, item: &LotItem) {
+    let n = &item.counters;
+    assert_eq!(line["state"], state, "{line}");
+    for (field, value) in [
+        ("keys_total", n.keys_total),
+        ("copied", n.copied),
+        ("skipped", n.skipped),
+        ("failed", n.failed),
+        ("restore_requested", n.restore_requested),
+    ] {
+        assert_eq!(line[field], value, "{field} in {line}");
+    }
+}
+
+/// With `THAW_LOG_FORMAT=json` every line a worker logs is one JSON object, and every lot state
+/// change (RUNNING, then WAITING, INTERRUPTED, FAILED or SUCCEEDED) is one line with the job,
+/// lot, attempt, state and counters, as CloudWatch Logs Insights queries them.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_have_one_line_per_lot_state_change() {
+    let moto = Moto::start_with(&[("THAW_MOTO_RESTORE_DELAY", "600")]);
+    let c = moto.clients().await;
+    let bucket = unique("jsonlog");
+    create_bucket(&c, &bucket).await;
+    let keys: Vec<String> = ["a", "b", "c", "d", "missing"]
+        .iter()
+        .map(|k| format!("log/{k}"))
+        .collect();
+    for (k, class) in keys
+        .iter()
+        .zip(["GLACIER", "GLACIER", "STANDARD", "STANDARD"])
+    {
+        put(&c, &bucket, k, class, k.as_bytes()).await;
+    }
+    let settings = WorkerSettings {
+        max_wait_secs: 1,
+        ..fast_settings()
+    };
+    let job = Job::create(&moto, &c, &bucket, &keys, settings).await;
+    let json = [("THAW_LOG_FORMAT", "json")];
+    let args = job.worker_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    // restores pending past --max-wait: RUNNING, then WAITING with when to look again
+    let out = run(&moto, "worker", &args, &json);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let states = state_lines(&json_lines(&stderr(&out)), &job, 1);
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert_eq!(states[0]["state"], "RUNNING");
+    assert_eq!(states[0]["keys_total"], 5);
+    let item = job.item(&c).await;
+    assert_end_line(&states[1], "WAITING", &item);
+    assert_eq!(
+        states[1]["next_check_at"],
+        item.next_check_at.expect("next check")
+    );
+
+    // stopped by SIGTERM while polling: RUNNING, then INTERRUPTED
+    let mut child = job.spawn(&moto, &["--log-format", "json", "--max-wait", "300"]);
+    wait_for_run(&c, &job, &mut child, 0, Some(2)).await;
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(st.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let states = state_lines(&json_lines(&stderr(&out)), &job, 2);
+    let names: Vec<&str> = states.iter().filter_map(|s| s["state"].as_str()).collect();
+    assert_eq!(names, ["RUNNING", "INTERRUPTED"]);
+    assert_end_line(&states[1], "INTERRUPTED", &job.item(&c).await);
+
+    // restores done, one key missing: RUNNING, then FAILED with the counts
+    moto.configure(r#"{"restore_delay": 0}"#);
+    let out = run(&moto, "worker", &args, &json);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let states = state_lines(&json_lines(&stderr(&out)), &job, 3);
+    let names: Vec<&str> = states.iter().filter_map(|s| s["state"].as_str()).collect();
+    assert_eq!(names, ["RUNNING", "FAILED"]);
+    let item = job.item(&c).await;
+    assert_eq!((item.counters.copied, item.counters.failed), (4, 1));
+    assert_end_line(&states[1], "FAILED", &item);
+
+    // a lot of keys that are all there: RUNNING, then SUCCEEDED
+    let done = Job::create(&moto, &c, &bucket, &keys[2..4], fast_settings()).await;
+    let args = done.worker_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&moto, "worker", &args, &json);
+    let states = state_lines(&json_lines(&stderr(&out)), &done, 1);
+    let names: Vec<&str> = states.iter().filter_map(|s| s["state"].as_str()).collect();
+    assert_eq!(names, ["RUNNING", "SUCCEEDED"], "{}", stderr(&out));
+    assert_end_line(&states[1], "SUCCEEDED", &done.item(&c).await);
+}
+
+/// A lot the worker marks FAILED because it cannot run at all (here: its manifest is gone) is a
+/// state change too: with JSON logs it must be a JSON line with the state, like every other.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "defect: a fatal error marks the lot FAILED but logs a plain `error: ...` line and no JSON line with state FAILED (worker/src/main.rs prints it with eprintln!), though the README says every lot state change is one JSON line"]
+async fn json_logs_have_a_line_for_a_lot_failed_by_a_fatal_error() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("jsonfatal");
+    create_bucket(&c, &bucket).await;
+    let keys = vec!["a".to_owned()];
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+    c.s3.delete_object()
+        .bucket(&bucket)
+        .key(job.control.key(&lot_manifest_name(0)))
+        .send()
+        .await
+        .expect("delete manifest");
+    let args = job.worker_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(moto, "worker", &args, &[("THAW_LOG_FORMAT", "json")]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(job.item(&c).await.state, LotState::Failed);
+    let states = state_lines(&json_lines(&stderr(&out)), &job, 1);
+    assert_eq!(
+        states.last().map(|s| &s["state"]),
+        Some(&"FAILED".into()),
+        "{states:?}"
+    );
+}
