@@ -841,24 +841,21 @@ async fn copies_to_another_bucket_keep_everything_and_never_overwrite_newer() {
         overwrite: false,
     };
     let job = Job::create_to(moto, &c, &src, &keys, fast_settings(), Some(dest.clone())).await;
-    let owner_acl = |m: &Moto| {
-        let st = m.stats();
-        ["s3:CopyObject", "s3:CreateMultipartUpload"]
-            .iter()
-            .map(|op| {
-                st[format!("{op}:acl=bucket-owner-full-control")]
-                    .as_u64()
-                    .unwrap_or(0)
-            })
-            .sum::<u64>()
-    };
-    let acl_before = owner_acl(moto);
+    let before = moto.bucket_counts(&dst);
     let out = job.run(moto, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    // copies into another bucket are handed to its owner (bucket-owner-full-control)
-    assert!(
-        owner_acl(moto) >= acl_before + keys.len() as u64 - 1,
-        "every copy to another bucket carries bucket-owner-full-control"
+    // copies into another bucket are handed to its owner (bucket-owner-full-control): counted on
+    // the destination bucket alone, so no other test's copies can make up the number
+    let sent = moto.bucket_counts(&dst).since(&before);
+    let owner_acl = sent.sum(&[
+        "s3:CopyObject:acl=bucket-owner-full-control",
+        "s3:CreateMultipartUpload:acl=bucket-owner-full-control",
+    ]);
+    let copies = sent.sum(&["s3:CopyObject", "s3:CreateMultipartUpload"]);
+    assert_eq!(
+        (owner_acl, copies),
+        (keys.len() as u64 - 1, keys.len() as u64 - 1),
+        "every copy to another bucket carries bucket-owner-full-control: {sent:?}"
     );
     let item = job.item(&c).await;
     assert_eq!(
