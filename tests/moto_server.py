@@ -48,6 +48,11 @@ What it adds to plain moto (all off unless configured):
 * CopyObject does not copy the website redirect location, as on S3 ("unique to each object and
   not copied with the metadata directive": a copy has the one its request names); moto copies it
   with the metadata;
+* DynamoDB writes are atomic, as DynamoDB's conditional writes are: moto checks a condition and
+  writes without a lock, so two concurrent claims of the same lot could both pass; the wrapper
+  runs DynamoDB writes one at a time;
+* a RestoreObject of an object whose restore is done extends its copy without restarting the
+  restore (as on S3; only a first restore takes time);
 * moto refuses a CopyObject carrying object lock headers without Content-MD5 (S3's rule for
   uploads with a body, PutObject and UploadPart); a copy has no body to digest, and the wrapper
   lets it through. Unverified against AWS: if S3 applies the rule to CopyObject too, thaw's
@@ -587,6 +592,11 @@ def _before_moto(environ, op):
             environ.setdefault("HTTP_X_AMZ_SDK_CHECKSUM_ALGORITHM", "none")
 
 
+DDB_WRITES = ("UpdateItem", "PutItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+# one DynamoDB write at a time (see the module doc)
+DDB_WRITE_LOCK = threading.Lock()
+
+
 def wrap(app):
     def wrapped(environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -613,6 +623,9 @@ def wrap(app):
                 "At least one of the pre-conditions you specified did not hold",
             )
         _before_moto(environ, op)
+        if op in DDB_WRITES:
+            with DDB_WRITE_LOCK:
+                return app(environ, start_response)
         if op != "s3:HeadObject":
             return app(environ, start_response)
         bucket, key = _object_of(environ)
