@@ -39,6 +39,9 @@ What it adds to plain moto (all off unless configured):
   "from_key": F}} replaces B/K with a copy of B/F (STANDARD) right after the first HeadObject of
   B/K is answered, before the client sees that answer, so the client's next request meets the
   new object; one-shot, several may be queued;
+* a slow answer: {"delay_next": {"bucket": B, "key": K, "seconds": s}} holds the next request on
+  B/K for s seconds before moto answers it (one-shot), to open a window at a known point of a
+  run;
 * restores that need polling, deterministically: {"restore_heads": n} keeps a restore ongoing for
   the first n HeadObject requests of the object after its RestoreObject (the n+1-th finds it
   done), whatever the time;
@@ -93,6 +96,8 @@ BUCKET_STATS: dict = {}
 KEY_STATS: dict = {}
 # one-shot overwrites waiting for the first HeadObject of their object: (bucket, key) -> from_key
 OVERWRITES: dict = {}
+# one-shot delays of the next request on an object: (bucket, key) -> seconds
+DELAYS: dict = {}
 FAULT_RATES = ("s3_fault_rate", "ddb_fault_rate", "ecs_throttle_rate", "ecs_capacity_failure_rate")
 # calls seen per fault kind since its rate was last configured
 FAULT_CALLS: Counter = Counter()
@@ -102,9 +107,12 @@ def _configure(update: dict):
     """Applies a /_thaw/config update; a fault whose rate is set starts its schedule again."""
     update = dict(update)
     overwrite = update.pop("overwrite_after_head", None)
+    delay = update.pop("delay_next", None)
     with STATS_LOCK:
         if overwrite:
             OVERWRITES[(overwrite["bucket"], overwrite["key"])] = overwrite["from_key"]
+        if delay:
+            DELAYS[(delay["bucket"], delay["key"])] = float(delay["seconds"])
         CONFIG.update(update)
         for name in FAULT_RATES:
             if name in update:
@@ -459,6 +467,16 @@ def _control(environ, start_response, path):
     return None
 
 
+def _delay(environ, op):
+    """Holds a request on an object whose next request was asked to be slow."""
+    if not op.startswith("s3:"):
+        return
+    with STATS_LOCK:
+        seconds = DELAYS.pop(_object_of(environ), None)
+    if seconds:
+        time.sleep(seconds)
+
+
 def _count_request(environ, op):
     bucket, key = _object_of(environ) if op.startswith("s3:") else (None, None)
     names = [op]
@@ -608,6 +626,7 @@ def wrap(app):
 
         op = _operation(environ)
         _count_request(environ, op)
+        _delay(environ, op)
         refused = (
             _injected_fault(start_response, op)
             or _wrong_region(environ, start_response, op, path)
