@@ -1,6 +1,8 @@
 //! What the tests check about objects on the emulator, in one place: an object's storage class,
-//! bytes, content headers, user metadata, tags and encryption after a copy, and that a bucket
-//! holds no multipart upload. Each failure names the object and the attribute.
+//! bytes, content headers (Expires included), user metadata, tags, encryption (KMS key and
+//! bucket-key setting), website redirect, object lock settings and checksum algorithm after a
+//! copy, and that a bucket holds no multipart upload. Each failure names the object and the
+//! attribute.
 //!
 //! ```ignore
 //! assert_object(&c, &bucket, key)
@@ -15,7 +17,9 @@
 
 #![allow(dead_code)]
 
-use aws_sdk_s3::types::ServerSideEncryption;
+use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+use aws_sdk_s3::primitives::DateTime;
+use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption};
 
 use crate::rig::{get_body, Clients};
 
@@ -30,8 +34,19 @@ pub struct ObjectCheck<'a> {
     metadata: Vec<(String, String)>,
     sse: Option<ServerSideEncryption>,
     kms_key: Option<String>,
+    bucket_key: Option<bool>,
+    lock: Vec<Lock>,
+    checksum: Option<String>,
     tags: Option<Vec<(String, String)>>,
     body: Option<Vec<u8>>,
+}
+
+/// An object lock setting.
+#[derive(Debug, Clone)]
+enum Lock {
+    Mode(String),
+    RetainUntil(DateTime),
+    LegalHold(String),
 }
 
 /// The content headers a copy must keep.
@@ -42,6 +57,9 @@ enum Header {
     ContentDisposition,
     ContentLanguage,
     CacheControl,
+    /// As S3 sends it (an HTTP date).
+    Expires,
+    WebsiteRedirect,
 }
 
 /// Starts the checks of `bucket`/`key`.
@@ -55,6 +73,9 @@ pub fn assert_object<'a>(c: &'a Clients, bucket: &'a str, key: &'a str) -> Objec
         metadata: Vec::new(),
         sse: None,
         kms_key: None,
+        bucket_key: None,
+        lock: Vec::new(),
+        checksum: None,
         tags: None,
         body: None,
     }
@@ -92,6 +113,16 @@ impl ObjectCheck<'_> {
         self.header(Header::CacheControl, value)
     }
 
+    /// Its Expires header, as S3 sends it (`Wed, 02 Jan 2030 03:04:05 GMT`).
+    pub fn expires(self, value: &str) -> Self {
+        self.header(Header::Expires, value)
+    }
+
+    /// Its website redirect location.
+    pub fn website_redirect(self, value: &str) -> Self {
+        self.header(Header::WebsiteRedirect, value)
+    }
+
     fn header(mut self, header: Header, value: &str) -> Self {
         self.headers.push((header, value.to_owned()));
         self
@@ -112,6 +143,37 @@ impl ObjectCheck<'_> {
     /// Its SSE-KMS key id.
     pub fn kms_key(mut self, key_id: &str) -> Self {
         self.kms_key = Some(key_id.to_owned());
+        self
+    }
+
+    /// Whether it uses an S3 Bucket Key (SSE-KMS).
+    pub fn bucket_key(mut self, enabled: bool) -> Self {
+        self.bucket_key = Some(enabled);
+        self
+    }
+
+    /// Its object lock retention mode (`GOVERNANCE`, `COMPLIANCE`).
+    pub fn lock_mode(mut self, mode: &str) -> Self {
+        self.lock.push(Lock::Mode(mode.to_owned()));
+        self
+    }
+
+    /// Its object lock retain-until date (to the second).
+    pub fn retain_until(mut self, until: DateTime) -> Self {
+        self.lock.push(Lock::RetainUntil(until));
+        self
+    }
+
+    /// Its object lock legal hold (`ON`, `OFF`).
+    pub fn legal_hold(mut self, status: &str) -> Self {
+        self.lock.push(Lock::LegalHold(status.to_owned()));
+        self
+    }
+
+    /// The algorithm of the checksum S3 keeps for it (`CRC32`, `CRC32C`, `CRC64NVME`, `SHA1`,
+    /// `SHA256`), as HeadObject with checksum mode reports it.
+    pub fn checksum_algorithm(mut self, algorithm: &str) -> Self {
+        self.checksum = Some(algorithm.to_owned());
         self
     }
 
@@ -139,7 +201,10 @@ impl ObjectCheck<'_> {
             || !self.headers.is_empty()
             || !self.metadata.is_empty()
             || self.sse.is_some()
-            || self.kms_key.is_some();
+            || self.kms_key.is_some()
+            || self.bucket_key.is_some()
+            || !self.lock.is_empty()
+            || self.checksum.is_some();
         if needs_head {
             self.check_head().await;
         }
@@ -170,6 +235,7 @@ impl ObjectCheck<'_> {
             .head_object()
             .bucket(bucket)
             .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
             .send()
             .await
             .unwrap_or_else(|e| panic!("head {bucket}/{key}: {e:?}"));
@@ -184,6 +250,8 @@ impl ObjectCheck<'_> {
                 Header::ContentDisposition => h.content_disposition(),
                 Header::ContentLanguage => h.content_language(),
                 Header::CacheControl => h.cache_control(),
+                Header::Expires => h.expires_string(),
+                Header::WebsiteRedirect => h.website_redirect_location(),
             };
             assert_eq!(got, Some(value.as_str()), "{header:?} of {bucket}/{key}");
         }
@@ -209,7 +277,58 @@ impl ObjectCheck<'_> {
                 "KMS key of {bucket}/{key}"
             );
         }
+        if let Some(enabled) = self.bucket_key {
+            assert_eq!(
+                h.bucket_key_enabled(),
+                Some(enabled),
+                "bucket key of {bucket}/{key}"
+            );
+        }
+        self.check_lock(&h);
+        if let Some(algorithm) = &self.checksum {
+            assert_eq!(
+                checksum_algorithm_of(&h),
+                Some(algorithm.as_str()),
+                "checksum algorithm of {bucket}/{key}"
+            );
+        }
     }
+
+    fn check_lock(&self, h: &HeadObjectOutput) {
+        let (bucket, key) = (self.bucket, self.key);
+        for lock in &self.lock {
+            match lock {
+                Lock::Mode(mode) => assert_eq!(
+                    h.object_lock_mode().map(|m| m.as_str()),
+                    Some(mode.as_str()),
+                    "object lock mode of {bucket}/{key}"
+                ),
+                Lock::RetainUntil(until) => assert_eq!(
+                    h.object_lock_retain_until_date().map(DateTime::secs),
+                    Some(until.secs()),
+                    "object lock retain-until date of {bucket}/{key}"
+                ),
+                Lock::LegalHold(status) => assert_eq!(
+                    h.object_lock_legal_hold_status().map(|s| s.as_str()),
+                    Some(status.as_str()),
+                    "legal hold of {bucket}/{key}"
+                ),
+            }
+        }
+    }
+}
+
+/// The algorithm of the checksum a HeadObject (with checksum mode) reports.
+fn checksum_algorithm_of(h: &HeadObjectOutput) -> Option<&'static str> {
+    [
+        ("CRC32", h.checksum_crc32()),
+        ("CRC32C", h.checksum_crc32_c()),
+        ("CRC64NVME", h.checksum_crc64_nvme()),
+        ("SHA1", h.checksum_sha1()),
+        ("SHA256", h.checksum_sha256()),
+    ]
+    .into_iter()
+    .find_map(|(name, value)| value.map(|_| name))
 }
 
 /// The tags of an object as `(key, value)`, sorted.
@@ -329,4 +448,55 @@ async fn object_checks_fail_on_any_difference() {
     let (c2, b2) = (c.clone(), bucket.clone());
     let open = tokio::spawn(async move { assert_no_uploads(&c2, &b2, "one open").await });
     assert!(open.await.is_err(), "an open upload: not caught");
+}
+
+/// The checks of expiry, website redirect, encryption with a bucket key, object lock and checksum
+/// algorithm pass on what an object holds and fail on any difference.
+#[tokio::test(flavor = "multi_thread")]
+async fn attribute_checks_fail_on_any_difference() {
+    use crate::rig::{create_lock_bucket, unique, Moto};
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ObjectLockLegalHoldStatus, ObjectLockMode};
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("checks");
+    create_lock_bucket(&c, &bucket).await;
+    let until = DateTime::from_secs(DateTime::from(std::time::SystemTime::now()).secs() + 86_400);
+    c.s3.put_object()
+        .bucket(&bucket)
+        .key("k")
+        .expires(DateTime::from_secs(1_893_553_445))
+        .website_redirect_location("/moved")
+        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .ssekms_key_id("arn:aws:kms:us-east-1:123456789012:key/k")
+        .bucket_key_enabled(true)
+        .object_lock_mode(ObjectLockMode::Governance)
+        .object_lock_retain_until_date(until)
+        .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .expect("put");
+    assert_object(&c, &bucket, "k")
+        .expires("Wed, 02 Jan 2030 03:04:05 GMT")
+        .website_redirect("/moved")
+        .bucket_key(true)
+        .lock_mode("GOVERNANCE")
+        .retain_until(until)
+        .legal_hold("ON")
+        .checksum_algorithm("SHA256")
+        .check()
+        .await;
+    let mismatches: [(&str, Expect); 7] = [
+        ("expires", |o| o.expires("Thu, 03 Jan 2030 03:04:05 GMT")),
+        ("website redirect", |o| o.website_redirect("/elsewhere")),
+        ("bucket key", |o| o.bucket_key(false)),
+        ("lock mode", |o| o.lock_mode("COMPLIANCE")),
+        ("retain until", |o| o.retain_until(DateTime::from_secs(1))),
+        ("legal hold", |o| o.legal_hold("OFF")),
+        ("checksum algorithm", |o| o.checksum_algorithm("CRC32")),
+    ];
+    for (what, edit) in mismatches {
+        assert!(fails(&c, &bucket, "k", edit).await, "{what}: not caught");
+    }
 }

@@ -384,6 +384,78 @@ async fn ecs_launch_uploads_manifests_records_lots_and_starts_tasks() {
         );
     }
     assert_eq!(fx.objects(&fx.bucket, &control_prefix).await, objects);
+    assert_eq!(fx.manifests(&job).await, manifests, "manifests rewritten");
+    let spec_again: Value = serde_json::from_slice(
+        &get_body(&fx.c, &fx.bucket, &format!("{control_prefix}job.json")).await,
+    )
+    .expect("job.json");
+    assert_eq!(spec_again, spec, "job.json rewritten");
+}
+
+/// Every control object of `job` (manifests, job.json) with its bytes.
+async fn control_objects(fx: &Fixture, job: &str) -> Vec<(String, Vec<u8>)> {
+    let mut all = Vec::new();
+    for key in fx.objects(&fx.bucket, &format!("thaw/{job}/")).await {
+        let body = get_body(&fx.c, &fx.bucket, &key).await;
+        all.push((key, body));
+    }
+    all
+}
+
+/// A second `launch` of a job whose lots have made progress (running, interrupted, waiting,
+/// finished) starts nothing and changes nothing: not a lot item, not a control object.
+#[tokio::test(flavor = "multi_thread")]
+async fn relaunch_leaves_lots_with_progress_as_they_are() {
+    use thaw_common::checkpoint::LotState;
+    use thaw_common::progress::ProgressTable;
+    let fx = fixture().await;
+    let job = job_id();
+    let file = write_keys(&tricky_keys(16));
+    fx.launch_ok(&file, &job, &["--lots", "4"]);
+    let pt = ProgressTable::new(fx.c.ddb.clone(), &fx.table);
+    let progress = [
+        (0, LotState::Running, None),
+        (1, LotState::Interrupted, None),
+        (2, LotState::Waiting, Some(4_102_444_800)),
+        (3, LotState::Succeeded, None),
+    ];
+    for (lot, state, next_check) in progress {
+        let item = pt.get_lot(&job, lot).await.expect("get").expect("lot");
+        pt.start_run(&job, lot, item.attempt, Some("local:test:1"))
+            .await
+            .expect("start run");
+        let mut cp = item.checkpoint.clone();
+        let done = if state == LotState::Succeeded { 4 } else { 2 };
+        for i in 0..done {
+            cp.done.set(i, true);
+        }
+        cp.counters.copied = done as u64;
+        pt.write_checkpoint(&job, lot, item.attempt, &cp, state, next_check)
+            .await
+            .expect("checkpoint");
+    }
+    let items = |pt: ProgressTable, job: String| async move {
+        let mut all = Vec::new();
+        for lot in 0..4 {
+            all.push(pt.get_lot(&job, lot).await.expect("get").expect("lot"));
+        }
+        all
+    };
+    let before = items(pt.clone(), job.clone()).await;
+    let control = control_objects(&fx, &job).await;
+
+    let out = fx.launch_ok(&file, &job, &["--lots", "4"]);
+    assert!(stdout(&out).contains("launched 0 lots"), "{}", stdout(&out));
+    assert_eq!(launched_tasks(&fx.c, &fx.ecs.cluster, &job).await.len(), 4);
+    let after = items(pt, job.clone()).await;
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(a, b, "lot {} changed by the second launch", b.lot);
+    }
+    assert_eq!(
+        control_objects(&fx, &job).await,
+        control,
+        "control objects rewritten"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

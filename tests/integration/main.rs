@@ -1,12 +1,14 @@
 //! thaw's integration tests: the real binaries and the real AWS SDK against a moto emulator that
 //! this test binary starts on a free loopback port (see `rig`);
-//! `ecs` plays Fargate for the ECS launcher; `assert` holds the checks the tests make on objects.
+//! `ecs` plays Fargate for the ECS launcher; `assert` holds the checks the tests make on objects;
+//! `counts` reads what the emulator saw.
 //!
 //! One test binary links the AWS SDK once; each area has its own module.
 
 mod access_tests;
 mod assert;
 mod coordinator_tests;
+mod counts;
 mod deploy_tests;
 mod e2e_tests;
 mod ecs;

@@ -13,6 +13,7 @@ use thaw_common::fixtures::JobSpecBuilder;
 use thaw_common::progress::{JobItem, ProgressTable};
 
 use crate::assert::*;
+use crate::counts::Counts;
 use crate::ecs::*;
 use crate::rig::*;
 
@@ -202,8 +203,9 @@ async fn follow_drives_a_troubled_job_to_its_end() {
     );
 }
 
-/// An ECS job of `lots` lots on the shared emulator, launched; returns (table, job, cluster).
-async fn ecs_job(moto: &Moto, c: &Clients, lots: usize) -> (String, String, String) {
+/// An ECS job of `lots` lots of 3 keys (`k/0`, `k/1`, ...) on the shared emulator, launched;
+/// returns (table, job, cluster, bucket).
+async fn ecs_job(moto: &Moto, c: &Clients, lots: usize) -> (String, String, String, String) {
     let bucket = unique("ops");
     let table = unique("table");
     init_table(moto, &table);
@@ -215,7 +217,7 @@ async fn ecs_job(moto: &Moto, c: &Clients, lots: usize) -> (String, String, Stri
     let lots = lots.to_string();
     let out = launch_ecs(moto, &ecs, &table, &bucket, &job, &file, &["--lots", &lots]);
     assert_success(out, "launch");
-    (table, job, ecs.cluster)
+    (table, job, ecs.cluster, bucket)
 }
 
 fn tasks_per_lot(tasks: &[(String, Vec<(String, String)>)]) -> BTreeMap<String, usize> {
@@ -235,7 +237,7 @@ fn tasks_per_lot(tasks: &[(String, Vec<(String, String)>)]) -> BTreeMap<String, 
 async fn retry_never_relaunches_a_lot_with_a_live_task() {
     let moto = Moto::shared();
     let c = moto.clients().await;
-    let (table, job, cluster) = ecs_job(moto, &c, 3).await;
+    let (table, job, cluster, _) = ecs_job(moto, &c, 3).await;
     let out = run_ok(
         moto,
         "coordinator",
@@ -300,7 +302,7 @@ async fn two_follow_processes_launch_each_due_lot_once() {
     // Its own emulator: the assertion counts tasks, and nothing else may add load or tasks.
     let moto = &Moto::start();
     let c = moto.clients().await;
-    let (table, job, cluster) = ecs_job(moto, &c, 4).await;
+    let (table, job, cluster, _) = ecs_job(moto, &c, 4).await;
     let pt = ProgressTable::new(c.ddb.clone(), &table);
     for lot in 0..4 {
         pt.set_state(&job, lot, 1, LotState::Failed, Some("test"))
@@ -350,7 +352,7 @@ async fn two_follow_processes_launch_each_due_lot_once() {
 async fn cancel_stops_every_task_and_leaves_lots_resumable() {
     let moto = Moto::shared();
     let c = moto.clients().await;
-    let (table, job, cluster) = ecs_job(moto, &c, 3).await;
+    let (table, job, cluster, _) = ecs_job(moto, &c, 3).await;
     let out = run_ok(
         moto,
         "coordinator",
@@ -553,7 +555,7 @@ async fn ecs_capacity_failures_and_throttling_lose_no_lot() {
 async fn retry_failed_keys_only_takes_lots_with_failed_keys() {
     let moto = Moto::shared();
     let c = moto.clients().await;
-    let (table, job, cluster) = ecs_job(moto, &c, 3).await;
+    let (table, job, cluster, bucket) = ecs_job(moto, &c, 3).await;
     let pt = ProgressTable::new(c.ddb.clone(), &table);
     // lot 0 finished with a failed key, lot 1 was interrupted, lot 2 still runs
     let mut cp = pt
@@ -578,19 +580,48 @@ async fn retry_failed_keys_only_takes_lots_with_failed_keys() {
         &["retry", &job, "--table", &table, "--failed-keys-only"],
         &[],
     );
-    let per_lot = tasks_per_lot(&launched_tasks(&c, &cluster, &job).await);
+    let tasks = launched_tasks(&c, &cluster, &job).await;
+    let per_lot = tasks_per_lot(&tasks);
     assert_eq!(
         (per_lot["0"], per_lot["1"], per_lot["2"]),
         (2, 1, 1),
         "{per_lot:?}"
     );
+
+    // the new task of lot 0 tries exactly its failed key: the keys done before see no request
+    let attempt_2 = |env: &Vec<(String, String)>| {
+        env.contains(&("THAW_LOT".into(), "0".into()))
+            && env.contains(&("THAW_ATTEMPT".into(), "2".into()))
+    };
+    let (arn, env) = tasks.iter().find(|(_, env)| attempt_2(env)).expect("retry");
+    let before = moto.counts_by_key(&bucket);
+    assert_success(run_worker_as_task(moto, env, arn), "the retried lot");
+    let after = moto.counts_by_key(&bucket);
+    let keys: Vec<String> = (0..9).map(|i| format!("k/{i}")).collect();
+    let sent: BTreeMap<&str, Counts> = keys
+        .iter()
+        .map(|k| {
+            let was = before.get(k).cloned().unwrap_or_default();
+            let now = after.get(k).cloned().unwrap_or_default();
+            (k.as_str(), now.since(&was))
+        })
+        .filter(|(_, n)| !n.is_empty())
+        .collect();
+    assert_eq!(
+        sent.keys().copied().collect::<Vec<_>>(),
+        ["k/2"],
+        "{sent:?}"
+    );
+    assert_eq!(sent["k/2"].get("s3:CopyObject"), 1, "{sent:?}");
+    let lot0 = pt.get_lot(&job, 0).await.expect("get").expect("lot");
+    assert_eq!((lot0.state, lot0.counters.copied), (LotState::Succeeded, 3));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_task_is_stale_in_status_and_relaunched_by_follow() {
     let moto = &Moto::start();
     let c = moto.clients().await;
-    let (table, job, cluster) = ecs_job(moto, &c, 2).await;
+    let (table, job, cluster, _) = ecs_job(moto, &c, 2).await;
     let pt = ProgressTable::new(c.ddb.clone(), &table);
     // lot 0's worker was running when its task died (e.g. out of memory)
     let lot0 = pt.get_lot(&job, 0).await.expect("get").expect("lot");

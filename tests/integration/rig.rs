@@ -101,9 +101,16 @@ impl Moto {
         assert_eq!(status, 200, "configure moto: {body}");
     }
 
-    /// Requests counted by the wrapper, by operation.
+    /// Requests counted by the wrapper, by operation (see `counts` for per-bucket counts).
     pub fn stats(&self) -> serde_json::Value {
-        let (_, body) = http(self.port, "GET", "/_thaw/stats", &[], "");
+        self.stats_query("")
+    }
+
+    /// The wrapper's request counts for `query` (`bucket=B`, `bucket=B&key=K`,
+    /// `bucket=B&by_key=1`; values URL-encoded).
+    pub fn stats_query(&self, query: &str) -> serde_json::Value {
+        let (status, body) = http(self.port, "GET", &format!("/_thaw/stats?{query}"), &[], "");
+        assert_eq!(status, 200, "stats {query}: {body}");
         serde_json::from_str(&body).expect("stats json")
     }
 
@@ -246,18 +253,50 @@ pub fn unique(what: &str) -> String {
     )
 }
 
-/// Path of a binary of this workspace, built by cargo alongside the tests.
+/// Path of a binary of this workspace (`worker`, `coordinator`), as built from the sources of
+/// this checkout: the first call in a test process builds them (see [`build_binaries`]), so
+/// `cargo test` alone never runs a stale worker left by an earlier build.
 pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "{} not built: run `cargo build` first",
-        p.display()
-    );
+    let p = build_binaries().join(name);
+    assert!(p.exists(), "{} was not built", p.display());
     p
+}
+
+/// Builds the workspace's binaries once per test process, with the cargo that runs the tests
+/// (`CARGO`, else `cargo` on the PATH), into the target directory and profile this test binary
+/// was built in (`target/<profile>/deps/<test>`); returns `target/<profile>`. A failed build
+/// fails the test that asked, with cargo's output.
+pub fn build_binaries() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test exe");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binary in target/<profile>/deps");
+        let target_dir = profile_dir.parent().expect("target dir");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(repo_root())
+            .args(["build", "--quiet", "--bins"])
+            .args(["-p", "thaw-worker", "-p", "thaw-coordinator"])
+            .arg("--target-dir")
+            .arg(target_dir);
+        match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => {}
+            Some("release") => {
+                cmd.arg("--release");
+            }
+            Some(other) => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("run {cargo:?} to build the binaries: {e}"));
+        assert_success(out, "cargo build -p thaw-worker -p thaw-coordinator");
+        profile_dir.to_path_buf()
+    })
 }
 
 /// Runs a binary of the workspace with the emulator's environment; returns its output.
@@ -386,6 +425,17 @@ pub async fn create_legacy_bucket(c: &Clients, bucket: &str) {
         .send()
         .await
         .expect("create bucket");
+}
+
+/// Creates a bucket with Object Lock enabled (and so versioning), ACLs disabled.
+pub async fn create_lock_bucket(c: &Clients, bucket: &str) {
+    c.s3.create_bucket()
+        .bucket(bucket)
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .expect("create bucket with object lock");
+    disable_acls(c, bucket).await;
 }
 
 /// Turns versioning on.
@@ -561,4 +611,39 @@ pub fn write_keys(keys: &[String]) -> PathBuf {
 /// Creates a table with `coordinator init`.
 pub fn init_table(moto: &Moto, table: &str) {
     run_ok(moto, "coordinator", &["init", "--table", table], &[]);
+}
+
+/// The latest modification time of the `.rs` files under `dir`.
+fn newest_source(dir: &Path) -> std::time::SystemTime {
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
+        let path = entry.expect("dir entry").path();
+        let t = if path.is_dir() {
+            newest_source(&path)
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            path.metadata().and_then(|m| m.modified()).expect("mtime")
+        } else {
+            continue;
+        };
+        newest = newest.max(t);
+    }
+    newest
+}
+
+/// The binaries the tests run are built from the sources of this checkout: none is older than
+/// a source file of the crates it is made of.
+#[test]
+fn binaries_are_built_from_these_sources() {
+    for (name, crate_dir) in [("worker", "worker"), ("coordinator", "coordinator")] {
+        let exe = bin(name);
+        let built = exe.metadata().and_then(|m| m.modified()).expect("mtime");
+        for dir in ["common/src", &format!("{crate_dir}/src")] {
+            let newest = newest_source(&repo_root().join(dir));
+            assert!(
+                built >= newest,
+                "{} is older than a source file under {dir}: a stale binary",
+                exe.display()
+            );
+        }
+    }
 }

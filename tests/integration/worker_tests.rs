@@ -500,6 +500,45 @@ async fn assert_intact(c: &Clients, bucket: &str, keys: &[String], multipart_eve
     }
 }
 
+/// Runs the lot once more and checks, from what the emulator saw of each object, that the run
+/// resumed from the checkpoint: not one request on a key the checkpoint has done (not even a
+/// HEAD), and on the others at most two HEADs (the first look, the look after the restore) and
+/// one copy each.
+async fn rerun_resumes(
+    moto: &Moto,
+    c: &Clients,
+    job: &Job,
+    bucket: &str,
+    keys: &[String],
+) -> std::process::Output {
+    let done: std::collections::BTreeSet<usize> =
+        job.item(c).await.checkpoint.done.ones().collect();
+    assert!(
+        !done.is_empty() && done.len() < keys.len(),
+        "the run to resume finished {} keys of {}",
+        done.len(),
+        keys.len()
+    );
+    let before = moto.counts_by_key(bucket);
+    let out = job.run(moto, &[]);
+    let after = moto.counts_by_key(bucket);
+    let (mut heads, mut copies) = (0, 0);
+    for (i, key) in keys.iter().enumerate() {
+        let seen = after.get(key).cloned().unwrap_or_default();
+        let sent = seen.since(&before.get(key).cloned().unwrap_or_default());
+        if done.contains(&i) {
+            assert!(sent.is_empty(), "{key} was done before the rerun: {sent:?}");
+        } else {
+            heads += sent.get("s3:HeadObject");
+            copies += sent.sum(&["s3:CopyObject", "s3:CreateMultipartUpload"]);
+        }
+    }
+    let todo = (keys.len() - done.len()) as u64;
+    assert!(heads <= 2 * todo, "{heads} HEADs for {todo} keys left");
+    assert!(copies <= todo, "{copies} copies for {todo} keys left");
+    out
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_then_resume_finishes_without_redoing_work() {
     let moto = Moto::start();
@@ -518,7 +557,7 @@ async fn kill_9_then_resume_finishes_without_redoing_work() {
         let _ = child.wait();
     }
 
-    let out = job.run(&moto, &[]);
+    let out = rerun_resumes(&moto, &c, &job, &bucket, &keys).await;
     assert!(out.status.success(), "rerun: {}", stderr(&out));
     assert_eq!(summary(&out)["state"], "SUCCEEDED");
     let item = job.item(&c).await;
@@ -601,7 +640,7 @@ async fn sigterm_checkpoints_interrupted_then_rerun_completes() {
     assert_eq!(item.state, LotState::Interrupted);
     assert!(item.counters.done() < 300);
 
-    let out = job.run(moto, &[]);
+    let out = rerun_resumes(moto, &c, &job, &bucket, &keys).await;
     assert!(out.status.success(), "rerun: {}", stderr(&out));
     let item = job.item(&c).await;
     assert_eq!(item.state, LotState::Succeeded);
@@ -801,24 +840,21 @@ async fn copies_to_another_bucket_keep_everything_and_never_overwrite_newer() {
         overwrite: false,
     };
     let job = Job::create_to(moto, &c, &src, &keys, fast_settings(), Some(dest.clone())).await;
-    let owner_acl = |m: &Moto| {
-        let st = m.stats();
-        ["s3:CopyObject", "s3:CreateMultipartUpload"]
-            .iter()
-            .map(|op| {
-                st[format!("{op}:acl=bucket-owner-full-control")]
-                    .as_u64()
-                    .unwrap_or(0)
-            })
-            .sum::<u64>()
-    };
-    let acl_before = owner_acl(moto);
+    let before = moto.bucket_counts(&dst);
     let out = job.run(moto, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    // copies into another bucket are handed to its owner (bucket-owner-full-control)
-    assert!(
-        owner_acl(moto) >= acl_before + keys.len() as u64 - 1,
-        "every copy to another bucket carries bucket-owner-full-control"
+    // copies into another bucket are handed to its owner (bucket-owner-full-control): counted on
+    // the destination bucket alone, so no other test's copies can make up the number
+    let sent = moto.bucket_counts(&dst).since(&before);
+    let owner_acl = sent.sum(&[
+        "s3:CopyObject:acl=bucket-owner-full-control",
+        "s3:CreateMultipartUpload:acl=bucket-owner-full-control",
+    ]);
+    let copies = sent.sum(&["s3:CopyObject", "s3:CreateMultipartUpload"]);
+    assert_eq!(
+        (owner_acl, copies),
+        (keys.len() as u64 - 1, keys.len() as u64 - 1),
+        "every copy to another bucket carries bucket-owner-full-control: {sent:?}"
     );
     let item = job.item(&c).await;
     assert_eq!(
@@ -1046,4 +1082,317 @@ async fn a_pending_delete_whose_copy_was_never_made_deletes_nothing() {
     assert_eq!(item.state, LotState::Succeeded, "{}", stderr(&out));
     assert_eq!(item.counters.copied, 1);
     assert!(item.uploads.is_empty(), "{:?}", item.uploads);
+}
+
+/// An object overwritten between the worker's HeadObject and its copy: the copy, pinned to the
+/// ETag the HEAD saw (`x-amz-copy-source-if-match`), is refused with 412, and the key is looked
+/// at again and copied whole: the new object's bytes in the target class, never the old
+/// object's size or attributes over the new bytes. Single and multipart.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_overwritten_after_its_head_is_copied_new_and_whole() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("changing");
+    create_bucket(&c, &bucket).await;
+    // (key, old size, new size): the multipart one grows, so parts cut for the old size would
+    // copy only the start of the new object
+    let objects = [
+        ("changing/single", 3_000, 4_321),
+        ("changing/multipart", 9 * MIB, 12 * MIB + 7),
+    ];
+    let keys: Vec<String> = objects.iter().map(|(k, ..)| k.to_string()).collect();
+    for (key, old, new) in objects {
+        put(&c, &bucket, key, "STANDARD", &body_for(key, old)).await;
+        let staged = format!("staging/{key}");
+        put(&c, &bucket, &staged, "STANDARD", &body_for(&staged, new)).await;
+        moto.configure(
+            &serde_json::json!({"overwrite_after_head":
+                {"bucket": bucket, "key": key, "from_key": staged}})
+            .to_string(),
+        );
+    }
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+    let out = job.run(moto, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let item = job.item(&c).await;
+    assert_eq!(item.state, LotState::Succeeded, "{}", stderr(&out));
+    assert_eq!((item.counters.copied, item.counters.failed), (2, 0));
+    for (key, _, new) in objects {
+        assert_object(&c, &bucket, key)
+            .class("STANDARD_IA")
+            .body(body_for(&format!("staging/{key}"), new))
+            .check()
+            .await;
+    }
+    let refused = |key: &str, op: &str| moto.object_counts(&bucket, key).get(op);
+    assert_eq!(refused(&keys[0], "s3:CopyObject:412"), 1, "the stale copy");
+    assert!(
+        refused(&keys[1], "s3:UploadPartCopy:412") >= 1,
+        "the stale part copies"
+    );
+    assert_no_uploads(&c, &bucket, "the refused multipart upload is aborted").await;
+}
+
+/// Expires, website redirect, SSE-KMS with a bucket key, object lock retention and legal hold
+/// (in a bucket with Object Lock) and the checksum algorithm survive the copy, single part (where
+/// the worker sends them on CopyObject) and multipart (where it passes each to
+/// CreateMultipartUpload: S3 keeps none of them there).
+#[tokio::test(flavor = "multi_thread")]
+async fn expiry_redirect_bucket_key_lock_and_checksum_are_carried() {
+    use aws_sdk_s3::primitives::DateTime;
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ObjectLockLegalHoldStatus, ObjectLockMode};
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("locked");
+    create_lock_bucket(&c, &bucket).await;
+    let until =
+        DateTime::from_secs(DateTime::from(std::time::SystemTime::now()).secs() + 2 * 86_400);
+    let kms = "arn:aws:kms:us-east-1:123456789012:key/thaw-lock";
+    // (key, size, lock mode, checksum algorithm)
+    let objects = [
+        ("attrs/single", 3_000, "GOVERNANCE", "SHA256"),
+        ("attrs/multipart", 9 * MIB + 5, "COMPLIANCE", "CRC32"),
+    ];
+    for (key, size, mode, checksum) in objects {
+        c.s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .storage_class(S3Class::Glacier)
+            .expires(DateTime::from_secs(1_893_553_445))
+            .website_redirect_location(format!("/moved/{key}"))
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .ssekms_key_id(kms)
+            .bucket_key_enabled(true)
+            .object_lock_mode(ObjectLockMode::from(mode))
+            .object_lock_retain_until_date(until)
+            .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+            .checksum_algorithm(ChecksumAlgorithm::from(checksum))
+            .body(ByteStream::from(body_for(key, size)))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+    }
+    let keys: Vec<String> = objects.iter().map(|(k, ..)| k.to_string()).collect();
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+    let out = job.run(moto, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(job.item(&c).await.counters.copied, 2, "{}", stderr(&out));
+    for (key, size, mode, checksum) in objects {
+        assert_object(&c, &bucket, key)
+            .class("STANDARD_IA")
+            .body(body_for(key, size))
+            .expires("Wed, 02 Jan 2030 03:04:05 GMT")
+            .website_redirect(&format!("/moved/{key}"))
+            .sse(ServerSideEncryption::AwsKms)
+            .kms_key(kms)
+            .bucket_key(true)
+            .lock_mode(mode)
+            .retain_until(until)
+            .legal_hold("ON")
+            .checksum_algorithm(checksum)
+            .check()
+            .await;
+    }
+    let parts = moto
+        .object_counts(&bucket, &keys[1])
+        .get("s3:UploadPartCopy");
+    assert_eq!(parts, 2, "the multipart object is copied in parts");
+}
+
+/// The JSON log lines of one worker run (stderr, `THAW_LOG_FORMAT=json`), each parsed; every line
+/// must be one JSON object.
+fn json_lines(out_stderr: &str) -> Vec<serde_json::Value> {
+    out_stderr
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
+        .collect()
+}
+
+/// The lot state changes among `lines` (the lines with a `state`), in order; each must name the
+/// job, the lot and `attempt`.
+fn state_lines(lines: &[serde_json::Value], job: &Job, attempt: u64) -> Vec<serde_json::Value> {
+    let states: Vec<serde_json::Value> = lines
+        .iter()
+        .filter(|l| l.get("state").is_some())
+        .cloned()
+        .collect();
+    for l in &states {
+        assert_eq!(l["job"], job.job_id.as_str(), "{l}");
+        assert_eq!(l["lot"], 0, "{l}");
+        assert_eq!(l["attempt"], attempt, "{l}");
+    }
+    states
+}
+
+/// The end line of a run carries the lot's counters as the table records them.
+fn assert_end_line(line: &serde_json::Value, state: &str, item: &LotItem) {
+    let n = &item.counters;
+    assert_eq!(line["state"], state, "{line}");
+    for (field, value) in [
+        ("keys_total", n.keys_total),
+        ("copied", n.copied),
+        ("skipped", n.skipped),
+        ("failed", n.failed),
+        ("restore_requested", n.restore_requested),
+    ] {
+        assert_eq!(line[field], value, "{field} in {line}");
+    }
+}
+
+/// With `THAW_LOG_FORMAT=json` every line a worker logs is one JSON object, and every lot state
+/// change (RUNNING, then WAITING, INTERRUPTED, FAILED or SUCCEEDED) is one line with the job,
+/// lot, attempt, state and counters, as CloudWatch Logs Insights queries them.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_have_one_line_per_lot_state_change() {
+    let moto = Moto::start_with(&[("THAW_MOTO_RESTORE_DELAY", "600")]);
+    let c = moto.clients().await;
+    let bucket = unique("jsonlog");
+    create_bucket(&c, &bucket).await;
+    let keys: Vec<String> = ["a", "b", "c", "d", "missing"]
+        .iter()
+        .map(|k| format!("log/{k}"))
+        .collect();
+    for (k, class) in keys
+        .iter()
+        .zip(["GLACIER", "GLACIER", "STANDARD", "STANDARD"])
+    {
+        put(&c, &bucket, k, class, k.as_bytes()).await;
+    }
+    let settings = WorkerSettings {
+        max_wait_secs: 1,
+        ..fast_settings()
+    };
+    let job = Job::create(&moto, &c, &bucket, &keys, settings).await;
+    let json = [("THAW_LOG_FORMAT", "json")];
+    let args = job.worker_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    // restores pending past --max-wait: RUNNING, then WAITING with when to look again
+    let out = run(&moto, "worker", &args, &json);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let states = state_lines(&json_lines(&stderr(&out)), &job, 1);
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert_eq!(states[0]["state"], "RUNNING");
+    assert_eq!(states[0]["keys_total"], 5);
+    let item = job.item(&c).await;
+    assert_end_line(&states[1], "WAITING", &item);
+    assert_eq!(
+        states[1]["next_check_at"],
+        item.next_check_at.expect("next check")
+    );
+
+    // stopped by SIGTERM while polling: RUNNING, then INTERRUPTED (the signal is sent once the
+    // run has looked at an object: a SIGTERM before its first pass is lost, see
+    // sigterm_before_the_first_pass_stops_the_worker)
+    let heads = || moto.object_counts(&bucket, &keys[0]).get("s3:HeadObject");
+    let heads_before = heads();
+    let mut child = job.spawn(&moto, &["--log-format", "json", "--max-wait", "300"]);
+    wait_for_run(&c, &job, &mut child, 0, Some(2)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while heads() == heads_before {
+        assert!(
+            Instant::now() < deadline,
+            "the second run never looked at {}",
+            keys[0]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(st.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let states = state_lines(&json_lines(&stderr(&out)), &job, 2);
+    let names: Vec<&str> = states.iter().filter_map(|s| s["state"].as_str()).collect();
+    assert_eq!(names, ["RUNNING", "INTERRUPTED"]);
+    assert_end_line(&states[1], "INTERRUPTED", &job.item(&c).await);
+
+    // restores done, one key missing: RUNNING, then FAILED with the counts
+    moto.configure(r#"{"restore_delay": 0}"#);
+    let out = run(&moto, "worker", &args, &json);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let states = state_lines(&json_lines(&stderr(&out)), &job, 3);
+    let names: Vec<&str> = states.iter().filter_map(|s| s["state"].as_str()).collect();
+    assert_eq!(names, ["RUNNING", "FAILED"]);
+    let item = job.item(&c).await;
+    assert_eq!((item.counters.copied, item.counters.failed), (4, 1));
+    assert_end_line(&states[1], "FAILED", &item);
+
+    // a lot of keys that are all there: RUNNING, then SUCCEEDED
+    let done = Job::create(&moto, &c, &bucket, &keys[2..4], fast_settings()).await;
+    let args = done.worker_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&moto, "worker", &args, &json);
+    let states = state_lines(&json_lines(&stderr(&out)), &done, 1);
+    let names: Vec<&str> = states.iter().filter_map(|s| s["state"].as_str()).collect();
+    assert_eq!(names, ["RUNNING", "SUCCEEDED"], "{}", stderr(&out));
+    assert_end_line(&states[1], "SUCCEEDED", &done.item(&c).await);
+}
+
+/// A lot the worker marks FAILED because it cannot run at all (here: its manifest is gone) is a
+/// state change too: with JSON logs it must be a JSON line with the state, like every other.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_have_a_line_for_a_lot_failed_by_a_fatal_error() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("jsonfatal");
+    create_bucket(&c, &bucket).await;
+    let keys = vec!["a".to_owned()];
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+    c.s3.delete_object()
+        .bucket(&bucket)
+        .key(job.control.key(&lot_manifest_name(0)))
+        .send()
+        .await
+        .expect("delete manifest");
+    let args = job.worker_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(moto, "worker", &args, &[("THAW_LOG_FORMAT", "json")]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(job.item(&c).await.state, LotState::Failed);
+    let states = state_lines(&json_lines(&stderr(&out)), &job, 1);
+    assert_eq!(
+        states.last().map(|s| &s["state"]),
+        Some(&"FAILED".into()),
+        "{states:?}"
+    );
+}
+
+/// A SIGTERM that comes while the worker is still getting ready (here: reading its manifest,
+/// which the emulator holds for 3 s, after the lot turned RUNNING) stops it as cleanly as one
+/// in the middle of a pass: no key taken, checkpoint written, INTERRUPTED, exit 0.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_before_the_first_pass_stops_the_worker() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("earlyterm");
+    let keys = many_objects(&c, &bucket, 20, 0).await;
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+    let manifest = job.control.key(&lot_manifest_name(0));
+    moto.configure(
+        &serde_json::json!({"delay_next": {"bucket": bucket, "key": manifest, "seconds": 3}})
+            .to_string(),
+    );
+    let mut child = job.spawn(moto, &[]);
+    wait_for_run(&c, &job, &mut child, 0, Some(1)).await;
+    let t0 = Instant::now();
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(st.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "stopped in {:?}",
+        t0.elapsed()
+    );
+    let item = job.item(&c).await;
+    assert_eq!(item.state, LotState::Interrupted, "{:?}", item.counters);
+    assert_eq!(item.counters.done(), 0, "no key taken after the signal");
 }

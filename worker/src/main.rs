@@ -19,13 +19,20 @@ use thaw_worker::{run, Args, Clients, Outcome};
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    logging::init(args.log_format);
+    let format = args.log_format;
+    logging::init(format);
     // First thing: on Fargate the worker is PID 1, which ignores a SIGTERM it has no handler for.
     let shutdown = stop_signal();
     match start(args, shutdown).await {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // In containers every stderr line is one JSON object, this one too.
+            match format {
+                logging::LogFormat::Json => {
+                    tracing::error!(error = %format!("{e:#}"), "worker stopped")
+                }
+                logging::LogFormat::Human => eprintln!("error: {e:#}"),
+            }
             ExitCode::from(1)
         }
     }

@@ -94,6 +94,11 @@ pub async fn run(
         Ok(outcome) => Ok(outcome),
         Err(e) => {
             let reason = format!("{e:#}");
+            // A state change like any other: one log line (JSON in containers) with the state.
+            tracing::error!(
+                job = %args.job_id, lot = args.lot, attempt, state = LotState::Failed.as_str(),
+                error = %reason, "lot failed: it cannot run"
+            );
             if let Err(w) = table
                 .set_state(
                     &args.job_id,
