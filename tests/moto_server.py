@@ -50,6 +50,9 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.s3 import models as s3_models
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import emulator_throttle  # noqa: E402 - S3's rate limits and Expedited capacity (its own module)
+
 CONFIG = {
     "restore_delay": float(os.environ.get("THAW_MOTO_RESTORE_DELAY", "0") or 0),
     "s3_fault_rate": 0.0,
@@ -68,6 +71,7 @@ def _configure(update: dict):
     """Applies a /_thaw/config update; a fault whose rate is set starts its schedule again."""
     with STATS_LOCK:
         CONFIG.update(update)
+        emulator_throttle.configure(update)
         for name in FAULT_RATES:
             if name in update:
                 FAULT_CALLS[name] = 0
@@ -299,6 +303,9 @@ def wrap(app):
             if op in ("s3:CopyObject", "s3:CreateMultipartUpload") and environ.get("HTTP_X_AMZ_ACL"):
                 STATS[f"{op}:acl={environ['HTTP_X_AMZ_ACL']}"] += 1
 
+        refused = emulator_throttle.refusal(environ, op, STATS, STATS_LOCK)
+        if refused:
+            return _xml_error(start_response, *refused)
         if op.startswith("s3:") and not op.endswith("bucket"):
             if _fault("s3_fault_rate"):
                 return _xml_error(start_response, "503 Slow Down", "SlowDown", "Please reduce your request rate.")

@@ -12,4 +12,5 @@ mod ecs;
 mod ops_tests;
 mod rig;
 mod version_tests;
+mod weather_tests;
 mod worker_tests;
