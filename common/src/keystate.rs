@@ -141,10 +141,8 @@ pub fn decide(head: &ObjectHead, goal: Goal, restore_requested: bool) -> Next {
     }
 }
 
-/// The tier a restore of this object is asked at: the job's, except Expedited for a DEEP_ARCHIVE
-/// object (DEEP_ARCHIVE and Intelligent-Tiering's Deep Archive Access tier have no Expedited
-/// retrieval: S3 would refuse it with `InvalidTier` on every run), which is asked at Standard,
-/// the fastest tier it has. A mixed job at Expedited thus finishes, its deep objects later.
+/// The tier a restore of this object is asked at: the job's, but Standard for a DEEP_ARCHIVE
+/// object in an Expedited job (it has no Expedited tier: S3 refuses it on every run).
 pub fn restore_tier_for(head: &ObjectHead, job_tier: RestoreTier) -> RestoreTier {
     if job_tier == RestoreTier::Expedited && head.is_deep_archive() {
         RestoreTier::Standard
@@ -153,9 +151,8 @@ pub fn restore_tier_for(head: &ObjectHead, job_tier: RestoreTier) -> RestoreTier
     }
 }
 
-/// The tier a restore falls back to when S3 answers `503 GlacierExpeditedRetrievalNotAvailable`
-/// (no Expedited capacity right now): Standard, asked at once rather than waiting for capacity
-/// that may not come back for hours. `None` for any other answer.
+/// The tier a restore falls back to on `503 GlacierExpeditedRetrievalNotAvailable` (no
+/// Expedited capacity now): Standard, asked at once. `None` for any other answer.
 pub fn fallback_tier(code: &str, asked: RestoreTier) -> Option<RestoreTier> {
     (code == "GlacierExpeditedRetrievalNotAvailable" && asked == RestoreTier::Expedited)
         .then_some(RestoreTier::Standard)
