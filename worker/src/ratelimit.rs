@@ -3,9 +3,9 @@
 //! [`RateLimiter`]: restore requests at the worker's configured share of the account's rate (AWS
 //! allows about 1,000 RestoreObject requests per second per account and Region, shared by every
 //! worker). [`Pacing`]: adaptive pacing (AIMD) of HEAD/GET, COPY/PUT and RESTORE requests, one
-//! [`Aimd`] each: unpaced until S3 first answers `503 SlowDown`, then paced at a little under
-//! the rate S3 was serving when it pushed back (cut by [`DECREASE`] at most once a second),
-//! and raised again by about 5% a second while no SlowDown comes. The pacer hears every attempt
+//! [`Aimd`] each: unpaced until S3 pushes back (refuses a third of a second's requests with
+//! `503 SlowDown`), then paced at a little under the rate S3 was serving (cut by [`DECREASE`]
+//! at most once a second), and raised again by about 5% a second while it does not. The pacer hears every attempt
 //! (the SDK's own retries included) through [`PacingInterceptor`], installed on the worker's S3
 //! clients, so it slows down on the first SlowDown rather than after the SDK gave up.
 //!
@@ -72,17 +72,27 @@ const WINDOW: f64 = 1.0;
 
 /// Additive-increase, multiplicative-decrease pace of one kind of request. Pure: times are
 /// seconds on any monotonic clock, passed in.
+///
+/// S3's SlowDown is the answer to a rate: past it, the share of requests refused grows with the
+/// pace. A share that does not (a 503 now and then, whatever the pace) says nothing about the
+/// rate, and cutting on it would spiral the pace down to nothing. So the pace is cut only in a
+/// window where S3 refused at least [`MIN_REFUSED`] requests and more than a third of them.
 #[derive(Debug, Clone)]
 pub struct Aimd {
-    /// Requests per second; `None`: unpaced (no SlowDown seen yet).
+    /// Requests per second; `None`: unpaced (S3 never pushed back hard yet).
     rate: Option<f64>,
     /// Successes of the last two windows (times), the measure of what S3 serves.
     successes: VecDeque<f64>,
     /// When the rate last changed.
     changed_at: f64,
+    /// The current window: when it began, its answers, and its SlowDowns.
+    window: (f64, u32, u32),
     /// SlowDowns heard (for the summary).
     pub throttles: u64,
 }
+
+/// SlowDowns a window must hold before the pace is cut.
+pub const MIN_REFUSED: u32 = 3;
 
 impl Default for Aimd {
     fn default() -> Self {
@@ -90,6 +100,7 @@ impl Default for Aimd {
             rate: None,
             successes: VecDeque::new(),
             changed_at: f64::NEG_INFINITY,
+            window: (0.0, 0, 0),
             throttles: 0,
         }
     }
@@ -112,25 +123,41 @@ impl Aimd {
         self.successes.len() as f64 / (2.0 * WINDOW)
     }
 
+    /// Counts an answer in the current window (a new one after [`WINDOW`]).
+    fn count(&mut self, now: f64, refused: bool) {
+        if now - self.window.0 >= WINDOW {
+            self.window = (now, 0, 0);
+        }
+        self.window.1 += 1;
+        self.window.2 += u32::from(refused);
+    }
+
+    fn pushed_back(&self) -> bool {
+        let (_, answers, refused) = self.window;
+        refused >= MIN_REFUSED && refused * 3 > answers
+    }
+
     /// A request succeeded at `now`: measured, and the pace goes up by 5% (at least one request
-    /// per second) once per window without a SlowDown.
+    /// per second) once per window while S3 does not push back.
     pub fn success(&mut self, now: f64) {
+        self.count(now, false);
         self.successes.push_back(now);
         self.served(now);
         if let Some(r) = self.rate {
-            if now - self.changed_at >= WINDOW {
+            if now - self.changed_at >= WINDOW && !self.pushed_back() {
                 self.rate = Some(r + (r * 0.05).max(1.0));
                 self.changed_at = now;
             }
         }
     }
 
-    /// S3 answered SlowDown at `now`: the pace drops to [`DECREASE`] times the lower of itself
-    /// and what S3 served over the last two windows, once per window (the answers to requests
-    /// sent before a decrease say nothing about the new pace).
+    /// S3 answered SlowDown at `now`. When it pushes back (see [`Aimd`]), the pace drops to
+    /// [`DECREASE`] times the lower of itself and what S3 served over the last two windows,
+    /// once per window (the answers to requests sent before a cut say nothing of the new pace).
     pub fn throttled(&mut self, now: f64) {
         self.throttles += 1;
-        if now - self.changed_at < WINDOW {
+        self.count(now, true);
+        if now - self.changed_at < WINDOW || !self.pushed_back() {
             return;
         }
         let served = self.served(now);
@@ -318,31 +345,54 @@ mod tests {
     }
 
     #[test]
-    fn aimd_is_unpaced_until_the_first_slow_down_then_just_under_what_s3_served() {
+    fn aimd_is_unpaced_until_s3_pushes_back_then_just_under_what_s3_served() {
         let mut a = Aimd::default();
         // 100 successes over 2 s: S3 served 50/s.
         for i in 0..100 {
             a.success(f64::from(i) * 0.02);
         }
         assert_eq!(a.rate(), None);
+        // Two SlowDowns in a window are not yet a push back; the third (of 3 answers) is.
         a.throttled(2.0);
-        assert_eq!(a.rate(), Some(45.0));
+        a.throttled(2.01);
+        assert_eq!(a.rate(), None);
+        a.throttled(2.02);
+        let cut = a.rate().expect("paced");
+        assert!((cut - 0.9 * 49.0).abs() < 1e-9, "{cut}");
         // More SlowDowns in the same second: the answers to requests sent before the cut.
         a.throttled(2.1);
         a.throttled(2.5);
-        assert_eq!(a.rate(), Some(45.0));
-        assert_eq!(a.throttles, 3);
+        assert_eq!(a.rate(), Some(cut));
+        assert_eq!(a.throttles, 5);
         // A second later, at most what was served, times DECREASE.
-        a.throttled(3.2);
-        assert!(a.rate().is_some_and(|r| r < 45.0), "{:?}", a.rate());
+        for t in [3.2, 3.21, 3.22] {
+            a.throttled(t);
+        }
+        assert!(a.rate().is_some_and(|r| r < cut), "{:?}", a.rate());
+    }
+
+    #[test]
+    fn a_503_now_and_then_is_no_push_back() {
+        // One answer in five refused whatever the pace (not S3's SlowDown): never paced.
+        let mut a = Aimd::default();
+        for i in 0..1000 {
+            let t = f64::from(i) * 0.01;
+            if i % 5 == 4 {
+                a.throttled(t);
+            } else {
+                a.success(t);
+            }
+        }
+        assert_eq!(a.rate(), None);
+        assert_eq!(a.throttles, 200);
     }
 
     #[test]
     fn aimd_climbs_back_while_no_slow_down_comes_and_never_stops() {
         let mut a = Aimd::default();
-        a.throttled(0.0); // nothing measured: the slowest pace
-        assert_eq!(a.rate(), Some(MIN_RATE));
-        a.throttled(1.5);
+        for t in [0.0, 0.1, 0.2] {
+            a.throttled(t); // nothing measured: the slowest pace
+        }
         assert_eq!(a.rate(), Some(MIN_RATE));
         let mut t = 1.5;
         for _ in 0..10 {
@@ -380,7 +430,9 @@ mod tests {
             p.acquire(Kind::Copy).await;
         }
         assert_eq!(Instant::now(), t0, "unpaced before any SlowDown");
-        p.heard(Kind::Copy, 503);
+        for _ in 0..3 {
+            p.heard(Kind::Copy, 503);
+        }
         assert_eq!(p.lane(Kind::Copy).aimd.rate(), Some(MIN_RATE));
         p.heard(Kind::Head, 200);
         assert_eq!(
@@ -389,14 +441,14 @@ mod tests {
             "kinds are paced apart"
         );
         p.heard(Kind::Copy, 404); // neither success nor SlowDown
-        assert_eq!(p.lane(Kind::Copy).aimd.throttles, 1);
+        assert_eq!(p.lane(Kind::Copy).aimd.throttles, 3);
         let t1 = Instant::now();
         for _ in 0..3 {
             p.acquire(Kind::Copy).await;
         }
         // 3 requests at 0.5/s: the third starts 4 s after the first
         assert_eq!(Instant::now() - t1, Duration::from_secs(4));
-        assert_eq!(p.to_json()["copy"]["slow_downs"], 1);
+        assert_eq!(p.to_json()["copy"]["slow_downs"], 3);
     }
 
     #[tokio::test(start_paused = true)]
