@@ -87,9 +87,11 @@ from moto.moto_server.werkzeug_app import (
 )
 from moto.s3 import models as s3_models
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import emulator_launch
 import emulator_hang
 import emulator_access
+import emulator_throttle  # noqa: E402 - S3's rate limits and Expedited capacity (its own module)
 
 CONFIG = {
     "restore_delay": float(os.environ.get("THAW_MOTO_RESTORE_DELAY", "0") or 0),
@@ -126,6 +128,7 @@ def _configure(update: dict):
             DELAYS[(delay["bucket"], delay["key"])] = float(delay["seconds"])
         CONFIG.update(update)
         emulator_hang.configure(update)
+        emulator_throttle.configure(update)
         for name in FAULT_RATES:
             if name in update:
                 FAULT_CALLS[name] = 0
@@ -534,6 +537,12 @@ def _overwrite_after_head(bucket: str, key: str):
     backend.put_object(bucket, key, source.value, storage="STANDARD")
 
 
+def _throttled(environ, start_response, op):
+    """S3's 503 SlowDown past the configured rate limits (emulator_throttle.py); None otherwise."""
+    refused = emulator_throttle.refusal(environ, op, STATS, STATS_LOCK)
+    return _xml_error(start_response, *refused) if refused else None
+
+
 def _injected_fault(start_response, op):
     """The fault configured for this kind of call, answered; None when the call passes."""
     if op.startswith("s3:") and not op.endswith("bucket"):
@@ -642,6 +651,7 @@ def wrap(app):
             return emulator_hang.stalled(environ, app, start_response)
         _delay(environ, op)
         for answer in (
+            lambda: _throttled(environ, start_response, op),
             lambda: _injected_fault(start_response, op),
             lambda: emulator_launch.intercept(op, environ, start_response, app, CONFIG, _configure),
             lambda: _wrong_region(environ, start_response, op, path),

@@ -105,10 +105,12 @@ impl Aws {
         self.config.endpoint_url().map(str::to_owned)
     }
 
-    /// An S3 client; path-style addressing when a custom endpoint is set.
+    /// An S3 client; path-style addressing when a custom endpoint is set; its own retry budget
+    /// ([`retry_budget`]).
     pub fn s3(&self) -> aws_sdk_s3::Client {
         let conf = aws_sdk_s3::config::Builder::from(&self.config)
             .force_path_style(self.config.endpoint_url().is_some())
+            .retry_partition(s3_retry_partition())
             .build();
         aws_sdk_s3::Client::from_conf(conf)
     }
@@ -119,13 +121,22 @@ impl Aws {
         let conf = aws_sdk_s3::config::Builder::from(&self.config)
             .region(Region::new(region.to_owned()))
             .force_path_style(self.config.endpoint_url().is_some())
+            .retry_partition(s3_retry_partition())
             .build();
         aws_sdk_s3::Client::from_conf(conf)
     }
 
-    /// A DynamoDB client.
+    /// A DynamoDB client, with its own retry budget ([`retry_budget`]).
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::new(&self.config)
+        use aws_sdk_dynamodb::config::retry::RetryPartition;
+        let conf = aws_sdk_dynamodb::config::Builder::from(&self.config)
+            .retry_partition(
+                RetryPartition::custom("thaw-dynamodb")
+                    .token_bucket(retry_budget())
+                    .build(),
+            )
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(conf)
     }
 
     /// An ECS client.
@@ -167,6 +178,31 @@ pub fn long_request(attempt: Duration) -> aws_sdk_s3::config::Builder {
                 .build(),
         )
         .stalled_stream_protection(aws_sdk_s3::config::StalledStreamProtectionConfig::disabled())
+}
+
+/// Retry tokens of one client: the SDK's standard mode spends 5 per retry of a throttled
+/// request (10 or 14 for a timeout or another transient error) and gives one back per success.
+pub const RETRY_BUDGET_TOKENS: usize = 5_000;
+/// Tokens a client's budget regains per second, even without successes.
+pub const RETRY_BUDGET_REFILL_PER_SEC: f32 = 50.0;
+
+/// A retry budget sized for a worker. The SDK's default (500 tokens shared by every client of a
+/// service in the process, no refill but by successes) empties after 100 throttled retries:
+/// under sustained SlowDown every later error then comes back at once, without a retry, and
+/// keys failed by the hundred. This one holds 1,000 throttled retries and regains 10 a second
+/// while throttling lasts; what it cannot absorb, the worker does (keys sent back for a later
+/// pass, adaptive pacing: see `thaw_common::weather`).
+pub fn retry_budget() -> aws_sdk_s3::config::retry::TokenBucket {
+    aws_sdk_s3::config::retry::TokenBucket::builder()
+        .capacity(RETRY_BUDGET_TOKENS)
+        .refill_rate(RETRY_BUDGET_REFILL_PER_SEC)
+        .build()
+}
+
+fn s3_retry_partition() -> aws_sdk_s3::config::retry::RetryPartition {
+    aws_sdk_s3::config::retry::RetryPartition::custom("thaw-s3")
+        .token_bucket(retry_budget())
+        .build()
 }
 
 /// An AWS call that failed, reduced to what a person or a report needs.
@@ -280,6 +316,40 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn every_client_has_a_retry_budget_of_its_own() {
+        let aws = Aws::load(&AwsArgs {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            max_attempts: 8,
+            ..AwsArgs::default()
+        })
+        .await
+        .expect("config");
+        use aws_sdk_s3::config::retry::RetryPartition;
+        let ours = |name: &str| RetryPartition::custom(name.to_owned()).build();
+        assert_eq!(aws.s3().config().retry_partition(), Some(&ours("thaw-s3")));
+        assert_eq!(
+            aws.s3_in("eu-west-1").config().retry_partition(),
+            Some(&ours("thaw-s3"))
+        );
+        // Not the SDK's default partition (named after the service) and its 500 tokens.
+        assert_ne!(
+            aws.s3().config().retry_partition(),
+            Some(&RetryPartition::new("s3"))
+        );
+        let ddb = aws.dynamodb();
+        let ddb_partition = ddb.config().retry_partition().map(|p| format!("{p:?}"));
+        assert!(
+            ddb_partition
+                .as_deref()
+                .is_some_and(|p| p.contains("thaw-dynamodb")),
+            "{ddb_partition:?}"
+        );
+        let budget = retry_budget();
+        assert!(budget.is_full() && !budget.is_empty());
+    }
 
     #[test]
     fn every_request_has_an_attempt_timeout() {

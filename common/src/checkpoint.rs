@@ -97,6 +97,14 @@ pub struct Counters {
     pub failed: u64,
     /// Bytes copied.
     pub bytes_copied: u64,
+    /// Tries of keys sent back for a later pass because AWS throttled them (or answered a 5xx,
+    /// timed out, or could not be reached): weather, not failure (see [`crate::weather`]).
+    #[serde(default)]
+    pub throttled: u64,
+    /// Restores asked for at the Standard tier instead of the job's Expedited one (no Expedited
+    /// capacity, or a DEEP_ARCHIVE object, which has no Expedited tier).
+    #[serde(default)]
+    pub tier_fallbacks: u64,
 }
 
 impl Counters {
@@ -114,6 +122,8 @@ impl Counters {
         self.skipped += o.skipped;
         self.failed += o.failed;
         self.bytes_copied += o.bytes_copied;
+        self.throttled += o.throttled;
+        self.tier_fallbacks += o.tier_fallbacks;
     }
 }
 

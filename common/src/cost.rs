@@ -274,6 +274,12 @@ impl Tally {
     /// The restore of an archived object: its request, retrieval, the HEAD after the wait and
     /// its polls, and the early deletion of an object younger than its class's minimum.
     fn add_restore(&mut self, o: &PlannedObject, job: &CostJob, prices: &Prices, tier: &str) {
+        // DEEP_ARCHIVE has no Expedited tier: the worker asks Standard (`restore_tier_for`).
+        let tier = if o.class == "DEEP_ARCHIVE" && tier == "expedited" {
+            "standard"
+        } else {
+            tier
+        };
         let key = format!("{}/{tier}", o.class);
         let e = &mut self.e;
         e.restores += 1;
@@ -519,6 +525,23 @@ mod tests {
             .map(|_| obj("DEEP_ARCHIVE", GIB, Some(400.0)))
             .collect();
         assert_eq!(estimate(&old, &std, &p).early_deletion_usd, 0.0);
+    }
+
+    #[test]
+    fn deep_archive_in_an_expedited_job_is_priced_at_standard() {
+        // The worker asks Standard for DEEP_ARCHIVE objects of an Expedited job (no Expedited
+        // tier there), so the estimate prices them so, not at a missing price of 0.
+        let p = Prices::default();
+        let objs: Vec<PlannedObject> = (0..1000)
+            .map(|_| obj("DEEP_ARCHIVE", GIB, Some(400.0)))
+            .collect();
+        let expedited = CostJob {
+            tier: RestoreTier::Expedited,
+            ..job()
+        };
+        let e = estimate(&objs, &expedited, &p);
+        assert!((e.restore_request_usd - 0.10).abs() < 1e-9, "{e:?}");
+        assert!((e.retrieval_usd - 1000.0 * 0.02).abs() < 1e-6, "{e:?}");
     }
 
     #[test]

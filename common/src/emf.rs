@@ -38,7 +38,7 @@ pub struct Deltas {
     pub keys_skipped: u64,
     /// Keys that failed.
     pub keys_failed: u64,
-    /// Requests S3 answered with throttling (sent again later).
+    /// Keys sent back for a later pass because S3 pushed back (SlowDown, 503, timeouts).
     pub keys_throttled: u64,
     /// Restore requests S3 accepted.
     pub restores_requested: u64,
@@ -48,13 +48,13 @@ pub struct Deltas {
 
 impl Deltas {
     /// The change from `before` to `now` (a counter that went down, e.g. failures cleared by a
-    /// new run, counts 0), with `throttled` requests since `before`.
-    pub fn between(before: &Counters, now: &Counters, throttled: u64) -> Self {
+    /// new run, counts 0).
+    pub fn between(before: &Counters, now: &Counters) -> Self {
         Self {
             keys_copied: now.copied.saturating_sub(before.copied),
             keys_skipped: now.skipped.saturating_sub(before.skipped),
             keys_failed: now.failed.saturating_sub(before.failed),
-            keys_throttled: throttled,
+            keys_throttled: now.throttled.saturating_sub(before.throttled),
             restores_requested: now
                 .restore_requested
                 .saturating_sub(before.restore_requested),
@@ -110,24 +110,25 @@ mod tests {
         Counters {
             keys_total: 100,
             restore_requested: restores,
-            restored: 0,
             copied,
             skipped,
             failed,
             bytes_copied: bytes,
+            throttled: copied * 2,
+            ..Counters::default()
         }
     }
 
     #[test]
     fn deltas_are_what_changed() {
-        let d = Deltas::between(&counters(1, 2, 3, 4, 5), &counters(11, 2, 1, 9, 105), 7);
+        let d = Deltas::between(&counters(1, 2, 3, 4, 5), &counters(11, 2, 1, 9, 105));
         assert_eq!(
             d,
             Deltas {
                 keys_copied: 10,
                 keys_skipped: 0,
                 keys_failed: 0,
-                keys_throttled: 7,
+                keys_throttled: 20,
                 restores_requested: 5,
                 bytes_copied: 100,
             }

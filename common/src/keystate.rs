@@ -134,16 +134,28 @@ pub fn decide(head: &ObjectHead, goal: Goal, restore_requested: bool) -> Next {
         RestoreStatus::None if done_here => Next::Skip,
         RestoreStatus::None if restore_requested => Next::Wait,
         RestoreStatus::None => {
-            if head.is_deep_archive() && goal.tier == RestoreTier::Expedited {
-                return Next::Fail {
-                    code: "InvalidTier".into(),
-                    message: "Expedited retrieval is not available for DEEP_ARCHIVE objects; use --restore-tier standard or bulk".into(),
-                };
-            }
+            // The tier is the job's, except where it cannot be had: see [`restore_tier_for`].
             let days = (head.storage_class != "INTELLIGENT_TIERING").then_some(goal.days);
             Next::Restore { days }
         }
     }
+}
+
+/// The tier a restore of this object is asked at: the job's, but Standard for a DEEP_ARCHIVE
+/// object in an Expedited job (it has no Expedited tier: S3 refuses it on every run).
+pub fn restore_tier_for(head: &ObjectHead, job_tier: RestoreTier) -> RestoreTier {
+    if job_tier == RestoreTier::Expedited && head.is_deep_archive() {
+        RestoreTier::Standard
+    } else {
+        job_tier
+    }
+}
+
+/// The tier a restore falls back to on `503 GlacierExpeditedRetrievalNotAvailable` (no
+/// Expedited capacity now): Standard, asked at once. `None` for any other answer.
+pub fn fallback_tier(code: &str, asked: RestoreTier) -> Option<RestoreTier> {
+    (code == "GlacierExpeditedRetrievalNotAvailable" && asked == RestoreTier::Expedited)
+        .then_some(RestoreTier::Standard)
 }
 
 /// Error codes that mean "the object is archived and not (or no longer) restored": on a copy, the
@@ -699,24 +711,36 @@ mod tests {
     }
 
     #[test]
-    fn deep_archive_expedited_refused_without_request() {
+    fn deep_archive_in_an_expedited_job_is_restored_at_standard() {
+        // Issue 12: it used to fail `InvalidTier` on every run, so a mixed job never finished.
         let goal = Goal {
             tier: RestoreTier::Expedited,
             ..GOAL
         };
+        let deep = head("DEEP_ARCHIVE", RestoreStatus::None);
+        assert_eq!(decide(&deep, goal, false), Next::Restore { days: Some(3) });
+        assert_eq!(
+            restore_tier_for(&deep, RestoreTier::Expedited),
+            RestoreTier::Standard
+        );
+        // GLACIER + Expedited keeps its tier; other tiers are the job's for every class.
+        let glacier = head("GLACIER", RestoreStatus::None);
         assert!(matches!(
-            decide(&head("DEEP_ARCHIVE", RestoreStatus::None), goal, false),
-            Next::Fail { code, .. } if code == "InvalidTier"
-        ));
-        // GLACIER + Expedited is fine
-        assert!(matches!(
-            decide(&head("GLACIER", RestoreStatus::None), goal, false),
+            decide(&glacier, goal, false),
             Next::Restore { .. }
         ));
+        assert_eq!(
+            restore_tier_for(&glacier, RestoreTier::Expedited),
+            RestoreTier::Expedited
+        );
+        assert_eq!(
+            restore_tier_for(&deep, RestoreTier::Bulk),
+            RestoreTier::Bulk
+        );
     }
 
     #[test]
-    fn intelligent_tiering_deep_archive_refuses_expedited() {
+    fn intelligent_tiering_deep_archive_is_restored_at_standard_in_expedited_jobs() {
         let goal = Goal {
             tier: RestoreTier::Expedited,
             ..GOAL
@@ -724,12 +748,37 @@ mod tests {
         let mut h = head("INTELLIGENT_TIERING", RestoreStatus::None);
         h.archive_status = Some("DEEP_ARCHIVE_ACCESS".into());
         assert!(h.is_deep_archive());
-        assert!(
-            matches!(decide(&h, goal, false), Next::Fail { code, .. } if code == "InvalidTier")
+        assert_eq!(decide(&h, goal, false), Next::Restore { days: None });
+        assert_eq!(
+            restore_tier_for(&h, RestoreTier::Expedited),
+            RestoreTier::Standard
         );
         h.archive_status = Some("ARCHIVE_ACCESS".into());
         assert!(!h.is_deep_archive());
         assert_eq!(decide(&h, goal, false), Next::Restore { days: None });
+        assert_eq!(
+            restore_tier_for(&h, RestoreTier::Expedited),
+            RestoreTier::Expedited
+        );
+    }
+
+    #[test]
+    fn no_expedited_capacity_falls_back_to_standard() {
+        assert_eq!(
+            fallback_tier(
+                "GlacierExpeditedRetrievalNotAvailable",
+                RestoreTier::Expedited
+            ),
+            Some(RestoreTier::Standard)
+        );
+        assert_eq!(
+            fallback_tier(
+                "GlacierExpeditedRetrievalNotAvailable",
+                RestoreTier::Standard
+            ),
+            None
+        );
+        assert_eq!(fallback_tier("SlowDown", RestoreTier::Expedited), None);
     }
 
     #[test]

@@ -19,4 +19,5 @@ mod output_tests;
 mod rig;
 mod stack_lint_tests;
 mod version_tests;
+mod weather_tests;
 mod worker_tests;

@@ -24,14 +24,14 @@ use crate::rig::*;
 const MIB: usize = 1024 * 1024;
 
 /// A one-lot job written straight to the emulator.
-struct Job {
+pub(crate) struct Job {
     table: String,
     job_id: String,
     control: S3Location,
 }
 
 impl Job {
-    async fn create(
+    pub(crate) async fn create(
         moto: &Moto,
         c: &Clients,
         bucket: &str,
@@ -99,7 +99,12 @@ impl Job {
     }
 
     /// Rewrites the job's `job.json` (in `bucket`) as `launch` would have written it.
-    async fn edit_spec(&self, c: &Clients, bucket: &str, edit: impl FnOnce(&mut JobSpec)) {
+    pub(crate) async fn edit_spec(
+        &self,
+        c: &Clients,
+        bucket: &str,
+        edit: impl FnOnce(&mut JobSpec),
+    ) {
         let spec_key = self.control.key(JOB_SPEC_NAME);
         let body = get_body(c, bucket, &spec_key).await;
         let mut spec: JobSpec = serde_json::from_slice(&body).expect("spec");
@@ -152,7 +157,7 @@ impl Job {
         ]
     }
 
-    fn run(&self, moto: &Moto, extra: &[&str]) -> std::process::Output {
+    pub(crate) fn run(&self, moto: &Moto, extra: &[&str]) -> std::process::Output {
         let mut args = self.worker_args();
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -169,7 +174,7 @@ impl Job {
         cmd.spawn().expect("spawn worker")
     }
 
-    async fn item(&self, c: &Clients) -> LotItem {
+    pub(crate) async fn item(&self, c: &Clients) -> LotItem {
         ProgressTable::new(c.ddb.clone(), &self.table)
             .get_lot(&self.job_id, 0)
             .await
@@ -178,7 +183,7 @@ impl Job {
     }
 }
 
-fn fast_settings() -> WorkerSettings {
+pub(crate) fn fast_settings() -> WorkerSettings {
     WorkerSettings {
         concurrency: 16,
         restore_rate: 0.0,
@@ -198,7 +203,7 @@ fn body_for(key: &str, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn summary(out: &std::process::Output) -> serde_json::Value {
+pub(crate) fn summary(out: &std::process::Output) -> serde_json::Value {
     let text = stdout(out);
     let line = text
         .lines()
@@ -449,7 +454,12 @@ fn drill_size(i: usize, multipart_every: usize) -> usize {
 
 /// `n` objects for the drills, half GLACIER, each with user metadata, content headers, a tag
 /// and SSE-S3, so every drill can check that a copy kept all of it ([`assert_intact`]).
-async fn many_objects(c: &Clients, bucket: &str, n: usize, multipart_every: usize) -> Vec<String> {
+pub(crate) async fn many_objects(
+    c: &Clients,
+    bucket: &str,
+    n: usize,
+    multipart_every: usize,
+) -> Vec<String> {
     use futures::StreamExt;
     create_bucket(c, bucket).await;
     let keys: Vec<String> = (0..n).map(|i| format!("bulk/{i:05}")).collect();
@@ -484,7 +494,12 @@ async fn many_objects(c: &Clients, bucket: &str, n: usize, multipart_every: usiz
 
 /// Every drill object is in STANDARD_IA with its bytes, metadata, content headers, tag and
 /// SSE setting as [`many_objects`] wrote them.
-async fn assert_intact(c: &Clients, bucket: &str, keys: &[String], multipart_every: usize) {
+pub(crate) async fn assert_intact(
+    c: &Clients,
+    bucket: &str,
+    keys: &[String],
+    multipart_every: usize,
+) {
     for (i, k) in keys.iter().enumerate() {
         assert_object(c, bucket, k)
             .class("STANDARD_IA")

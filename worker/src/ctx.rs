@@ -15,7 +15,7 @@ use thaw_common::upload_record::{UploadChange, UploadEntry, UploadSlot};
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{Pacing, RateLimiter};
 use crate::records::Records;
 use crate::settings::Settings;
 use crate::tracker::Tracker;
@@ -47,6 +47,8 @@ pub struct Ctx {
     pub requests_base: BTreeMap<String, u64>,
     /// Paces restore requests.
     pub restore_limiter: RateLimiter,
+    /// Adaptive pacing of HEAD, COPY and RESTORE requests (hears every attempt of `s3`).
+    pub pacing: Arc<Pacing>,
     /// The lot's progress.
     pub tracker: Tracker,
     /// Set when a newer attempt took the lot over: stop at once, write nothing more.
@@ -227,6 +229,7 @@ mod tests {
             rules: Rules::of(&spec),
             spec,
             restore_limiter: RateLimiter::new(settings.restore_rate),
+            pacing: Arc::default(),
             settings,
             lot: 0,
             attempt: 1,

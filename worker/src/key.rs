@@ -6,19 +6,21 @@
 use thaw_common::aws::AwsError;
 use thaw_common::keys::KeyLine;
 use thaw_common::keystate::{
-    is_not_restored_code, judge, made_no_copy, Fact, Failure, KeyFacts, Verdict,
+    is_not_restored_code, judge, made_no_copy, restore_tier_for, Fact, Failure, KeyFacts, Verdict,
 };
 use thaw_common::progress::now_secs;
 use thaw_common::upload_record::{UploadEntry, UploadSlot};
+use thaw_common::weather::is_weather;
 
 use crate::copy::{self, Copied};
 use crate::delete::delete_source_version;
 use crate::object::{self, ObjectInfo};
+use crate::ratelimit::Kind;
 use crate::restore::{self, RestoreAnswer};
 use crate::Ctx;
 
 /// What happened to one key in one pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// Finished for this run (copied, skipped or failed).
     Finished,
@@ -27,6 +29,18 @@ pub enum Step {
         /// A DEEP_ARCHIVE object (or Intelligent-Tiering's Deep Archive Access tier).
         deep: bool,
     },
+    /// To be looked at again on the next pass, soon, not after a restore's poll delay.
+    Again(Again),
+}
+
+/// Why a key goes back for the next pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Again {
+    /// A request met weather (throttling, a 5xx, a timeout, a dispatch failure): this error.
+    Weather(Failure),
+    /// It needs no restore but could not be copied as it was: overwritten during its copy
+    /// (412), or its restored copy expired (it is restored again first).
+    Changed,
 }
 
 /// The objects looked at for a key, as HeadObject described them.
@@ -50,19 +64,27 @@ pub async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
     };
     let mut looked = Looked::default();
     let verdict = loop {
-        match judge(&ctx.rules, &facts) {
+        let head = match judge(&ctx.rules, &facts) {
             Verdict::Need(Fact::Source) if facts.source.is_none() => {
                 let head = object::head(ctx, &entry.key, entry.version_id.as_deref()).await;
                 facts.source = Some(object::look(&head));
-                looked.source = head.ok();
+                looked.source = head.as_ref().ok().cloned();
+                head
             }
             Verdict::Need(Fact::Target) if facts.target.is_none() => {
                 let (bucket, key) = ctx.target_of(entry);
                 let head = object::head_at(ctx, &bucket, &key, None).await;
                 facts.target = Some(object::look(&head));
-                looked.target = head.ok();
+                looked.target = head.as_ref().ok().cloned();
+                head
             }
             verdict => break verdict,
+        };
+        // A HEAD that met weather says nothing about the object: look again next pass.
+        if let Err(e) = head {
+            if is_weather(&e.code, e.status) {
+                return weather(&e);
+            }
         }
     };
     carry_out(ctx, i, entry, verdict, &looked).await
@@ -87,16 +109,7 @@ async fn carry_out(
         }
         (Verdict::Fail(f), _) => fail(ctx, i, &f),
         (Verdict::Wait, _) => Step::Pending { deep },
-        (Verdict::Restore { days }, _) => {
-            match restore::request(ctx, &entry.key, entry.version_id.as_deref(), days).await {
-                Ok(answer) => {
-                    let accepted = answer == RestoreAnswer::Requested;
-                    ctx.tracker.restore_requested(i, accepted);
-                    Step::Pending { deep }
-                }
-                Err(e) => fail_with(ctx, i, &e),
-            }
-        }
+        (Verdict::Restore { days }, Some(src)) => restore_key(ctx, i, entry, src, days).await,
         (Verdict::Copy, Some(src)) => copy_key(ctx, i, entry, src).await,
         (Verdict::DeleteSourceThenSkip, Some(src)) => {
             // The current version is the copy of the pinned one: delete that, count it done.
@@ -128,9 +141,49 @@ fn fail(ctx: &Ctx, i: usize, f: &Failure) -> Step {
     Step::Finished
 }
 
+/// A request of key `i` failed: weather sends the key back for the next pass, anything else
+/// fails it (unless the run was fenced: then nothing is recorded).
 fn fail_with(ctx: &Ctx, i: usize, e: &AwsError) -> Step {
-    ctx.tracker.failed(i, &e.code, &e.message);
+    if is_weather(&e.code, e.status) {
+        return weather(e);
+    }
+    if !ctx.is_fenced() {
+        ctx.tracker.failed(i, &e.code, &e.message);
+    }
     Step::Finished
+}
+
+/// Back for the next pass: the request met weather.
+fn weather(e: &AwsError) -> Step {
+    Step::Again(Again::Weather(Failure::new(
+        e.code.clone(),
+        format!("{}: {}", e.operation, e.message),
+    )))
+}
+
+/// Requests the restore at the tier the object can have, and records it: a new request
+/// counted as one (not a 200 "already restored"), a fallback to Standard counted as one.
+async fn restore_key(
+    ctx: &Ctx,
+    i: usize,
+    entry: &KeyLine,
+    src: &ObjectInfo,
+    days: Option<u32>,
+) -> Step {
+    let deep = src.facts.head.is_deep_archive();
+    let tier = restore_tier_for(&src.facts.head, ctx.spec.restore_tier);
+    let version = entry.version_id.as_deref();
+    match restore::request(ctx, &entry.key, version, days, tier).await {
+        Ok(r) => {
+            ctx.tracker
+                .restore_requested(i, r.answer == RestoreAnswer::Requested);
+            if r.tier != ctx.spec.restore_tier {
+                ctx.tracker.tier_fallback();
+            }
+            Step::Pending { deep }
+        }
+        Err(e) => fail_with(ctx, i, &e),
+    }
 }
 
 /// Copies the key. Under `--delete-source-version` the lot item says first which version is to
@@ -146,12 +199,10 @@ async fn copy_key(ctx: &Ctx, i: usize, entry: &KeyLine, src: &ObjectInfo) -> Ste
             .record(&UploadEntry::pending_delete(i, now_secs(), v))
             .await
         {
-            if !ctx.is_fenced() {
-                ctx.tracker.failed(i, &e.code, &e.message);
-            }
-            return Step::Finished;
+            return fail_with(ctx, i, &e);
         }
     }
+    ctx.pacing.acquire(Kind::Copy).await;
     let result = copy::copy_object(ctx, i, entry, src).await;
     if let (Some(_), Err(e)) = (&pending, &result) {
         // A definite refusal before the object could exist made no copy; otherwise the record
@@ -174,7 +225,6 @@ async fn copied_or_not(
     result: Result<Copied, AwsError>,
 ) -> Step {
     let key = entry.key.as_str();
-    let deep = obj.facts.head.is_deep_archive();
     match result {
         Ok(copied) => {
             if ctx.rules.delete_source_version {
@@ -192,20 +242,16 @@ async fn copied_or_not(
             Step::Finished
         }
         Err(e) if is_not_restored_code(&e.code) => {
-            // The restored copy expired between HEAD and copy: restore again next pass.
+            // The restored copy expired between HEAD and copy: restored again on the next pass
+            // (then it waits for its restore; not before).
             ctx.tracker.restore_lost(i);
-            Step::Pending { deep }
+            Step::Again(Again::Changed)
         }
         Err(e) if e.code == "PreconditionFailed" => {
             // The object was overwritten after HEAD: look at the new one next pass.
             tracing::info!(key, "object changed during its copy; it is looked at again");
-            Step::Pending { deep }
+            Step::Again(Again::Changed)
         }
-        Err(e) => {
-            if !ctx.is_fenced() {
-                ctx.tracker.failed(i, &e.code, &e.message);
-            }
-            Step::Finished
-        }
+        Err(e) => fail_with(ctx, i, &e),
     }
 }

@@ -7,6 +7,7 @@ use thaw_common::aws::AwsError;
 use thaw_common::keystate::{parse_restore_header, Failure, Look, ObjectFacts, ObjectHead};
 
 use crate::metrics::Metrics;
+use crate::ratelimit::Kind;
 use crate::Ctx;
 
 /// An object as HeadObject describes it.
@@ -88,8 +89,9 @@ pub async fn head_at(
     key: &str,
     version: Option<&str>,
 ) -> Result<ObjectInfo, AwsError> {
+    ctx.pacing.acquire(Kind::Head).await;
     Metrics::inc(&ctx.metrics.s3_head);
-    let out = ctx
+    let res = ctx
         .s3_for(bucket)
         .head_object()
         .bucket(bucket)
@@ -98,13 +100,21 @@ pub async fn head_at(
         .checksum_mode(ChecksumMode::Enabled)
         .set_request_payer(ctx.request_payer())
         .send()
-        .await
-        .map_err(|e| head_error(AwsError::from_sdk("HeadObject", &e), version.is_some()))?;
-    Ok(ObjectInfo::from_head(out))
+        .await;
+    match res {
+        Ok(out) => Ok(ObjectInfo::from_head(out)),
+        Err(e) => {
+            let err = head_error(AwsError::from_sdk("HeadObject", &e), version.is_some());
+            if err.status == Some(400) {
+                return Err(name_400(probe(ctx, bucket, key, version).await));
+            }
+            Err(err)
+        }
+    }
 }
 
 /// Names a HeadObject failure as S3's other APIs would: HEAD has no body, so S3 only says 404 or
-/// 400 (`versioned`: a version was asked for).
+/// 400 (`versioned`: a version was asked for). A 400 is named by [`name_400`].
 fn head_error(mut err: AwsError, versioned: bool) -> AwsError {
     match (err.code.as_str(), err.status) {
         ("NotFound", _) | (_, Some(404)) if versioned => {
@@ -115,12 +125,52 @@ fn head_error(mut err: AwsError, versioned: bool) -> AwsError {
             err.code = "NoSuchKey".into();
             err.message = "The specified key does not exist.".into();
         }
-        (_, Some(400)) => {
-            // S3 answers 400 for SSE-C objects read without their key.
-            err.code = "SSECustomerKeyRequired".into();
-            err.message = "HeadObject answered 400: the object is probably encrypted with a customer-provided key (SSE-C)".into();
-        }
         _ => {}
+    }
+    err
+}
+
+/// A HeadObject 400 has no body to say why: S3 answers 400 to an SSE-C object read without its
+/// key, but also to a malformed version id, a request signed for another Region, and more. The
+/// first byte asked with GetObject (one request, only after a 400) answers with the reason.
+async fn probe(ctx: &Ctx, bucket: &str, key: &str, version: Option<&str>) -> Result<(), AwsError> {
+    ctx.pacing.acquire(Kind::Head).await;
+    Metrics::inc(&ctx.metrics.s3_get);
+    ctx.s3_for(bucket)
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version.map(str::to_owned))
+        .range("bytes=0-0")
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("GetObject", &e))
+}
+
+/// The failure of a HeadObject that answered 400, from what GetObject of its first byte said:
+/// S3's "stored using a form of Server Side Encryption" is an SSE-C object
+/// (`SSECustomerKeyRequired`); any other answer is reported as GetObject gave it.
+fn name_400(get: Result<(), AwsError>) -> AwsError {
+    let mut err = AwsError {
+        operation: "HeadObject",
+        code: "BadRequest".into(),
+        message: "HeadObject answered 400 and GetObject of the object's first byte succeeded"
+            .into(),
+        status: Some(400),
+    };
+    if let Err(g) = get {
+        if g.message.contains("Server Side Encryption") || g.code == "SSECustomerKeyRequired" {
+            err.code = "SSECustomerKeyRequired".into();
+            err.message = format!(
+                "the object is encrypted with a customer-provided key (SSE-C): {}",
+                g.message
+            );
+        } else {
+            err.code = g.code;
+            err.message = format!("HeadObject answered 400; GetObject says: {}", g.message);
+            err.status = g.status;
+        }
     }
     err
 }
@@ -156,12 +206,38 @@ mod tests {
             head_error(err("HTTP404", Some(404)), true).code,
             "NoSuchVersion"
         );
-        let sse_c = head_error(err("BadRequest", Some(400)), false);
-        assert_eq!(sse_c.code, "SSECustomerKeyRequired");
-        assert!(sse_c.message.contains("SSE-C"), "{}", sse_c.message);
         assert_eq!(
             head_error(err("AccessDenied", Some(403)), false),
             err("AccessDenied", Some(403))
+        );
+    }
+
+    #[test]
+    fn a_head_400_is_named_by_what_get_object_says() {
+        // Issue 12: every 400 used to be reported as SSE-C.
+        let sse_c = name_400(Err(AwsError {
+            operation: "GetObject",
+            code: "InvalidRequest".into(),
+            message: "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.".into(),
+            status: Some(400),
+        }));
+        assert_eq!(sse_c.code, "SSECustomerKeyRequired");
+        assert!(sse_c.message.contains("SSE-C"), "{}", sse_c.message);
+        let bad_version = name_400(Err(AwsError {
+            operation: "GetObject",
+            code: "InvalidArgument".into(),
+            message: "Invalid version id specified".into(),
+            status: Some(400),
+        }));
+        assert_eq!(bad_version.code, "InvalidArgument");
+        assert_eq!(bad_version.operation, "HeadObject");
+        assert!(bad_version.message.contains("Invalid version id"));
+        let region = name_400(Err(err("AuthorizationHeaderMalformed", Some(400))));
+        assert_eq!(region.code, "AuthorizationHeaderMalformed");
+        let readable = name_400(Ok(()));
+        assert_eq!(
+            (readable.code.as_str(), readable.status),
+            ("BadRequest", Some(400))
         );
     }
 

@@ -1,10 +1,13 @@
 //! Passes over the lot's manifest: each pass streams the spooled manifest and takes every key
-//! still to do as far as it can go (`concurrency` keys in flight); between passes the worker
-//! waits for restores, or ends the run as WAITING when the wait would pass `--max-wait`. A stop
-//! signal ends the current pass after the shutdown grace period.
+//! still to do as far as it can go (`concurrency` keys in flight). Keys a pass sends back soon
+//! (a request met weather, or the object changed under its copy) get another pass after a short
+//! backoff ([`thaw_common::weather`]); keys waiting for their restores are polled after a delay
+//! that fits the class and tier, or the run ends as WAITING when that would pass `--max-wait`.
+//! A stop signal ends the current pass after the shutdown grace period.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use futures::StreamExt;
@@ -12,8 +15,13 @@ use thaw_common::bitmap::Bitmap;
 use thaw_common::keys::KeyLine;
 use thaw_common::progress::now_secs;
 use thaw_common::spec::poll_delay;
+use thaw_common::storage::RestoreTier;
+use thaw_common::weather::{
+    after_weather, still_throttled_message, weather_backoff, WeatherVerdict, MAX_WEATHER_TRIES,
+    STILL_THROTTLED,
+};
 
-use crate::key::{process_key, Step};
+use crate::key::{process_key, Again, Step};
 use crate::manifest::Manifest;
 use crate::watchdog::watched;
 use crate::Ctx;
@@ -33,22 +41,62 @@ pub enum LotOutcome {
     Interrupted,
 }
 
-/// Processes the lot in passes: the first over every key not done yet, then, after a poll delay
-/// that fits the class and tier, over the keys still waiting for their restores, until none waits,
-/// a stop signal comes, or the next poll would pass `max_wait`.
+/// What one pass left to do.
+struct PassResult {
+    /// Keys waiting for their restores.
+    pending: Bitmap,
+    /// Whether any of them is DEEP_ARCHIVE.
+    deep: bool,
+    /// Keys to look at again soon.
+    again: Bitmap,
+}
+
+/// Keys waiting for their restores, and when to poll them.
+struct Waits {
+    keys: Bitmap,
+    deep: bool,
+    poll_at: Option<Instant>,
+}
+
+/// Processes the lot in passes: the first over every key not done yet, then over the keys sent
+/// back soon, and, once their poll delay passed, over the keys waiting for their restores, until
+/// none is left, a stop signal comes, or the next poll would pass `max_wait`.
 pub async fn process_lot(ctx: &Arc<Ctx>, manifest: &Manifest) -> Result<LotOutcome> {
     let started = Instant::now();
-    let mut only: Option<Bitmap> = None; // after the first pass: just the keys still waiting
+    let tries = Tries::default();
+    let mut waits = Waits {
+        keys: Bitmap::new(manifest.len),
+        deep: false,
+        poll_at: None,
+    };
+    let mut only: Option<Bitmap> = None; // after the first pass: just the keys left
+    let mut soon_passes = 0;
     loop {
-        let Some((pending, deep)) = run_pass(ctx, manifest, only.as_ref()).await? else {
+        let Some(pass) = run_pass(ctx, manifest, only.as_ref(), &tries).await? else {
             return Ok(LotOutcome::Interrupted);
         };
-        let waiting = pending.count() as u64;
-        if waiting == 0 {
-            return Ok(LotOutcome::Finished);
+        waits.add(&pass, poll_delay_of(ctx, pass.deep));
+        if pass.again.count() > 0 {
+            soon_passes += 1;
+            let backoff = weather_backoff(soon_passes);
+            tracing::info!(
+                lot = ctx.lot,
+                again = pass.again.count(),
+                in_s = backoff.as_secs(),
+                "keys sent back for another pass"
+            );
+            if !pause(ctx, backoff).await {
+                return Ok(LotOutcome::Interrupted);
+            }
+            only = Some(waits.take_if_due(pass.again));
+            continue;
         }
-        let class = if deep { "DEEP_ARCHIVE" } else { "GLACIER" };
-        let delay = poll_delay(class, ctx.spec.restore_tier, ctx.settings.poll_interval);
+        soon_passes = 0;
+        let Some(poll_at) = waits.poll_at else {
+            return Ok(LotOutcome::Finished);
+        };
+        let delay = poll_at.saturating_duration_since(Instant::now());
+        let waiting = waits.keys.count() as u64;
         if started.elapsed().saturating_add(delay) > ctx.settings.max_wait {
             return Ok(LotOutcome::Waiting {
                 pending: waiting,
@@ -62,23 +110,126 @@ pub async fn process_lot(ctx: &Arc<Ctx>, manifest: &Manifest) -> Result<LotOutco
             poll_in_s = delay.as_secs(),
             "waiting for restores"
         );
-        let mut stop = ctx.stop.subscribe();
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stop.wait_for(|s| *s) => return Ok(LotOutcome::Interrupted),
+        if !pause(ctx, delay).await {
+            return Ok(LotOutcome::Interrupted);
         }
-        only = Some(pending);
+        only = Some(waits.take_if_due(Bitmap::new(manifest.len)));
+    }
+}
+
+/// The poll delay of restores of this class at the tier they were asked at (DEEP_ARCHIVE has no
+/// Expedited tier: Standard).
+fn poll_delay_of(ctx: &Ctx, deep: bool) -> Duration {
+    let class = if deep { "DEEP_ARCHIVE" } else { "GLACIER" };
+    let tier = match ctx.spec.restore_tier {
+        RestoreTier::Expedited if deep => RestoreTier::Standard,
+        t => t,
+    };
+    poll_delay(class, tier, ctx.settings.poll_interval)
+}
+
+/// Sleeps `d`; false when a stop signal came first.
+async fn pause(ctx: &Ctx, d: Duration) -> bool {
+    let mut stop = ctx.stop.subscribe();
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = stop.wait_for(|s| *s) => false,
+    }
+}
+
+impl Waits {
+    /// Adds a pass's waiting keys; the first ones set the poll time `delay` from now.
+    fn add(&mut self, pass: &PassResult, delay: Duration) {
+        for i in pass.pending.ones() {
+            self.keys.set(i, true);
+        }
+        self.deep |= pass.deep;
+        if self.poll_at.is_none() && pass.pending.count() > 0 {
+            self.poll_at = Some(Instant::now() + delay);
+        }
+    }
+
+    /// `again`, plus every waiting key when their poll is due (they leave the waiting set: the
+    /// pass puts back those still waiting).
+    fn take_if_due(&mut self, mut again: Bitmap) -> Bitmap {
+        if self.poll_at.is_some_and(|t| t <= Instant::now()) {
+            for i in self.keys.ones() {
+                again.set(i, true);
+            }
+            self.keys = Bitmap::new(self.keys.len());
+            self.deep = false;
+            self.poll_at = None;
+        }
+        again
+    }
+}
+
+/// How many times each key was sent back soon in this run.
+#[derive(Default)]
+struct Tries(Mutex<HashMap<usize, u32>>);
+
+impl Tries {
+    /// Sorts a key sent back: another pass (counted as throttled when it met weather), or, past
+    /// [`MAX_WEATHER_TRIES`], a failure. True when it goes back.
+    fn send_back(&self, ctx: &Ctx, i: usize, why: &Again) -> bool {
+        let n = {
+            let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let n = m.entry(i).or_insert(0);
+            *n += 1;
+            *n
+        };
+        match (after_weather(n), why) {
+            (WeatherVerdict::Again, Again::Weather(_)) => {
+                ctx.tracker.throttled();
+                true
+            }
+            (WeatherVerdict::Again, Again::Changed) => true,
+            (WeatherVerdict::GiveUp, Again::Weather(f)) => {
+                let last = format!("{}: {}", f.code, f.message);
+                ctx.tracker
+                    .failed(i, STILL_THROTTLED, &still_throttled_message(&last));
+                false
+            }
+            (WeatherVerdict::GiveUp, Again::Changed) => {
+                let message = format!("the object changed during each of {MAX_WEATHER_TRIES} copies in this run (or its restored copy kept expiring)");
+                ctx.tracker.failed(i, "StillChanging", &message);
+                false
+            }
+        }
+    }
+}
+
+/// Sorts one key's step into the pass's result.
+fn sort_step(ctx: &Ctx, tries: &Tries, result: &Mutex<PassResult>, i: usize, step: Step) {
+    let mut r = result.lock().unwrap_or_else(|e| e.into_inner());
+    match step {
+        Step::Finished => {}
+        Step::Pending { deep } => {
+            r.pending.set(i, true);
+            r.deep |= deep;
+        }
+        Step::Again(why) => {
+            if tries.send_back(ctx, i, &why) {
+                r.again.set(i, true);
+            }
+        }
     }
 }
 
 /// One pass over the manifest. Returns the keys still waiting for a restore (and whether any is
-/// DEEP_ARCHIVE), or `None` when a stop signal ended the pass early.
+/// DEEP_ARCHIVE) and those to look at again soon, or `None` when a stop signal ended the pass
+/// early.
 async fn run_pass(
     ctx: &Arc<Ctx>,
     manifest: &Manifest,
     only: Option<&Bitmap>,
-) -> Result<Option<(Bitmap, bool)>> {
-    let pending = std::sync::Mutex::new((Bitmap::new(manifest.len), false));
+    tries: &Tries,
+) -> Result<Option<PassResult>> {
+    let result = Mutex::new(PassResult {
+        pending: Bitmap::new(manifest.len),
+        deep: false,
+        again: Bitmap::new(manifest.len),
+    });
     let keys = manifest.keys()?;
     let work = futures::stream::iter(keys.enumerate())
         .take_while(|_| futures::future::ready(!ctx.stopping()))
@@ -96,11 +247,7 @@ async fn run_pass(
         })
         .buffer_unordered(ctx.settings.concurrency)
         .for_each(|(i, step)| {
-            if let Step::Pending { deep } = step {
-                let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
-                p.0.set(i, true);
-                p.1 |= deep;
-            }
+            sort_step(ctx, tries, &result, i, step);
             futures::future::ready(())
         });
 
@@ -119,8 +266,7 @@ async fn run_pass(
     if ctx.stopping() {
         return Ok(None);
     }
-    let (bits, deep) = pending.into_inner().unwrap_or_else(|e| e.into_inner());
-    Ok(Some((bits, deep)))
+    Ok(Some(result.into_inner().unwrap_or_else(|e| e.into_inner())))
 }
 
 /// One key under the watchdog: abandoned and taken again when it makes no progress for the key

@@ -23,7 +23,7 @@ use crate::checkpointer::{final_write, flush_loop};
 use crate::manifest::{read_spec, Manifest};
 use crate::metrics::Metrics;
 use crate::passes::{process_lot, LotOutcome};
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{Pacing, RateLimiter};
 use crate::records::Records;
 use crate::recovery::recover;
 use crate::settings::Settings;
@@ -281,14 +281,16 @@ impl Claimed<'_> {
         let mut cp = item.checkpoint.clone();
         cp.clear_failures(); // failed keys are tried again by every run
         let requests_base = std::mem::take(&mut cp.requests);
+        let pacing = Arc::new(Pacing::default());
         let regional_s3 = spec
             .bucket_regions
             .iter()
-            .map(|(bucket, region)| (bucket.clone(), (clients.s3_in)(region)))
+            .map(|(bucket, region)| (bucket.clone(), pacing.instrument((clients.s3_in)(region))))
             .collect();
         let ctx = Arc::new(Ctx {
             requests_base,
-            s3: clients.s3,
+            s3: pacing.instrument(clients.s3),
+            pacing,
             regional_s3,
             records: Records::for_lot(
                 clients.table.clone(),
@@ -386,6 +388,7 @@ fn print_summary(ctx: &Ctx, state: &str, started: Instant) {
         "counters": cp.counters,
         "elapsed_s": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         "requests": ctx.metrics.to_json(),
+        "pacing": ctx.pacing.to_json(),
     });
     println!("{summary}");
 }

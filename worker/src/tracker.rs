@@ -99,6 +99,23 @@ impl Tracker {
         })
     }
 
+    /// A key went back for a later pass because a request met weather (throttling, a 5xx, a
+    /// timeout): counted, not failed.
+    pub fn throttled(&self) {
+        self.with(|s| {
+            s.cp.counters.throttled += 1;
+            s.dirty = true;
+        })
+    }
+
+    /// A restore was asked at Standard instead of the job's Expedited tier.
+    pub fn tier_fallback(&self) {
+        self.with(|s| {
+            s.cp.counters.tier_fallbacks += 1;
+            s.dirty = true;
+        })
+    }
+
     /// Key `i`'s restored copy is gone (it expired): the next pass may request it again.
     pub fn restore_lost(&self, i: usize) {
         self.with(|s| {
@@ -134,13 +151,14 @@ impl Tracker {
 pub fn describe(state: LotState, cp: &LotCheckpoint) -> String {
     let c = &cp.counters;
     format!(
-        "{state}: {}/{} done ({} copied, {} skipped, {} failed), {} restores requested",
+        "{state}: {}/{} done ({} copied, {} skipped, {} failed), {} restores requested, {} throttled",
         c.done(),
         c.keys_total,
         c.copied,
         c.skipped,
         c.failed,
-        c.restore_requested
+        c.restore_requested,
+        c.throttled
     )
 }
 

@@ -110,6 +110,8 @@ fn counters(item: &HashMap<String, AttributeValue>, keys_total: u64) -> Counters
         skipped: get_n(item, "skipped").unwrap_or(0),
         failed: get_n(item, "failed").unwrap_or(0),
         bytes_copied: get_n(item, "bytes_copied").unwrap_or(0),
+        throttled: get_n(item, "throttled").unwrap_or(0),
+        tier_fallbacks: get_n(item, "tier_fallbacks").unwrap_or(0),
     }
 }
 

@@ -116,7 +116,7 @@ impl ProgressTable {
             })
             .collect();
         let mut expr = String::from(
-            "SET #st = :st, heartbeat_at = :now, updated_at = :now, restore_requested = :rr, restored = :rs, copied = :cp, skipped = :sk, failed = :fl, bytes_copied = :by, done_keys = :done, skipped_keys = :skipped, restore_keys = :rkeys, failures = :failures",
+            "SET #st = :st, heartbeat_at = :now, updated_at = :now, restore_requested = :rr, restored = :rs, copied = :cp, skipped = :sk, failed = :fl, bytes_copied = :by, throttled = :thr, tier_fallbacks = :tfb, done_keys = :done, skipped_keys = :skipped, restore_keys = :rkeys, failures = :failures",
         );
         let mut vals = vec![
             (":st", s(state.as_str())),
@@ -126,6 +126,8 @@ impl ProgressTable {
             (":sk", n(c.skipped)),
             (":fl", n(c.failed)),
             (":by", n(c.bytes_copied)),
+            (":thr", n(c.throttled)),
+            (":tfb", n(c.tier_fallbacks)),
             (":done", AttributeValue::B(Blob::new(cp.done.as_bytes()))),
             (
                 ":skipped",

@@ -238,6 +238,8 @@ fn counters_json(c: &Counters) -> serde_json::Map<String, Value> {
     m.insert("skipped".into(), json!(c.skipped));
     m.insert("failed".into(), json!(c.failed));
     m.insert("bytes_copied".into(), json!(c.bytes_copied));
+    m.insert("throttled".into(), json!(c.throttled));
+    m.insert("tier_fallbacks".into(), json!(c.tier_fallbacks));
     m
 }
 
@@ -330,7 +332,7 @@ fn status_text(job: &str, lots: &[LotItem], now: i64) -> String {
     }
     let (sum, states) = totals(lots);
     out.push_str(&format!(
-        "total: {} lots, {}/{} keys done ({:.1}%), copied {}, skipped {}, failed {}, restore requested {}, restored {}, {} bytes copied\n",
+        "total: {} lots, {}/{} keys done ({:.1}%), copied {}, skipped {}, failed {}, restore requested {}, restored {}, {} bytes copied, {} throttled\n",
         lots.len(),
         sum.done(),
         sum.keys_total,
@@ -340,7 +342,8 @@ fn status_text(job: &str, lots: &[LotItem], now: i64) -> String {
         sum.failed,
         sum.restore_requested,
         sum.restored,
-        sum.bytes_copied
+        sum.bytes_copied,
+        sum.throttled
     ));
     let states: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
     out.push_str(&format!("states: {}\n", states.join(", ")));
