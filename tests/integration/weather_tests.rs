@@ -177,3 +177,49 @@ async fn an_object_changed_during_its_copy_is_looked_at_again_at_once() {
     assert_eq!(item.next_check_at, None);
     assert_all_in_class(&c, &bucket, &keys, "STANDARD_IA").await;
 }
+
+/// `--delete-source-version` under SlowDown with the SDK's retries off: once a copy is made, its
+/// source version is deleted even when DeleteObject (or the check before it) meets weather,
+/// instead of the key failing "copied, but the source version was kept" (a key sent back after
+/// its copy would find the copy done and never delete its source version).
+#[tokio::test(flavor = "multi_thread")]
+async fn source_versions_are_deleted_through_slowdown() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let bucket = unique("delweather");
+    create_bucket(&c, &bucket).await;
+    enable_versioning(&c, &bucket).await;
+    let keys: Vec<String> = (0..40).map(|i| format!("v/{i:03}")).collect();
+    for k in &keys {
+        put(&c, &bucket, k, "STANDARD", k.as_bytes()).await;
+    }
+    let job = Job::create(&moto, &c, &bucket, &keys, fast_settings()).await;
+    job.edit_spec(&c, &bucket, |s| s.delete_source_version = true)
+        .await;
+    moto.configure(r#"{"s3_fault_rate": 0.1}"#);
+    let out = job.run(
+        &moto,
+        &["--checkpoint-interval", "1", "--aws-max-attempts", "1"],
+    );
+    moto.configure(r#"{"s3_fault_rate": 0.0}"#);
+    assert!(out.status.success(), "worker: {}", stderr(&out));
+    let sum = summary(&out);
+    let item = job.item(&c).await;
+    assert_eq!(
+        item.counters.failed, 0,
+        "{sum} {:?}",
+        item.checkpoint.failed
+    );
+    assert_eq!(sum["state"], "SUCCEEDED", "{sum}");
+    assert!(item.counters.throttled > 0, "faults were injected: {sum}");
+    for k in &keys {
+        let versions = version_ids(&c, &bucket, k).await;
+        assert_eq!(
+            versions.len(),
+            1,
+            "{k}: only the copy is left: {versions:?}"
+        );
+        assert_eq!(class_of(&c, &bucket, k).await, "STANDARD_IA", "{k}");
+        assert_eq!(get_body(&c, &bucket, k).await, k.as_bytes(), "{k}");
+    }
+}

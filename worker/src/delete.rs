@@ -6,11 +6,36 @@
 use thaw_common::aws::AwsError;
 use thaw_common::keys::KeyLine;
 use thaw_common::keystate::{check_copy, delete_versions, Failure};
+use thaw_common::weather::is_weather;
 
 use crate::copy::{source_version, Copied};
 use crate::metrics::Metrics;
 use crate::object::{head_at, ObjectInfo};
 use crate::Ctx;
+
+/// [`delete_source_version`], tried again with backoff (1 s to 10 s, 6 more tries) while the
+/// answers are weather (SlowDown, 503, timeouts): the copy is made by then, so sending the key
+/// back for a later pass would find it done and never delete its source version. Check and
+/// delete are both safe to repeat.
+pub async fn delete_source_version_retried(
+    ctx: &Ctx,
+    entry: &KeyLine,
+    obj: &ObjectInfo,
+    copied: &Copied,
+) -> Result<(), AwsError> {
+    use backon::{ExponentialBuilder, Retryable};
+    (|| delete_source_version(ctx, entry, obj, copied))
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(std::time::Duration::from_secs(1))
+                .with_max_delay(std::time::Duration::from_secs(10))
+                .with_max_times(6)
+                .with_jitter(),
+        )
+        .when(|e| is_weather(&e.code, e.status))
+        .notify(|e, d| tracing::warn!(key = entry.key, error = %e, retry_in = ?d, "deleting the source version met weather"))
+        .await
+}
 
 /// Checks that the copy exists in the target class with the source's size, then deletes exactly
 /// the source version that was copied. Never deletes when the version is unknown or is the copy

@@ -13,7 +13,7 @@ use thaw_common::upload_record::{UploadEntry, UploadSlot};
 use thaw_common::weather::is_weather;
 
 use crate::copy::{self, Copied};
-use crate::delete::delete_source_version;
+use crate::delete::{delete_source_version, delete_source_version_retried};
 use crate::object::{self, ObjectInfo};
 use crate::ratelimit::Kind;
 use crate::restore::{self, RestoreAnswer};
@@ -228,7 +228,7 @@ async fn copied_or_not(
     match result {
         Ok(copied) => {
             if ctx.rules.delete_source_version {
-                if let Err(e) = delete_source_version(ctx, entry, obj, &copied).await {
+                if let Err(e) = delete_source_version_retried(ctx, entry, obj, &copied).await {
                     let message = format!("copied, but the source version was kept: {}", e.message);
                     ctx.tracker.failed(i, &e.code, &message);
                     return Step::Finished;
