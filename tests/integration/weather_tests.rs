@@ -223,3 +223,39 @@ async fn source_versions_are_deleted_through_slowdown() {
         assert_eq!(get_body(&c, &bucket, k).await, k.as_bytes(), "{k}");
     }
 }
+
+/// Restores that fell back from Expedited to Standard take hours: the lot that goes WAITING is
+/// looked at again after the Standard poll delay (3 h for GLACIER), not after Expedited's minute,
+/// which would relaunch a task every minute for hours.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lot_whose_restores_fell_back_waits_the_standard_delay() {
+    let moto = Moto::start_with(&[("THAW_MOTO_RESTORE_DELAY", "3600")]);
+    let c = moto.clients().await;
+    let bucket = unique("fellback");
+    create_bucket(&c, &bucket).await;
+    let keys = archived(&c, &bucket, "glacier/", 3, S3Class::Glacier).await;
+    let settings = WorkerSettings {
+        poll_interval_secs: None,
+        ..fast_settings()
+    };
+    let job = Job::create(&moto, &c, &bucket, &keys, settings).await;
+    job.edit_spec(&c, &bucket, |spec| {
+        spec.restore_tier = RestoreTier::Expedited
+    })
+    .await;
+    moto.configure(r#"{"expedited_unavailable": true}"#);
+    let before = thaw_common::progress::now_secs();
+    let out = job.run(&moto, &["--max-wait", "5"]);
+    assert!(out.status.success(), "worker: {}", stderr(&out));
+    let item = job.item(&c).await;
+    assert_eq!(item.state, thaw_common::checkpoint::LotState::Waiting);
+    assert_eq!(item.counters.tier_fallbacks, 3);
+    let next = item
+        .next_check_at
+        .expect("a WAITING lot says when to look again");
+    assert!(
+        next - before >= 3 * 3600 - 60,
+        "looked at again in {} s, not after the Standard delay",
+        next - before
+    );
+}

@@ -98,6 +98,7 @@ pub async fn process_lot(ctx: &Arc<Ctx>, manifest: &Manifest) -> Result<LotOutco
         let delay = poll_at.saturating_duration_since(Instant::now());
         let waiting = waits.keys.count() as u64;
         if started.elapsed().saturating_add(delay) > ctx.settings.max_wait {
+            let delay = delay.max(fallback_delay(ctx, waits.deep));
             return Ok(LotOutcome::Waiting {
                 pending: waiting,
                 next_check: now_secs()
@@ -126,6 +127,17 @@ fn poll_delay_of(ctx: &Ctx, deep: bool) -> Duration {
         t => t,
     };
     poll_delay(class, tier, ctx.settings.poll_interval)
+}
+
+/// The least wait before the next run of a lot whose Expedited restores fell back to Standard
+/// (no Expedited capacity): the Standard poll delay, so the lot is not relaunched every minute
+/// for the hours a Standard restore takes. Zero when nothing fell back.
+fn fallback_delay(ctx: &Ctx, deep: bool) -> Duration {
+    if ctx.spec.restore_tier != RestoreTier::Expedited || ctx.tracker.tier_fallbacks() == 0 {
+        return Duration::ZERO;
+    }
+    let class = if deep { "DEEP_ARCHIVE" } else { "GLACIER" };
+    poll_delay(class, RestoreTier::Standard, ctx.settings.poll_interval)
 }
 
 /// Sleeps `d`; false when a stop signal came first.

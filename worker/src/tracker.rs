@@ -116,6 +116,11 @@ impl Tracker {
         })
     }
 
+    /// Restores asked at Standard instead of the job's Expedited tier, so far.
+    pub fn tier_fallbacks(&self) -> u64 {
+        self.with(|s| s.cp.counters.tier_fallbacks)
+    }
+
     /// Key `i`'s restored copy is gone (it expired): the next pass may request it again.
     pub fn restore_lost(&self, i: usize) {
         self.with(|s| {
