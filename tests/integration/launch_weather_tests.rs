@@ -380,3 +380,32 @@ async fn a_worker_five_minutes_behind_is_not_relaunched() {
 async fn a_worker_five_minutes_ahead_is_not_relaunched() {
     skewed_worker_is_left_alone(300).await;
 }
+
+/// A refusal is a setup error every lot would meet: once ECS refuses one lot, `launch` sends no
+/// RunTask for the lots it has not claimed yet and leaves them PENDING for `retry` after the fix,
+/// instead of one refused RunTask (and one FAILED lot) per lot.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_launch_stops_sending_run_task_for_the_other_lots() {
+    let moto = Moto::start();
+    let c = moto.clients().await;
+    let j = job(&moto, &c, 12).await;
+    moto.configure(r#"{"ecs_deny_pass_role": "arn:aws:iam::123456789012:role/thaw-task"}"#);
+    let before = run_tasks(&moto.stats());
+    let out = j.launch(&moto, 12, &["--launch-concurrency", "2"]);
+    assert!(!out.status.success(), "a refused launch fails");
+    let sent = run_tasks(&moto.stats()) - before;
+    assert!(sent <= 2, "at most the RunTasks already in flight: {sent}");
+    assert!(
+        stdout(&out).contains("left PENDING, not sent"),
+        "{}",
+        stdout(&out)
+    );
+    let lots = j.lots(&c).await;
+    let refused = lots
+        .iter()
+        .filter(|l| l.launch_failure == Some(LaunchFailure::Refused))
+        .count() as u64;
+    let pending = lots.iter().filter(|l| l.state == LotState::Pending).count() as u64;
+    assert_eq!(refused, sent, "each RunTask sent was refused and recorded");
+    assert_eq!(refused + pending, 12, "the rest are untouched");
+}

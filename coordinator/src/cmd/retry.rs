@@ -113,8 +113,8 @@ fn report(
                 format!("attempt {} ran: {status}", item.attempt + 1)
             }
             Outcome::ClaimedElsewhere => "claimed by another coordinator".into(),
-            Outcome::NotStarted => "not started (interrupted)".into(),
-            Outcome::Failed { error } => {
+            Outcome::NotStarted => "not started (interrupted, or ECS refused another lot)".into(),
+            Outcome::Failed { error, .. } => {
                 failed += 1;
                 error.clone()
             }

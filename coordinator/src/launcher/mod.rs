@@ -12,6 +12,7 @@ pub mod ecs;
 pub mod local;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
 use thaw_common::aws::Aws;
@@ -134,13 +135,23 @@ pub enum Outcome {
     },
     /// Another coordinator claimed this attempt first; nothing was done.
     ClaimedElsewhere,
-    /// Not started because the coordinator was interrupted.
+    /// Not started (left as it was): the coordinator was interrupted, or ECS refused an earlier
+    /// lot of the same launch (a setup error every lot would meet).
     NotStarted,
     /// The launch failed (the lot is marked FAILED when its attempt was claimed).
     Failed {
         /// Why.
         error: String,
+        /// Why no worker started, when the attempt was claimed and the launcher answered.
+        kind: Option<LaunchFailure>,
     },
+}
+
+impl Outcome {
+    /// True when ECS refused the launch as asked (see [`LaunchFailure::is_permanent`]).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Outcome::Failed { kind: Some(k), .. } if k.is_permanent())
+    }
 }
 
 /// One lot's outcome.
@@ -166,11 +177,23 @@ pub async fn launch_lots(
         Launcher::Ecs(l) => l.settings().launch_concurrency.max(1),
         Launcher::Local(l) => l.settings().parallel.max(1),
     };
+    // Once ECS refuses a lot (a setup error: every later lot would meet it too), the lots not
+    // claimed yet are left as they are: no 20,000 refused RunTasks for one missing PassRole.
+    let refused = AtomicBool::new(false);
+    let refused = &refused;
     let mut out: Vec<LotOutcome> = futures::stream::iter(lots)
         .map(|item| async move {
+            let outcome = if refused.load(Ordering::SeqCst) {
+                Outcome::NotStarted
+            } else {
+                launch_one(launcher, table, job, item, retries.contains(&item.lot)).await
+            };
+            if outcome.is_refusal() {
+                refused.store(true, Ordering::SeqCst);
+            }
             LotOutcome {
                 lot: item.lot,
-                outcome: launch_one(launcher, table, job, item, retries.contains(&item.lot)).await,
+                outcome,
             }
         })
         .buffer_unordered(concurrency)
@@ -208,6 +231,7 @@ async fn launch_one(
             error!(lot, "could not claim the lot: {e}");
             return Outcome::Failed {
                 error: format!("claiming the launch: {e}"),
+                kind: None,
             };
         }
     }
@@ -319,7 +343,10 @@ impl Failed<'_> {
         {
             warn!(lot, attempt, "could not mark the lot FAILED: {e}");
         }
-        Outcome::Failed { error }
+        Outcome::Failed {
+            error,
+            kind: Some(kind),
+        }
     }
 }
 

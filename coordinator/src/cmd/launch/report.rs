@@ -28,7 +28,7 @@ fn failures(outcomes: &[LotOutcome]) -> Vec<(u32, String)> {
     outcomes
         .iter()
         .filter_map(|o| match &o.outcome {
-            Outcome::Failed { error } => Some((o.lot, error.clone())),
+            Outcome::Failed { error, .. } => Some((o.lot, error.clone())),
             Outcome::Exited {
                 status,
                 success: false,
@@ -55,6 +55,10 @@ pub fn report_ecs(
         .iter()
         .filter(|o| matches!(o.outcome, Outcome::ClaimedElsewhere))
         .count();
+    let held = outcomes
+        .iter()
+        .filter(|o| matches!(o.outcome, Outcome::NotStarted))
+        .count();
     let failed = failures(outcomes);
     let mut o = String::new();
     push_line!(o, "job {}", spec.job_id);
@@ -74,6 +78,13 @@ pub fn report_ecs(
         sel.other,
         failed.len()
     );
+    if held > 0 {
+        push_line!(
+            o,
+            "{held} lots left PENDING, not sent: ECS refused a lot of this launch (see above); fix the setup, then coordinator retry {}",
+            spec.job_id
+        );
+    }
     push_line!(
         o,
         "next: coordinator status {}{}",
