@@ -100,4 +100,12 @@ mod tests {
         assert_eq!(Bitmap::from_bytes(&[], 10).count(), 0);
         assert_eq!(Bitmap::from_bytes(&[0xff, 0xff, 0xff], 10).count(), 10);
     }
+
+    #[test]
+    fn is_empty_only_without_bits() {
+        assert!(Bitmap::new(0).is_empty());
+        assert!(Bitmap::default().is_empty());
+        assert!(!Bitmap::new(1).is_empty());
+        assert_eq!(Bitmap::new(1).len(), 1);
+    }
 }
