@@ -603,4 +603,18 @@ mod tests {
         };
         assert_eq!(expand_dates("{yesterday:%m-%d}", mar1).unwrap(), "02-29");
     }
+
+    #[test]
+    fn formats_display_as_named_on_the_command_line() {
+        let names: Vec<String> = [
+            InputFormat::Keys,
+            InputFormat::BatchCsv,
+            InputFormat::Inventory,
+            InputFormat::Pairs,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(names, ["keys", "csv", "inventory", "pairs"]);
+    }
 }
