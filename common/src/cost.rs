@@ -713,4 +713,23 @@ mod tests {
             assert!(x > 0.0 && (x - y).abs() < 1e-9, "{a:?} {b:?}");
         }
     }
+
+    #[test]
+    fn waits_are_polled_and_requests_priced_per_thousand() {
+        let mut waiting = obj("GLACIER", 1, None);
+        waiting.action = PlannedAction::WaitThenCopy;
+        let polled = CostJob {
+            polls_per_restore: 3.0,
+            ..job()
+        };
+        let p = Prices::default();
+        let e = estimate(&[waiting], &polled, &p);
+        // HEAD, 3 polls, HEAD after the wait; one COPY
+        assert_eq!((e.get_requests, e.put_requests), (5, 1));
+        assert!(
+            (e.get_request_usd - 5.0 * 0.0004 / 1000.0).abs() < 1e-15,
+            "{e:?}"
+        );
+        assert!((e.copy_request_usd - 0.01 / 1000.0).abs() < 1e-15, "{e:?}");
+    }
 }

@@ -617,4 +617,17 @@ mod tests {
         .collect();
         assert_eq!(names, ["keys", "csv", "inventory", "pairs"]);
     }
+
+    #[test]
+    fn epoch_seconds_needs_the_iso_separators_and_a_whole_time() {
+        assert_eq!(epoch_seconds("2026/11/27T10:11:12Z"), None);
+        assert_eq!(epoch_seconds("2026-11-27 10:11:12Z"), None);
+        assert_eq!(epoch_seconds("2026-11-27"), None);
+        assert_eq!(epoch_seconds("2026-11-27T10:11"), None);
+        assert_eq!(epoch_seconds("2026-11-32T10:11:12Z"), None);
+        assert_eq!(epoch_seconds("2026-00-27T10:11:12Z"), None);
+        // leap day, end of year, surrounding blanks
+        assert_eq!(epoch_seconds(" 2024-02-29T00:00:00Z "), Some(1_709_164_800));
+        assert_eq!(epoch_seconds("1999-12-31T23:59:59Z"), Some(946_684_799));
+    }
 }
