@@ -732,4 +732,30 @@ mod tests {
         );
         assert!((e.copy_request_usd - 0.01 / 1000.0).abs() < 1e-15, "{e:?}");
     }
+
+    #[test]
+    fn only_deep_archive_falls_back_from_expedited() {
+        let p = Prices::default();
+        let expedited = CostJob {
+            tier: RestoreTier::Expedited,
+            ..job()
+        };
+        let e = estimate(&[obj("GLACIER", GIB, Some(400.0))], &expedited, &p);
+        assert!(
+            (e.restore_request_usd - 10.0 / 1000.0).abs() < 1e-12,
+            "{e:?}"
+        );
+        assert!((e.retrieval_usd - 0.03).abs() < 1e-12, "{e:?}");
+    }
+
+    #[test]
+    fn an_object_exactly_at_the_threshold_is_copied_in_one_request() {
+        let j = job();
+        let e = estimate(
+            &[obj("STANDARD", j.multipart_threshold, None)],
+            &j,
+            &Prices::default(),
+        );
+        assert_eq!((e.put_requests, e.get_requests), (1, 1));
+    }
 }
