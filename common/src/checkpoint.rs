@@ -347,4 +347,27 @@ mod tests {
         d.record_failure(0, "Long", &"é".repeat(MAX_MESSAGE_CHARS + 1));
         assert_eq!(d.failed["Long"].message.chars().count(), MAX_MESSAGE_CHARS);
     }
+
+    #[test]
+    fn counters_add_is_a_sum_not_a_product() {
+        // 3 + 3 == 3 * 3 nowhere: a doubled value cannot hide a product.
+        let ones = Counters {
+            keys_total: 1,
+            restore_requested: 1,
+            restored: 1,
+            copied: 1,
+            skipped: 1,
+            failed: 1,
+            bytes_copied: 1,
+            throttled: 1,
+            tier_fallbacks: 1,
+        };
+        let mut sum = Counters {
+            restore_requested: 3,
+            ..ones
+        };
+        sum.add(&ones);
+        assert_eq!(sum.restore_requested, 4);
+        assert_eq!(sum.keys_total, 2);
+    }
 }
