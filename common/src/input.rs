@@ -633,7 +633,7 @@ mod tests {
 
     #[test]
     fn days_and_dates_agree_across_centuries() {
-        // 1837-01-01 .. 2517: century years, 400-year eras (2000-02-29 ends one), leap days
+        // mid-1838 .. 2517: century years, 400-year eras (2000-02-29 ends one), leap days
         let mut prev: Option<Date> = None;
         for n in -48_000..200_000 {
             let d = Date::from_days(n);
