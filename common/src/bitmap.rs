@@ -100,4 +100,27 @@ mod tests {
         assert_eq!(Bitmap::from_bytes(&[], 10).count(), 0);
         assert_eq!(Bitmap::from_bytes(&[0xff, 0xff, 0xff], 10).count(), 10);
     }
+
+    #[test]
+    fn is_empty_only_without_bits() {
+        assert!(Bitmap::new(0).is_empty());
+        assert!(Bitmap::default().is_empty());
+        assert!(!Bitmap::new(1).is_empty());
+        assert_eq!(Bitmap::new(1).len(), 1);
+    }
+
+    #[test]
+    fn clearing_a_bit_leaves_its_neighbours() {
+        let mut b = Bitmap::new(20);
+        for i in [3, 11, 12, 19] {
+            b.set(i, true);
+        }
+        b.set(11, false);
+        b.set(19, false);
+        assert_eq!(b.ones().collect::<Vec<_>>(), vec![3, 12]);
+        assert_eq!(b.as_bytes(), &[0b0000_1000, 0b0001_0000, 0]);
+        // past the end: ignored, never a panic
+        b.set(20, false);
+        assert!(!b.get(20) && !b.get(usize::MAX));
+    }
 }

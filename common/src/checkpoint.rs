@@ -283,4 +283,91 @@ mod tests {
         };
         assert_eq!(final_state(&bad, 0), LotState::Failed);
     }
+
+    #[test]
+    fn active_states_and_display() {
+        let active: Vec<_> = LotState::ALL
+            .into_iter()
+            .filter(|s| s.is_active())
+            .collect();
+        assert_eq!(active, vec![LotState::Launched, LotState::Running]);
+        assert_eq!(LotState::Waiting.to_string(), "WAITING");
+        assert_eq!(LotState::Cancelled.to_string(), "CANCELLED");
+    }
+
+    #[test]
+    fn counters_done_and_sum() {
+        let a = Counters {
+            keys_total: 1,
+            restore_requested: 2,
+            restored: 3,
+            copied: 4,
+            skipped: 5,
+            failed: 6,
+            bytes_copied: 7,
+            throttled: 8,
+            tier_fallbacks: 9,
+        };
+        assert_eq!(a.done(), 4 + 5 + 6);
+        let mut sum = a;
+        sum.add(&a);
+        assert_eq!(
+            sum,
+            Counters {
+                keys_total: 2,
+                restore_requested: 4,
+                restored: 6,
+                copied: 8,
+                skipped: 10,
+                failed: 12,
+                bytes_copied: 14,
+                throttled: 16,
+                tier_fallbacks: 18,
+            }
+        );
+    }
+
+    #[test]
+    fn the_ninth_code_is_other_and_known_codes_keep_their_group() {
+        let mut c = LotCheckpoint::new(20);
+        for i in 0..MAX_FAILURE_CODES {
+            c.record_failure(i, &format!("Code{i}"), "m");
+        }
+        assert!(!c.failed.contains_key("Other"));
+        // A code already kept keeps its own group even when the table is full.
+        c.record_failure(10, "Code0", "m");
+        assert_eq!(c.failure_of(10), Some(("Code0", "m")));
+        c.record_failure(11, "New", "n");
+        assert_eq!(c.failure_of(11), Some(("Other", "n")));
+        assert_eq!(c.failed.len(), MAX_FAILURE_CODES + 1);
+        // Messages are cut at exactly MAX_MESSAGE_CHARS characters.
+        c.record_failure(12, "Code1", "ignored: the group has its message");
+        assert_eq!(c.failed["Code1"].message, "m");
+        let mut d = LotCheckpoint::new(1);
+        d.record_failure(0, "Long", &"é".repeat(MAX_MESSAGE_CHARS + 1));
+        assert_eq!(d.failed["Long"].message.chars().count(), MAX_MESSAGE_CHARS);
+    }
+
+    #[test]
+    fn counters_add_is_a_sum_not_a_product() {
+        // 3 + 3 == 3 * 3 nowhere: a doubled value cannot hide a product.
+        let ones = Counters {
+            keys_total: 1,
+            restore_requested: 1,
+            restored: 1,
+            copied: 1,
+            skipped: 1,
+            failed: 1,
+            bytes_copied: 1,
+            throttled: 1,
+            tier_fallbacks: 1,
+        };
+        let mut sum = Counters {
+            restore_requested: 3,
+            ..ones
+        };
+        sum.add(&ones);
+        assert_eq!(sum.restore_requested, 4);
+        assert_eq!(sum.keys_total, 2);
+    }
 }

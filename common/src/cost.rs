@@ -600,4 +600,162 @@ mod tests {
         assert_eq!(p.get_per_1000, 0.001);
         assert_eq!(p.fargate_vcpu_hour, Prices::default().fargate_vcpu_hour);
     }
+
+    #[test]
+    fn batch_operations_bill_every_object_operation_but_skips_and_failures() {
+        // $1 per object-operation, so the dollars count them.
+        let p = Prices {
+            batch_per_million_objects: 1e6,
+            ..Prices::default()
+        };
+        let mut missing = obj("STANDARD", 1, None);
+        missing.action = PlannedAction::Fail;
+        let objs = vec![
+            obj("GLACIER", 1, None),
+            obj("STANDARD", 1, None),
+            obj("STANDARD_IA", 1, None),
+            missing,
+        ];
+        let e = estimate(&objs, &job(), &p);
+        let s3 = e.restore_request_usd + e.retrieval_usd + e.copy_request_usd;
+        // restore job: 1 object; copy job: GLACIER + STANDARD; two jobs
+        let batch = 2.0 * p.batch_per_job + 3.0 + s3;
+        assert!((e.batch_operations_usd - batch).abs() < 1e-9, "{e:?}");
+        // nothing to restore: one job
+        let e = estimate(&objs[1..], &job(), &p);
+        let batch = p.batch_per_job + 1.0 + e.copy_request_usd;
+        assert!((e.batch_operations_usd - batch).abs() < 1e-9, "{e:?}");
+    }
+
+    #[test]
+    fn the_total_is_the_sum_of_every_line() {
+        let p = Prices::default();
+        let objs: Vec<PlannedObject> = (0..100).map(|_| obj("GLACIER", GIB, Some(10.0))).collect();
+        let j = CostJob {
+            tier: RestoreTier::Standard,
+            list_requests: 5000,
+            ..job()
+        };
+        let e = estimate(&objs, &j, &p);
+        let lines = [
+            e.restore_request_usd,
+            e.retrieval_usd,
+            e.copy_request_usd,
+            e.get_request_usd,
+            e.list_request_usd,
+            e.early_deletion_usd,
+            e.fargate_usd,
+            e.dynamodb_usd,
+        ];
+        assert!(lines.iter().all(|&l| l > 0.0), "{e:?}");
+        assert!(
+            (e.total_usd - lines.iter().sum::<f64>()).abs() < 1e-9,
+            "{e:?}"
+        );
+        // Batch Operations pays the same early deletion, and no LIST, HEAD, Fargate, DynamoDB.
+        let batch = 2.0 * p.batch_per_job
+            + 200.0 / 1e6 * p.batch_per_million_objects
+            + e.restore_request_usd
+            + e.retrieval_usd
+            + e.copy_request_usd
+            + e.early_deletion_usd;
+        assert!((e.batch_operations_usd - batch).abs() < 1e-9, "{e:?}");
+    }
+
+    #[test]
+    fn retrieval_and_early_deletion_scale_with_gigabytes() {
+        let p = Prices::default();
+        let std = CostJob {
+            tier: RestoreTier::Standard,
+            ..job()
+        };
+        // 4 GiB of GLACIER, 30 days old: 60 of its 90 days left, 2 months
+        let e = estimate(&[obj("GLACIER", 4 * GIB, Some(30.0))], &std, &p);
+        assert!((e.retrieval_usd - 4.0 * 0.01).abs() < 1e-12, "{e:?}");
+        assert!(
+            (e.early_deletion_usd - 2.0 * 0.0036 * 4.0).abs() < 1e-12,
+            "{e:?}"
+        );
+        assert!(
+            (e.restore_request_usd - 0.05 / 1000.0).abs() < 1e-12,
+            "{e:?}"
+        );
+        assert_eq!((e.restore_bytes, e.copy_bytes), (4 * GIB, 4 * GIB));
+    }
+
+    #[test]
+    fn a_sample_scales_every_dollar() {
+        let p = Prices::default();
+        let std = CostJob {
+            tier: RestoreTier::Standard,
+            ..job()
+        };
+        let objs = vec![
+            obj("GLACIER", 2 * GIB, Some(10.0)),
+            obj("STANDARD", GIB, None),
+            obj("STANDARD_IA", GIB, None),
+        ];
+        let full: Vec<PlannedObject> = (0..300).flat_map(|_| objs.clone()).collect();
+        let a = estimate(&full, &std, &p);
+        let b = estimate_sampled(&objs, 300.0, &std, &p);
+        assert_eq!(
+            (a.objects, a.restores, a.already_in_target, a.restore_bytes),
+            (b.objects, b.restores, b.already_in_target, b.restore_bytes)
+        );
+        assert_eq!((a.objects, a.restores), (900, 300));
+        for (x, y) in [
+            (a.restore_request_usd, b.restore_request_usd),
+            (a.retrieval_usd, b.retrieval_usd),
+            (a.early_deletion_usd, b.early_deletion_usd),
+            (a.copy_request_usd, b.copy_request_usd),
+            (a.get_request_usd, b.get_request_usd),
+        ] {
+            assert!(x > 0.0 && (x - y).abs() < 1e-9, "{a:?} {b:?}");
+        }
+    }
+
+    #[test]
+    fn waits_are_polled_and_requests_priced_per_thousand() {
+        let mut waiting = obj("GLACIER", 1, None);
+        waiting.action = PlannedAction::WaitThenCopy;
+        let polled = CostJob {
+            polls_per_restore: 3.0,
+            ..job()
+        };
+        let p = Prices::default();
+        let e = estimate(&[waiting], &polled, &p);
+        // HEAD, 3 polls, HEAD after the wait; one COPY
+        assert_eq!((e.get_requests, e.put_requests), (5, 1));
+        assert!(
+            (e.get_request_usd - 5.0 * 0.0004 / 1000.0).abs() < 1e-15,
+            "{e:?}"
+        );
+        assert!((e.copy_request_usd - 0.01 / 1000.0).abs() < 1e-15, "{e:?}");
+    }
+
+    #[test]
+    fn only_deep_archive_falls_back_from_expedited() {
+        let p = Prices::default();
+        let expedited = CostJob {
+            tier: RestoreTier::Expedited,
+            ..job()
+        };
+        let e = estimate(&[obj("GLACIER", GIB, Some(400.0))], &expedited, &p);
+        assert!(
+            (e.restore_request_usd - 10.0 / 1000.0).abs() < 1e-12,
+            "{e:?}"
+        );
+        assert!((e.retrieval_usd - 0.03).abs() < 1e-12, "{e:?}");
+    }
+
+    #[test]
+    fn an_object_exactly_at_the_threshold_is_copied_in_one_request() {
+        let j = job();
+        let e = estimate(
+            &[obj("STANDARD", j.multipart_threshold, None)],
+            &j,
+            &Prices::default(),
+        );
+        assert_eq!((e.put_requests, e.get_requests), (1, 1));
+    }
 }

@@ -603,4 +603,77 @@ mod tests {
         };
         assert_eq!(expand_dates("{yesterday:%m-%d}", mar1).unwrap(), "02-29");
     }
+
+    #[test]
+    fn formats_display_as_named_on_the_command_line() {
+        let names: Vec<String> = [
+            InputFormat::Keys,
+            InputFormat::BatchCsv,
+            InputFormat::Inventory,
+            InputFormat::Pairs,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(names, ["keys", "csv", "inventory", "pairs"]);
+    }
+
+    #[test]
+    fn epoch_seconds_needs_the_iso_separators_and_a_whole_time() {
+        assert_eq!(epoch_seconds("2026/11/27T10:11:12Z"), None);
+        assert_eq!(epoch_seconds("2026-11-27 10:11:12Z"), None);
+        assert_eq!(epoch_seconds("2026-11-27"), None);
+        assert_eq!(epoch_seconds("2026-11-27T10:11"), None);
+        assert_eq!(epoch_seconds("2026-11-32T10:11:12Z"), None);
+        assert_eq!(epoch_seconds("2026-00-27T10:11:12Z"), None);
+        // leap day, end of year, surrounding blanks
+        assert_eq!(epoch_seconds(" 2024-02-29T00:00:00Z "), Some(1_709_164_800));
+        assert_eq!(epoch_seconds("1999-12-31T23:59:59Z"), Some(946_684_799));
+    }
+
+    #[test]
+    fn days_and_dates_agree_across_centuries() {
+        // mid-1838 .. 2517: century years, 400-year eras (2000-02-29 ends one), leap days
+        let mut prev: Option<Date> = None;
+        for n in -48_000..200_000 {
+            let d = Date::from_days(n);
+            assert!(
+                (1..=12).contains(&d.month) && (1..=31).contains(&d.day),
+                "{n}: {d:?}"
+            );
+            assert_eq!(days_from_civil(d), n, "{d:?}");
+            if let Some(p) = prev {
+                assert!(
+                    (p.year, p.month, p.day) < (d.year, d.month, d.day),
+                    "{p:?} {d:?}"
+                );
+            }
+            prev = Some(d);
+        }
+        assert_eq!(
+            Date::from_days(11_016),
+            Date {
+                year: 2000,
+                month: 2,
+                day: 29
+            }
+        );
+    }
+
+    #[test]
+    fn csv_quotes_only_open_a_field_and_double_inside_one() {
+        assert_eq!(
+            split_csv("ab\"c,d", 1).expect("csv"),
+            vec!["ab\"c".to_owned(), "d".to_owned()]
+        );
+        assert_eq!(
+            split_csv("\"a\"\"b\",c", 1).expect("csv"),
+            vec!["a\"b".to_owned(), "c".to_owned()]
+        );
+    }
+
+    #[test]
+    fn an_iso_time_of_exactly_19_characters_is_whole() {
+        assert_eq!(epoch_seconds("1970-01-02T00:00:01"), Some(86_401));
+    }
 }

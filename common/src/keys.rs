@@ -382,4 +382,18 @@ mod tests {
     fn non_ascii_kept() {
         assert_eq!(keys("日本/ü ñ.txt\n".as_bytes()), vec!["日本/ü ñ.txt"]);
     }
+
+    #[test]
+    fn noncharacters_are_refused_like_controls() {
+        for (key, code) in [("a\u{FFFE}b", 0xFFFE), ("\u{FFFF}", 0xFFFF)] {
+            assert_eq!(
+                parse_key_line(key.as_bytes(), 3),
+                Err(KeyLineError::ControlCharacter { line: 3, code })
+            );
+        }
+        assert_eq!(
+            parse_key_line("a\u{FFFD}".as_bytes(), 1),
+            Ok(Some("a\u{FFFD}".to_owned()))
+        );
+    }
 }

@@ -1450,4 +1450,12 @@ mod tests {
             Recovery::Drop
         );
     }
+
+    #[test]
+    fn a_restore_header_without_ongoing_request_says_nothing() {
+        assert_eq!(
+            parse_restore_header(Some("expiry-date=\"Fri, 21 Dec 2012 00:00:00 GMT\"")),
+            RestoreStatus::None
+        );
+    }
 }

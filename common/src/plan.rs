@@ -103,4 +103,20 @@ mod tests {
             Err(PlanError::TooLarge(500_000))
         );
     }
+
+    #[test]
+    fn the_largest_lot_is_accepted_one_more_key_is_not() {
+        assert_eq!(
+            lot_sizes(MAX_LOT_SIZE, LotSpec::Count(1)),
+            Ok(vec![MAX_LOT_SIZE])
+        );
+        assert_eq!(
+            lot_sizes(MAX_LOT_SIZE + 1, LotSpec::Count(1)),
+            Err(PlanError::TooLarge(MAX_LOT_SIZE + 1))
+        );
+        assert_eq!(
+            lot_sizes(MAX_LOT_SIZE + 1, LotSpec::Size(MAX_LOT_SIZE + 1)),
+            Err(PlanError::TooLarge(MAX_LOT_SIZE + 1))
+        );
+    }
 }

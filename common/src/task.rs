@@ -327,4 +327,29 @@ mod tests {
             Some(LaunchFailure::Spawn)
         );
     }
+
+    #[test]
+    fn hostname_is_the_machines_name() {
+        // Where /etc/hostname names the machine, that name (trimmed) is the one used.
+        if let Some(name) = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+        {
+            assert_eq!(hostname(), name);
+        }
+    }
+
+    #[test]
+    fn launch_failures_display_as_stored() {
+        for k in [
+            LaunchFailure::RunTask,
+            LaunchFailure::Refused,
+            LaunchFailure::Spawn,
+            LaunchFailure::Unrecorded,
+        ] {
+            assert_eq!(k.to_string(), k.as_str());
+        }
+        assert!("RUN_TASK".parse::<LaunchFailure>().is_err());
+    }
 }

@@ -202,4 +202,16 @@ mod tests {
             vec![(1, Due::Retry), (3, Due::Retry)]
         );
     }
+
+    #[test]
+    fn only_an_explicit_retry_resumes_a_cancelled_lot() {
+        let lots = vec![lot(0, LotState::Cancelled)];
+        let live: BTreeMap<u32, Liveness> = [(0, Liveness::Idle)].into();
+        let got: Vec<(u32, Due)> = due_lots(&lots, &live, 1500, None, None)
+            .into_iter()
+            .map(|(l, d)| (l.lot, d))
+            .collect();
+        assert_eq!(got, vec![(0, Due::Resume)]);
+        assert!(due_lots(&lots, &live, 1500, Some(3), None).is_empty());
+    }
 }

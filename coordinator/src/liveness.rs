@@ -590,4 +590,90 @@ mod tests {
         );
         let _ = child.wait();
     }
+
+    #[test]
+    fn grace_and_slack_boundaries() {
+        let none = BTreeMap::new();
+        // launched at 980: a MISSING task is given exactly LAUNCH_GRACE seconds
+        let launched = lot(0, LotState::Launched);
+        let mut missing = BTreeMap::new();
+        missing.insert(
+            "arn:aws:ecs:task/1".to_owned(),
+            StoppedTask {
+                reason: "task no longer known to ECS".into(),
+                spot: false,
+                missing: true,
+            },
+        );
+        let at = |now| liveness(&launched, &missing, "h", now, 120);
+        assert_eq!(at(980 + LAUNCH_GRACE - 1), Liveness::Live);
+        assert!(matches!(at(980 + LAUNCH_GRACE), Liveness::Stale(_)));
+        // a lot with no task recorded: stale only past the grace
+        let mut untracked = lot(0, LotState::Launched);
+        untracked.task = None;
+        assert_eq!(
+            liveness(&untracked, &none, "h", 980 + LAUNCH_GRACE, 120),
+            Liveness::Live
+        );
+        match liveness(&untracked, &none, "h", 980 + LAUNCH_GRACE + 1, 120) {
+            Liveness::Stale(r) => assert_eq!(r, "launched 601s ago and never started"),
+            other => panic!("{other:?}"),
+        }
+        // a longer stale threshold than the grace wins
+        assert_eq!(
+            liveness(&untracked, &none, "h", 980 + 700, 700),
+            Liveness::Live
+        );
+        // without launched_at, updated_at (1000) is the launch time
+        untracked.launched_at = None;
+        assert_eq!(
+            liveness(&untracked, &none, "h", 1000 + LAUNCH_GRACE, 120),
+            Liveness::Live
+        );
+        // a single look: a heartbeat exactly stale_after + CLOCK_SLACK old is still live
+        let running = lot(0, LotState::Running);
+        assert_eq!(
+            first_look(&running, 1000 + 120 + CLOCK_SLACK, 120),
+            Liveness::Live
+        );
+        match first_look(&running, 1000 + 120 + CLOCK_SLACK + 1, 120) {
+            Liveness::Stale(r) => assert!(r.contains("1021s"), "{r}"),
+            other => panic!("{other:?}"),
+        }
+        // without a heartbeat, updated_at stands for it
+        let mut quiet = lot(0, LotState::Running);
+        quiet.heartbeat_at = None;
+        quiet.updated_at = Some(5000);
+        assert_eq!(
+            first_look(&quiet, 5000 + 120 + CLOCK_SLACK, 120),
+            Liveness::Live
+        );
+    }
+
+    #[test]
+    fn heartbeats_remember_only_what_changed_and_when() {
+        let mut l = lot(0, LotState::Running);
+        let mut beats = Heartbeats::default();
+        beats.observe(std::slice::from_ref(&l), 100);
+        // one look: nothing to compare with, however late we ask
+        assert_eq!(beats.seen(&l, 1000), Seen::FirstLook);
+        // the same look again (same time) is still the first
+        beats.observe(std::slice::from_ref(&l), 100);
+        assert_eq!(beats.seen(&l, 1000), Seen::FirstLook);
+        // a second look with the same heartbeat: unchanged since the first look
+        beats.observe(std::slice::from_ref(&l), 150);
+        assert_eq!(beats.seen(&l, 200), Seen::UnchangedFor(100));
+        // a new heartbeat value resets the time
+        l.heartbeat_at = Some(1001);
+        beats.observe(std::slice::from_ref(&l), 180);
+        assert_eq!(beats.seen(&l, 200), Seen::UnchangedFor(20));
+        // another attempt: a first look again, whatever was seen of the previous one
+        let mut next = l.clone();
+        next.attempt += 1;
+        assert_eq!(beats.seen(&next, 200), Seen::FirstLook);
+        beats.observe(std::slice::from_ref(&next), 190);
+        assert_eq!(beats.seen(&next, 200), Seen::FirstLook);
+        // a lot never seen
+        assert_eq!(beats.seen(&lot(7, LotState::Running), 200), Seen::FirstLook);
+    }
 }
