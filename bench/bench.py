@@ -8,7 +8,7 @@ B1  worker throughput on archived objects (restore + copy), against (a) the emul
     thaw and s5cmd alternating on fresh buckets in the same minutes.
 B2  coordinator split + upload of 1M, 3M and 10M generated keys: wall time and peak RSS (RSS that
     does not follow the key count shows the list is streamed), against `split -l 5000` of the same
-    file (split only, no upload).
+    file (split only, no upload); and the same with `--dry-run` (planning alone).
 B3  requests per key and DynamoDB writes per 1,000 keys, from the worker summary, cross-checked
     against the emulator's own request counts: on B1's run, and on ~1,000 objects each in five
     scenarios (all archived, all STANDARD, half already restored, restores delayed by 4 s and by
@@ -16,6 +16,10 @@ B3  requests per key and DynamoDB writes per 1,000 keys, from the worker summary
 B4  1,000 lots through the ECS launcher with 30% of the RunTask calls throttled: wall time,
     RunTask calls/s, and a check that every lot got exactly one task; the same without throttling
     for reference.
+B5  thaw under S3's rate limits: the emulator caps CopyObject at C/s per bucket (503 SlowDown past
+    it) and one worker copies STANDARD objects; its sustained copy rate (from the emulator's own
+    counts of served copies, sampled every 0.1 s) against C, and the 503s it provoked per key. The
+    same with RestoreObject capped account-wide, on GLACIER objects.
 """
 
 import json
@@ -416,6 +420,11 @@ def write_generated_keys(path, count):
             f.write("".join(f"data/year=2022/part-{i:09d}.parquet\n" for i in range(start, min(count, start + 100_000))))
 
 
+def peak_rss_kb(time_v_stderr):
+    """Peak RSS (kB) from the report of `/usr/bin/time -v`."""
+    return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", time_v_stderr).group(1))
+
+
 def b2(b, sizes):
     """B2: coordinator split + upload of generated key lists with the ECS launcher."""
     subnet = ecs_setup(b, "bench")
@@ -423,18 +432,21 @@ def b2(b, sizes):
     for millions in sizes:
         path = os.path.join(tempfile.gettempdir(), f"thaw-bench-{millions}m.txt")
         write_generated_keys(path, millions * 1_000_000)
-        wall, _, out = timed(["/usr/bin/time", "-v", f"{REL}/coordinator", "launch", "--lot-size", "5000", "--bucket",
-                              "bench-split", "--storage-class", "STANDARD_IA", "--job-id", f"bench-split-{millions}m",
-                              "--cluster", "bench", "--task-definition", "bench-worker", "--subnets", subnet,
-                              "--security-groups", "sg-12345678", path], b.env)
-        rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1))
+        launch = [f"{REL}/coordinator", "launch", "--lot-size", "5000", "--bucket", "bench-split", "--storage-class",
+                  "STANDARD_IA", "--job-id", f"bench-split-{millions}m", "--cluster", "bench", "--task-definition",
+                  "bench-worker", "--subnets", subnet, "--security-groups", "sg-12345678"]
+        # planning alone: validate, fingerprint, lot sizes, a 10-key HeadObject sample for the cost
+        dry_wall, _, dry = timed(["/usr/bin/time", "-v", *launch, "--dry-run", "--sample", "10", path], b.env)
+        wall, _, out = timed(["/usr/bin/time", "-v", *launch, path], b.env)
+        rss = peak_rss_kb(out.stderr)
         splitdir = tempfile.mkdtemp()
         t0 = time.monotonic()
         subprocess.run(["split", "-l", "5000", "-d", "-a", "5", path, os.path.join(splitdir, "x")], check=True)
         split_wall = time.monotonic() - t0
         subprocess.run(["rm", "-rf", splitdir, path], check=True)
         b.res[f"split_{millions}m"] = {"launch_wall_s": wall, "peak_rss_mb": rss / 1024, "split_l_wall_s": split_wall,
-                                       "lots": millions * 200}
+                                       "lots": millions * 200, "dry_run_wall_s": dry_wall,
+                                       "dry_run_peak_rss_mb": peak_rss_kb(dry.stderr) / 1024}
 
 
 def b4(b, lots=1000, throttle=0.3, name="b4"):
@@ -517,6 +529,152 @@ def b4(b, lots=1000, throttle=0.3, name="b4"):
               file=sys.stderr)
 
 
+class StatsSampler:
+    """The emulator's overall request counts (/_thaw/stats), sampled every `every` seconds in a
+    thread while a run goes on: the emulator keeps totals, and a rate over one phase of a run needs
+    a time series. Each sample is (time, counts), the time halfway through the stats request."""
+
+    def __init__(self, endpoint, every=0.1):
+        self.endpoint, self.every, self.samples = endpoint, every, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self):
+        t0 = time.monotonic()
+        counts = stats(self.endpoint)
+        self.samples.append(((t0 + time.monotonic()) / 2, counts))
+
+    def _run(self):
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+def served_series(samples, op):
+    """(time, requests of `op` the emulator served since the first sample): its count minus the
+    ones it refused with 503 SlowDown (`throttled:<op>`)."""
+    base = samples[0][1]
+
+    def served(counts):
+        return (counts.get(op, 0) - base.get(op, 0)) - (counts.get(f"throttled:{op}", 0) - base.get(f"throttled:{op}", 0))
+
+    return [(t, served(c)) for t, c in samples]
+
+
+def rate_between(series, lo, hi):
+    """Served requests per second between the first sample that saw at least `lo` and the first
+    that saw at least `hi` (the counts those samples saw, over the time between them); None if the
+    series never got there."""
+    a = next(((t, c) for t, c in series if c >= lo), None)
+    z = next(((t, c) for t, c in series if c >= hi), None)
+    if a is None or z is None or z[0] <= a[0]:
+        return None
+    return (z[1] - a[1]) / (z[0] - a[0])
+
+
+def phase_rates(series, n, cap):
+    """How close a run came to a cap of `cap` requests/s over the phase in which it sent `n` of
+    them: the rate from the first sample that saw one served to the first that saw all `n`
+    (`phase`), the steady rate between 10% and 90% of them (`steady`: leaves out the ramp and the
+    tail, and the token bucket's initial one-second burst when `n` is well over 10 times `cap`), and
+    the rate in each whole second of the phase (`per_second`). Pure: samples in, figures out."""
+    first = next((t for t, c in series if c > 0), None)
+    done = next((t for t, c in series if c >= n), None)
+    out = {
+        "served": series[-1][1] if series else 0,
+        "phase_s": (done - first) if first is not None and done is not None else None,
+        "phase_rate_s": rate_between(series, 1, n),
+        "steady_rate_s": rate_between(series, 0.1 * n, 0.9 * n),
+    }
+    # each step: from one sample to the first sample at least a second later
+    per_second = []
+    if first is not None and done is not None:
+        phase = [(t, c) for t, c in series if first <= t <= done]
+        a = phase[0]
+        for z in phase[1:]:
+            if z[0] - a[0] >= 1.0:
+                per_second.append(round((z[1] - a[1]) / (z[0] - a[0]), 1))
+                a = z
+    out["per_second"] = per_second
+    for k in ("phase_rate_s", "steady_rate_s"):
+        out[k.replace("_rate_s", "_vs_cap")] = out[k] / cap if out[k] is not None else None
+    if per_second:
+        ordered = sorted(per_second)
+        out["per_second_median"] = ordered[len(ordered) // 2]
+        out["seconds_below_90pct_of_cap"] = sum(1 for r in per_second if r < 0.9 * cap)
+    return out
+
+
+def b5_scenario(b, name, n, kind, cap, cls):
+    """One B5 run: `n` objects of class `cls` in their own bucket, the emulator capping `kind`
+    (`copy`: per bucket, `restore`: account-wide) at `cap` requests/s from just before the launch
+    to its end, one worker (`coordinator launch --launcher local --lots 1 --poll-interval 1`)."""
+    op = {"copy": "s3:CopyObject", "restore": "s3:RestoreObject"}[kind]
+    bucket = job = f"bench-b5-{name}"
+    keys = [f"b5/{i:07d}.jpg" for i in range(n)]
+    # (filled before the cap is set: PutObject counts against the copy cap)
+    fill(b.s3, bucket, keys, cls, **COPY_PHASE_ATTRS)
+    kf = write_keys(keys)
+    configure(b.endpoint, limits={kind: cap})
+    try:
+        with StatsSampler(b.endpoint) as sampler:
+            wall, cpu, summary, delta, out = launch_local(b, bucket, job, kf, check=False)
+    finally:
+        configure(b.endpoint, limits={})
+        os.unlink(kf)
+    res = {"keys": n, "objects": cls, "limit": {kind: cap}, "wall_s": wall, "keys_s": n / wall,
+           "emulator_cpu": cpu / wall, "coordinator_exit": out.returncode,
+           "samples": len(sampler.samples)}
+    res |= phase_rates(served_series(sampler.samples, op), n, cap)
+    res["slowdowns"] = delta.get(f"throttled:{op}", 0)
+    res["slowdowns_per_key"] = res["slowdowns"] / n
+    res["slowdowns_all_ops"] = delta.get("throttled", 0)
+    res["emulator_requests_per_key"] = {k.removeprefix("s3:"): v / n for k, v in delta.items()
+                                        if k in ("s3:HeadObject", "s3:RestoreObject", "s3:CopyObject")}
+    if summary is None:
+        res["error"] = f"no worker summary (coordinator exit {out.returncode})"
+    else:
+        res["state"] = summary["state"]
+        res["counters"] = summary["counters"]
+        res["failed_keys"] = summary["counters"].get("failed", 0)
+        res["worker_elapsed_s"] = summary["elapsed_s"]
+        res["worker_requests"] = summary["requests"]
+        try:
+            check_copied(b.s3, bucket, keys)
+        except SystemExit as e:
+            res["error"] = str(e)
+    res["ok"] = (out.returncode == 0 and "error" not in res and res.get("state") == "SUCCEEDED"
+                 and res["failed_keys"] == 0 and res["counters"].get("copied") == n)
+    if not res["ok"]:
+        print(f"B5 {name}: {res}\n{out.stderr[-3000:]}", file=sys.stderr)
+    return res
+
+
+# B5 caps: well under what the emulator serves unthrottled on a shared 2-core machine (about 90 to
+# 150 copies/s in the copy-phase runs of B1), so the cap, not moto's CPU, limits the run.
+B5_COPY_CAP, B5_RESTORE_CAP = 30, 20
+
+
+def b5(b):
+    """B5: copy under a COPY cap (STANDARD objects, HEAD + COPY) and restore under a RESTORE cap
+    (GLACIER objects), about 30 s of capped requests each."""
+    b.res["b5_throttled"] = {
+        "copy_capped": b5_scenario(b, "copy", min(N, 30 * B5_COPY_CAP), "copy", B5_COPY_CAP, "STANDARD"),
+        "restore_capped": b5_scenario(b, "restore", min(N, 30 * B5_RESTORE_CAP), "restore", B5_RESTORE_CAP,
+                                      "GLACIER"),
+    }
+
+
 # B2 sizes (millions of keys). The 10M point (2,000 manifests) took about 1 minute on the 2-core
 # machine of the recorded run, well inside the ~15-minute budget of the whole benchmark.
 B2_SIZES = (1, 3, 10)
@@ -531,6 +689,7 @@ def main():
     b.part("b1_cli", b1_cli, keys)
     b.part("b1_s5cmd", b1_s5cmd, min(N, 1000))
     b.part("b3", b3)
+    b.part("b5", b5)
     b.part("b2", b2, B2_SIZES)
     b.part("b4", b4)
     b.part("b4_unthrottled", b4, 1000, 0.0, "b4-unthrottled")
