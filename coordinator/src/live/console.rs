@@ -44,10 +44,17 @@ impl Console {
 
     /// Until the guard is dropped, this thread's log lines are written through this console
     /// (human format, coloured: a live display is only drawn on a terminal that takes colour).
-    /// The filter is the global one's: `RUST_LOG`, else `info` without the SDKs' chatter.
-    pub fn capture_logs(&self) -> tracing::subscriber::DefaultGuard {
+    /// The filter is the global one's (`RUST_LOG`, else `info` without the SDKs' chatter),
+    /// and unless `launches` the launcher's per-lot lines ("worker started", "worker exited")
+    /// are left out: the display shows the lots' states.
+    pub fn capture_logs(&self, launches: bool) -> tracing::subscriber::DefaultGuard {
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,aws_sdk_s3=warn")
+            let mut directives =
+                "info,aws_config=warn,aws_smithy_runtime=warn,aws_sdk_s3=warn".to_owned();
+            if !launches {
+                directives.push_str(",coordinator::launcher=warn");
+            }
+            EnvFilter::new(directives)
         });
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(filter)

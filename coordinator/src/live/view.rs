@@ -91,7 +91,7 @@ impl Display {
             bar.set_style(style("{spinner} {msg} {elapsed}"));
             bar.set_message(name);
             bar.enable_steady_tick(Duration::from_millis(120));
-            bar
+            (bars.clone(), bar)
         });
         if bar.is_none() {
             tracing::info!("{name} ...");
@@ -132,7 +132,7 @@ fn style(template: &str) -> ProgressStyle {
 pub struct Phase {
     name: &'static str,
     started: Instant,
-    bar: Option<ProgressBar>,
+    bar: Option<(MultiProgress, ProgressBar)>,
 }
 
 impl Phase {
@@ -141,9 +141,11 @@ impl Phase {
         let took = duration_text(self.started.elapsed().as_secs_f64());
         let text = format!("{}: {detail} ({took})", self.name);
         match self.bar.take() {
-            Some(bar) => {
-                bar.set_style(style("✓ {msg}"));
-                bar.finish_with_message(text);
+            // Written above the display for good (a finished bar left in it would be lost at
+            // its next redraw).
+            Some((bars, bar)) => {
+                bar.finish_and_clear();
+                let _ = bars.println(format!("✓ {text}"));
             }
             None => tracing::info!("{text}"),
         }
@@ -152,7 +154,7 @@ impl Phase {
 
 impl Drop for Phase {
     fn drop(&mut self) {
-        if let Some(bar) = self.bar.take() {
+        if let Some((_, bar)) = self.bar.take() {
             bar.finish_and_clear();
         }
     }
@@ -201,6 +203,8 @@ struct LiveBars {
     counts: ProgressBar,
     lots: ProgressBar,
     error: Option<ProgressBar>,
+    /// The last numbers shown, as lines, written for good when the view ends.
+    last: Vec<String>,
 }
 
 impl LiveBars {
@@ -218,6 +222,7 @@ impl LiveBars {
             counts: text(),
             lots: text(),
             error: None,
+            last: Vec::new(),
         }
     }
 
@@ -225,10 +230,15 @@ impl LiveBars {
         self.keys.set_length(s.keys_total);
         self.keys.set_position(s.done().min(s.keys_total));
         let left = s.keys_total.saturating_sub(s.done());
-        self.keys
-            .set_message(format!("{}  {}", s.keys_text(), rate.text(left)));
+        let keys = format!("{}  {}", s.keys_text(), rate.text(left));
+        self.keys.set_message(keys.clone());
         self.counts.set_message(s.counts_text());
         self.lots.set_message(s.lots_text());
+        self.last = vec![
+            keys,
+            format!("  {}", s.counts_text()),
+            format!("  {}", s.lots_text()),
+        ];
         if let Some(e) = &s.last_error {
             let bar = self.error.get_or_insert_with(|| {
                 let bar = self.bars.add(ProgressBar::new(0));
@@ -236,10 +246,15 @@ impl LiveBars {
                 bar
             });
             bar.set_message(format!("last error: {e}"));
+            self.last.push(format!("  last error: {e}"));
         }
     }
 
+    /// Leaves the last numbers on screen as plain lines, and the cursor below them: the display
+    /// is cleared and stops drawing (finished bars left in it would be redrawn or lost).
     fn finish(self) {
+        let _ = self.bars.clear();
+        self.bars.set_draw_target(ProgressDrawTarget::hidden());
         for bar in [
             Some(self.keys),
             Some(self.counts),
@@ -250,6 +265,11 @@ impl LiveBars {
         .flatten()
         {
             bar.finish();
+        }
+        let console = Console::plain();
+        if let Some((first, rest)) = self.last.split_first() {
+            console.line(&format!("✓ {first}"));
+            rest.iter().for_each(|l| console.line(l));
         }
     }
 }

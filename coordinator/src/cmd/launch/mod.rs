@@ -47,7 +47,9 @@ use plan::PlanContext;
 pub async fn run(g: &Global, a: LaunchArgs, log_format: LogFormat) -> anyhow::Result<()> {
     let display = Display::new(Mode::detect(log_format == LogFormat::Human));
     // While the display is drawn, this command's log lines are written above it.
-    let _logs = display.is_live().then(|| display.console().capture_logs());
+    let _logs = display
+        .is_live()
+        .then(|| display.console().capture_logs(a.verbose));
     let phase = display.phase("read and validate");
     let cx = PlanContext {
         now: SystemTime::now(),
