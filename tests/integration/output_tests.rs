@@ -182,13 +182,6 @@ async fn pipes_get_plain_progress_lines_and_the_worker_lines() {
         ),
         "the last progress line: {err}"
     );
-    for phase in [
-        "read and validate: 3 keys in 1 lots",
-        "upload manifests: job",
-        "record lots: 1 lots recorded",
-    ] {
-        assert!(err.contains(phase), "phase {phase}: {err}");
-    }
     assert!(err.contains("[lot 0] "), "streamed off a terminal: {err}");
     assert!(!err.contains(ESC), "no escape sequence in a pipe: {err:?}");
     let log = lot0_log(&dir, &job);

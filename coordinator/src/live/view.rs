@@ -1,10 +1,13 @@
 //! Drawing a launch for a person: on a terminal (human log lines, colour allowed, not
 //! `TERM=dumb`), one live display (`indicatif`): a spinner per phase of the launch, then the
 //! job's numbers refreshed from the progress table every second. Anywhere else (pipes, files,
-//! CI logs, JSON logs, `NO_COLOR`), plain log lines: one per phase, one progress line every ten
-//! seconds and a last one at the end, without any escape sequence.
+//! CI logs, JSON logs, `NO_COLOR`), plain log lines without any escape sequence: a line every
+//! ten seconds while a phase runs (and one when such a long phase is done: a quick launch that
+//! fails prints only its error), one progress line every ten seconds while workers run and a
+//! last one at the end.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -84,22 +87,24 @@ impl Display {
         self.bars.clone().map(Console::over).unwrap_or_default()
     }
 
-    /// Starts showing the phase `name` (e.g. "read and validate the key list").
+    /// Starts showing the phase `name` (e.g. "read and validate"): a spinner on a terminal;
+    /// elsewhere a line every ten seconds while it runs and one when such a long phase is done
+    /// (a quick launch that fails says one thing: its error).
     pub fn phase(&self, name: &'static str) -> Phase {
-        let bar = self.bars.as_ref().map(|bars| {
-            let bar = bars.add(ProgressBar::new_spinner());
-            bar.set_style(style("{spinner} {msg} {elapsed}"));
-            bar.set_message(name);
-            bar.enable_steady_tick(Duration::from_millis(120));
-            (bars.clone(), bar)
-        });
-        if bar.is_none() {
-            tracing::info!("{name} ...");
-        }
+        let shown = match &self.bars {
+            Some(bars) => {
+                let bar = bars.add(ProgressBar::new_spinner());
+                bar.set_style(style("{spinner} {msg} {elapsed}"));
+                bar.set_message(name);
+                bar.enable_steady_tick(Duration::from_millis(120));
+                Shown::Live(bars.clone(), bar)
+            }
+            None => Shown::Plain(PlainTicker::start(name)),
+        };
         Phase {
             name,
             started: Instant::now(),
-            bar,
+            shown: Some(shown),
         }
     }
 
@@ -132,7 +137,16 @@ fn style(template: &str) -> ProgressStyle {
 pub struct Phase {
     name: &'static str,
     started: Instant,
-    bar: Option<(MultiProgress, ProgressBar)>,
+    shown: Option<Shown>,
+}
+
+/// How a phase is shown.
+#[derive(Debug)]
+enum Shown {
+    /// A spinner in the display.
+    Live(MultiProgress, ProgressBar),
+    /// Lines while it runs long.
+    Plain(PlainTicker),
 }
 
 impl Phase {
@@ -140,23 +154,58 @@ impl Phase {
     pub fn done(mut self, detail: &str) {
         let took = duration_text(self.started.elapsed().as_secs_f64());
         let text = format!("{}: {detail} ({took})", self.name);
-        match self.bar.take() {
+        match self.shown.take() {
             // Written above the display for good (a finished bar left in it would be lost at
             // its next redraw).
-            Some((bars, bar)) => {
+            Some(Shown::Live(bars, bar)) => {
                 bar.finish_and_clear();
                 let _ = bars.println(format!("✓ {text}"));
             }
-            None => tracing::info!("{text}"),
+            Some(Shown::Plain(ticker)) if ticker.stop() => tracing::info!("{text}"),
+            Some(Shown::Plain(_)) | None => {}
         }
     }
 }
 
 impl Drop for Phase {
     fn drop(&mut self) {
-        if let Some((_, bar)) = self.bar.take() {
-            bar.finish_and_clear();
+        match self.shown.take() {
+            Some(Shown::Live(_, bar)) => bar.finish_and_clear(),
+            Some(Shown::Plain(ticker)) => {
+                ticker.stop();
+            }
+            None => {}
         }
+    }
+}
+
+/// Says every [`PLAIN_EVERY`] that a phase is still running.
+#[derive(Debug)]
+struct PlainTicker {
+    said: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PlainTicker {
+    fn start(name: &'static str) -> Self {
+        let said = Arc::new(AtomicBool::new(false));
+        let flag = said.clone();
+        let started = Instant::now();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PLAIN_EVERY).await;
+                flag.store(true, Ordering::SeqCst);
+                let so_far = duration_text(started.elapsed().as_secs_f64());
+                tracing::info!("{name}: running for {so_far}");
+            }
+        });
+        Self { said, task }
+    }
+
+    /// Stops it; true when it said something (the phase was long enough to be reported).
+    fn stop(&self) -> bool {
+        self.task.abort();
+        self.said.load(Ordering::SeqCst)
     }
 }
 
