@@ -21,6 +21,7 @@ mod ids;
 mod job;
 mod keylist;
 mod launcher;
+mod live;
 mod liveness;
 mod pricing;
 mod usage;
@@ -104,7 +105,7 @@ async fn main() -> ExitCode {
     let global = cmd::Global::load(cli.aws, cli.table).await;
     let result = match cli.command {
         Command::Init(args) => cmd::init::run(&global, args).await,
-        Command::Launch(args) => cmd::launch::run(&global, *args).await,
+        Command::Launch(args) => cmd::launch::run(&global, *args, cli.log_format).await,
         Command::Status(args) => cmd::status::run(&global, args).await,
         Command::Retry(args) => cmd::retry::run(&global, args).await,
         Command::Follow(args) => cmd::follow::run(&global, args).await,

@@ -1411,3 +1411,83 @@ async fn sigterm_before_the_first_pass_stops_the_worker() {
     assert_eq!(item.state, LotState::Interrupted, "{:?}", item.counters);
     assert_eq!(item.counters.done(), 0, "no key taken after the signal");
 }
+
+/// With JSON logs a worker writes CloudWatch metric documents (EMF) on stderr: each a valid
+/// document (namespace thaw, dimension job, every declared metric present), `running_tasks` 1
+/// while it runs and 0 in its last one, and their deltas add up to what the run did. The
+/// documents have no `state`: they are not lot state changes.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_carry_metric_documents_that_add_up_to_the_lot() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("emf");
+    create_bucket(&c, &bucket).await;
+    let keys: Vec<String> = ["a", "b", "c", "d", "e", "missing"]
+        .iter()
+        .map(|k| format!("emf/{k}"))
+        .collect();
+    for (k, class) in keys
+        .iter()
+        .zip(["GLACIER", "GLACIER", "STANDARD", "STANDARD", "STANDARD_IA"])
+    {
+        put(&c, &bucket, k, class, k.as_bytes()).await;
+    }
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+    let mut args = job.worker_args();
+    args.extend(["--emf-interval".into(), "1".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(moto, "worker", &args, &[("THAW_LOG_FORMAT", "json")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = json_lines(&stderr(&out));
+    let docs: Vec<&serde_json::Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    let (last, running) = docs.split_last().expect("at least the last document");
+    assert_eq!(last["running_tasks"], 0, "{last}");
+    let mut sums: HashMap<String, u64> = HashMap::new();
+    for doc in &docs {
+        assert!(doc.get("state").is_none(), "{doc}");
+        assert_eq!(doc["job"], job.job_id.as_str(), "{doc}");
+        assert_eq!(doc["lot"], 0, "{doc}");
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "thaw", "{doc}");
+        assert_eq!(
+            directive["Dimensions"],
+            serde_json::json!([["job"]]),
+            "{doc}"
+        );
+        assert!(doc["_aws"]["Timestamp"].is_i64(), "{doc}");
+        let declared = directive["Metrics"].as_array().expect("metrics");
+        assert_eq!(declared.len(), thaw_common::emf::METRICS.len(), "{doc}");
+        for m in declared {
+            let name = m["Name"].as_str().expect("metric name");
+            let v = doc[name]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{name} in {doc}"));
+            *sums.entry(name.to_owned()).or_default() += v;
+        }
+    }
+    for doc in running {
+        assert_eq!(doc["running_tasks"], 1, "{doc}");
+    }
+    let n = job.item(&c).await.counters;
+    assert_eq!((n.copied, n.skipped, n.failed), (4, 1, 1), "{n:?}");
+    for (metric, value) in [
+        ("keys_copied", n.copied),
+        ("keys_skipped", n.skipped),
+        ("keys_failed", n.failed),
+        ("keys_throttled", n.throttled),
+        ("restores_requested", n.restore_requested),
+        ("bytes_copied", n.bytes_copied),
+    ] {
+        assert_eq!(sums[metric], value, "{metric}: {docs:?}");
+    }
+    assert_eq!(n.restore_requested, 2);
+    assert_eq!(sums["running_tasks"], running.len() as u64);
+
+    // Human log lines carry no metric document.
+    let again = Job::create(moto, &c, &bucket, &keys[2..4], fast_settings()).await;
+    let args = again.worker_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(moto, "worker", &args, &[("THAW_EMF_INTERVAL", "1")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("_aws"), "{}", stderr(&out));
+}

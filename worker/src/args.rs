@@ -72,6 +72,10 @@ pub struct Args {
     /// so the coordinator finds its lot stale [default: the key timeout].
     #[arg(long, env = "THAW_STALL_TIMEOUT")]
     pub stall_timeout: Option<u64>,
+    /// Seconds between two CloudWatch metric documents (EMF) of a running worker; with
+    /// `--log-format json` only (see `thaw_common::emf`).
+    #[arg(long, env = "THAW_EMF_INTERVAL", default_value_t = thaw_common::emf::EMIT_EVERY_SECS)]
+    pub emf_interval: u64,
     /// Log format.
     #[arg(long, env = "THAW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,

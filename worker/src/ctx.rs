@@ -220,6 +220,7 @@ mod tests {
             min_copy_rate: 1,
             key_timeout: std::time::Duration::from_secs(1),
             stall_timeout: std::time::Duration::from_secs(1),
+            emf_interval: None,
         };
         Ctx {
             s3: s3("us-east-1"),

@@ -20,6 +20,7 @@ use thaw_common::spec::S3Location;
 use tokio::sync::{watch, Notify};
 
 use crate::checkpointer::{final_write, flush_loop};
+use crate::emf_writer::emf_loop;
 use crate::manifest::{read_spec, Manifest};
 use crate::metrics::Metrics;
 use crate::passes::{process_lot, LotOutcome};
@@ -323,11 +324,16 @@ async fn process_and_end(ctx: Arc<Ctx>, manifest: &Manifest, started: Instant) -
     );
     let finish = Arc::new(Notify::new());
     let flusher = tokio::spawn(flush_loop(ctx.clone(), finish.clone()));
+    let metrics_done = Arc::new(Notify::new());
+    let metrics = tokio::spawn(emf_loop(ctx.clone(), metrics_done.clone()));
     let outcome = process_lot(&ctx, manifest).await;
     // Stop the flusher and wait for it (a write it has sent completes first), so no RUNNING
     // write can land after the final one.
     finish.notify_one();
     let _ = flusher.await;
+    // The last metric document: what the run did since the previous one.
+    metrics_done.notify_one();
+    let _ = metrics.await;
     if ctx.is_fenced() {
         return Ok(fenced_exit(&ctx, started));
     }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use thaw_common::aws::attempt_timeout;
+use thaw_common::logging::LogFormat;
 use thaw_common::spec::WorkerSettings;
 
 use crate::Args;
@@ -40,6 +41,9 @@ pub struct Settings {
     /// How long a worker with keys in flight may go without progress on any before it stops
     /// heartbeating.
     pub stall_timeout: Duration,
+    /// How often a running worker writes a CloudWatch metric document (EMF) on stderr: only
+    /// with JSON log lines (`None` with human ones).
+    pub emf_interval: Option<Duration>,
 }
 
 /// How many times a CompleteMultipartUpload attempt may take a small request's attempt: S3
@@ -102,6 +106,8 @@ impl Settings {
             stall_timeout: args
                 .stall_timeout
                 .map_or(key_timeout, |s| Duration::from_secs(s.max(1))),
+            emf_interval: (args.log_format == LogFormat::Json)
+                .then(|| Duration::from_secs(args.emf_interval.max(1))),
         }
     }
 }
@@ -109,7 +115,6 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use thaw_common::aws::AwsArgs;
-    use thaw_common::logging::LogFormat;
 
     use super::*;
 
@@ -135,6 +140,7 @@ mod tests {
             min_copy_rate: 8,
             key_timeout: None,
             stall_timeout: None,
+            emf_interval: 60,
             log_format: LogFormat::Human,
             aws: AwsArgs::default(),
         }
@@ -173,7 +179,30 @@ mod tests {
                 // CopyObject's is 60 s + 128 s at 8 MiB/s)
                 key_timeout: Duration::from_secs(2 * 600),
                 stall_timeout: Duration::from_secs(2 * 600),
+                emf_interval: None,
             }
+        );
+    }
+
+    #[test]
+    fn metric_documents_only_with_json_logs() {
+        assert_eq!(Settings::merge(&bare_args(), &job()).emf_interval, None);
+        let json = Args {
+            log_format: LogFormat::Json,
+            ..bare_args()
+        };
+        assert_eq!(
+            Settings::merge(&json, &job()).emf_interval,
+            Some(Duration::from_secs(60))
+        );
+        let zero = Args {
+            emf_interval: 0,
+            ..json
+        };
+        assert_eq!(
+            Settings::merge(&zero, &job()).emf_interval,
+            Some(Duration::from_secs(1)),
+            "an interval of 0 is raised to one second"
         );
     }
 

@@ -219,6 +219,7 @@ impl Lot {
             min_copy_rate: 8,
             key_timeout: None,
             stall_timeout: None,
+            emf_interval: thaw_common::emf::EMIT_EVERY_SECS,
             log_format: LogFormat::Human,
             aws: AwsArgs::default(),
         }

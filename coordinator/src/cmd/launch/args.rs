@@ -154,6 +154,14 @@ pub struct LaunchArgs {
     /// Worker binary for --launcher local [default: `worker` next to this executable].
     #[arg(long, env = "THAW_WORKER_BIN")]
     pub worker_bin: Option<PathBuf>,
+    /// With --launcher local: the folder of the workers' log files, one per lot under
+    /// `<dir>/<job-id>/` (`lot-00003.log`).
+    #[arg(long, env = "THAW_LOG_DIR", default_value = "thaw-logs")]
+    pub log_dir: PathBuf,
+    /// With --launcher local: also stream the workers' log lines here, each prefixed with
+    /// `[lot N]`, instead of only the live view (they always are when stderr is not a terminal).
+    #[arg(long, env = "THAW_VERBOSE")]
+    pub verbose: bool,
     /// Local workers running at once.
     #[arg(long, env = "THAW_PARALLEL", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub parallel: u64,

@@ -7,6 +7,10 @@
 //! before a key list in S3 is downloaded, so a typo does not cost a multi-GB download. The steps
 //! live beside this file: [`args`] (flags), [`plan`] (pure: lots and spec), [`preflight`] (AWS
 //! checks), [`record`] (the job in the table), [`report`] and [`dry_run`] (what is printed).
+//!
+//! A person sees its phases (read and validate, upload manifests, record lots, start tasks) and,
+//! for local workers, the job's numbers while they run: a live display on a terminal, plain
+//! lines elsewhere ([`crate::live`]).
 
 pub mod args;
 mod dry_run;
@@ -15,26 +19,38 @@ mod preflight;
 mod record;
 mod report;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use thaw_common::aws::Aws;
 use thaw_common::input::{Date, PatternSet};
-use thaw_common::progress::now_secs;
+use thaw_common::logging::LogFormat;
+use thaw_common::progress::{now_secs, ProgressTable};
+use thaw_common::spec::JobSpec;
 use tracing::info;
 
 use super::{usage, Global};
 use crate::keylist::listing::{list_prefix, ListingFilter};
 use crate::keylist::source::read_list;
 use crate::keylist::KeyList;
-use crate::launcher::local::{check_worker_bin, default_worker_bin};
-use crate::launcher::{launch_lots, LaunchSettings, Launcher, WorkerEnv};
+use crate::launcher::local::{check_worker_bin, default_worker_bin, WorkerOutput};
+use crate::launcher::{launch_lots, LaunchSettings, Launcher, LotOutcome, WorkerEnv};
+use crate::live::view::{stream_workers, Display, Mode};
 use crate::liveness::DEFAULT_STALE_AFTER;
 pub use args::LaunchArgs;
 use args::LauncherKind;
 use plan::PlanContext;
 
-/// Runs `coordinator launch`.
-pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
+/// Runs `coordinator launch`; `log_format` is the coordinator's (a live view only with human
+/// log lines).
+pub async fn run(g: &Global, a: LaunchArgs, log_format: LogFormat) -> anyhow::Result<()> {
+    let display = Display::new(Mode::detect(log_format == LogFormat::Human));
+    // While the display is drawn, this command's log lines are written above it.
+    let _logs = display
+        .is_live()
+        .then(|| display.console().capture_logs(a.verbose));
+    let phase = display.phase("read and validate");
     let cx = PlanContext {
         now: SystemTime::now(),
         today: Date::today(),
@@ -49,36 +65,20 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
     };
     let keys = read_keys(g, &a, cx.today).await?;
     let mut plan = plan::plan(&a, &keys.facts(), &cx)?;
+    let planned = format!("{} keys in {} lots", plan.spec.keys_total, plan.sizes.len());
     if a.dry_run {
+        phase.done(&planned);
         dry_run::print_plan(g, &plan, &keys)?;
         return dry_run::print_cost(g.aws(), &a, &plan, &keys).await;
     }
     let aws = g.aws()?;
     let table = g.progress(aws);
     preflight::preflight(aws, &table, &mut plan, a.acls).await?;
+    phase.done(&planned);
 
-    let spec = record::ensure_job(&aws.s3(), &table, &plan, &keys).await?;
-    record::ensure_lots(&table, &spec, &plan.sizes).await?;
-    // The items move into the selection: one copy of each in memory, not two.
-    let selection = record::select(table.lots(&spec.job_id).await?, now_secs());
-    info!(
-        job = spec.job_id.as_str(),
-        "{} lots to launch, {} already launched or running, {} succeeded, {} left for a retry",
-        selection.launch.len(),
-        selection.active,
-        selection.succeeded,
-        selection.other
-    );
-    let env = WorkerEnv::new(&spec, &g.table, aws);
-    let launcher = Launcher::new(aws, &plan.settings, env);
-    let outcomes = launch_lots(
-        &launcher,
-        &table,
-        &spec.job_id,
-        &selection.launch,
-        &Default::default(),
-    )
-    .await;
+    let (spec, selection) = record_job(&display, aws, &table, &plan, &keys).await?;
+    let launcher = Launcher::new(aws, &plan.settings, WorkerEnv::new(&spec, &g.table, aws));
+    let outcomes = start(&display, &a, launcher, &table, &spec, &selection).await;
     let reported = match &plan.settings {
         LaunchSettings::Ecs(s) => report::report_ecs(g, &spec, s, &selection, &outcomes),
         LaunchSettings::Local(_) => report::report_local(g, &table, &spec, &outcomes).await,
@@ -90,6 +90,70 @@ pub async fn run(g: &Global, a: LaunchArgs) -> anyhow::Result<()> {
         tracing::warn!("{e:#}; following the job to relaunch what failed");
     }
     follow(g, &spec.job_id).await
+}
+
+/// Uploads the manifests and `job.json` and records the job (unless it is recorded already),
+/// then its lots; returns its spec and the lots this launch starts.
+async fn record_job(
+    display: &Display,
+    aws: &Aws,
+    table: &ProgressTable,
+    plan: &plan::Plan,
+    keys: &KeyList,
+) -> anyhow::Result<(JobSpec, record::Selection)> {
+    let phase = display.phase("upload manifests");
+    let spec = record::ensure_job(&aws.s3(), table, plan, keys).await?;
+    phase.done(&format!("job {} under {}", spec.job_id, spec.control));
+    let phase = display.phase("record lots");
+    record::ensure_lots(table, &spec, &plan.sizes).await?;
+    // The items move into the selection: one copy of each in memory, not two.
+    let selection = record::select(table.lots(&spec.job_id).await?, now_secs());
+    info!(
+        job = spec.job_id.as_str(),
+        "{} lots to launch, {} already launched or running, {} succeeded, {} left for a retry",
+        selection.launch.len(),
+        selection.active,
+        selection.succeeded,
+        selection.other
+    );
+    phase.done(&format!("{} lots recorded", spec.lots));
+    Ok((spec, selection))
+}
+
+/// Starts the selected lots: ECS tasks (a phase), or local workers watched until they exit,
+/// their lines in one log file per lot (and streamed with `--verbose` or off a terminal).
+async fn start(
+    display: &Display,
+    a: &LaunchArgs,
+    mut launcher: Launcher,
+    table: &ProgressTable,
+    spec: &JobSpec,
+    selection: &record::Selection,
+) -> Vec<LotOutcome> {
+    let job = spec.job_id.as_str();
+    let lots = &selection.launch;
+    let Launcher::Local(local) = &mut launcher else {
+        let phase = display.phase("start tasks");
+        let outcomes = launch_lots(&launcher, table, job, lots, &Default::default()).await;
+        phase.done(&format!("{} lots", outcomes.len()));
+        return outcomes;
+    };
+    let dir = a.log_dir.join(job);
+    let stream = stream_workers(a.verbose, std::io::stderr().is_terminal());
+    info!(
+        job,
+        "worker logs: {} (one file per lot{})",
+        dir.display(),
+        if stream { ", streamed here too" } else { "" }
+    );
+    local.set_output(WorkerOutput {
+        dir: Some(dir),
+        stream: stream.then(|| display.console()),
+    });
+    let watch = display.watch(table.clone(), job);
+    let outcomes = launch_lots(&launcher, table, job, lots, &Default::default()).await;
+    watch.finish().await;
+    outcomes
 }
 
 /// `--follow`: stays attached, as `coordinator follow` does with its defaults.
