@@ -681,22 +681,31 @@ B2_SIZES = (1, 3, 10)
 
 
 def main():
+    """Every part, into bench/results.json; with BENCH_ONLY=b5[,b3...] only those parts, into
+    bench/results-only.json (a re-measure of one part after a change, without the whole run)."""
+    only = [p for p in os.environ.get("BENCH_ONLY", "").split(",") if p]
     b = Bench()
     keys = [f"bench/{i:07d}.jpg" for i in range(N)]
     kf = write_keys(keys)
     subprocess.run([f"{REL}/coordinator", "init"], env=b.env, check=True, capture_output=True)
-    b.part("b1", b1, keys, kf)
-    b.part("b1_cli", b1_cli, keys)
-    b.part("b1_s5cmd", b1_s5cmd, min(N, 1000))
-    b.part("b3", b3)
-    b.part("b5", b5)
-    b.part("b2", b2, B2_SIZES)
-    b.part("b4", b4)
-    b.part("b4_unthrottled", b4, 1000, 0.0, "b4-unthrottled")
+    parts = [
+        ("b1", b1, (keys, kf)),
+        ("b1_cli", b1_cli, (keys,)),
+        ("b1_s5cmd", b1_s5cmd, (min(N, 1000),)),
+        ("b3", b3, ()),
+        ("b5", b5, ()),
+        ("b2", b2, (B2_SIZES,)),
+        ("b4", b4, ()),
+        ("b4_unthrottled", b4, (1000, 0.0, "b4-unthrottled")),
+    ]
+    for name, fn, args in parts:
+        if not only or name in only:
+            b.part(name, fn, *args)
     os.unlink(kf)
     b.moto.kill()
     print(json.dumps(b.res, indent=2))
-    with open(os.path.join(ROOT, "bench", "results.json"), "w") as f:
+    out = "results-only.json" if only else "results.json"
+    with open(os.path.join(ROOT, "bench", out), "w") as f:
         json.dump(b.res, f, indent=2)
 
 

@@ -69,6 +69,8 @@ pub const DECREASE: f64 = 0.9;
 pub const MIN_RATE: f64 = 0.5;
 /// The measuring window (and the shortest time between two decreases or two increases).
 const WINDOW: f64 = 1.0;
+/// The longest a waiting request sleeps before it looks at the pace again.
+const MAX_NAP: Duration = Duration::from_millis(100);
 
 /// Additive-increase, multiplicative-decrease pace of one kind of request. Pure: times are
 /// seconds on any monotonic clock, passed in.
@@ -89,6 +91,9 @@ pub struct Aimd {
     window: (f64, u32, u32),
     /// SlowDowns heard (for the summary).
     pub throttles: u64,
+    /// When the first answer was heard: before two windows passed, what S3 served is measured
+    /// over the time since (not over two windows, which would halve it at the start).
+    first: Option<f64>,
 }
 
 /// SlowDowns a window must hold before the pace is cut.
@@ -102,6 +107,7 @@ impl Default for Aimd {
             changed_at: f64::NEG_INFINITY,
             window: (0.0, 0, 0),
             throttles: 0,
+            first: None,
         }
     }
 }
@@ -120,11 +126,13 @@ impl Aimd {
         {
             self.successes.pop_front();
         }
-        self.successes.len() as f64 / (2.0 * WINDOW)
+        let observed = now - self.first.unwrap_or(now);
+        self.successes.len() as f64 / observed.clamp(WINDOW / 4.0, 2.0 * WINDOW)
     }
 
     /// Counts an answer in the current window (a new one after [`WINDOW`]).
     fn count(&mut self, now: f64, refused: bool) {
+        self.first.get_or_insert(now);
         if now - self.window.0 >= WINDOW {
             self.window = (now, 0, 0);
         }
@@ -241,18 +249,28 @@ impl Pacing {
         self.epoch.elapsed().as_secs_f64()
     }
 
-    /// Waits for a slot for one request of `kind` at its current pace.
+    /// Waits for a slot for one request of `kind` at its current pace. Slots are not booked
+    /// ahead: a waiting request takes the next free slot when it comes, at the pace of that
+    /// moment, so a pace raised meanwhile applies at once (64 keys booked at a low pace would
+    /// otherwise keep to it for as long as their slots last).
     pub async fn acquire(&self, kind: Kind) {
-        let slot = {
-            let mut lane = self.lane(kind);
-            let Some(rate) = lane.aimd.rate() else {
-                return;
+        loop {
+            let wait = {
+                let mut lane = self.lane(kind);
+                let Some(rate) = lane.aimd.rate() else {
+                    return;
+                };
+                let now = Instant::now();
+                let interval = Duration::from_secs_f64(1.0 / rate);
+                if lane.next <= now {
+                    // keep the cadence, without saving up slots left unused
+                    lane.next = lane.next.max(now.checked_sub(interval).unwrap_or(now)) + interval;
+                    return;
+                }
+                lane.next - now
             };
-            let slot = lane.next.max(Instant::now());
-            lane.next = slot + Duration::from_secs_f64(1.0 / rate);
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
+            tokio::time::sleep(wait.min(MAX_NAP)).await;
+        }
     }
 
     /// Hears one attempt's answer: a success, a SlowDown, or neither (other errors).
@@ -369,6 +387,45 @@ mod tests {
             a.throttled(t);
         }
         assert!(a.rate().is_some_and(|r| r < cut), "{:?}", a.rate());
+    }
+
+    #[test]
+    fn what_s3_served_at_the_start_is_measured_over_the_time_observed() {
+        // 30 successes in the first half second, then (a second in) S3 pushes back: it served
+        // about 30/s over the second observed, not the 15/s a two-second window would say.
+        let mut a = Aimd::default();
+        for i in 0..30 {
+            a.success(f64::from(i) / 60.0);
+        }
+        for t in [1.0, 1.01, 1.02] {
+            a.throttled(t);
+        }
+        let cut = a.rate().expect("paced");
+        assert!(cut > 0.9 * 25.0, "{cut}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pace_raised_while_requests_wait_applies_at_once() {
+        let pacing = Arc::new(Pacing::default());
+        pacing.lane(Kind::Copy).aimd.rate = Some(1.0);
+        let t0 = Instant::now();
+        let waiters: Vec<_> = (0..20)
+            .map(|_| {
+                let p = pacing.clone();
+                tokio::spawn(async move { p.acquire(Kind::Copy).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // At 1/s, 20 waiting requests would take 19 s; raised to 100/s they finish at once.
+        pacing.lane(Kind::Copy).aimd.rate = Some(100.0);
+        for w in waiters {
+            w.await.expect("waiter");
+        }
+        assert!(
+            Instant::now() - t0 < Duration::from_secs(3),
+            "{:?}",
+            Instant::now() - t0
+        );
     }
 
     #[test]
