@@ -160,17 +160,25 @@ impl Aimd {
     }
 
     /// S3 answered SlowDown at `now`. When it pushes back (see [`Aimd`]), the pace drops to
-    /// [`DECREASE`] times the lower of itself and what S3 served over the last two windows,
-    /// once per window (the answers to requests sent before a cut say nothing of the new pace).
+    /// [`DECREASE`] times what S3 served (the first time) or times itself (later), once per
+    /// window (the answers to requests sent before a cut say nothing of the new pace).
     pub fn throttled(&mut self, now: f64) {
         self.throttles += 1;
         self.count(now, true);
         if now - self.changed_at < WINDOW || !self.pushed_back() {
             return;
         }
+        // Not paced yet and not a window of answers heard: S3's refusals of a first burst come
+        // back before its successes (a 503 is quick, a copy is not), so what it serves is not
+        // known yet; a cut now would start from nothing.
+        if self.rate.is_none() && now - self.first.unwrap_or(now) < WINDOW {
+            return;
+        }
+        // The first cut starts from what S3 served; later ones from the pace itself: once paced,
+        // what S3 "served" is bounded by what this worker sent (few requests while the SDK backs
+        // off its retries), and cutting to it spirals the pace down to nothing.
         let served = self.served(now);
         let base = match self.rate {
-            Some(r) if served > 0.0 => r.min(served),
             Some(r) => r,
             None if served > 0.0 => served,
             None => MIN_RATE / DECREASE,
@@ -263,8 +271,8 @@ impl Pacing {
                 let now = Instant::now();
                 let interval = Duration::from_secs_f64(1.0 / rate);
                 if lane.next <= now {
-                    // keep the cadence, without saving up slots left unused
-                    lane.next = lane.next.max(now.checked_sub(interval).unwrap_or(now)) + interval;
+                    // no slots saved up while nobody waited: the next one an interval from now
+                    lane.next = now + interval;
                     return;
                 }
                 lane.next - now
@@ -404,6 +412,53 @@ mod tests {
         assert!(cut > 0.9 * 25.0, "{cut}");
     }
 
+    #[test]
+    fn the_refusals_of_a_first_burst_wait_for_its_successes() {
+        // 34 SlowDowns answered before any of the 30 successes of the same burst
+        let mut a = Aimd::default();
+        for i in 0..34 {
+            a.throttled(0.2 + f64::from(i) * 0.001);
+        }
+        assert_eq!(
+            a.rate(),
+            None,
+            "nothing measured yet: no cut to the slowest pace"
+        );
+        for i in 0..30 {
+            a.success(0.3 + f64::from(i) * 0.01);
+        }
+        for t in [1.3, 1.31, 1.32] {
+            a.throttled(t);
+        }
+        let cut = a.rate().expect("paced after a window");
+        assert!(cut > 0.9 * 20.0, "from what S3 served: {cut}");
+    }
+
+    #[test]
+    fn once_paced_a_cut_starts_from_the_pace_not_from_a_trickle_of_successes() {
+        let mut a = Aimd::default();
+        for i in 0..60 {
+            a.success(f64::from(i) / 30.0);
+        }
+        for t in [2.0, 2.01, 2.02] {
+            a.throttled(t);
+        }
+        let first = a.rate().expect("paced");
+        // the SDK backs off its retries: one success in the next two seconds, SlowDowns still
+        // coming for requests sent before the cut
+        a.success(3.5);
+        let before = a.rate().expect("paced");
+        assert!(before >= first);
+        for t in [4.6, 4.61, 4.62] {
+            a.throttled(t);
+        }
+        let second = a.rate().expect("paced");
+        assert!(
+            (second - before * DECREASE).abs() < 1e-9,
+            "{before} -> {second}"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_pace_raised_while_requests_wait_applies_at_once() {
         let pacing = Arc::new(Pacing::default());
@@ -447,8 +502,8 @@ mod tests {
     #[test]
     fn aimd_climbs_back_while_no_slow_down_comes_and_never_stops() {
         let mut a = Aimd::default();
-        for t in [0.0, 0.1, 0.2] {
-            a.throttled(t); // nothing measured: the slowest pace
+        for t in [0.0, 1.0, 1.1, 1.2] {
+            a.throttled(t); // nothing served in a whole window: the slowest pace
         }
         assert_eq!(a.rate(), Some(MIN_RATE));
         let mut t = 1.5;
@@ -487,6 +542,8 @@ mod tests {
             p.acquire(Kind::Copy).await;
         }
         assert_eq!(Instant::now(), t0, "unpaced before any SlowDown");
+        p.heard(Kind::Copy, 503);
+        tokio::time::sleep(Duration::from_secs(1)).await; // a whole window heard, nothing served
         for _ in 0..3 {
             p.heard(Kind::Copy, 503);
         }
@@ -498,14 +555,14 @@ mod tests {
             "kinds are paced apart"
         );
         p.heard(Kind::Copy, 404); // neither success nor SlowDown
-        assert_eq!(p.lane(Kind::Copy).aimd.throttles, 3);
+        assert_eq!(p.lane(Kind::Copy).aimd.throttles, 4);
         let t1 = Instant::now();
         for _ in 0..3 {
             p.acquire(Kind::Copy).await;
         }
         // 3 requests at 0.5/s: the third starts 4 s after the first
         assert_eq!(Instant::now() - t1, Duration::from_secs(4));
-        assert_eq!(p.to_json()["copy"]["slow_downs"], 3);
+        assert_eq!(p.to_json()["copy"]["slow_downs"], 4);
     }
 
     #[tokio::test(start_paused = true)]
