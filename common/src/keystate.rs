@@ -1217,21 +1217,10 @@ mod tests {
 
     #[test]
     fn rules_come_from_the_spec() {
-        let spec = |extra: serde_json::Value| -> JobSpec {
-            let mut v = serde_json::json!({
-                "job_id": "j", "bucket": "src", "target_class": "STANDARD_IA",
-                "restore_tier": "bulk", "restore_days": 5, "keys_total": 1, "lots": 1,
-                "control": {"bucket": "c", "prefix": "p/"}, "table": "t", "created_at": "now",
-                "tool_version": "0", "input_fingerprint": "f",
-                "worker": {"concurrency": 1, "restore_rate": 1.0, "max_wait_secs": 1,
-                           "poll_interval_secs": null, "multipart_threshold": 1, "part_size": 1},
-            });
-            if let (Some(m), serde_json::Value::Object(e)) = (v.as_object_mut(), extra) {
-                m.extend(e);
-            }
-            serde_json::from_value(v).expect("job spec")
-        };
-        let r = Rules::of(&spec(serde_json::json!({})));
+        use crate::fixtures::JobSpecBuilder;
+        use crate::spec::Destination;
+        let spec = || JobSpecBuilder::new("j", "src").restore_days(5);
+        let r = Rules::of(&spec().build());
         assert_eq!(
             r,
             Rules {
@@ -1242,18 +1231,27 @@ mod tests {
                 ..rules()
             }
         );
-        let dest = |overwrite: bool| serde_json::json!({"bucket": "d", "prefix": "", "strip_prefix": "", "overwrite": overwrite});
-        let r = Rules::of(&spec(serde_json::json!({
-            "destination": dest(true), "source_prefix": "x/", "dest_buckets": ["d"],
-            "delete_source_version": true,
-        })));
+        let dest = |overwrite: bool| Destination {
+            bucket: "d".into(),
+            prefix: String::new(),
+            strip_prefix: String::new(),
+            overwrite,
+        };
+        let r = Rules::of(
+            &spec()
+                .destination(dest(true))
+                .source_prefix("x/")
+                .dest_buckets(&["d"])
+                .delete_source_version(true)
+                .build(),
+        );
         assert!(r.overwrite && r.delete_source_version);
         assert_eq!(
             (r.source_prefix.as_deref(), r.dest_buckets.clone()),
             (Some("x/"), vec!["d".to_owned()])
         );
-        assert!(!Rules::of(&spec(serde_json::json!({"destination": dest(false)}))).overwrite);
-        assert!(Rules::of(&spec(serde_json::json!({"overwrite": true}))).overwrite);
+        assert!(!Rules::of(&spec().destination(dest(false)).build()).overwrite);
+        assert!(Rules::of(&spec().overwrite(true).build()).overwrite);
         assert!(!r.goal(false).in_place && r.goal(true).in_place);
     }
 

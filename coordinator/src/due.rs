@@ -84,21 +84,8 @@ fn launch_due(lot: &LotItem, now: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use thaw_common::checkpoint::Counters;
-    use thaw_common::fixtures::LotItemBuilder;
+    use crate::liveness::tests::lot;
     use thaw_common::task::LaunchFailure;
-
-    fn lot(n: u32, state: LotState) -> LotItem {
-        LotItemBuilder::new(n, 1)
-            .state(state)
-            .counters(Counters::default())
-            .task("arn:aws:ecs:task/1")
-            .heartbeat_at(1000)
-            .updated_at(1000)
-            .started_at(990)
-            .launched_at(980)
-            .build()
-    }
 
     #[test]
     fn due_selection() {

@@ -331,12 +331,14 @@ pub async fn liveness_with(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use thaw_common::checkpoint::Counters;
     use thaw_common::fixtures::LotItemBuilder;
 
-    fn lot(n: u32, state: LotState) -> LotItem {
+    /// Lot `n` in `state`, its ECS worker launched at 980, started at 990, last heard of at
+    /// 1000 (the due-lot tests use it too).
+    pub(crate) fn lot(n: u32, state: LotState) -> LotItem {
         LotItemBuilder::new(n, 1)
             .state(state)
             .counters(Counters::default())

@@ -174,23 +174,16 @@ impl Ctx {
 mod tests {
     use aws_sdk_s3::config::{BehaviorVersion, Region};
     use thaw_common::checkpoint::LotCheckpoint;
+    use thaw_common::fixtures::JobSpecBuilder;
+    use thaw_common::spec::Destination;
 
     use super::*;
 
-    /// A context for `spec` whose clients are never called.
-    fn ctx(spec: serde_json::Value) -> Ctx {
-        let mut v = serde_json::json!({
-            "job_id": "j", "bucket": "src", "target_class": "STANDARD_IA",
-            "restore_tier": "bulk", "restore_days": 3, "keys_total": 1, "lots": 1,
-            "control": {"bucket": "c", "prefix": "p/"}, "table": "t", "created_at": "now",
-            "tool_version": "0", "input_fingerprint": "f",
-            "worker": {"concurrency": 1, "restore_rate": 1.0, "max_wait_secs": 1,
-                       "poll_interval_secs": null, "multipart_threshold": 1, "part_size": 1},
-        });
-        if let (Some(m), serde_json::Value::Object(extra)) = (v.as_object_mut(), spec) {
-            m.extend(extra);
-        }
-        let spec: JobSpec = serde_json::from_value(v).expect("job spec");
+    /// A context for a job on bucket `src` with `destination`, whose clients are never called.
+    fn ctx(destination: Option<Destination>) -> Ctx {
+        let spec = JobSpecBuilder::new("j", "src")
+            .destination(destination)
+            .build();
         let s3 = |region: &str| {
             aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::Config::builder()
@@ -243,6 +236,15 @@ mod tests {
         }
     }
 
+    fn dest(bucket: &str, prefix: &str, strip_prefix: &str) -> Destination {
+        Destination {
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+            strip_prefix: strip_prefix.into(),
+            overwrite: false,
+        }
+    }
+
     fn entry(key: &str, dest: Option<(&str, &str)>) -> KeyLine {
         KeyLine {
             key: key.into(),
@@ -253,7 +255,7 @@ mod tests {
 
     #[test]
     fn in_place_jobs_copy_each_key_onto_itself() {
-        let c = ctx(serde_json::json!({}));
+        let c = ctx(None);
         let e = entry("a/b", None);
         assert_eq!(c.target_of(&e), ("src".to_owned(), "a/b".to_owned()));
         assert!(c.in_place(&e));
@@ -261,25 +263,21 @@ mod tests {
 
     #[test]
     fn dest_jobs_map_keys_below_the_prefix() {
-        let c = ctx(serde_json::json!({"destination": {
-            "bucket": "dst", "prefix": "new/", "strip_prefix": "old/", "overwrite": false}}));
+        let c = ctx(Some(dest("dst", "new/", "old/")));
         let e = entry("old/x.txt", None);
         assert_eq!(c.target_of(&e), ("dst".to_owned(), "new/x.txt".to_owned()));
         assert!(!c.in_place(&e));
         // Same bucket, another key is no copy in place either.
-        let c = ctx(serde_json::json!({"destination": {
-            "bucket": "src", "prefix": "new/", "strip_prefix": "", "overwrite": false}}));
+        let c = ctx(Some(dest("src", "new/", "")));
         assert!(!c.in_place(&entry("x", None)));
         // A prefix that maps a key onto itself is.
-        let c = ctx(serde_json::json!({"destination": {
-            "bucket": "src", "prefix": "", "strip_prefix": "", "overwrite": false}}));
+        let c = ctx(Some(dest("src", "", "")));
         assert!(c.in_place(&entry("x", None)));
     }
 
     #[test]
     fn a_pair_names_its_own_destination() {
-        let c = ctx(serde_json::json!({"destination": {
-            "bucket": "dst", "prefix": "", "strip_prefix": "", "overwrite": false}}));
+        let c = ctx(Some(dest("dst", "", "")));
         let e = entry("k", Some(("other", "k2")));
         assert_eq!(c.target_of(&e), ("other".to_owned(), "k2".to_owned()));
         assert!(!c.in_place(&e));
@@ -288,7 +286,7 @@ mod tests {
 
     #[test]
     fn buckets_in_other_regions_get_their_regions_client() {
-        let c = ctx(serde_json::json!({}));
+        let c = ctx(None);
         let region = |b: &str| c.s3_for(b).config().region().map(|r| r.to_string());
         assert_eq!(region("far").as_deref(), Some("ap-southeast-2"));
         assert_eq!(region("src").as_deref(), Some("us-east-1"));
@@ -297,7 +295,7 @@ mod tests {
 
     #[test]
     fn fencing_stops_the_run_once() {
-        let c = ctx(serde_json::json!({}));
+        let c = ctx(None);
         assert!(!c.is_fenced() && !c.stopping());
         c.fence();
         c.fence();
@@ -306,7 +304,7 @@ mod tests {
 
     #[test]
     fn a_checkpoint_carries_the_request_totals_of_every_run() {
-        let mut c = ctx(serde_json::json!({}));
+        let mut c = ctx(None);
         c.requests_base = BTreeMap::from([("s3_head".to_owned(), 5), ("old_op".to_owned(), 1)]);
         Metrics::inc(&c.metrics.s3_head);
         Metrics::inc(&c.metrics.ddb_write);
