@@ -15,11 +15,23 @@ pub enum LogFormat {
     Json,
 }
 
+/// The log filter when `RUST_LOG` says nothing: `info`, without the AWS SDK's chatter, plus
+/// `extra` directives (comma-separated, may be empty).
+pub fn filter(extra: &str) -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        let mut directives =
+            "info,aws_config=warn,aws_smithy_runtime=warn,aws_sdk_s3=warn".to_owned();
+        if !extra.is_empty() {
+            directives.push(',');
+            directives.push_str(extra);
+        }
+        EnvFilter::new(directives)
+    })
+}
+
 /// Installs the global subscriber, writing to stderr. `RUST_LOG` overrides the default `info`.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,aws_sdk_s3=warn")
-    });
+    let filter = filter("");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

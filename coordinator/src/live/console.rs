@@ -6,8 +6,8 @@
 use std::io::{self, Write};
 
 use indicatif::MultiProgress;
+use thaw_common::logging;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::EnvFilter;
 
 /// Where lines meant for stderr go: straight there, or above a live display.
 #[derive(Debug, Clone, Default)]
@@ -48,13 +48,10 @@ impl Console {
     /// and unless `launches` the launcher's per-lot lines ("worker started", "worker exited")
     /// are left out: the display shows the lots' states.
     pub fn capture_logs(&self, launches: bool) -> tracing::subscriber::DefaultGuard {
-        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            let mut directives =
-                "info,aws_config=warn,aws_smithy_runtime=warn,aws_sdk_s3=warn".to_owned();
-            if !launches {
-                directives.push_str(",coordinator::launcher=warn");
-            }
-            EnvFilter::new(directives)
+        let filter = logging::filter(if launches {
+            ""
+        } else {
+            "coordinator::launcher=warn"
         });
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(filter)
