@@ -16,7 +16,7 @@ use thaw_common::progress::{now_secs, LotItem, ProgressTable};
 use thaw_common::spec::{
     lot_manifest_name, Destination, JobSpec, S3Location, WorkerSettings, JOB_SPEC_NAME,
 };
-use thaw_common::upload_record::UploadEntry;
+use thaw_common::upload_record::{UploadChange, UploadEntry};
 
 use crate::assert::*;
 use crate::rig::*;
@@ -121,17 +121,8 @@ impl Job {
     /// Records a pending delete of line `index`'s source `version`, as a worker does before its
     /// copy (made now).
     async fn record_pending_delete(&self, c: &Clients, index: usize, version: &str) {
-        let table = ProgressTable::new(c.ddb.clone(), &self.table);
-        let attempt = self.item(c).await.attempt;
-        table
-            .put_upload_entry(
-                &self.job_id,
-                0,
-                attempt,
-                &UploadEntry::pending_delete(index, now_secs(), version),
-            )
-            .await
-            .expect("record pending delete");
+        self.record_upload(c, &UploadEntry::pending_delete(index, now_secs(), version))
+            .await;
     }
 
     /// Records upload-map `entry`, as a worker does around a multipart copy.
@@ -139,7 +130,12 @@ impl Job {
         let table = ProgressTable::new(c.ddb.clone(), &self.table);
         let attempt = self.item(c).await.attempt;
         table
-            .put_upload_entry(&self.job_id, 0, attempt, entry)
+            .put_upload_changes(
+                &self.job_id,
+                0,
+                attempt,
+                &[UploadChange::Put(entry.clone())],
+            )
             .await
             .expect("record upload");
     }

@@ -20,7 +20,6 @@ use crate::aws::AwsError;
 use crate::bitmap::Bitmap;
 use crate::checkpoint::{Counters, FailedGroup, LotCheckpoint, LotState};
 use crate::task::LaunchFailure;
-use crate::upload_record::{UploadEntry, UploadSlot};
 
 mod claims;
 mod item;

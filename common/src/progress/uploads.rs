@@ -10,33 +10,6 @@ use super::*;
 use crate::upload_record::{merge_changes, UploadChange};
 
 impl ProgressTable {
-    /// Writes one entry of the lot's `uploads` map (an upload being created or open, or a source
-    /// version to delete after its copy), so a run that dies leaves a trace the next run
-    /// finishes or cleans up from.
-    pub async fn put_upload_entry(
-        &self,
-        job: &str,
-        lot: u32,
-        attempt: u64,
-        entry: &UploadEntry,
-    ) -> Result<()> {
-        self.set_in_uploads(job, lot, attempt, &entry.name(), &entry.value())
-            .await
-    }
-
-    /// Removes one entry of the lot's `uploads` map (the upload completed or was aborted, the
-    /// source version was deleted, or no copy was made).
-    pub async fn remove_upload_entry(
-        &self,
-        job: &str,
-        lot: u32,
-        attempt: u64,
-        slot: UploadSlot,
-    ) -> Result<()> {
-        self.remove_from_uploads(job, lot, attempt, &slot.name())
-            .await
-    }
-
     /// Writes a group of changes to the lot's `uploads` map in one fenced UpdateItem (at most
     /// [`MAX_UPLOAD_CHANGES`](crate::upload_record::MAX_UPLOAD_CHANGES); a later change of the same entry wins). Nothing to change writes
     /// nothing.
@@ -57,43 +30,6 @@ impl ProgressTable {
             names.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         self.fenced_update_named(job, lot, attempt, &expr, vals, &names)
             .await
-    }
-
-    async fn set_in_uploads(
-        &self,
-        job: &str,
-        lot: u32,
-        attempt: u64,
-        name: &str,
-        value: &str,
-    ) -> Result<()> {
-        self.fenced_update_named(
-            job,
-            lot,
-            attempt,
-            "SET uploads.#i = :v, updated_at = :now",
-            vec![(":v", s(value))],
-            &[("#i", name.to_owned())],
-        )
-        .await
-    }
-
-    async fn remove_from_uploads(
-        &self,
-        job: &str,
-        lot: u32,
-        attempt: u64,
-        name: &str,
-    ) -> Result<()> {
-        self.fenced_update_named(
-            job,
-            lot,
-            attempt,
-            "REMOVE uploads.#i SET updated_at = :now",
-            vec![],
-            &[("#i", name.to_owned())],
-        )
-        .await
     }
 }
 
@@ -128,7 +64,7 @@ fn changes_expression(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upload_record::MAX_UPLOAD_CHANGES;
+    use crate::upload_record::{UploadEntry, UploadSlot, MAX_UPLOAD_CHANGES};
 
     #[test]
     fn one_expression_sets_and_removes_a_group() {
