@@ -16,6 +16,7 @@ use crate::advice::{advise, render as render_advice, AdviceJob};
 use crate::keylist::source::{read_list, ListFormat};
 use crate::pricing::{
     extra_heads_per_copy, from_inventory, load_prices, look_at, price, render, CostSettings,
+    Sampling,
 };
 
 /// Flags of `coordinator estimate`.
@@ -113,8 +114,10 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
                 true,
                 target,
                 tier,
-                a.sample as usize,
-                &leave_out,
+                Sampling {
+                    size: a.sample as usize,
+                    leave_out,
+                },
             )
             .await?
         }

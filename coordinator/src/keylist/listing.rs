@@ -104,6 +104,7 @@ mod tests {
             exclude: Some(PatternSet::parse("*tmp*")),
             classes: vec!["GLACIER".into()],
             skip_class: "STANDARD_IA".into(),
+            leave_out: LeaveOut::default(),
         };
         assert!(f.keeps("a/b.gz", "GLACIER"));
         assert!(!f.keeps("a/b.txt", "GLACIER"));

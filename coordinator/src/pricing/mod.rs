@@ -10,7 +10,7 @@ use thaw_common::cost::{estimate_sampled, CostJob, Estimate, Prices};
 use thaw_common::storage::{RestoreTier, StorageClass};
 
 use crate::keylist::ListFields;
-pub use sample::{from_inventory, look_at, ObjectSample};
+pub use sample::{from_inventory, look_at, ObjectSample, Sampling};
 
 /// Prices read from `--prices FILE`, or the built-in table.
 pub fn load_prices(path: Option<&std::path::Path>) -> anyhow::Result<Prices> {

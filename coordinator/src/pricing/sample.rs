@@ -97,7 +97,16 @@ fn planned(
     }
 }
 
-/// Samples `keys` (up to `size` entries, uniformly) and looks at each with HeadObject (the
+/// How many keys to look at, and what the job leaves where it is (`--min-size`, `--min-age`).
+#[derive(Debug, Clone, Copy)]
+pub struct Sampling {
+    /// Keys looked at with HeadObject.
+    pub size: usize,
+    /// Objects the workers would leave where they are: counted apart, not priced.
+    pub leave_out: LeaveOut,
+}
+
+/// Samples `keys` (up to `sampling.size` entries, uniformly) and looks at each with HeadObject (the
 /// pinned version when there is one), deciding with the worker's own state machine.
 pub async fn look_at(
     s3: &aws_sdk_s3::Client,
@@ -106,10 +115,10 @@ pub async fn look_at(
     spec_in_place: bool,
     target: StorageClass,
     tier: RestoreTier,
-    size: usize,
-    leave_out: &LeaveOut,
+    sampling: Sampling,
 ) -> anyhow::Result<ObjectSample> {
-    let mut sample = Reservoir::new(size);
+    let leave_out = &sampling.leave_out;
+    let mut sample = Reservoir::new(sampling.size);
     for line in keys.reopen()? {
         sample.offer(line.with_context(|| format!("key list {}", keys.name()))?);
     }

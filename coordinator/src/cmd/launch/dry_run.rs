@@ -15,6 +15,7 @@ use crate::keylist::KeyList;
 use crate::launcher::{ecs, LaunchSettings, WorkerEnv};
 use crate::pricing::{
     extra_heads_per_copy, from_inventory, load_prices, look_at, price, render, CostSettings,
+    Sampling,
 };
 
 /// Prints the plan: the job, its lots, where its objects go and how its workers start.
@@ -149,8 +150,10 @@ pub async fn print_cost(
                 spec.destination.is_none(),
                 spec.target_class,
                 spec.restore_tier,
-                a.sample as usize,
-                &spec.leave_out,
+                Sampling {
+                    size: a.sample as usize,
+                    leave_out: spec.leave_out,
+                },
             )
             .await
         }
