@@ -38,7 +38,7 @@ impl LeftOutReason {
     pub fn message(self) -> &'static str {
         match self {
             LeftOutReason::MinSize => "smaller than --min-size: left where it is",
-            LeftOutReason::MinAge => "younger than --min-age: left where it is, for later",
+            LeftOutReason::MinAge => "younger than --min-age: left where it is until later",
         }
     }
 }
