@@ -142,8 +142,8 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         target,
         source_kept: false,
     };
-    let s3 = g.aws().ok().map(|aws| aws.s3());
-    let advice = advise(s3.as_ref(), &job, &keys, &sample, &e, &prices).await?;
+    let reader = g.aws().ok().map(|aws| aws.s3());
+    let advice = advise(reader.as_ref(), &job, &keys, &sample, &e, &prices).await?;
     if a.json {
         let doc = serde_json::json!({
             "keys": sample.keys,

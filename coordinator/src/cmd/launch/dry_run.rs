@@ -185,8 +185,8 @@ pub async fn print_cost(
         target: spec.target_class,
         source_kept: spec.destination.is_some() && !spec.delete_source_version,
     };
-    let s3 = aws.as_ref().ok().map(|aws| aws.s3());
-    let advice = advise(s3.as_ref(), &job, keys, &sample, &e, &prices).await?;
+    let reader = aws.as_ref().ok().map(|aws| aws.s3());
+    let advice = advise(reader.as_ref(), &job, keys, &sample, &e, &prices).await?;
     out(&format!(
         "cost estimate (us-east-1 prices unless --prices; Fargate at 1 vCPU/2 GB and 50 keys/s per task):\n{}{}",
         render(&e, &sample, u64::from(spec.lots)),
