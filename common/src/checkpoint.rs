@@ -258,6 +258,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn left_out_keys_are_done_skipped_and_say_why() {
+        use crate::leave_out::LeftOutReason;
+        let mut cp = LotCheckpoint::new(4);
+        cp.record_left_out(1, LeftOutReason::MinSize);
+        cp.record_left_out(1, LeftOutReason::MinAge);
+        cp.record_left_out(2, LeftOutReason::MinAge);
+        assert!(cp.done.get(1) && cp.skipped.get(1) && cp.done.get(2));
+        assert_eq!(cp.counters.skipped, 2);
+        assert_eq!(cp.left_out_of(1), Some(LeftOutReason::MinSize));
+        assert_eq!(cp.left_out_of(2), Some(LeftOutReason::MinAge));
+        assert_eq!(cp.left_out_of(0), None);
+    }
+
+    #[test]
     fn states_roundtrip() {
         for s in LotState::ALL {
             assert_eq!(s.as_str().parse::<LotState>(), Ok(s));

@@ -103,6 +103,25 @@ async fn small_objects_are_counted_and_priced_in_estimate_and_dry_run() {
         "{text}"
     );
     assert!(text.contains("costs $"), "{text}");
+
+    // a --from listing tells sizes: --min-size leaves the small ones out at planning
+    let from = format!("s3://{bucket}/data/");
+    let out = launch_local_ok(
+        moto,
+        &table,
+        &bucket,
+        &unique("job"),
+        "",
+        &["--dry-run", "--from", &from, "--min-size", "128KiB"],
+    );
+    let text = stdout(&out);
+    assert!(text.contains("keys: 1 from"), "{text}");
+    assert!(
+        text.contains(
+            "left out at planning: 3 objects (0.0 MiB) smaller than --min-size (e.g. data/small-"
+        ),
+        "{text}"
+    );
 }
 
 #[tokio::test]
