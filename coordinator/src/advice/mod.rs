@@ -252,7 +252,15 @@ pub fn render(a: &Advice) -> String {
             s.young_min_days.ceil() as u64
         );
     }
-    for l in &a.left_out {
+    o.push_str(&render_left_out(&a.left_out));
+    o.push_str(&render_rules(a));
+    o
+}
+
+/// The lines of what `--min-size`/`--min-age` leave where it is.
+fn render_left_out(left_out: &[LeftOutLine]) -> String {
+    let mut o = String::new();
+    for l in left_out {
         let why = match LeftOutReason::from_code(&l.reason) {
             Some(LeftOutReason::MinAge) => "younger than --min-age",
             _ => "smaller than --min-size",
@@ -269,6 +277,12 @@ pub fn render(a: &Advice) -> String {
             mib(l.bytes)
         );
     }
+    o
+}
+
+/// The warnings of the rules that would undo the move, and the notes.
+fn render_rules(a: &Advice) -> String {
+    let mut o = String::new();
     for w in &a.warnings {
         let keys = match w.matched {
             Match::Matches(n) => format!("matches {n} copies"),
