@@ -193,6 +193,74 @@ async fn min_size_leaves_inventory_objects_out_at_planning() {
     assert_eq!(doc["advice"]["left_out"][0]["at"], "planning", "{doc}");
 }
 
+/// An inventory's LastModifiedDate of `days_ago` days ago.
+fn iso(days_ago: u64) -> String {
+    let t = std::time::SystemTime::now() - std::time::Duration::from_secs(days_ago * 86_400);
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let date = thaw_common::input::Date::from_days(days as i64);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
+        date.year,
+        date.month,
+        date.day,
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[tokio::test]
+async fn young_objects_are_counted_and_min_age_leaves_them_out_at_planning() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("bucket");
+    create_bucket(&c, &bucket).await;
+    let gib: u64 = 1024 * 1024 * 1024;
+    let rows = format!(
+        "\"{bucket}\",\"young\",\"{gib}\",\"{}\",\"DEEP_ARCHIVE\"\n\
+         \"{bucket}\",\"old\",\"{gib}\",\"{}\",\"DEEP_ARCHIVE\"\n",
+        iso(60),
+        iso(400)
+    );
+    let gz = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(rows.as_bytes()).expect("gzip");
+        e.finish().expect("gzip")
+    };
+    c.s3.put_object()
+        .bucket(&bucket)
+        .key("inv/data/1.csv.gz")
+        .body(gz.into())
+        .send()
+        .await
+        .expect("put data");
+    let manifest = format!(
+        r#"{{"sourceBucket":"{bucket}","destinationBucket":"arn:aws:s3:::{bucket}","fileFormat":"CSV",
+            "fileSchema":"Bucket, Key, Size, LastModifiedDate, StorageClass","files":[{{"key":"inv/data/1.csv.gz"}}]}}"#
+    );
+    let path = write_file("manifest.json", &manifest);
+    let doc = estimate(moto, &bucket, &path, "STANDARD", &[]);
+    let storage = &doc["advice"]["storage"];
+    assert_eq!(storage["young_objects"], 1, "{doc}");
+    // 120 of its 180 days left: 4 months at $0.00099/GB-month, the estimate's own figure
+    let early = f(&storage["young_early_deletion_usd"]);
+    assert!((early - 4.0 * 0.00099).abs() < 0.0001, "{doc}");
+    assert!(
+        (early - f(&doc["estimate"]["early_deletion_usd"])).abs() < 1e-12,
+        "{doc}"
+    );
+    let doc = estimate(moto, &bucket, &path, "STANDARD", &["--min-age", "180d"]);
+    assert_eq!(doc["keys"], 1, "{doc}");
+    assert_eq!(doc["advice"]["storage"]["young_objects"], 0, "{doc}");
+    assert_eq!(doc["advice"]["left_out"][0]["reason"], "MinAge", "{doc}");
+    assert_eq!(doc["estimate"]["early_deletion_usd"], 0.0, "{doc}");
+}
+
 /// The report's rows of a job, and its summary.
 fn report(moto: &Moto, table: &str, job: &str) -> (Vec<String>, Value) {
     let csv = std::env::temp_dir().join(format!("{}.csv", unique("report")));
