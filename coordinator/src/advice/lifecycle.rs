@@ -99,7 +99,8 @@ pub struct StickRule {
     pub filter: RuleFilter,
     /// What it does to current versions.
     pub actions: Vec<RuleAction>,
-    /// Transitions skip objects under 128 KB (see [`TRANSITION_DEFAULT_MIN`]).
+    /// Its moves skip objects under 128 KB: lifecycle transitions under
+    /// [`TRANSITION_DEFAULT_MIN`], and Intelligent-Tiering, which never tiers them.
     pub transition_min_128k: bool,
 }
 
@@ -168,13 +169,13 @@ fn undoing(rule: &StickRule, target: StorageClass) -> Vec<RuleAction> {
         .collect()
 }
 
-/// The size range a rule's actions apply in: its own, or for a transition-only rule under the
-/// 128 KB default, objects of at least 128 KB.
+/// The size range a rule's actions apply in: its own, or for a rule that only moves objects
+/// (no expiration) under the 128 KB default, objects of at least 128 KB.
 fn size_range(rule: &StickRule, actions: &[RuleAction]) -> (Option<u64>, Option<u64>) {
     let f = &rule.filter;
     let transitions_only = actions
         .iter()
-        .all(|a| matches!(a, RuleAction::Transition { .. }));
+        .all(|a| !matches!(a, RuleAction::Expire { .. }));
     if f.size_greater_than.is_none()
         && f.size_less_than.is_none()
         && rule.transition_min_128k
@@ -370,6 +371,14 @@ mod tests {
         let it = facts(StorageClass::IntelligentTiering, &[], false);
         let w = judge_rule(&r, 3, &it).expect("warning");
         assert_eq!(w.kind, RuleKind::IntelligentTiering);
+        // Intelligent-Tiering never tiers objects under 128 KB
+        let small_only = StickRule {
+            transition_min_128k: true,
+            ..r.clone()
+        };
+        let tiny = [1024];
+        let facts_tiny = facts(StorageClass::IntelligentTiering, &tiny, true);
+        assert_eq!(judge_rule(&small_only, 3, &facts_tiny), None);
         assert_eq!(
             judge_rule(&r, 3, &facts(StorageClass::Standard, &[], false)),
             None

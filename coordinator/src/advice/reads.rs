@@ -174,6 +174,7 @@ fn tiering_rule(c: &IntelligentTieringConfiguration) -> StickRule {
                 days: i64::from(t.days()),
             })
             .collect(),
-        transition_min_128k: false,
+        // Intelligent-Tiering keeps objects under 128 KB in Frequent Access
+        transition_min_128k: true,
     }
 }
