@@ -91,6 +91,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import emulator_launch
 import emulator_hang
 import emulator_access
+import emulator_advice  # Intelligent-Tiering configurations, refused bucket reads
 import emulator_throttle  # noqa: E402 - S3's rate limits and Expedited capacity (its own module)
 
 CONFIG = {
@@ -129,6 +130,7 @@ def _configure(update: dict):
         CONFIG.update(update)
         emulator_hang.configure(update)
         emulator_throttle.configure(update)
+        emulator_advice.configure(update)
         for name in FAULT_RATES:
             if name in update:
                 FAULT_CALLS[name] = 0
@@ -656,6 +658,7 @@ def wrap(app):
             lambda: emulator_launch.intercept(op, environ, start_response, app, CONFIG, _configure),
             lambda: _wrong_region(environ, start_response, op, path),
             lambda: emulator_access.intercept(environ, start_response, op),
+            lambda: emulator_advice.intercept(environ, start_response, op),
             lambda: _restore_refused(environ, start_response, op),
         ):
             refused = answer()

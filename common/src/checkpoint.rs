@@ -160,6 +160,9 @@ pub struct LotCheckpoint {
     pub restore_requested_at: Option<i64>,
     /// AWS requests made for this lot by operation, summed over all its runs (for the report).
     pub requests: BTreeMap<String, u64>,
+    /// Skipped keys the job left where they are (`--min-size`, `--min-age`), by reason code
+    /// ([`crate::leave_out::LeftOutReason::code`]).
+    pub left_out: BTreeMap<String, Bitmap>,
 }
 
 impl LotCheckpoint {
@@ -176,7 +179,31 @@ impl LotCheckpoint {
             },
             restore_requested_at: None,
             requests: BTreeMap::new(),
+            left_out: BTreeMap::new(),
         }
+    }
+
+    /// Key `i` is left where it is for `reason`: done, skipped, and why.
+    pub fn record_left_out(&mut self, i: usize, reason: crate::leave_out::LeftOutReason) {
+        if self.done.get(i) {
+            return;
+        }
+        self.done.set(i, true);
+        self.skipped.set(i, true);
+        self.counters.skipped += 1;
+        let len = self.done.len();
+        self.left_out
+            .entry(reason.code().to_owned())
+            .or_insert_with(|| Bitmap::new(len))
+            .set(i, true);
+    }
+
+    /// Why key `i` was left where it is, if it was.
+    pub fn left_out_of(&self, i: usize) -> Option<crate::leave_out::LeftOutReason> {
+        self.left_out
+            .iter()
+            .find(|(_, keys)| keys.get(i))
+            .and_then(|(code, _)| crate::leave_out::LeftOutReason::from_code(code))
     }
 
     /// Records a failure of key `i`.
@@ -229,6 +256,20 @@ pub fn final_state(c: &Counters, pending: u64) -> LotState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn left_out_keys_are_done_skipped_and_say_why() {
+        use crate::leave_out::LeftOutReason;
+        let mut cp = LotCheckpoint::new(4);
+        cp.record_left_out(1, LeftOutReason::MinSize);
+        cp.record_left_out(1, LeftOutReason::MinAge);
+        cp.record_left_out(2, LeftOutReason::MinAge);
+        assert!(cp.done.get(1) && cp.skipped.get(1) && cp.done.get(2));
+        assert_eq!(cp.counters.skipped, 2);
+        assert_eq!(cp.left_out_of(1), Some(LeftOutReason::MinSize));
+        assert_eq!(cp.left_out_of(2), Some(LeftOutReason::MinAge));
+        assert_eq!(cp.left_out_of(0), None);
+    }
 
     #[test]
     fn states_roundtrip() {

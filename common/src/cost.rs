@@ -25,8 +25,12 @@ pub struct Prices {
     pub put_per_1000: BTreeMap<String, f64>,
     /// GET/HEAD request price per 1,000.
     pub get_per_1000: f64,
-    /// Storage price per GB-month, by class (for early deletion charges).
+    /// Storage price per GB-month, by class (early deletion charges, and the monthly cost of
+    /// the selection before and after the move).
     pub storage_gb_month: BTreeMap<String, f64>,
+    /// Intelligent-Tiering monitoring and automation, per 1,000 objects of 128 KB or more a
+    /// month.
+    pub it_monitoring_per_1000: f64,
     /// Minimum storage duration in days, by class.
     pub min_days: BTreeMap<String, f64>,
     /// Fargate price per vCPU-hour.
@@ -75,7 +79,17 @@ impl Default for Prices {
                 ("DEEP_ARCHIVE", 0.05),
             ]),
             get_per_1000: 0.0004,
-            storage_gb_month: map(&[("GLACIER", 0.0036), ("DEEP_ARCHIVE", 0.00099)]),
+            storage_gb_month: map(&[
+                ("STANDARD", 0.023),
+                ("STANDARD_IA", 0.0125),
+                ("ONEZONE_IA", 0.01),
+                // the Frequent Access tier: what a fresh copy is billed
+                ("INTELLIGENT_TIERING", 0.023),
+                ("GLACIER_IR", 0.004),
+                ("GLACIER", 0.0036),
+                ("DEEP_ARCHIVE", 0.00099),
+            ]),
+            it_monitoring_per_1000: 0.0025,
             min_days: map(&[
                 ("STANDARD_IA", 30.0),
                 ("ONEZONE_IA", 30.0),
@@ -268,11 +282,12 @@ impl Tally {
             }
             PlannedAction::RestoreThenCopy => self.add_restore(o, job, prices, tier),
         }
+        self.early_deletion_usd += early_deletion_usd(o, prices);
         self.add_copy(o, job);
     }
 
     /// The restore of an archived object: its request, retrieval, the HEAD after the wait and
-    /// its polls, and the early deletion of an object younger than its class's minimum.
+    /// its polls.
     fn add_restore(&mut self, o: &PlannedObject, job: &CostJob, prices: &Prices, tier: &str) {
         // DEEP_ARCHIVE has no Expedited tier: the worker asks Standard (`restore_tier_for`).
         let tier = if o.class == "DEEP_ARCHIVE" && tier == "expedited" {
@@ -291,15 +306,6 @@ impl Tally {
             prices.restore_per_1000.get(&key).copied().unwrap_or(0.0) / 1000.0;
         self.retrieval_usd +=
             prices.retrieval_per_gb.get(&key).copied().unwrap_or(0.0) * gb(o.size);
-        if let (Some(age), Some(min), Some(price)) = (
-            o.age_days,
-            prices.min_days.get(&o.class),
-            prices.storage_gb_month.get(&o.class),
-        ) {
-            if age < *min {
-                self.early_deletion_usd += (min - age) / 30.0 * price * gb(o.size);
-            }
-        }
     }
 
     /// The copy: one CopyObject, or a multipart upload (create, parts, complete) and its
@@ -340,6 +346,22 @@ impl Tally {
         e.get_request_usd = e.get_requests as f64 * prices.get_per_1000 / 1000.0;
         e.early_deletion_usd = self.early_deletion_usd * weight;
         e
+    }
+}
+
+/// The early deletion charge of moving `o` out of its class: the rest of the class's minimum
+/// storage duration (GLACIER 90 days, DEEP_ARCHIVE 180, GLACIER_IR 90, the IA classes 30) at its
+/// storage price, for an object younger than that; 0 when its age is unknown or past it.
+pub fn early_deletion_usd(o: &PlannedObject, prices: &Prices) -> f64 {
+    match (
+        o.age_days,
+        prices.min_days.get(&o.class),
+        prices.storage_gb_month.get(&o.class),
+    ) {
+        (Some(age), Some(min), Some(price)) if age < *min => {
+            (min - age) / 30.0 * price * gb(o.size)
+        }
+        _ => 0.0,
     }
 }
 
@@ -746,6 +768,26 @@ mod tests {
             "{e:?}"
         );
         assert!((e.retrieval_usd - 0.03).abs() < 1e-12, "{e:?}");
+    }
+
+    #[test]
+    fn copies_out_of_a_class_with_a_minimum_duration_pay_its_rest() {
+        let p = Prices::default();
+        // ONEZONE_IA, 10 days old: 20 of its 30 days left at $0.01/GB-month for 3 GiB
+        let ia = obj("ONEZONE_IA", 3 * GIB, Some(10.0));
+        let e = estimate(std::slice::from_ref(&ia), &job(), &p);
+        let want = 20.0 / 30.0 * 0.01 * 3.0;
+        assert!((e.early_deletion_usd - want).abs() < 1e-12, "{e:?}");
+        assert!((early_deletion_usd(&ia, &p) - want).abs() < 1e-12);
+        // past the minimum, or STANDARD (none): nothing
+        assert_eq!(
+            early_deletion_usd(&obj("ONEZONE_IA", GIB, Some(31.0)), &p),
+            0.0
+        );
+        assert_eq!(
+            early_deletion_usd(&obj("STANDARD", GIB, Some(1.0)), &p),
+            0.0
+        );
     }
 
     #[test]

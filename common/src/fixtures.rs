@@ -191,6 +191,7 @@ impl JobSpecBuilder {
                 request_payer: false,
                 dest_kms_key: None,
                 drop_object_lock_at: Vec::new(),
+                leave_out: Default::default(),
             },
         }
     }
@@ -308,6 +309,12 @@ impl JobSpecBuilder {
     /// The kind of list it was launched from (`keys`, `csv`, `pairs`, `inventory`).
     pub fn input_format(mut self, format: &str) -> Self {
         self.spec.input_format = format.to_owned();
+        self
+    }
+
+    /// Objects the workers leave where they are (`--min-size`, `--min-age`).
+    pub fn leave_out(mut self, leave_out: crate::leave_out::LeaveOut) -> Self {
+        self.spec.leave_out = leave_out;
         self
     }
 

@@ -92,6 +92,12 @@ pub const OPERATIONS: &[Operation] = &[
         name: "DeleteObject",
         actions: &["s3:DeleteObjectVersion"],
     },
+    // GetBucketLifecycleConfiguration needs s3:GetLifecycleConfiguration.
+    Operation {
+        method: "get_bucket_lifecycle_configuration",
+        name: "GetBucketLifecycleConfiguration",
+        actions: &["s3:GetLifecycleConfiguration"],
+    },
     Operation {
         method: "get_bucket_ownership_controls",
         name: "GetBucketOwnershipControls",
@@ -132,6 +138,12 @@ pub const OPERATIONS: &[Operation] = &[
         method: "head_object",
         name: "HeadObject",
         actions: &["s3:GetObject"],
+    },
+    // Listing Intelligent-Tiering configurations needs s3:GetIntelligentTieringConfiguration.
+    Operation {
+        method: "list_bucket_intelligent_tiering_configurations",
+        name: "ListBucketIntelligentTieringConfigurations",
+        actions: &["s3:GetIntelligentTieringConfiguration"],
     },
     Operation {
         method: "list_multipart_uploads",
@@ -278,6 +290,7 @@ pub const COORDINATOR_OPERATIONS: &[&str] = &[
     "describe_table",
     "describe_task_definition",
     "describe_tasks",
+    "get_bucket_lifecycle_configuration",
     "get_bucket_ownership_controls",
     "get_bucket_versioning",
     "get_item",
@@ -285,6 +298,7 @@ pub const COORDINATOR_OPERATIONS: &[&str] = &[
     "get_object_lock_configuration",
     "head_bucket",
     "head_object",
+    "list_bucket_intelligent_tiering_configurations",
     "list_objects_v2",
     "list_tasks",
     "put_item",
@@ -391,6 +405,8 @@ pub const COORDINATOR_ACTIONS: &[&str] = &[
     "s3:GetBucketObjectLockConfiguration",
     "s3:GetBucketOwnershipControls",
     "s3:GetBucketVersioning",
+    "s3:GetIntelligentTieringConfiguration",
+    "s3:GetLifecycleConfiguration",
     "s3:GetObject",
     "s3:ListBucket",
     "s3:PutObject",

@@ -10,6 +10,7 @@
 //! [`recover_pending_delete`] judges what a crashed run left between a copy and the delete of
 //! its source version, and [`delete_versions`] and [`check_copy`] the copy such a delete relies on.
 
+use crate::leave_out::{LeaveOut, LeftOutReason};
 use crate::spec::JobSpec;
 use crate::storage::{RestoreTier, StorageClass};
 
@@ -250,6 +251,8 @@ pub struct Rules {
     pub overwrite: bool,
     /// Delete the copied source version after a verified copy.
     pub delete_source_version: bool,
+    /// Objects left where they are (`--min-size`, `--min-age`).
+    pub leave_out: LeaveOut,
 }
 
 impl Rules {
@@ -264,6 +267,7 @@ impl Rules {
             dest_buckets: spec.dest_buckets.clone(),
             overwrite: spec.overwrite || spec.destination.as_ref().is_some_and(|d| d.overwrite),
             delete_source_version: spec.delete_source_version,
+            leave_out: spec.leave_out,
         }
     }
 
@@ -336,6 +340,9 @@ pub enum Verdict {
     Wait,
     /// Copy it now.
     Copy,
+    /// Leave it where it is (`--min-size`, `--min-age`): the key counts as done (skipped), with
+    /// this reason in the report.
+    LeaveOut(LeftOutReason),
 }
 
 const OUTSIDE_PREFIX: &str = "the manifest names a key outside the job's --from prefix: refused";
@@ -359,6 +366,9 @@ pub fn judge(rules: &Rules, k: &KeyFacts) -> Verdict {
         Some(Ok(s)) => s,
         Some(Err(gone)) => return source_missing(rules, k, gone),
     };
+    if let Some(reason) = left_out(rules, k, src) {
+        return Verdict::LeaveOut(reason);
+    }
     let checked = if k.in_place {
         pinned_in_place(rules, k, src)
     } else {
@@ -375,6 +385,16 @@ pub fn judge(rules: &Rules, k: &KeyFacts) -> Verdict {
         Next::Copy => Verdict::Copy,
         Next::Fail { code, message } => Verdict::Fail(Failure { code, message }),
     }
+}
+
+/// Why an object the job would move stays where it is (`--min-size`, `--min-age`), decided
+/// from its HeadObject before any other request; an object in place already in the target class
+/// is not left out but skipped as done.
+fn left_out(rules: &Rules, k: &KeyFacts, src: &ObjectFacts) -> Option<LeftOutReason> {
+    if k.in_place && src.head.storage_class == rules.target.as_str() {
+        return None;
+    }
+    rules.leave_out.reason(src.size, src.last_modified, k.now)
 }
 
 /// A manifest line the job does not cover: a key outside its `--from` prefix, or a destination
@@ -831,6 +851,7 @@ mod tests {
             dest_buckets: vec![],
             overwrite: false,
             delete_source_version: false,
+            leave_out: LeaveOut::default(),
         }
     }
 
@@ -1194,6 +1215,42 @@ mod tests {
             ..key("a")
         };
         assert_eq!(judge(&rules(), &in_progress), Verdict::Wait);
+    }
+
+    #[test]
+    fn small_and_young_objects_are_left_out_after_their_head() {
+        let r = Rules {
+            leave_out: LeaveOut {
+                min_size: Some(128 * 1024),
+                min_age_secs: Some(90 * 86_400),
+            },
+            ..rules()
+        };
+        let with = |o: ObjectFacts| KeyFacts {
+            source: Some(Ok(o)),
+            ..key("a")
+        };
+        let old = NOW - 100 * 86_400;
+        let small = with(obj("GLACIER", 1024, "e", None, old));
+        assert_eq!(judge(&r, &small), Verdict::LeaveOut(LeftOutReason::MinSize));
+        let young = with(obj("DEEP_ARCHIVE", 1 << 20, "e", None, NOW - 86_400));
+        assert_eq!(judge(&r, &young), Verdict::LeaveOut(LeftOutReason::MinAge));
+        // large and old enough: restored as usual; already in the target class: skipped
+        let big = with(obj("GLACIER", 1 << 20, "e", None, old));
+        assert!(matches!(judge(&r, &big), Verdict::Restore { .. }));
+        let done = with(obj("STANDARD_IA", 1024, "e", None, old));
+        assert_eq!(judge(&r, &done), Verdict::Skip);
+        // copied elsewhere, decided before the destination is looked at (no HEAD spent)
+        let elsewhere_small = KeyFacts {
+            source: Some(Ok(obj("GLACIER", 1024, "e", None, old))),
+            ..elsewhere("a")
+        };
+        assert_eq!(
+            judge(&r, &elsewhere_small),
+            Verdict::LeaveOut(LeftOutReason::MinSize)
+        );
+        // without the flags nothing is left out
+        assert!(matches!(judge(&rules(), &small), Verdict::Restore { .. }));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod iam;
 pub mod input;
 pub mod keys;
 pub mod keystate;
+pub mod leave_out;
 pub mod logging;
 pub mod plan;
 pub mod progress;

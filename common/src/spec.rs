@@ -157,6 +157,10 @@ pub struct JobSpec {
     /// retention and legal hold (`--drop-object-lock`): S3 refuses those headers there.
     #[serde(default)]
     pub drop_object_lock_at: Vec<String>,
+    /// Objects the workers leave where they are (`--min-size`, `--min-age`), with the reason in
+    /// the report; an inventory's are left out of the lots already.
+    #[serde(default)]
+    pub leave_out: crate::leave_out::LeaveOut,
 }
 
 fn default_input_format() -> String {

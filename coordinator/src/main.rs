@@ -13,6 +13,7 @@ macro_rules! push_line {
     }};
 }
 
+mod advice;
 mod buckets;
 mod cmd;
 mod control;

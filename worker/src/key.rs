@@ -107,6 +107,10 @@ async fn carry_out(
             ctx.tracker.skipped(i);
             Step::Finished
         }
+        (Verdict::LeaveOut(reason), _) => {
+            ctx.tracker.left_out(i, reason);
+            Step::Finished
+        }
         (Verdict::Fail(f), _) => fail(ctx, i, &f),
         (Verdict::Wait, _) => Step::Pending { deep },
         (Verdict::Restore { days }, Some(src)) => restore_key(ctx, i, entry, src, days).await,

@@ -77,6 +77,14 @@ impl Tracker {
         })
     }
 
+    /// Key `i` is left where it is (`--min-size`, `--min-age`): done, skipped, and why.
+    pub fn left_out(&self, i: usize, reason: thaw_common::leave_out::LeftOutReason) {
+        self.with(|s| {
+            s.cp.record_left_out(i, reason);
+            s.dirty = true;
+        })
+    }
+
     /// Key `i` failed for this run.
     pub fn failed(&self, i: usize, code: &str, message: &str) {
         self.with(|s| {

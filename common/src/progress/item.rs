@@ -92,6 +92,9 @@ impl LotItem {
                 counters,
                 restore_requested_at: get_n(item, "restore_requested_at"),
                 requests: string_map(item, "requests", |v| v.as_n().ok()?.parse().ok()),
+                left_out: string_map(item, "left_out", |v| {
+                    Some(Bitmap::from_bytes(v.as_b().ok()?.as_ref(), len))
+                }),
             },
             started_at: get_n(item, "started_at"),
             launched_at: get_n(item, "launched_at"),

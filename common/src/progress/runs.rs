@@ -146,6 +146,18 @@ impl ProgressTable {
                 AttributeValue::M(cp.requests.iter().map(|(k, v)| (k.clone(), n(v))).collect()),
             ));
         }
+        if !cp.left_out.is_empty() {
+            expr.push_str(", left_out = :lo");
+            vals.push((
+                ":lo",
+                AttributeValue::M(
+                    cp.left_out
+                        .iter()
+                        .map(|(k, keys)| (k.clone(), AttributeValue::B(Blob::new(keys.as_bytes()))))
+                        .collect(),
+                ),
+            ));
+        }
         if let Some(t) = cp.restore_requested_at {
             expr.push_str(", restore_requested_at = :rat");
             vals.push((":rat", n(t)));

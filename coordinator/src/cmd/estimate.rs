@@ -7,13 +7,16 @@
 //! least the number of keys, every key is looked at and the request counts are exact.
 
 use anyhow::bail;
+use thaw_common::leave_out::{Age, ByteSize, LeaveOut};
 use thaw_common::plan::{lot_sizes, LotSpec};
 use thaw_common::storage::{RestoreTier, StorageClass};
 
 use super::{out, Global};
+use crate::advice::{advise, render as render_advice, AdviceJob};
 use crate::keylist::source::{read_list, ListFormat};
 use crate::pricing::{
     extra_heads_per_copy, from_inventory, load_prices, look_at, price, render, CostSettings,
+    Sampling,
 };
 
 /// Flags of `coordinator estimate`.
@@ -67,6 +70,14 @@ pub struct EstimateArgs {
     /// JSON file overriding built-in prices (any subset of the fields of the price table).
     #[arg(long, env = "THAW_PRICES")]
     pub prices: Option<std::path::PathBuf>,
+    /// Leave objects smaller than this where they are (e.g. `128KiB`), as `launch` would: left
+    /// out of the estimate and counted.
+    #[arg(long, env = "THAW_MIN_SIZE")]
+    pub min_size: Option<ByteSize>,
+    /// Leave objects last modified less than this long ago where they are (e.g. `90d`), as
+    /// `launch` would.
+    #[arg(long, env = "THAW_MIN_AGE")]
+    pub min_age: Option<Age>,
     /// One JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -76,7 +87,19 @@ pub struct EstimateArgs {
 pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
     let (target, tier) = (a.storage_class, a.restore_tier);
     let prices = load_prices(a.prices.as_deref())?;
-    let keys = read_list(g.aws(), &a.keys_file, a.format, &a.bucket, target).await?;
+    let leave_out = LeaveOut {
+        min_size: a.min_size.map(|s| s.0),
+        min_age_secs: a.min_age.map(|d| d.0),
+    };
+    let keys = read_list(
+        g.aws(),
+        &a.keys_file,
+        a.format,
+        &a.bucket,
+        target,
+        &leave_out,
+    )
+    .await?;
     if keys.count == 0 {
         bail!("key list {} holds no keys", a.keys_file);
     }
@@ -91,7 +114,10 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
                 true,
                 target,
                 tier,
-                a.sample as usize,
+                Sampling {
+                    size: a.sample as usize,
+                    leave_out,
+                },
             )
             .await?
         }
@@ -110,6 +136,14 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         list_requests: 0,
     };
     let e = price(&sample, target, tier, &settings, &prices);
+    let job = AdviceJob {
+        bucket: &a.bucket,
+        destination: None,
+        target,
+        source_kept: false,
+    };
+    let reader = g.aws().ok().map(|aws| aws.s3());
+    let advice = advise(reader.as_ref(), &job, &keys, &sample, &e, &prices).await?;
     if a.json {
         let doc = serde_json::json!({
             "keys": sample.keys,
@@ -118,8 +152,14 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
             "missing_in_sample": sample.missing,
             "lots": lots,
             "estimate": e,
+            "advice": advice,
         });
         return out(&format!("{}\n", serde_json::to_string_pretty(&doc)?));
     }
-    out(&render(&e, &sample, lots))
+    out(&format!(
+        "{}{}{}",
+        keys.left_out.lines(),
+        render(&e, &sample, lots),
+        render_advice(&advice)
+    ))
 }

@@ -261,7 +261,11 @@ fn report_rows(bucket: &str, lot: &LotItem, keys: &[KeyLine], failed_only: bool)
                 "succeeded",
                 "",
                 "200",
-                "already in the target storage class: not copied",
+                lot.checkpoint
+                    .left_out_of(i)
+                    .map_or("already in the target storage class: not copied", |r| {
+                        r.message()
+                    }),
             ),
             KeyStatus::Failed { code, message } => ("failed", code, http_status(code), message),
             KeyStatus::Pending => ("pending", "", "", "not finished yet"),
@@ -359,6 +363,7 @@ fn summary_json(
 ) -> serde_json::Value {
     let mut sum = Counters::default();
     let mut requests = std::collections::BTreeMap::<String, u64>::new();
+    let mut left_out = std::collections::BTreeMap::<String, u64>::new();
     let (mut attempts, mut retries) = (0, 0);
     let first = lots
         .iter()
@@ -372,6 +377,9 @@ fn summary_json(
         for (k, v) in &l.checkpoint.requests {
             *requests.entry(k.clone()).or_insert(0) += v;
         }
+        for (reason, keys) in &l.checkpoint.left_out {
+            *left_out.entry(reason.clone()).or_insert(0) += keys.count() as u64;
+        }
     }
     json!({
         "job_id": job,
@@ -383,6 +391,7 @@ fn summary_json(
         "pending": pending,
         "copied": sum.copied,
         "skipped": sum.skipped,
+        "left_out": left_out,
         "restore_requested": sum.restore_requested,
         "restored": sum.restored,
         "bytes_copied": sum.bytes_copied,

@@ -21,9 +21,11 @@ use thaw_common::keys::parse_key_line;
 
 use thaw_common::cost::{PlannedAction, PlannedObject};
 use thaw_common::input::epoch_seconds;
+use thaw_common::leave_out::LeaveOut;
 use thaw_common::sample::Reservoir;
 use thaw_common::spec::object_uri;
 
+use super::left_out::LeftOut;
 use super::spool::{create_spool, download};
 use super::KeyList;
 
@@ -163,7 +165,9 @@ fn decode_file(
     target: &str,
     out: &mut impl Write,
     objects: &mut Reservoir<PlannedObject>,
+    left: (&LeaveOut, &mut LeftOut),
 ) -> anyhow::Result<(u64, u64)> {
+    let (rule, left_out) = left;
     let now = thaw_common::progress::now_secs();
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = BufReader::new(MultiGzDecoder::new(BufReader::new(file)));
@@ -196,14 +200,17 @@ fn decode_file(
             get(Some(cols.key)).ok_or_else(|| anyhow!("{name}: row {rows} has no key column"))?;
         let key = url_decode(encoded, true, rows).with_context(|| name.to_owned())?;
         parse_key_line(key.as_bytes(), rows).with_context(|| name.to_owned())?;
+        let size = get(cols.size).and_then(|s| s.parse().ok());
+        let modified = get(cols.last_modified).and_then(epoch_seconds);
+        if left_out.leaves_out(rule, &key, size, modified, now) {
+            continue;
+        }
         out.write_all(key.as_bytes())
             .and_then(|()| out.write_all(b"\n"))
             .context("writing the key list spool")?;
         kept += 1;
-        let size = get(cols.size).and_then(|s| s.parse().ok()).unwrap_or(0);
-        let age_days = get(cols.last_modified)
-            .and_then(epoch_seconds)
-            .map(|t| (now - t).max(0) as f64 / 86_400.0);
+        let size = size.unwrap_or(0);
+        let age_days = modified.map(|t| (now - t).max(0) as f64 / 86_400.0);
         objects.offer(planned_row(
             get(cols.storage_class)
                 .filter(|c| !c.is_empty())
@@ -215,12 +222,14 @@ fn decode_file(
     }
 }
 
-/// Reads an inventory (`manifest.json`, local or `s3://`) of `bucket` into a key list.
+/// Reads an inventory (`manifest.json`, local or `s3://`) of `bucket` into a key list; the rows
+/// `leave_out` leaves out (by their Size and LastModifiedDate columns) are counted, not listed.
 pub async fn key_list(
     s3: &aws_sdk_s3::Client,
     source: &str,
     bucket: &str,
     target: &str,
+    leave_out: &LeaveOut,
 ) -> anyhow::Result<KeyList> {
     let manifest = parse_manifest(&read_small(s3, source).await?, source)?;
     if manifest.source_bucket != bucket {
@@ -233,6 +242,7 @@ pub async fn key_list(
     let mut out = BufWriter::new(file);
     let (mut rows, mut kept) = (0u64, 0u64);
     let mut objects = Reservoir::new(OBJECT_SAMPLE);
+    let mut left_out = LeftOut::default();
     for (n, key) in manifest.files.iter().enumerate() {
         let name = format!("s3://{}/{key}", manifest.destination_bucket);
         let gz = download(
@@ -249,6 +259,7 @@ pub async fn key_list(
             target,
             &mut out,
             &mut objects,
+            (leave_out, &mut left_out),
         )?;
         rows += r;
         kept += k;
@@ -262,6 +273,7 @@ pub async fn key_list(
     tracing::info!("{source}: {rows} inventory rows, {kept} keys to move");
     let mut list = KeyList::from_spool(spool, source, InputFormat::Inventory)?;
     list.known_objects = Some(objects);
+    list.left_out = left_out;
     Ok(list)
 }
 

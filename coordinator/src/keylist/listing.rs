@@ -6,8 +6,10 @@ use std::io::{BufWriter, Write};
 use anyhow::Context;
 use thaw_common::aws::AwsError;
 use thaw_common::input::{InputFormat, PatternSet};
+use thaw_common::leave_out::LeaveOut;
 use thaw_common::spec::S3Location;
 
+use super::left_out::LeftOut;
 use super::spool::create_spool;
 use super::KeyList;
 
@@ -22,6 +24,8 @@ pub struct ListingFilter {
     pub classes: Vec<String>,
     /// Objects already in this class (the target) are left out at planning time.
     pub skip_class: String,
+    /// `--min-size` and `--min-age`: the listing tells sizes and dates.
+    pub leave_out: LeaveOut,
 }
 
 impl ListingFilter {
@@ -45,6 +49,8 @@ pub async fn list_prefix(
     let (file, spool) = create_spool()?;
     let mut out = BufWriter::new(file);
     let (mut listed, mut kept, mut pages) = (0u64, 0u64, 0u64);
+    let mut left_out = LeftOut::default();
+    let now = thaw_common::progress::now_secs();
     let mut stream = s3
         .list_objects_v2()
         .bucket(&loc.bucket)
@@ -63,6 +69,11 @@ pub async fn list_prefix(
             listed += 1;
             let class = o.storage_class().map(|c| c.as_str()).unwrap_or("STANDARD");
             if filter.keeps(key, class) {
+                let size = o.size().and_then(|s| u64::try_from(s).ok());
+                let modified = o.last_modified().map(|t| t.secs());
+                if left_out.leaves_out(&filter.leave_out, key, size, modified, now) {
+                    continue;
+                }
                 kept += 1;
                 out.write_all(key.as_bytes())
                     .and_then(|()| out.write_all(b"\n"))
@@ -78,6 +89,7 @@ pub async fn list_prefix(
     tracing::info!("listed {listed} objects under {name}, {kept} kept");
     let mut list = KeyList::from_spool(spool, &name, InputFormat::Keys)?;
     list.list_pages = pages;
+    list.left_out = left_out;
     Ok(list)
 }
 
@@ -92,6 +104,7 @@ mod tests {
             exclude: Some(PatternSet::parse("*tmp*")),
             classes: vec!["GLACIER".into()],
             skip_class: "STANDARD_IA".into(),
+            leave_out: LeaveOut::default(),
         };
         assert!(f.keeps("a/b.gz", "GLACIER"));
         assert!(!f.keeps("a/b.txt", "GLACIER"));

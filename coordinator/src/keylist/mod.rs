@@ -9,6 +9,7 @@
 
 pub mod csv;
 pub mod inventory;
+pub mod left_out;
 pub mod listing;
 pub mod source;
 pub mod spool;
@@ -95,6 +96,8 @@ pub struct KeyList {
     pub known_objects: Option<Reservoir<PlannedObject>>,
     /// ListObjectsV2 pages read to build the list (`--from`; 0 otherwise).
     pub list_pages: u64,
+    /// Objects `--min-size`/`--min-age` left out of the list (inventory and `--from` only).
+    pub left_out: left_out::LeftOut,
     /// What its lines hold besides keys (versions, destinations).
     pub fields: ListFields,
     /// Keys in the list.
@@ -185,6 +188,7 @@ impl KeyList {
             format,
             known_objects: None,
             list_pages: 0,
+            left_out: Default::default(),
             fields,
             count: fp.count(),
             fingerprint: fp.finish(),
@@ -212,6 +216,7 @@ impl KeyList {
                 format: InputFormat::Keys,
                 known_objects: None,
                 list_pages: 0,
+                left_out: Default::default(),
                 fields,
                 count: fp.count(),
                 fingerprint: fp.finish(),
@@ -228,6 +233,7 @@ impl KeyList {
             format: InputFormat::Keys,
             known_objects: None,
             list_pages: 0,
+            left_out: Default::default(),
             fields,
             count: fp.count(),
             fingerprint: fp.finish(),

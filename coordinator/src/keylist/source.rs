@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use thaw_common::aws::Aws;
 use thaw_common::input::InputFormat;
+use thaw_common::leave_out::LeaveOut;
 use thaw_common::storage::StorageClass;
 
 use super::{inventory, spool, KeyList};
@@ -63,16 +64,18 @@ fn read_local(input: &str, format: Option<ListFormat>, bucket: &str) -> anyhow::
 
 /// Reads a job's list from any input `launch` takes but `--from`: a local file or stdin, an
 /// `s3://` URI (streamed), or an S3 Inventory `manifest.json` (local or in S3).
-/// `aws` is needed only for a list in S3 (its error is reported then).
+/// `aws` is needed only for a list in S3 (its error is reported then). An inventory's rows that
+/// `leave_out` leaves out are counted in [`KeyList::left_out`], not listed.
 pub async fn read_list(
     aws: anyhow::Result<&Aws>,
     input: &str,
     format: Option<ListFormat>,
     bucket: &str,
     target: StorageClass,
+    leave_out: &LeaveOut,
 ) -> anyhow::Result<KeyList> {
     if is_inventory(input, format) {
-        return inventory::key_list(&aws?.s3(), input, bucket, target.as_str()).await;
+        return inventory::key_list(&aws?.s3(), input, bucket, target.as_str(), leave_out).await;
     }
     if input.starts_with("s3://") {
         return fetch_key_list(&aws?.s3(), input, format.map(Into::into), bucket).await;

@@ -10,7 +10,7 @@ use thaw_common::cost::{estimate_sampled, CostJob, Estimate, Prices};
 use thaw_common::storage::{RestoreTier, StorageClass};
 
 use crate::keylist::ListFields;
-pub use sample::{from_inventory, look_at, ObjectSample};
+pub use sample::{from_inventory, look_at, ObjectSample, Sampling};
 
 /// Prices read from `--prices FILE`, or the built-in table.
 pub fn load_prices(path: Option<&std::path::Path>) -> anyhow::Result<Prices> {
@@ -108,7 +108,21 @@ pub fn price(
         extra_heads_per_copy: s.extra_heads_per_copy,
         list_requests: s.list_requests,
     };
-    estimate_sampled(&sample.objects, sample.weight, &job, prices)
+    let mut e = estimate_sampled(&sample.objects, sample.weight, &job, prices);
+    add_left_out_heads(&mut e, sample, prices);
+    e
+}
+
+/// The HeadObject of every object the workers will leave where they are (`--min-size`,
+/// `--min-age` decided after the HEAD: lists that tell no sizes): not in the sample's objects,
+/// but looked at all the same.
+fn add_left_out_heads(e: &mut Estimate, sample: &ObjectSample, prices: &Prices) {
+    let sampled: u64 = sample.left_out.values().map(|(n, _)| n).sum();
+    let heads = (sampled as f64 * sample.weight).round() as u64;
+    let usd = heads as f64 * prices.get_per_1000 / 1000.0;
+    e.get_requests += heads;
+    e.get_request_usd += usd;
+    e.total_usd += usd;
 }
 
 /// The estimate as the lines `estimate` and `launch --dry-run` print.
@@ -173,6 +187,55 @@ pub fn render(e: &Estimate, sample: &ObjectSample, lots: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn objects_left_out_after_their_head_cost_that_head() {
+        use thaw_common::leave_out::LeftOutReason;
+        let sample = ObjectSample {
+            keys: 40,
+            objects: Vec::new(),
+            weight: 10.0,
+            missing: 0,
+            source: "HeadObject",
+            left_out: [
+                (LeftOutReason::MinSize, (3, 300)),
+                (LeftOutReason::MinAge, (1, 5)),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let settings = CostSettings {
+            lots: 1,
+            keys_per_second: 50.0,
+            task_vcpu: 1.0,
+            task_gb: 2.0,
+            spot: false,
+            polls_per_restore: 0.0,
+            multipart_threshold: 5 << 30,
+            part_size: 256 << 20,
+            extra_heads_per_copy: 0.0,
+            ddb_writes_per_1000: 0.0,
+            list_requests: 0,
+        };
+        let p = Prices::default();
+        let e = price(
+            &sample,
+            StorageClass::Standard,
+            RestoreTier::Bulk,
+            &settings,
+            &p,
+        );
+        assert_eq!(e.get_requests, 40, "{e:?}");
+        assert!(
+            (e.get_request_usd - 40.0 * 0.0004 / 1000.0).abs() < 1e-15,
+            "{e:?}"
+        );
+        let fargate = e.fargate_usd + e.dynamodb_usd;
+        assert!(
+            (e.total_usd - e.get_request_usd - fargate).abs() < 1e-12,
+            "{e:?}"
+        );
+    }
 
     #[test]
     fn extra_heads_follow_what_the_worker_checks() {

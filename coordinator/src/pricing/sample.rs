@@ -2,12 +2,15 @@
 //! looked at with HeadObject and decided by the worker's own state machine (so the estimate
 //! cannot drift from it), or the sample an inventory's columns give without a request.
 
+use std::collections::BTreeMap;
+
 use anyhow::Context;
 use futures::StreamExt;
 use thaw_common::aws::AwsError;
 use thaw_common::cost::{PlannedAction, PlannedObject};
 use thaw_common::keys::KeyLine;
 use thaw_common::keystate::{decide, parse_restore_header, Goal, Next, ObjectHead};
+use thaw_common::leave_out::{LeaveOut, LeftOutReason};
 use thaw_common::sample::Reservoir;
 use thaw_common::storage::{RestoreTier, StorageClass};
 
@@ -30,12 +33,17 @@ pub struct ObjectSample {
     pub missing: u64,
     /// Where the sample came from: `HeadObject` or `inventory`.
     pub source: &'static str,
+    /// Sampled objects `--min-size`/`--min-age` leave where they are (not in `objects`): count
+    /// and bytes by reason, before scaling by `weight`.
+    pub left_out: BTreeMap<LeftOutReason, (u64, u64)>,
 }
 
 /// What a sampled HeadObject found.
 enum Looked {
     /// The object, and what the worker will do with it.
     Object(PlannedObject),
+    /// An object `--min-size`/`--min-age` leaves where it is.
+    LeftOut(LeftOutReason, u64),
     /// 404.
     Missing,
     /// Any other refusal (SSE-C, AccessDenied, ...).
@@ -89,7 +97,16 @@ fn planned(
     }
 }
 
-/// Samples `keys` (up to `size` entries, uniformly) and looks at each with HeadObject (the
+/// How many keys to look at, and what the job leaves where it is (`--min-size`, `--min-age`).
+#[derive(Debug, Clone, Copy)]
+pub struct Sampling {
+    /// Keys looked at with HeadObject.
+    pub size: usize,
+    /// Objects the workers would leave where they are: counted apart, not priced.
+    pub leave_out: LeaveOut,
+}
+
+/// Samples `keys` (up to `sampling.size` entries, uniformly) and looks at each with HeadObject (the
 /// pinned version when there is one), deciding with the worker's own state machine.
 pub async fn look_at(
     s3: &aws_sdk_s3::Client,
@@ -98,9 +115,10 @@ pub async fn look_at(
     spec_in_place: bool,
     target: StorageClass,
     tier: RestoreTier,
-    size: usize,
+    sampling: Sampling,
 ) -> anyhow::Result<ObjectSample> {
-    let mut sample = Reservoir::new(size);
+    let leave_out = &sampling.leave_out;
+    let mut sample = Reservoir::new(sampling.size);
     for line in keys.reopen()? {
         sample.offer(line.with_context(|| format!("key list {}", keys.name()))?);
     }
@@ -113,7 +131,7 @@ pub async fn look_at(
                 days: 1,
                 in_place: spec_in_place && entry.dest.is_none(),
             };
-            head(s3, bucket, entry, goal, now)
+            head(s3, bucket, entry, goal, (now, leave_out))
         })
         .buffer_unordered(HEADS_IN_FLIGHT)
         .collect()
@@ -127,7 +145,7 @@ async fn head(
     bucket: &str,
     entry: &KeyLine,
     goal: Goal,
-    now: std::time::SystemTime,
+    (now, leave_out): (std::time::SystemTime, &LeaveOut),
 ) -> Looked {
     let head = s3
         .head_object()
@@ -137,7 +155,16 @@ async fn head(
         .send()
         .await;
     match head {
-        Ok(h) => Looked::Object(planned(&h, goal, now)),
+        Ok(h) => {
+            let o = planned(&h, goal, now);
+            let moved = !matches!(o.action, PlannedAction::Skip | PlannedAction::Fail);
+            let modified = h.last_modified().map(|t| t.secs());
+            let now_secs = thaw_common::progress::now_secs();
+            match leave_out.reason(o.size, modified, now_secs) {
+                Some(reason) if moved => Looked::LeftOut(reason, o.size),
+                _ => Looked::Object(o),
+            }
+        }
         Err(e) => {
             let err = AwsError::from_sdk("HeadObject", &e);
             if err.status == Some(404) || err.code == "NotFound" {
@@ -154,6 +181,7 @@ async fn head(
 fn tally(looked: Vec<Looked>, keys: u64, weight: f64) -> ObjectSample {
     let mut objects = Vec::new();
     let (mut missing, mut refused) = (0u64, Vec::new());
+    let mut left_out = BTreeMap::<LeftOutReason, (u64, u64)>::new();
     for l in looked {
         let failed = PlannedObject {
             class: "STANDARD".into(),
@@ -163,6 +191,11 @@ fn tally(looked: Vec<Looked>, keys: u64, weight: f64) -> ObjectSample {
         };
         match l {
             Looked::Object(o) => objects.push(o),
+            Looked::LeftOut(reason, size) => {
+                let e = left_out.entry(reason).or_default();
+                e.0 += 1;
+                e.1 += size;
+            }
             Looked::Missing => {
                 missing += 1;
                 objects.push(failed);
@@ -185,6 +218,7 @@ fn tally(looked: Vec<Looked>, keys: u64, weight: f64) -> ObjectSample {
         objects,
         missing,
         source: "HeadObject",
+        left_out,
     }
 }
 
@@ -196,5 +230,6 @@ pub fn from_inventory(known: &Reservoir<PlannedObject>) -> ObjectSample {
         weight: known.weight(),
         missing: 0,
         source: "inventory",
+        left_out: BTreeMap::new(),
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use thaw_common::leave_out::{Age, ByteSize};
 use thaw_common::storage::{RestoreTier, StorageClass};
 
 use crate::keylist::source::ListFormat;
@@ -184,6 +185,17 @@ pub struct LaunchArgs {
     /// its own timeout; parts grow by themselves to stay within 10,000).
     #[arg(long, env = "THAW_PART_SIZE", default_value_t = 256 * 1024 * 1024)]
     pub part_size: u64,
+    /// Leave objects smaller than this where they are (e.g. `128KiB`): below 128 KB, IA and
+    /// Glacier Instant Retrieval bill 128 KB, and GLACIER/DEEP_ARCHIVE add 40 KB per object.
+    /// Left out of the lots when the list tells sizes (an inventory), else skipped by the
+    /// worker after its HeadObject, with the reason in the report.
+    #[arg(long, env = "THAW_MIN_SIZE")]
+    pub min_size: Option<ByteSize>,
+    /// Leave objects last modified less than this long ago where they are (e.g. `90d`, `12h`,
+    /// `2w`): moving them before their class's minimum duration bills the rest of it.
+    /// Left out at planning with an inventory's dates, else skipped after HeadObject.
+    #[arg(long, env = "THAW_MIN_AGE")]
+    pub min_age: Option<Age>,
     /// Print the plan and what the job will cost, and stop: nothing is uploaded, recorded or
     /// launched (the estimate reads the inventory, or looks at a sample with HeadObject).
     #[arg(long, env = "THAW_DRY_RUN")]

@@ -8,12 +8,14 @@ use thaw_common::spec::JOB_SPEC_NAME;
 use super::args::LaunchArgs;
 use super::plan::Plan;
 use super::preflight::copy_acls;
+use crate::advice::{advise, render as render_advice, AdviceJob};
 use crate::cmd::{out, Global};
 use crate::control::manifest_uri;
 use crate::keylist::KeyList;
 use crate::launcher::{ecs, LaunchSettings, WorkerEnv};
 use crate::pricing::{
     extra_heads_per_copy, from_inventory, load_prices, look_at, price, render, CostSettings,
+    Sampling,
 };
 
 /// Prints the plan: the job, its lots, where its objects go and how its workers start.
@@ -32,6 +34,7 @@ pub fn print_plan(g: &Global, plan: &Plan, keys: &KeyList) -> anyhow::Result<()>
         spec.input_fingerprint
     );
     push_line!(o, "lots: {} ({min} to {max} keys each)", spec.lots);
+    o.push_str(&keys.left_out.lines());
     push_line!(
         o,
         "objects: bucket {} -> {}, restore tier {} for {} days",
@@ -147,7 +150,10 @@ pub async fn print_cost(
                 spec.destination.is_none(),
                 spec.target_class,
                 spec.restore_tier,
-                a.sample as usize,
+                Sampling {
+                    size: a.sample as usize,
+                    leave_out: spec.leave_out,
+                },
             )
             .await
         }
@@ -173,9 +179,18 @@ pub async fn print_cost(
         &settings,
         &prices,
     );
+    let job = AdviceJob {
+        bucket: &spec.bucket,
+        destination: spec.destination.as_ref(),
+        target: spec.target_class,
+        source_kept: spec.destination.is_some() && !spec.delete_source_version,
+    };
+    let reader = aws.as_ref().ok().map(|aws| aws.s3());
+    let advice = advise(reader.as_ref(), &job, keys, &sample, &e, &prices).await?;
     out(&format!(
-        "cost estimate (us-east-1 prices unless --prices; Fargate at 1 vCPU/2 GB and 50 keys/s per task):\n{}",
-        render(&e, &sample, u64::from(spec.lots))
+        "cost estimate (us-east-1 prices unless --prices; Fargate at 1 vCPU/2 GB and 50 keys/s per task):\n{}{}",
+        render(&e, &sample, u64::from(spec.lots)),
+        render_advice(&advice)
     ))
 }
 

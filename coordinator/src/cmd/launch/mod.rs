@@ -64,6 +64,9 @@ pub async fn run(g: &Global, a: LaunchArgs, log_format: LogFormat) -> anyhow::Re
         ..cx
     };
     let keys = read_keys(g, &a, cx.today).await?;
+    if keys.left_out.total() > 0 {
+        info!("{}", keys.left_out.lines().trim_end());
+    }
     let mut plan = plan::plan(&a, &keys.facts(), &cx)?;
     let planned = format!("{} keys in {} lots", plan.spec.keys_total, plan.sizes.len());
     if a.dry_run {
@@ -181,7 +184,15 @@ async fn read_keys(g: &Global, a: &LaunchArgs, today: Date) -> anyhow::Result<Ke
         .keys_file
         .as_deref()
         .ok_or_else(|| usage("a KEYS_FILE or --from is required"))?;
-    read_list(g.aws(), input, a.format, &a.bucket, a.storage_class).await
+    read_list(
+        g.aws(),
+        input,
+        a.format,
+        &a.bucket,
+        a.storage_class,
+        &plan::leave_out(a),
+    )
+    .await
 }
 
 /// Which listed objects `--from` keeps.
@@ -200,6 +211,7 @@ fn listing_filter(a: &LaunchArgs) -> ListingFilter {
         } else {
             String::new()
         },
+        leave_out: plan::leave_out(a),
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use anyhow::{anyhow, Context};
 use thaw_common::input::{expand_dates, Date, InputFormat};
+use thaw_common::leave_out::LeaveOut;
 use thaw_common::plan::{lot_sizes, LotSpec};
 use thaw_common::spec::{
     Destination, JobSpec, S3Location, WorkerSettings, MAX_REQUESTED_PART_SIZE, MIN_PART_SIZE,
@@ -116,6 +117,7 @@ pub fn plan(a: &LaunchArgs, keys: &ListFacts, cx: &PlanContext) -> anyhow::Resul
         request_payer: a.request_payer,
         dest_kms_key: dest_kms_key(a, &dest_buckets)?,
         drop_object_lock_at: Vec::new(),
+        leave_out: leave_out(a),
     };
     Ok(Plan {
         spec,
@@ -124,6 +126,14 @@ pub fn plan(a: &LaunchArgs, keys: &ListFacts, cx: &PlanContext) -> anyhow::Resul
         settings,
         drop_object_lock: a.drop_object_lock,
     })
+}
+
+/// `--min-size` and `--min-age` as the job spec keeps them.
+pub fn leave_out(a: &LaunchArgs) -> LeaveOut {
+    LeaveOut {
+        min_size: a.min_size.map(|s| s.0),
+        min_age_secs: a.min_age.map(|d| d.0),
+    }
 }
 
 /// `--job-id` checked, or an id made from the time.

@@ -97,12 +97,13 @@ pub fn same_job(existing: &JobItem, wanted: &JobSpec) -> anyhow::Result<JobSpec>
             s.overwrite,
             s.delete_source_version,
             s.source_prefix.clone(),
+            s.leave_out,
         )
     };
     // `copy_acls` follows the buckets at launch time: the recorded value stands on resume.
     if flags(&old) != flags(wanted) {
         bail!(
-            "job {job} already exists with other --dest/--overwrite/--delete-source-version/--from settings; resume it with the same flags"
+            "job {job} already exists with other --dest/--overwrite/--delete-source-version/--from/--min-size/--min-age settings; resume it with the same flags"
         );
     }
     if old.lots != wanted.lots {
