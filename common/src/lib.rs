@@ -23,6 +23,7 @@ pub mod spec;
 pub mod storage;
 pub mod task;
 pub mod upload_record;
+pub mod verify;
 pub mod weather;
 
 /// The version written into every job spec, so a report can say which thaw produced it.
