@@ -342,11 +342,9 @@ fn by_checksum(
         return Err(Some(Reason::ShaInParts));
     }
     match &copy.checksum {
-        Some(c) if c.algorithm == s.algorithm && c.kind == ChecksumKind::FullObject => Ok((
-            By::Checksum(s.algorithm),
-            s.value.clone(),
-            c.value.clone(),
-        )),
+        Some(c) if c.algorithm == s.algorithm && c.kind == ChecksumKind::FullObject => {
+            Ok((By::Checksum(s.algorithm), s.value.clone(), c.value.clone()))
+        }
         _ => Err(Some(Reason::NotInAnswer)),
     }
 }
@@ -476,9 +474,7 @@ pub fn read_proofs(body: &str) -> Result<Vec<KeyProof>, String> {
     body.lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
-        .map(|(n, l)| {
-            serde_json::from_str(l).map_err(|e| format!("proof record {}: {e}", n + 1))
-        })
+        .map(|(n, l)| serde_json::from_str(l).map_err(|e| format!("proof record {}: {e}", n + 1)))
         .collect()
 }
 
@@ -545,9 +541,21 @@ mod tests {
     #[test]
     fn etags_that_are_no_md5_are_not_comparable() {
         let cases = [
-            (src("\"k\"", true, None), copy("x", false, None), Reason::SourceKms),
-            (src("\"a-3\"", false, None), copy("x", false, None), Reason::SourceInParts),
-            (src("\"a\"", false, None), copy("x", true, None), Reason::CopyKms),
+            (
+                src("\"k\"", true, None),
+                copy("x", false, None),
+                Reason::SourceKms,
+            ),
+            (
+                src("\"a-3\"", false, None),
+                copy("x", false, None),
+                Reason::SourceInParts,
+            ),
+            (
+                src("\"a\"", false, None),
+                copy("x", true, None),
+                Reason::CopyKms,
+            ),
         ];
         for (s, c, reason) in cases {
             assert_eq!(
@@ -557,7 +565,11 @@ mod tests {
             );
         }
         assert_eq!(
-            compare(&src("\"a\"", false, None), CopyPath::Multipart, &copy("b-2", false, None)),
+            compare(
+                &src("\"a\"", false, None),
+                CopyPath::Multipart,
+                &copy("b-2", false, None)
+            ),
             Proof::NotComparable(Reason::CopiedInParts)
         );
         let no_answer = CopyFacts::default();
@@ -582,19 +594,30 @@ mod tests {
         let bad = copy("z-4", true, Some(crc("AAAB")));
         assert!(matches!(
             compare(&s, CopyPath::Multipart, &bad),
-            Proof::Mismatch { by: By::Checksum(Algorithm::Crc64Nvme), .. }
+            Proof::Mismatch {
+                by: By::Checksum(Algorithm::Crc64Nvme),
+                ..
+            }
         ));
         // single part: the checksum is named, the ETag is checked too
         let plain = src("\"e\"", false, Some(crc("AAAA")));
         assert_eq!(
-            compare(&plain, CopyPath::Single, &copy("e", false, Some(crc("AAAA")))),
+            compare(
+                &plain,
+                CopyPath::Single,
+                &copy("e", false, Some(crc("AAAA")))
+            ),
             Proof::Verified {
                 by: By::Checksum(Algorithm::Crc64Nvme),
                 value: "AAAA".into()
             }
         );
         assert!(matches!(
-            compare(&plain, CopyPath::Single, &copy("f", false, Some(crc("AAAA")))),
+            compare(
+                &plain,
+                CopyPath::Single,
+                &copy("f", false, Some(crc("AAAA")))
+            ),
             Proof::Mismatch { by: By::ETag, .. }
         ));
         // another algorithm in the answer is no proof; the ETag still is
@@ -613,14 +636,22 @@ mod tests {
         let composite = Checksum::reported(Algorithm::Crc32C, "AAAA-3", None);
         assert_eq!(composite.kind, ChecksumKind::Composite);
         let s = src("\"e-3\"", false, Some(composite));
-        let c = copy("f", false, Some(Checksum::reported(Algorithm::Crc32C, "BBBB", None)));
+        let c = copy(
+            "f",
+            false,
+            Some(Checksum::reported(Algorithm::Crc32C, "BBBB", None)),
+        );
         assert_eq!(
             compare(&s, CopyPath::Single, &c),
             Proof::NotComparable(Reason::CompositeChecksum)
         );
         let sha = Checksum::reported(Algorithm::Sha256, "q83v", Some("FULL_OBJECT"));
         let s = src("\"e\"", false, Some(sha.clone()));
-        let c = copy("f-2", false, Some(Checksum::reported(Algorithm::Sha256, "zz-2", None)));
+        let c = copy(
+            "f-2",
+            false,
+            Some(Checksum::reported(Algorithm::Sha256, "zz-2", None)),
+        );
         assert_eq!(
             compare(&s, CopyPath::Multipart, &c),
             Proof::NotComparable(Reason::ShaInParts)
@@ -629,7 +660,10 @@ mod tests {
         let c = copy("e", false, Some(sha));
         assert!(matches!(
             compare(&s, CopyPath::Single, &c),
-            Proof::Verified { by: By::Checksum(Algorithm::Sha256), .. }
+            Proof::Verified {
+                by: By::Checksum(Algorithm::Sha256),
+                ..
+            }
         ));
     }
 

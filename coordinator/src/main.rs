@@ -24,6 +24,7 @@ mod launcher;
 mod live;
 mod liveness;
 mod pricing;
+mod proofs;
 mod usage;
 
 use std::process::ExitCode;

@@ -147,7 +147,10 @@ mod tests {
         assert!(!f.kms);
         let none = copy_facts(None, Some(&ServerSideEncryption::AwsKmsDsse), fields, None);
         assert!(none.kms && none.checksum.is_none());
-        assert_eq!(sdk_algorithm(Algorithm::Crc64Nvme), ChecksumAlgorithm::Crc64Nvme);
+        assert_eq!(
+            sdk_algorithm(Algorithm::Crc64Nvme),
+            ChecksumAlgorithm::Crc64Nvme
+        );
         assert_eq!(sdk_kind(ChecksumKind::FullObject), ChecksumType::FullObject);
     }
 }
