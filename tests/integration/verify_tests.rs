@@ -2,7 +2,8 @@
 //! of plain objects by ETag, objects with a full-object checksum (CRC64NVME, CRC32C; single and
 //! in parts) by checksum, SSE-KMS and multipart-ETag sources reported not comparable, and a copy
 //! whose answer differs from its source failing its key with `CopyMismatch` while the source
-//! version stays (also under `--delete-source-version`). The emulator computes and reports
+//! version stays (also under `--delete-source-version`). SHA-256 is compared on single-part
+//! copies; in parts S3 makes it composite, so it is not comparable there. The emulator computes and reports
 //! checksums as S3 does, and corrupts an answer on demand (tests/emulator_checksum.py).
 
 use std::collections::BTreeMap;
@@ -167,6 +168,8 @@ async fn copies_are_verified_by_etag_or_checksum_and_reported() {
         ("crc32c/single", 5_000, Upload::Checksum("CRC32C")),
         ("crc64/parts", 9 * MIB + 5, Upload::Checksum("CRC64NVME")),
         ("crc32c/parts", 9 * MIB + 7, Upload::Checksum("CRC32C")),
+        ("sha/single", 5_000, Upload::Checksum("SHA256")),
+        ("sha/parts", 9 * MIB + 3, Upload::Checksum("SHA256")),
         ("kms/plain", 4_000, Upload::Kms),
         ("onepart/plain", 6_000, Upload::OnePart),
     ];
@@ -183,14 +186,14 @@ async fn copies_are_verified_by_etag_or_checksum_and_reported() {
         .await
         .expect("lots");
     let counters = lots[0].counters;
-    assert_eq!(counters.copied, 8, "{}", stderr(&out));
+    assert_eq!(counters.copied, 10, "{}", stderr(&out));
     assert_eq!(
         (
             counters.verified_checksum,
             counters.verified_etag,
             counters.not_comparable
         ),
-        (4, 2, 2),
+        (5, 2, 3),
         "{counters:?}"
     );
     // no request made for the proof: one HEAD and one CopyObject per single-part key
@@ -207,11 +210,12 @@ async fn copies_are_verified_by_etag_or_checksum_and_reported() {
 
     let (summary, rows) = report(moto, &table, &job);
     let v = &summary["verification"];
-    assert_eq!(v["verified_by_checksum"], 4, "{summary}");
+    assert_eq!(v["verified_by_checksum"], 5, "{summary}");
+    assert_eq!(v["checksum_algorithms"]["SHA256"], 1, "{summary}");
     assert_eq!(v["checksum_algorithms"]["CRC64NVME"], 2, "{summary}");
     assert_eq!(v["checksum_algorithms"]["CRC32C"], 2, "{summary}");
     assert_eq!(v["verified_by_etag"], 2, "{summary}");
-    assert_eq!(v["not_comparable"], 2, "{summary}");
+    assert_eq!(v["not_comparable"], 3, "{summary}");
     assert_eq!(v["mismatch"], 0, "{summary}");
     assert_eq!(v["not_recorded"], 0, "{summary}");
     let row = |k: &str| {
@@ -225,6 +229,7 @@ async fn copies_are_verified_by_etag_or_checksum_and_reported() {
         ("crc32c/single", "CRC32C"),
         ("crc64/parts", "CRC64NVME"),
         ("crc32c/parts", "CRC32C"),
+        ("sha/single", "SHA256"),
     ] {
         let r = row(key);
         assert_eq!(
@@ -246,13 +251,14 @@ async fn copies_are_verified_by_etag_or_checksum_and_reported() {
         row("etag/a")[9],
         head.e_tag().expect("etag").trim_matches('"')
     );
-    for key in ["kms/plain", "onepart/plain"] {
+    for key in ["kms/plain", "onepart/plain", "sha/parts"] {
         let r = row(key);
         assert_eq!(r[7], "not comparable", "{r:?}");
         assert!(r[6].contains("not comparable:"), "{r:?}");
     }
     assert!(row("kms/plain")[6].contains("SSE-KMS"));
     assert!(row("onepart/plain")[6].contains("uploaded in parts"));
+    assert!(row("sha/parts")[6].contains("SHA-1/SHA-256"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
