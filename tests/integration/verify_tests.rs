@@ -178,7 +178,11 @@ async fn copies_are_verified_by_etag_or_checksum_and_reported() {
     }
     let keys: Vec<String> = objects.iter().map(|(k, ..)| k.to_string()).collect();
     let job = unique("job");
-    let out = launch_local_ok(moto, &table, &bucket, &job, write_keys(&keys), &MULTIPART);
+    let logs = std::env::temp_dir().join(unique("verify-logs"));
+    let logs_arg = logs.to_string_lossy().into_owned();
+    let mut flags = MULTIPART.to_vec();
+    flags.extend(["--log-dir", &logs_arg]);
+    let out = launch_local_ok(moto, &table, &bucket, &job, write_keys(&keys), &flags);
 
     // the worker's counters (the summary line prints them)
     let lots = ProgressTable::new(c.ddb.clone(), &table)
@@ -195,6 +199,33 @@ async fn copies_are_verified_by_etag_or_checksum_and_reported() {
         ),
         (5, 2, 3),
         "{counters:?}"
+    );
+    // the worker's summary line and closing log line count them
+    let log_file = logs.join(&job).join(format!("lot-{:05}.log", lots[0].lot));
+    let log = std::fs::read_to_string(&log_file).expect("lot log");
+    assert!(
+        log.contains("copies verified: 5 by checksum, 2 by ETag, 3 not comparable"),
+        "{log}"
+    );
+    let summary_line: Value = log
+        .lines()
+        .filter_map(|l| l.find('{').map(|at| &l[at..]))
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v.get("counters").is_some())
+        .expect("summary line");
+    let counted = &summary_line["counters"];
+    assert_eq!(
+        (
+            &counted["verified_checksum"],
+            &counted["verified_etag"],
+            &counted["not_comparable"]
+        ),
+        (&Value::from(5), &Value::from(2), &Value::from(3)),
+        "{summary_line}"
+    );
+    assert_eq!(
+        summary_line["requests"]["s3_put"], 1,
+        "one PutObject of proofs: {summary_line}"
     );
     // no request made for the proof: one HEAD and one CopyObject per single-part key
     for key in ["etag/a", "crc64/single", "kms/plain"] {
