@@ -14,6 +14,9 @@ computes the copy's checksum and returns it in CopyObjectResult; CreateMultipart
   else moto's own value (too slow to compute in Python for the multi-MiB multipart bodies);
 * CompleteMultipartUpload answers carry the object's checksum and `ChecksumType`, as S3's do
   (moto's answer has neither);
+* UploadPartCopy into an upload created with a checksum algorithm answers the part's checksum
+  in CopyPartResult, and CompleteMultipartUpload of such an upload without a part's checksum is
+  refused (400 InvalidRequest), as S3 does (moto gives none and checks none);
 * a fault switch: {"corrupt_copy": {"bucket": B, "key": K, "what": "etag" | "checksum"}} makes
   the next CopyObject or CompleteMultipartUpload answer for B/K report another ETag or checksum
   than the copy's (one-shot; several may be queued), so the worker's mismatch path runs.
@@ -21,6 +24,7 @@ computes the copy's checksum and returns it in CopyObjectResult; CreateMultipart
 
 import base64
 import hashlib
+import io
 import re
 import threading
 import urllib.parse
@@ -164,12 +168,95 @@ def _corrupted(body: bytes, what: str) -> bytes:
     return re.sub(rb"(<" + tag + rb">)([^<]*)(</)", change, body, count=1)
 
 
+def _upload_algorithm(bucket: str, upload_id: str):
+    """The checksum algorithm an open upload was created with, and the upload."""
+    for account in s3_models.s3_backends.values():
+        for backend in account.values():
+            b = backend.buckets.get(bucket)
+            upload = b.multiparts.get(upload_id) if b is not None else None
+            if upload is not None:
+                return upload.metadata.get("x-amz-checksum-algorithm"), upload
+    return None, None
+
+
+def _upload_id(environ):
+    return (urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("uploadId") or [None])[0]
+
+
+def _missing_part_checksum(environ, bucket: str):
+    """For a CompleteMultipartUpload of a checksum upload: the first part listed without its
+    checksum, as (algorithm, part number); None when every part has it (or no checksum)."""
+    algorithm, _ = _upload_algorithm(bucket, _upload_id(environ))
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    if not algorithm:
+        return None
+    for part in re.findall(rb"<Part>(.*?)</Part>", body, re.S):
+        if f"<Checksum{algorithm}>".encode() not in part:
+            number = re.search(rb"<PartNumber>(\d+)</PartNumber>", part)
+            return algorithm, (number.group(1).decode() if number else "?")
+    return None
+
+
+def _with_part_checksum(body: bytes, environ, bucket: str) -> bytes:
+    """An UploadPartCopy answer with the part's checksum, when the upload has an algorithm."""
+    algorithm, upload = _upload_algorithm(bucket, _upload_id(environ))
+    number = (urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("partNumber") or ["0"])[0]
+    part = upload.parts.get(int(number)) if upload is not None else None
+    if not algorithm or part is None:
+        return body
+    value = compute_checksum(part.value, algorithm).decode()
+    extra = f"<Checksum{algorithm}>{value}</Checksum{algorithm}>".encode()
+    return body.replace(b"</CopyPartResult>", extra + b"</CopyPartResult>")
+
+
+def _refused(start_response, message: str):
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>InvalidRequest</Code><Message>{message}</Message>"
+        "<RequestId>thaw-moto</RequestId><HostId>thaw-moto</HostId></Error>"
+    ).encode()
+    start_response("400 Bad Request", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def around(op: str, environ, start_response, app):
     """CopyObject and CompleteMultipartUpload answered by moto, then completed (checksums) and
     corrupted when asked; None for any other request."""
     complete = op == "s3:POST:multipart"
+    if op == "s3:UploadPartCopy":
+        return _answer(environ, start_response, app, lambda b: _with_part_checksum(b, environ, _object_of(environ)[0]))
     if op != "s3:CopyObject" and not complete:
         return None
+    if complete:
+        missing = _missing_part_checksum(environ, _object_of(environ)[0])
+        if missing:
+            algorithm, number = missing
+            return _refused(
+                start_response,
+                f"The upload was created using a {algorithm.lower()} checksum. The complete request "
+                f"must include the checksum for each part. It was missing for part {number} in the request.",
+            )
+    return _answer(environ, start_response, app, lambda b: _copy_answer(b, environ, complete))
+
+
+def _copy_answer(body: bytes, environ, complete: bool) -> bytes:
+    if b"<CopyObjectResult" not in body and b"<CompleteMultipartUploadResult" not in body:
+        return body
+    bucket, key = _object_of(environ)
+    if complete:
+        body = _with_checksum(body, bucket, key)
+    with _LOCK:
+        queued = CORRUPT.get((bucket, key))
+        what = queued.pop(0) if queued else None
+        if queued == []:
+            CORRUPT.pop((bucket, key), None)
+    return _corrupted(body, what) if what else body
+
+
+def _answer(environ, start_response, app, rewrite):
+    """moto's answer, its body passed through `rewrite` when it is a 200."""
     captured = []
 
     def capture(status, headers, exc_info=None):
@@ -178,17 +265,8 @@ def around(op: str, environ, start_response, app):
 
     body = b"".join(app(environ, capture))
     status, headers = captured[0]
-    if status.startswith("200") and (b"<CopyObjectResult" in body or b"<CompleteMultipartUploadResult" in body):
-        bucket, key = _object_of(environ)
-        if complete:
-            body = _with_checksum(body, bucket, key)
-        with _LOCK:
-            queued = CORRUPT.get((bucket, key))
-            what = queued.pop(0) if queued else None
-            if queued == []:
-                CORRUPT.pop((bucket, key), None)
-        if what:
-            body = _corrupted(body, what)
+    if status.startswith("200"):
+        body = rewrite(body)
     headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
     headers.append(("Content-Length", str(len(body))))
     start_response(status, headers)
