@@ -1,5 +1,5 @@
 //! The proofs that copies are their sources, as the report shows them: read back from the
-//! objects the workers wrote (one per run of a lot, see [`thaw_common::verify::proofs_key`]),
+//! objects the workers wrote (one per run of a lot, see [`thaw_common::proof_record::proofs_key`]),
 //! turned into the report's columns, and counted.
 
 use std::collections::BTreeMap;
@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use serde::Serialize;
 use thaw_common::aws::AwsError;
+use thaw_common::proof_record::{read_proofs, KeyProof};
 use thaw_common::spec::S3Location;
-use thaw_common::verify::{read_proofs, By, KeyProof, Proof};
+use thaw_common::verify::{By, Proof};
 
 /// The proofs of one lot's keys by manifest position (a later run's record of a key replaces
 /// an earlier one's): one GetObject per run of the lot; a run that wrote none is skipped.
@@ -20,7 +21,7 @@ pub async fn lot_proofs(
 ) -> anyhow::Result<BTreeMap<usize, Proof>> {
     let mut proofs = BTreeMap::new();
     for attempt in 1..=attempts {
-        let key = control.key(&thaw_common::verify::proofs_key(lot, attempt));
+        let key = control.key(&thaw_common::proof_record::proofs_key(lot, attempt));
         let got = s3
             .get_object()
             .bucket(&control.bucket)
@@ -80,21 +81,21 @@ pub struct Columns {
 pub fn columns(proof: Option<&Proof>, copied: bool) -> Columns {
     match proof {
         Some(Proof::Verified { by, value }) => Columns {
-            verification: thaw_common::verify::VERIFIED,
+            verification: thaw_common::proof_record::VERIFIED,
             by: by.as_str(),
             source: value.clone(),
             copy: value.clone(),
             reason: None,
         },
         Some(Proof::Mismatch { by, source, copy }) => Columns {
-            verification: thaw_common::verify::MISMATCH,
+            verification: thaw_common::proof_record::MISMATCH,
             by: by.as_str(),
             source: source.clone(),
             copy: copy.clone(),
             reason: None,
         },
         Some(Proof::NotComparable(r)) => Columns {
-            verification: thaw_common::verify::NOT_COMPARABLE,
+            verification: thaw_common::proof_record::NOT_COMPARABLE,
             reason: Some(r.message()),
             ..Columns::default()
         },

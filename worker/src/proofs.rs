@@ -1,11 +1,11 @@
-//! Writes the proofs of a run's copies (see [`thaw_common::verify`]) where `coordinator report`
+//! Writes the proofs of a run's copies (see [`thaw_common::proof_record`]) where `coordinator report`
 //! reads them: one object per run, `<control>/proofs/<lot>/<attempt>.jsonl`, a JSON line per
 //! copied key. One PutObject per run, whatever the number of keys; nothing when the run copied
 //! nothing. A run killed before its end (SIGKILL, an out-of-memory kill) writes none: its
 //! copies then show no proof values in the report, and their counters still count them.
 
 use thaw_common::aws::AwsError;
-use thaw_common::verify::{proofs_body, proofs_key};
+use thaw_common::proof_record::{proofs_body, proofs_key};
 
 use crate::metrics::Metrics;
 use crate::Ctx;

@@ -5,7 +5,8 @@ use std::sync::Mutex;
 
 use thaw_common::checkpoint::{LotCheckpoint, LotState};
 use thaw_common::progress::now_secs;
-use thaw_common::verify::{By, KeyProof, Proof};
+use thaw_common::proof_record::KeyProof;
+use thaw_common::verify::{By, Proof};
 
 /// Progress of the lot, behind a lock held only for bit flips and counter bumps.
 #[derive(Debug)]
@@ -257,7 +258,7 @@ mod tests {
         );
         let proofs = t.proofs();
         assert_eq!(proofs.len(), 5);
-        assert_eq!(proofs[4].verdict, thaw_common::verify::MISMATCH);
+        assert_eq!(proofs[4].verdict, thaw_common::proof_record::MISMATCH);
         let line = describe(LotState::Running, &t.snapshot());
         assert!(
             line.ends_with("copies verified: 1 by checksum, 1 by ETag, 1 not comparable"),
