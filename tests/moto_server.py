@@ -32,6 +32,8 @@ What it adds to plain moto (all off unless configured):
   (`{"hangs": {...}}` or `THAW_MOTO_HANGS`);
 * requester-pays buckets and Object Lock headers refused as S3 refuses them: see
   emulator_access.py;
+* copies' checksums as S3 computes and reports them, and answers corrupted on demand
+  (`{"corrupt_copy": ...}`): see emulator_checksum.py;
 * request counting: GET /_thaw/stats returns the number of requests seen per operation (and the
   canned ACL copies asked for), so tests and the benchmark can cross-check the worker's own
   counters. `?bucket=B` gives the counts of one bucket's requests, `?bucket=B&key=K` of one
@@ -92,6 +94,7 @@ import emulator_launch
 import emulator_hang
 import emulator_access
 import emulator_advice  # Intelligent-Tiering configurations, refused bucket reads
+import emulator_checksum  # noqa: E402 - copies' checksums as S3 reports them (its own module)
 import emulator_throttle  # noqa: E402 - S3's rate limits and Expedited capacity (its own module)
 
 CONFIG = {
@@ -131,6 +134,7 @@ def _configure(update: dict):
         emulator_hang.configure(update)
         emulator_throttle.configure(update)
         emulator_advice.configure(update)
+        emulator_checksum.configure(update)
         for name in FAULT_RATES:
             if name in update:
                 FAULT_CALLS[name] = 0
@@ -672,6 +676,9 @@ def wrap(app):
                 "At least one of the pre-conditions you specified did not hold",
             )
         _before_moto(environ, op)
+        checked = emulator_checksum.around(op, environ, start_response, app)
+        if checked is not None:
+            return checked
         if op in DDB_WRITES:
             with DDB_WRITE_LOCK:
                 return app(environ, start_response)

@@ -105,6 +105,15 @@ pub struct Counters {
     /// capacity, or a DEEP_ARCHIVE object, which has no Expedited tier).
     #[serde(default)]
     pub tier_fallbacks: u64,
+    /// Copies whose ETag was the source's (see [`crate::verify`]).
+    #[serde(default)]
+    pub verified_etag: u64,
+    /// Copies whose full-object checksum was the source's.
+    #[serde(default)]
+    pub verified_checksum: u64,
+    /// Copies nothing S3 said could be compared with their source.
+    #[serde(default)]
+    pub not_comparable: u64,
 }
 
 impl Counters {
@@ -124,6 +133,9 @@ impl Counters {
         self.bytes_copied += o.bytes_copied;
         self.throttled += o.throttled;
         self.tier_fallbacks += o.tier_fallbacks;
+        self.verified_etag += o.verified_etag;
+        self.verified_checksum += o.verified_checksum;
+        self.not_comparable += o.not_comparable;
     }
 }
 
@@ -348,6 +360,9 @@ mod tests {
             bytes_copied: 7,
             throttled: 8,
             tier_fallbacks: 9,
+            verified_etag: 10,
+            verified_checksum: 11,
+            not_comparable: 12,
         };
         assert_eq!(a.done(), 4 + 5 + 6);
         let mut sum = a;
@@ -364,6 +379,9 @@ mod tests {
                 bytes_copied: 14,
                 throttled: 16,
                 tier_fallbacks: 18,
+                verified_etag: 20,
+                verified_checksum: 22,
+                not_comparable: 24,
             }
         );
     }
@@ -402,6 +420,9 @@ mod tests {
             bytes_copied: 1,
             throttled: 1,
             tier_fallbacks: 1,
+            verified_etag: 1,
+            verified_checksum: 1,
+            not_comparable: 1,
         };
         let mut sum = Counters {
             restore_requested: 3,

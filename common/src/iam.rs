@@ -275,6 +275,7 @@ pub const WORKER_OPERATIONS: &[&str] = &[
     "get_object_tagging",
     "head_object",
     "list_multipart_uploads",
+    "put_object",
     "restore_object",
     "update_item",
     "upload_part_copy",

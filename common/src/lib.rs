@@ -19,11 +19,13 @@ pub mod leave_out;
 pub mod logging;
 pub mod plan;
 pub mod progress;
+pub mod proof_record;
 pub mod sample;
 pub mod spec;
 pub mod storage;
 pub mod task;
 pub mod upload_record;
+pub mod verify;
 pub mod weather;
 
 /// The version written into every job spec, so a report can say which thaw produced it.

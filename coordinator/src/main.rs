@@ -25,6 +25,7 @@ mod launcher;
 mod live;
 mod liveness;
 mod pricing;
+mod proofs;
 mod usage;
 
 use std::process::ExitCode;

@@ -19,6 +19,7 @@ mod ops_tests;
 mod output_tests;
 mod rig;
 mod stack_lint_tests;
+mod verify_tests;
 mod version_tests;
 mod weather_tests;
 mod worker_tests;

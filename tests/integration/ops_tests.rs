@@ -185,7 +185,7 @@ async fn follow_drives_a_troubled_job_to_its_end() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "Bucket,Key,VersionId,TaskStatus,ErrorCode,HTTPStatusCode,ResultMessage"
+        "Bucket,Key,VersionId,TaskStatus,ErrorCode,HTTPStatusCode,ResultMessage,Verification,VerifiedBy,SourceChecksumOrETag,CopyChecksumOrETag"
     );
     assert_eq!(lines.len(), 124);
     assert_eq!(

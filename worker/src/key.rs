@@ -10,6 +10,7 @@ use thaw_common::keystate::{
 };
 use thaw_common::progress::now_secs;
 use thaw_common::upload_record::{UploadEntry, UploadSlot};
+use thaw_common::verify::MISMATCH_CODE;
 use thaw_common::weather::is_weather;
 
 use crate::copy::{self, Copied};
@@ -123,6 +124,7 @@ async fn carry_out(
                     .target
                     .as_ref()
                     .and_then(|t| t.facts.version_id.clone()),
+                proof: None,
             };
             match delete_source_version(ctx, entry, src, &copied).await {
                 Ok(()) => {
@@ -218,8 +220,9 @@ async fn copy_key(ctx: &Ctx, i: usize, entry: &KeyLine, src: &ObjectInfo) -> Ste
     copied_or_not(ctx, i, entry, src, pending.is_some(), result).await
 }
 
-/// The end of a copy: the source version deleted when asked (then the record dropped), the key
-/// counted, or why not.
+/// The end of a copy: a copy that is not its source fails the key (its source kept, its
+/// pending delete dropped); else the source version deleted when asked (then the record
+/// dropped), the key counted with its proof, or why not.
 async fn copied_or_not(
     ctx: &Ctx,
     i: usize,
@@ -231,6 +234,16 @@ async fn copied_or_not(
     let key = entry.key.as_str();
     match result {
         Ok(copied) => {
+            let proof = copied.proof.as_ref();
+            if let (Some(p), Some(message)) = (proof, proof.and_then(|p| p.mismatch_message())) {
+                tracing::error!(key, %message, "the copy is not its source");
+                if pending {
+                    ctx.forget(UploadSlot::PendingDelete(i)).await;
+                }
+                ctx.tracker.proved(i, p);
+                ctx.tracker.failed(i, MISMATCH_CODE, &message);
+                return Step::Finished;
+            }
             if ctx.rules.delete_source_version {
                 if let Err(e) = delete_source_version_retried(ctx, entry, obj, &copied).await {
                     let message = format!("copied, but the source version was kept: {}", e.message);
@@ -240,6 +253,9 @@ async fn copied_or_not(
                 if pending {
                     ctx.forget(UploadSlot::PendingDelete(i)).await;
                 }
+            }
+            if let Some(p) = proof {
+                ctx.tracker.proved(i, p);
             }
             ctx.tracker
                 .copied(i, copied.bytes, obj.facts.head.is_archived());

@@ -23,6 +23,7 @@ mod manifest;
 mod metrics;
 mod object;
 mod passes;
+mod proofs;
 mod ratelimit;
 mod records;
 mod recovery;

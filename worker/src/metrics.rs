@@ -25,6 +25,8 @@ pub struct Metrics {
     pub s3_delete: AtomicU64,
     /// S3 GetObject (job spec and manifest).
     pub s3_get: AtomicU64,
+    /// S3 PutObject (the run's copy proofs, once per run).
+    pub s3_put: AtomicU64,
     /// DynamoDB reads.
     pub ddb_read: AtomicU64,
     /// DynamoDB writes.
@@ -61,6 +63,7 @@ impl Metrics {
             "s3_delete": g(&self.s3_delete),
             "s3_get_acl": g(&self.s3_get_acl),
             "s3_get": g(&self.s3_get),
+            "s3_put": g(&self.s3_put),
             "ddb_read": g(&self.ddb_read),
             "ddb_write": g(&self.ddb_write),
         })

@@ -2,7 +2,7 @@
 //! ([`ObjectFacts`]), and every attribute a multipart copy must carry over by hand.
 
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
-use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ServerSideEncryption};
+use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption};
 use thaw_common::aws::AwsError;
 use thaw_common::keystate::{parse_restore_header, Failure, Look, ObjectFacts, ObjectHead};
 
@@ -47,24 +47,6 @@ impl ObjectInfo {
     /// Size in bytes.
     pub fn size(&self) -> u64 {
         self.facts.size
-    }
-
-    /// The checksum algorithm the object was stored with, if S3 reports one.
-    pub fn checksum_algorithm(&self) -> Option<ChecksumAlgorithm> {
-        let r = &self.raw;
-        if r.checksum_crc64_nvme().is_some() {
-            Some(ChecksumAlgorithm::Crc64Nvme)
-        } else if r.checksum_crc32_c().is_some() {
-            Some(ChecksumAlgorithm::Crc32C)
-        } else if r.checksum_crc32().is_some() {
-            Some(ChecksumAlgorithm::Crc32)
-        } else if r.checksum_sha256().is_some() {
-            Some(ChecksumAlgorithm::Sha256)
-        } else if r.checksum_sha1().is_some() {
-            Some(ChecksumAlgorithm::Sha1)
-        } else {
-            None
-        }
     }
 }
 
@@ -283,30 +265,6 @@ mod tests {
         assert_eq!(plain.size(), 0);
         assert!(!plain.facts.kms && plain.facts.head.sse_customer);
         assert_eq!(plain.facts.version(), "null");
-    }
-
-    #[test]
-    fn checksum_algorithm_follows_the_reported_checksum() {
-        let with = |b: aws_sdk_s3::operation::head_object::builders::HeadObjectOutputBuilder| {
-            ObjectInfo::from_head(b.build()).checksum_algorithm()
-        };
-        assert_eq!(with(HeadObjectOutput::builder()), None);
-        assert_eq!(
-            with(HeadObjectOutput::builder().checksum_crc32_c("x")),
-            Some(ChecksumAlgorithm::Crc32C)
-        );
-        assert_eq!(
-            with(HeadObjectOutput::builder().checksum_sha256("x")),
-            Some(ChecksumAlgorithm::Sha256)
-        );
-        assert_eq!(
-            with(
-                HeadObjectOutput::builder()
-                    .checksum_crc64_nvme("x")
-                    .checksum_sha1("y")
-            ),
-            Some(ChecksumAlgorithm::Crc64Nvme)
-        );
     }
 
     #[test]

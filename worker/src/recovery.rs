@@ -142,6 +142,7 @@ async fn delete_copied_version(
     let done = Copied {
         bytes: target.size(),
         version_id: target.facts.version_id.clone(),
+        proof: None,
     };
     let pinned = KeyLine {
         version_id: Some(version.to_owned()),

@@ -24,6 +24,7 @@ use crate::emf_writer::emf_loop;
 use crate::manifest::{read_spec, Manifest};
 use crate::metrics::Metrics;
 use crate::passes::{process_lot, LotOutcome};
+use crate::proofs;
 use crate::ratelimit::{Pacing, RateLimiter};
 use crate::records::Records;
 use crate::recovery::recover;
@@ -352,6 +353,8 @@ async fn end(ctx: &Ctx, outcome: LotOutcome, started: Instant) -> Result<Outcome
             next_check,
         } => (final_state(&cp.counters, pending), Some(next_check)),
     };
+    // The proofs before the checkpoint that counts their keys done.
+    proofs::write(ctx).await;
     if let Err(e) = final_write(ctx, &cp, state, next_check_at).await {
         if matches!(e, ProgressError::Fenced { .. }) {
             return Ok(fenced_exit(ctx, started));

@@ -5,6 +5,8 @@ use std::sync::Mutex;
 
 use thaw_common::checkpoint::{LotCheckpoint, LotState};
 use thaw_common::progress::now_secs;
+use thaw_common::proof_record::KeyProof;
+use thaw_common::verify::{By, Proof};
 
 /// Progress of the lot, behind a lock held only for bit flips and counter bumps.
 #[derive(Debug)]
@@ -16,13 +18,19 @@ pub struct Tracker {
 struct Inner {
     cp: LotCheckpoint,
     dirty: bool,
+    /// The proofs of this run's copies, for the report (written once, at the end of the run).
+    proofs: Vec<KeyProof>,
 }
 
 impl Tracker {
     /// Starts from a checkpoint read from the table.
     pub fn new(cp: LotCheckpoint) -> Self {
         Self {
-            inner: Mutex::new(Inner { cp, dirty: true }),
+            inner: Mutex::new(Inner {
+                cp,
+                dirty: true,
+                proofs: Vec::new(),
+            }),
         }
     }
 
@@ -63,6 +71,30 @@ impl Tracker {
             }
             s.dirty = true;
         })
+    }
+
+    /// The proof of key `i`'s copy, recorded for the report; a verified or not comparable copy
+    /// of a key not done yet is counted (call before [`Tracker::copied`]); a mismatch is
+    /// counted as the key's failure.
+    pub fn proved(&self, i: usize, proof: &Proof) {
+        self.with(|s| {
+            s.proofs.push(KeyProof::of(i, proof));
+            if !s.cp.done.get(i) {
+                let c = &mut s.cp.counters;
+                match proof {
+                    Proof::Verified { by: By::ETag, .. } => c.verified_etag += 1,
+                    Proof::Verified { .. } => c.verified_checksum += 1,
+                    Proof::NotComparable(_) => c.not_comparable += 1,
+                    Proof::Mismatch { .. } => {}
+                }
+            }
+            s.dirty = true;
+        })
+    }
+
+    /// The proofs recorded by this run so far.
+    pub fn proofs(&self) -> Vec<KeyProof> {
+        self.with(|s| s.proofs.clone())
     }
 
     /// Key `i` already was in the target class.
@@ -164,14 +196,17 @@ impl Tracker {
 pub fn describe(state: LotState, cp: &LotCheckpoint) -> String {
     let c = &cp.counters;
     format!(
-        "{state}: {}/{} done ({} copied, {} skipped, {} failed), {} restores requested, {} throttled",
+        "{state}: {}/{} done ({} copied, {} skipped, {} failed), {} restores requested, {} throttled, copies verified: {} by checksum, {} by ETag, {} not comparable",
         c.done(),
         c.keys_total,
         c.copied,
         c.skipped,
         c.failed,
         c.restore_requested,
-        c.throttled
+        c.throttled,
+        c.verified_checksum,
+        c.verified_etag,
+        c.not_comparable
     )
 }
 
@@ -194,6 +229,49 @@ mod tests {
         assert_eq!(cp.counters.failed, 1);
         assert!(t.take_if_dirty(false).is_none());
         assert!(t.is_done(0) && t.is_done(1) && !t.is_done(2));
+    }
+
+    #[test]
+    fn proofs_are_recorded_and_counted_once() {
+        use thaw_common::verify::{Algorithm, Reason};
+        let t = Tracker::new(LotCheckpoint::new(4));
+        let etag = Proof::Verified {
+            by: By::ETag,
+            value: "e".into(),
+        };
+        t.proved(0, &etag);
+        t.copied(0, 1, false);
+        // a key done already is not counted again
+        t.proved(0, &etag);
+        t.proved(
+            1,
+            &Proof::Verified {
+                by: By::Checksum(Algorithm::Crc32C),
+                value: "c".into(),
+            },
+        );
+        t.proved(2, &Proof::NotComparable(Reason::SourceKms));
+        t.proved(
+            3,
+            &Proof::Mismatch {
+                by: By::ETag,
+                source: "a".into(),
+                copy: "b".into(),
+            },
+        );
+        let c = t.snapshot().counters;
+        assert_eq!(
+            (c.verified_etag, c.verified_checksum, c.not_comparable),
+            (1, 1, 1)
+        );
+        let proofs = t.proofs();
+        assert_eq!(proofs.len(), 5);
+        assert_eq!(proofs[4].verdict, thaw_common::proof_record::MISMATCH);
+        let line = describe(LotState::Running, &t.snapshot());
+        assert!(
+            line.ends_with("copies verified: 1 by checksum, 1 by ETag, 1 not comparable"),
+            "{line}"
+        );
     }
 
     #[test]

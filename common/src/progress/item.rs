@@ -115,6 +115,9 @@ fn counters(item: &HashMap<String, AttributeValue>, keys_total: u64) -> Counters
         bytes_copied: get_n(item, "bytes_copied").unwrap_or(0),
         throttled: get_n(item, "throttled").unwrap_or(0),
         tier_fallbacks: get_n(item, "tier_fallbacks").unwrap_or(0),
+        verified_etag: get_n(item, "verified_etag").unwrap_or(0),
+        verified_checksum: get_n(item, "verified_checksum").unwrap_or(0),
+        not_comparable: get_n(item, "not_comparable").unwrap_or(0),
     }
 }
 

@@ -116,7 +116,7 @@ impl ProgressTable {
             })
             .collect();
         let mut expr = String::from(
-            "SET #st = :st, heartbeat_at = :now, updated_at = :now, restore_requested = :rr, restored = :rs, copied = :cp, skipped = :sk, failed = :fl, bytes_copied = :by, throttled = :thr, tier_fallbacks = :tfb, done_keys = :done, skipped_keys = :skipped, restore_keys = :rkeys, failures = :failures",
+            "SET #st = :st, heartbeat_at = :now, updated_at = :now, restore_requested = :rr, restored = :rs, copied = :cp, skipped = :sk, failed = :fl, bytes_copied = :by, throttled = :thr, tier_fallbacks = :tfb, verified_etag = :vet, verified_checksum = :vck, not_comparable = :vnc, done_keys = :done, skipped_keys = :skipped, restore_keys = :rkeys, failures = :failures",
         );
         let mut vals = vec![
             (":st", s(state.as_str())),
@@ -128,6 +128,9 @@ impl ProgressTable {
             (":by", n(c.bytes_copied)),
             (":thr", n(c.throttled)),
             (":tfb", n(c.tier_fallbacks)),
+            (":vet", n(c.verified_etag)),
+            (":vck", n(c.verified_checksum)),
+            (":vnc", n(c.not_comparable)),
             (":done", AttributeValue::B(Blob::new(cp.done.as_bytes()))),
             (
                 ":skipped",

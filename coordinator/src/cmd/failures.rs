@@ -18,6 +18,8 @@ use thaw_common::progress::LotItem;
 
 use super::{out, Global};
 use crate::job::load_job;
+use crate::proofs::{self, Tally};
+use thaw_common::verify::Proof;
 
 /// Flags of `coordinator failures`.
 #[derive(Debug, clap::Args)]
@@ -242,12 +244,23 @@ fn http_status(code: &str) -> &'static str {
     }
 }
 
-/// The report header (S3 Batch Operations completion report columns).
-pub const REPORT_HEADER: &str =
-    "Bucket,Key,VersionId,TaskStatus,ErrorCode,HTTPStatusCode,ResultMessage\n";
+/// The report header: S3 Batch Operations completion report columns, then the proof that the
+/// copy is its source ([`proofs::Columns`]).
+pub const REPORT_HEADER: &str = "Bucket,Key,VersionId,TaskStatus,ErrorCode,HTTPStatusCode,ResultMessage,Verification,VerifiedBy,SourceChecksumOrETag,CopyChecksumOrETag\n";
 
-/// One lot's report rows.
-fn report_rows(bucket: &str, lot: &LotItem, keys: &[KeyLine], failed_only: bool) -> String {
+/// True when thaw copied key `i` (done, not skipped).
+fn copied(lot: &LotItem, i: usize) -> bool {
+    lot.checkpoint.done.get(i) && !lot.checkpoint.skipped.get(i)
+}
+
+/// One lot's report rows, with the proofs of its copies by manifest position.
+fn report_rows(
+    bucket: &str,
+    lot: &LotItem,
+    keys: &[KeyLine],
+    proofs: &std::collections::BTreeMap<usize, Proof>,
+    failed_only: bool,
+) -> String {
     let mut text = String::new();
     for (i, entry) in keys.iter().enumerate() {
         let (status, code, http, message) = match status_of(lot, i) {
@@ -273,13 +286,22 @@ fn report_rows(bucket: &str, lot: &LotItem, keys: &[KeyLine], failed_only: bool)
         if failed_only && status != "failed" {
             continue;
         }
+        let proof = proofs::columns(proofs.get(&i), copied(lot, i));
+        let message = match proof.reason {
+            Some(reason) => format!("{message}; not comparable: {reason}"),
+            None => message.to_owned(),
+        };
         text.push_str(&format!(
-            "{},{},{},{status},{},{http},{}\n",
+            "{},{},{},{status},{},{http},{},{},{},{},{}\n",
             csv_field(bucket),
             utf8_percent_encode(&entry.key, REPORT_KEY),
             csv_field(entry.version_id.as_deref().unwrap_or("")),
             csv_field(code),
-            csv_field(message)
+            csv_field(&message),
+            proof.verification,
+            proof.by,
+            csv_field(&proof.source),
+            csv_field(&proof.copy)
         ));
     }
     text
@@ -300,16 +322,19 @@ pub async fn run_report(g: &Global, args: ReportArgs) -> anyhow::Result<()> {
     let control = job.spec.control.join("report");
     let mut rows = 0usize;
     let (mut succeeded, mut failed, mut pending) = (0u64, 0u64, 0u64);
+    let mut tally = Tally::default();
     for lot in &lots {
         let keys = manifest_keys(&s3, lot).await?;
+        let proofs = proofs::lot_proofs(&s3, &job.spec.control, lot.lot, lot.attempt).await?;
         for i in 0..keys.len() {
             match status_of(lot, i) {
                 KeyStatus::Succeeded { .. } => succeeded += 1,
                 KeyStatus::Failed { .. } => failed += 1,
                 KeyStatus::Pending => pending += 1,
             }
+            tally.count(proofs.get(&i), copied(lot, i));
         }
-        let text = report_rows(&job.spec.bucket, lot, &keys, args.failed_only);
+        let text = report_rows(&job.spec.bucket, lot, &keys, &proofs, args.failed_only);
         rows += text.lines().count();
         let key = control.key(&format!("lots/{:05}.csv", lot.lot));
         s3.put_object()
@@ -329,7 +354,7 @@ pub async fn run_report(g: &Global, args: ReportArgs) -> anyhow::Result<()> {
     if let Some(f) = file.as_mut() {
         f.flush().context("writing the output file")?;
     }
-    let summary = summary_json(
+    let mut summary = summary_json(
         &job.spec.job_id,
         &lots,
         succeeded,
@@ -338,6 +363,7 @@ pub async fn run_report(g: &Global, args: ReportArgs) -> anyhow::Result<()> {
         rows,
         &control.to_string(),
     );
+    summary["verification"] = serde_json::to_value(&tally).context("serialising the tally")?;
     let text = serde_json::to_string_pretty(&summary).context("serialising the summary")?;
     let key = control.key("summary.json");
     s3.put_object()
@@ -468,32 +494,72 @@ mod tests {
                 ..KeyLine::default()
             })
             .collect();
-        let rows = report_rows("bkt", &lot, &keys, false);
+        let proofs = std::collections::BTreeMap::from([(
+            0,
+            Proof::Verified {
+                by: thaw_common::verify::By::Checksum(thaw_common::verify::Algorithm::Crc64Nvme),
+                value: "AAAA".into(),
+            },
+        )]);
+        let rows = report_rows("bkt", &lot, &keys, &proofs, false);
         let lines: Vec<&str> = rows.lines().collect();
         assert_eq!(lines.len(), 4);
         assert_eq!(
             lines[0],
-            "bkt,a%20b,,succeeded,,200,copied into the target storage class"
+            "bkt,a%20b,,succeeded,,200,copied into the target storage class,verified,CRC64NVME,AAAA,AAAA"
         );
         assert_eq!(
             lines[3],
-            "bkt,f,,succeeded,,200,already in the target storage class: not copied"
+            "bkt,f,,succeeded,,200,already in the target storage class: not copied,,,,"
         );
         assert_eq!(
             lines[1],
-            "bkt,c%2Bd,,failed,NoSuchKey,404,The specified key does not exist."
+            "bkt,c%2Bd,,failed,NoSuchKey,404,The specified key does not exist.,,,,"
         );
-        assert_eq!(lines[2], "bkt,e,,pending,,,not finished yet");
-        assert_eq!(report_rows("bkt", &lot, &keys, true).lines().count(), 1);
+        assert_eq!(lines[2], "bkt,e,,pending,,,not finished yet,,,,");
+        assert_eq!(
+            REPORT_HEADER.trim_end().split(',').count(),
+            lines[0].split(',').count()
+        );
+        assert_eq!(
+            report_rows("bkt", &lot, &keys, &proofs, true)
+                .lines()
+                .count(),
+            1
+        );
+        // a copy without a proof record, and one not comparable
+        let none = std::collections::BTreeMap::from([(
+            0,
+            Proof::NotComparable(thaw_common::verify::Reason::SourceKms),
+        )]);
+        let rows = report_rows("bkt", &lot, &keys, &none, false);
+        assert!(
+            rows.starts_with("bkt,a%20b,,succeeded,,200,copied into the target storage class; not comparable: the source is SSE-KMS"),
+            "{rows}"
+        );
+        assert!(
+            rows.lines()
+                .next()
+                .unwrap_or("")
+                .ends_with(",not comparable,,,"),
+            "{rows}"
+        );
+        let rows = report_rows("bkt", &lot, &keys, &Default::default(), false);
+        assert!(
+            rows.starts_with(
+                "bkt,a%20b,,succeeded,,200,copied into the target storage class,not recorded,,,"
+            ),
+            "{rows}"
+        );
         // a lot that failed as a whole: its unfinished keys failed with it
         let failed = base
             .state(LotState::Failed)
             .last_error("lot manifest missing")
             .build();
-        let rows = report_rows("bkt", &failed, &keys, false);
+        let rows = report_rows("bkt", &failed, &keys, &proofs, false);
         assert_eq!(
             rows.lines().nth(2),
-            Some("bkt,e,,failed,LotFailed,,lot manifest missing")
+            Some("bkt,e,,failed,LotFailed,,lot manifest missing,,,,")
         );
     }
 }

@@ -10,6 +10,7 @@
 
 mod acl;
 mod multipart;
+mod proof;
 mod single;
 
 use aws_sdk_s3::primitives::DateTime;
@@ -17,10 +18,12 @@ use aws_sdk_s3::types::ServerSideEncryption;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use thaw_common::aws::AwsError;
 use thaw_common::keys::KeyLine;
+use thaw_common::verify::{compare, CopyPath, Proof};
 
 use self::acl::{object_grants, Grants};
 use self::multipart::multipart_copy;
 pub use self::multipart::{abort, abort_uploads_of};
+use self::proof::source_facts;
 use self::single::single_copy;
 use crate::object::ObjectInfo;
 use crate::Ctx;
@@ -81,6 +84,8 @@ pub struct Copied {
     pub bytes: u64,
     /// The version the copy created (versioned destinations).
     pub version_id: Option<String>,
+    /// The proof that the copy is the source (`None`: no copy was made by this run).
+    pub proof: Option<Proof>,
 }
 
 /// The source version a copy reads: the manifest's pin, or (when the source version is to be
@@ -96,7 +101,8 @@ pub fn source_version<'a>(ctx: &Ctx, entry: &'a KeyLine, obj: &'a ObjectInfo) ->
         })
 }
 
-/// Copies a manifest entry into the job's target class, in place or to its destination.
+/// Copies a manifest entry into the job's target class, in place or to its destination, and
+/// compares what S3 answered of the copy with what HeadObject said of the source.
 pub async fn copy_object(
     ctx: &Ctx,
     index: usize,
@@ -104,14 +110,19 @@ pub async fn copy_object(
     obj: &ObjectInfo,
 ) -> Result<Copied, AwsError> {
     let grants = object_grants(ctx, entry, obj).await?;
+    let path = if obj.size() > ctx.settings.multipart_threshold {
+        CopyPath::Multipart
+    } else {
+        CopyPath::Single
+    };
     let copy = |grants: Grants| async move {
-        if obj.size() > ctx.settings.multipart_threshold {
+        if path == CopyPath::Multipart {
             multipart_copy(ctx, index, entry, obj, &grants).await
         } else {
             single_copy(ctx, entry, obj, &grants).await
         }
     };
-    let version_id = match copy(grants.clone()).await {
+    let (version_id, facts) = match copy(grants.clone()).await {
         // ACLs were disabled on the bucket since launch: no grant can exist there any more.
         Err(e) if e.code == "AccessControlListNotSupported" && grants != Grants::default() => {
             tracing::warn!(
@@ -125,6 +136,7 @@ pub async fn copy_object(
     Ok(Copied {
         bytes: obj.size(),
         version_id,
+        proof: Some(compare(&source_facts(obj), path, &facts)),
     })
 }
 

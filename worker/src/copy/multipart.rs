@@ -24,8 +24,10 @@ use thaw_common::keystate::is_definite_refusal;
 use thaw_common::progress::now_secs;
 use thaw_common::spec::part_size_for;
 use thaw_common::upload_record::{UploadEntry, UploadSlot};
+use thaw_common::verify::{checksum_to_ask, Algorithm, CopyFacts, CopyPath};
 
 use super::acl::{other_bucket_acl, Grants};
+use super::proof::{copy_facts, sdk_algorithm, sdk_kind, source_facts, ChecksumFields};
 use super::{
     build_err, copy_source, encryption, object_lock, source_version, tagging_string,
     with_encryption,
@@ -35,20 +37,23 @@ use crate::object::ObjectInfo;
 use crate::watchdog;
 use crate::Ctx;
 
-/// Copies `obj` to the entry's target in parts; the version it created, if any. The upload is
-/// recorded in the lot item (manifest position `index`) while it is open, and aborted when it
-/// fails.
+/// Copies `obj` to the entry's target in parts; the version it created, if any, and what the
+/// CompleteMultipartUpload answer says of the copy. The upload is recorded in the lot item
+/// (manifest position `index`) while it is open, and aborted when it fails.
 pub async fn multipart_copy(
     ctx: &Ctx,
     index: usize,
     entry: &KeyLine,
     obj: &ObjectInfo,
     grants: &Grants,
-) -> Result<Option<String>, AwsError> {
+) -> Result<(Option<String>, CopyFacts), AwsError> {
     let (to_bucket, to_key) = ctx.target_of(entry);
     // Tags are read now, after the restore: AWS allows it before, moto does not.
     let tags = object_tags(ctx, &entry.key, source_version(ctx, entry, obj)).await?;
-    let create = create_request(ctx, (&to_bucket, &to_key), obj, grants, &tags);
+    let asked = checksum_to_ask(source_facts(obj).checksum.as_ref(), CopyPath::Multipart);
+    let create = create_request(ctx, (&to_bucket, &to_key), obj, grants, &tags)
+        .set_checksum_algorithm(asked.map(|(a, _)| sdk_algorithm(a)))
+        .set_checksum_type(asked.and_then(|(_, k)| k).map(sdk_kind));
     // The watchdog learns what to clean up if it abandons this key.
     watchdog::upload_creating(&to_bucket, &to_key, now_secs());
     let upload_id = create_upload(ctx, index, create).await;
@@ -62,9 +67,12 @@ pub async fn multipart_copy(
         abort(ctx, &to_bucket, &to_key, &upload_id).await;
         return Err(e);
     }
-    let with_checksums = obj.checksum_algorithm().is_some();
+    let with_checksums = asked.is_some();
     let result = match copy_parts(ctx, entry, obj, &upload_id, with_checksums).await {
-        Ok(parts) => complete(ctx, (&to_bucket, &to_key), &upload_id, parts).await,
+        Ok(parts) => {
+            let asked = asked.map(|(a, _)| a);
+            complete(ctx, (&to_bucket, &to_key), &upload_id, parts, asked).await
+        }
         Err(e) => Err(e),
     };
     if result.is_err() {
@@ -129,7 +137,6 @@ fn create_request(
         .set_object_lock_mode(lock.mode)
         .set_object_lock_retain_until_date(lock.until)
         .set_object_lock_legal_hold_status(lock.legal_hold)
-        .set_checksum_algorithm(obj.checksum_algorithm())
         .set_grant_full_control(grants.full_control.clone())
         .set_grant_read(grants.read.clone())
         .set_grant_read_acp(grants.read_acp.clone())
@@ -176,13 +183,15 @@ async fn create_upload(
         .to_owned())
 }
 
-/// CompleteMultipartUpload with the copied parts; the version it created, if any.
+/// CompleteMultipartUpload with the copied parts; the version it created, if any, and what the
+/// answer says of the copy (its checksum of algorithm `asked`).
 async fn complete(
     ctx: &Ctx,
     (to_bucket, to_key): (&str, &str),
     upload_id: &str,
     parts: Vec<CompletedPart>,
-) -> Result<Option<String>, AwsError> {
+    asked: Option<Algorithm>,
+) -> Result<(Option<String>, CopyFacts), AwsError> {
     Metrics::inc(&ctx.metrics.s3_multipart);
     ctx.s3_for(to_bucket)
         .complete_multipart_upload()
@@ -203,7 +212,16 @@ async fn complete(
         .await
         .map(|out| {
             watchdog::answered(ctx);
-            out.version_id().map(str::to_owned)
+            let fields = ChecksumFields {
+                crc64nvme: out.checksum_crc64_nvme(),
+                crc32: out.checksum_crc32(),
+                crc32c: out.checksum_crc32_c(),
+                sha1: out.checksum_sha1(),
+                sha256: out.checksum_sha256(),
+                kind: out.checksum_type(),
+            };
+            let facts = copy_facts(out.e_tag(), out.server_side_encryption(), fields, asked);
+            (out.version_id().map(str::to_owned), facts)
         })
         .map_err(|e| AwsError::from_sdk("CompleteMultipartUpload", &e))
 }

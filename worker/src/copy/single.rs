@@ -7,20 +7,24 @@ use aws_sdk_s3::types::{MetadataDirective, StorageClass, TaggingDirective};
 use thaw_common::aws::{long_request, AwsError};
 use thaw_common::keys::KeyLine;
 
+use thaw_common::verify::{checksum_to_ask, CopyFacts, CopyPath};
+
 use super::acl::{other_bucket_acl, Grants};
+use super::proof::{copy_facts, sdk_algorithm, source_facts, ChecksumFields};
 use super::{copy_source, encryption, object_lock, source_version, with_encryption};
 use crate::metrics::Metrics;
 use crate::object::ObjectInfo;
 use crate::watchdog;
 use crate::Ctx;
 
-/// Copies `obj` to the entry's target with one CopyObject; the version it created, if any.
+/// Copies `obj` to the entry's target with one CopyObject, asking S3 for the source's checksum
+/// algorithm; the version it created, if any, and what the answer says of the copy.
 pub async fn single_copy(
     ctx: &Ctx,
     entry: &KeyLine,
     obj: &ObjectInfo,
     grants: &Grants,
-) -> Result<Option<String>, AwsError> {
+) -> Result<(Option<String>, CopyFacts), AwsError> {
     let raw = &obj.raw;
     let (to_bucket, to_key) = ctx.target_of(entry);
     let lock = object_lock(ctx, obj, &to_bucket);
@@ -56,8 +60,9 @@ pub async fn single_copy(
             .set_ssekms_key_id(kms)
             .set_bucket_key_enabled(bk)
     });
-    if let Some(alg) = obj.checksum_algorithm() {
-        req = req.checksum_algorithm(alg);
+    let asked = checksum_to_ask(source_facts(obj).checksum.as_ref(), CopyPath::Single).map(|a| a.0);
+    if let Some(alg) = asked {
+        req = req.checksum_algorithm(sdk_algorithm(alg));
     }
     // S3 answers a CopyObject when the copy is done: minutes for a large object.
     let out = req
@@ -67,13 +72,22 @@ pub async fn single_copy(
         .await
         .map_err(|e| AwsError::from_sdk("CopyObject", &e))?;
     watchdog::answered(ctx);
-    if out.copy_object_result().is_none() {
+    let Some(r) = out.copy_object_result() else {
         return Err(AwsError {
             operation: "CopyObject",
             code: "NoCopyResult".into(),
             message: "CopyObject answered without a CopyObjectResult".into(),
             status: None,
         });
-    }
-    Ok(out.version_id().map(str::to_owned))
+    };
+    let fields = ChecksumFields {
+        crc64nvme: r.checksum_crc64_nvme(),
+        crc32: r.checksum_crc32(),
+        crc32c: r.checksum_crc32_c(),
+        sha1: r.checksum_sha1(),
+        sha256: r.checksum_sha256(),
+        kind: r.checksum_type(),
+    };
+    let facts = copy_facts(r.e_tag(), out.server_side_encryption(), fields, asked);
+    Ok((out.version_id().map(str::to_owned), facts))
 }
