@@ -18,6 +18,7 @@ pub mod keystate;
 pub mod logging;
 pub mod plan;
 pub mod progress;
+pub mod restore_listing;
 pub mod sample;
 pub mod spec;
 pub mod storage;
