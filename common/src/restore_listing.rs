@@ -25,8 +25,11 @@ pub const LIST_PRICE_IN_HEADS: f64 = 12.5;
 /// What a listing says about one object's restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listed {
-    /// `IsRestoreInProgress` true: still being restored.
-    InProgress,
+    /// `IsRestoreInProgress` true: still being restored (`deep`: a DEEP_ARCHIVE object, slower).
+    InProgress {
+        /// Listed in class DEEP_ARCHIVE.
+        deep: bool,
+    },
     /// Restored; its copy expires then (epoch seconds) when the listing says.
     Restored {
         /// `RestoreExpiryDate`.
@@ -39,10 +42,12 @@ pub enum Listed {
 }
 
 impl Listed {
-    /// The state of a listed object from its `RestoreStatus`.
-    pub fn of(in_progress: Option<bool>, expires_at: Option<i64>) -> Self {
+    /// The state of a listed object of `class` from its `RestoreStatus`.
+    pub fn of(class: Option<&str>, in_progress: Option<bool>, expires_at: Option<i64>) -> Self {
         match (in_progress, expires_at) {
-            (Some(true), _) => Self::InProgress,
+            (Some(true), _) => Self::InProgress {
+                deep: class == Some("DEEP_ARCHIVE"),
+            },
             (Some(false), e) | (None, e @ Some(_)) => Self::Restored { expires_at: e },
             (None, None) => Self::NoRestore,
         }
@@ -126,6 +131,7 @@ where
             .filter_map(|o| {
                 let status = o.restore_status();
                 let listed = Listed::of(
+                    o.storage_class().map(|c| c.as_str()),
                     status.and_then(|s| s.is_restore_in_progress()),
                     status
                         .and_then(|s| s.restore_expiry_date())
@@ -153,20 +159,27 @@ mod tests {
 
     #[test]
     fn a_restore_status_reads_as_s3_means_it() {
-        assert_eq!(Listed::of(Some(true), None), Listed::InProgress);
         assert_eq!(
-            Listed::of(Some(false), Some(7)),
+            Listed::of(Some("GLACIER"), Some(true), None),
+            Listed::InProgress { deep: false }
+        );
+        assert_eq!(
+            Listed::of(Some("DEEP_ARCHIVE"), Some(true), None),
+            Listed::InProgress { deep: true }
+        );
+        assert_eq!(
+            Listed::of(Some("GLACIER"), Some(false), Some(7)),
             Listed::Restored {
                 expires_at: Some(7)
             }
         );
         assert_eq!(
-            Listed::of(None, Some(7)),
+            Listed::of(None, None, Some(7)),
             Listed::Restored {
                 expires_at: Some(7)
             }
         );
-        assert_eq!(Listed::of(None, None), Listed::NoRestore);
+        assert_eq!(Listed::of(Some("STANDARD"), None, None), Listed::NoRestore);
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod ctx;
 mod delete;
 mod emf_writer;
 mod key;
+mod listing;
 mod manifest;
 mod metrics;
 mod object;
