@@ -24,6 +24,8 @@ mod launcher;
 mod live;
 mod liveness;
 mod pricing;
+mod readiness;
+mod restore_look;
 mod usage;
 
 use std::process::ExitCode;

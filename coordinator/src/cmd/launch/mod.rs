@@ -166,6 +166,7 @@ async fn follow(g: &Global, job: &str) -> anyhow::Result<()> {
             interval: 30,
             stale_after: DEFAULT_STALE_AFTER,
             once: false,
+            ready_fraction: crate::readiness::DEFAULT_READY_FRACTION,
         },
     )
     .await
