@@ -101,7 +101,12 @@ impl OrderCheck {
         if self.unsorted {
             return;
         }
-        if pinned || self.last.as_deref().is_some_and(|l| l.as_bytes() >= key.as_bytes()) {
+        if pinned
+            || self
+                .last
+                .as_deref()
+                .is_some_and(|l| l.as_bytes() >= key.as_bytes())
+        {
             self.unsorted = true;
             self.last = None;
             return;
@@ -132,15 +137,24 @@ mod tests {
             }
             c.finish()
         };
-        assert_eq!(order(&[("a/1", false), ("a/10", false), ("a/2", false)]), KeyOrder::Sorted);
+        assert_eq!(
+            order(&[("a/1", false), ("a/10", false), ("a/2", false)]),
+            KeyOrder::Sorted
+        );
         // "B" (0x42) sorts before "a" (0x61) in S3's order
         assert_eq!(order(&[("a", false), ("B", false)]), KeyOrder::Scattered);
         assert_eq!(order(&[("a", false), ("a", false)]), KeyOrder::Scattered);
         assert_eq!(order(&[("a", false), ("b", true)]), KeyOrder::Scattered);
-        assert_eq!(order(&[("b", false), ("a", false), ("c", false)]), KeyOrder::Scattered);
+        assert_eq!(
+            order(&[("b", false), ("a", false), ("c", false)]),
+            KeyOrder::Scattered
+        );
         assert_eq!(KeyOrder::read(Some("sorted")), KeyOrder::Sorted);
         assert_eq!(KeyOrder::read(None), KeyOrder::Scattered);
-        assert_eq!(KeyOrder::read(Some(KeyOrder::Scattered.as_str())), KeyOrder::Scattered);
+        assert_eq!(
+            KeyOrder::read(Some(KeyOrder::Scattered.as_str())),
+            KeyOrder::Scattered
+        );
     }
 
     #[test]

@@ -162,10 +162,7 @@ mod tests {
             ready_fraction: 0.5,
             ..facts()
         };
-        assert_eq!(
-            verdict(&seen(10, 5), &half),
-            Verdict::Launch(Launch::Ready)
-        );
+        assert_eq!(verdict(&seen(10, 5), &half), Verdict::Launch(Launch::Ready));
         assert_eq!(
             verdict(&seen(0, 0), &facts()),
             Verdict::Launch(Launch::NothingSeen)

@@ -96,7 +96,13 @@ async fn worth_it(
             true
         }
         Verdict::Defer(next) => {
-            info!(lot = lot.lot, ready = looked.seen.ready, looked = looked.seen.looked, in_s = next - now, "restores looked at: not worth a task yet");
+            info!(
+                lot = lot.lot,
+                ready = looked.seen.ready,
+                looked = looked.seen.looked,
+                in_s = next - now,
+                "restores looked at: not worth a task yet"
+            );
             match table
                 .defer_waiting(&spec.job_id, lot.lot, lot.attempt, next, record)
                 .await
@@ -132,7 +138,9 @@ pub async fn look_at(
     let step = waiting.len().div_ceil(SAMPLE).max(1);
     let sample: Vec<&(String, Option<String>)> = waiting.iter().step_by(step).collect();
     let heads = futures::stream::iter(sample)
-        .map(|(key, version)| head_restore(s3, &spec.bucket, key, version.as_deref(), payer.clone()))
+        .map(|(key, version)| {
+            head_restore(s3, &spec.bucket, key, version.as_deref(), payer.clone())
+        })
         .buffer_unordered(SAMPLE)
         .collect::<Vec<_>>()
         .await;

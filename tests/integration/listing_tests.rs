@@ -83,7 +83,11 @@ async fn a_sorted_lot_polls_its_restores_by_listing_and_copies_every_key() {
     for (key, n) in per_key(moto, &bucket, &keys) {
         // one HEAD before the restore, one before the copy: no polling HEAD
         assert_eq!(
-            (n.get(HEAD), n.get("s3:RestoreObject"), n.get("s3:CopyObject")),
+            (
+                n.get(HEAD),
+                n.get("s3:RestoreObject"),
+                n.get("s3:CopyObject")
+            ),
             (2, 1, 1),
             "{key}: {n:?}"
         );
@@ -108,7 +112,11 @@ async fn a_scattered_lot_still_polls_with_head() {
     assert_eq!(item.checkpoint.requests.get("s3_list"), Some(&0));
     for (key, n) in per_key(moto, &bucket, &keys) {
         // the first look, two looks at a running restore, the look that finds it done
-        assert_eq!((n.get(HEAD), n.get("s3:CopyObject")), (4, 1), "{key}: {n:?}");
+        assert_eq!(
+            (n.get(HEAD), n.get("s3:CopyObject")),
+            (4, 1),
+            "{key}: {n:?}"
+        );
     }
 }
 
@@ -220,7 +228,10 @@ async fn follow_samples_a_scattered_lot_with_head() {
     let heads_before = moto.bucket_counts(&bucket).get(HEAD);
     let err = follow_once(moto, &table, &job);
     let after = lot0(&pt, &job).await;
-    assert_eq!(after.attempt, waiting.attempt, "no worker was started: {err}");
+    assert_eq!(
+        after.attempt, waiting.attempt,
+        "no worker was started: {err}"
+    );
     let look = after.ready_look.expect("the look is recorded");
     // 50 waiting keys, one in every three looked at
     assert_eq!(
@@ -276,6 +287,9 @@ async fn listing_cuts_the_requests_per_archived_key() {
     assert_eq!(list_ops[HEAD], 2 * KEYS as u64, "{list_ops:?}");
     assert!(list_ops[LIST] > 0, "{list_ops:?}");
     // HEAD polling: one HEAD per key per poll on top.
-    assert!(head_ops[HEAD] > list_ops[HEAD] + KEYS as u64, "{head_ops:?}");
+    assert!(
+        head_ops[HEAD] > list_ops[HEAD] + KEYS as u64,
+        "{head_ops:?}"
+    );
     assert!(list < head, "{list} vs {head}");
 }

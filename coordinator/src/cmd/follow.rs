@@ -21,8 +21,8 @@ use super::{out, Global};
 use crate::due::{due_lots, launch_failed, launch_refused};
 use crate::job::{check_complete, load_job, Job};
 use crate::launcher::Launcher;
-use crate::restore_look::worth_a_task;
 use crate::liveness::{liveness_with, Heartbeats, Liveness, DEFAULT_STALE_AFTER};
+use crate::restore_look::worth_a_task;
 use tracing::warn;
 
 /// Flags of `coordinator follow`.
@@ -158,7 +158,14 @@ impl Look<'_> {
             return Ok(done);
         }
         let due = due_lots(&lots, &live, now, Some(max_retries), None);
-        let due = worth_a_task(self.aws, self.table, &self.job.spec, due, args.ready_fraction).await;
+        let due = worth_a_task(
+            self.aws,
+            self.table,
+            &self.job.spec,
+            due,
+            args.ready_fraction,
+        )
+        .await;
         if !due.is_empty() {
             let outcomes = relaunch_with(self.launcher, self.table, self.job, &due).await;
             out(&format!("relaunched {} lots\n", outcomes.len()))?;

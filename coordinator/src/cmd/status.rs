@@ -467,7 +467,9 @@ mod tests {
         assert_eq!(v["totals"]["sorted_lots"], 1);
         let t = status_text("j", &lots, 130);
         assert!(
-            t.contains("lot 0: next check in 60s; restores done at the last look: 3/8 (list, 30s ago)"),
+            t.contains(
+                "lot 0: next check in 60s; restores done at the last look: 3/8 (list, 30s ago)"
+            ),
             "{t}"
         );
         assert!(t.contains("1 lots by listing"), "{t}");
