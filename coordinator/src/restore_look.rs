@@ -24,7 +24,7 @@ use crate::readiness::{verdict, Facts, Seen, Verdict};
 pub const SAMPLE: usize = 20;
 
 /// Lots looked at at once.
-const LOOKS: usize = 8;
+const LOOKS: usize = 16;
 
 /// A look at one lot: what it saw and how.
 #[derive(Debug, Clone, Copy)]
