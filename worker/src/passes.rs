@@ -3,6 +3,8 @@
 //! (a request met weather, or the object changed under its copy) get another pass after a short
 //! backoff ([`thaw_common::weather`]); keys waiting for their restores are polled after a delay
 //! that fits the class and tier, or the run ends as WAITING when that would pass `--max-wait`.
+//! In a sorted lot a listing looks at the waiting keys first ([`crate::listing`]): those still
+//! being restored skip the poll's HEAD.
 //! A stop signal ends the current pass after the shutdown grace period.
 
 use std::collections::HashMap;
