@@ -70,7 +70,7 @@ async fn a_sorted_lot_polls_its_restores_by_listing_and_copies_every_key() {
     moto.configure(r#"{"restore_heads": 2}"#);
     let bucket = unique("lsorted");
     let keys = archived(&c, &bucket, 40).await;
-    let (_, job, pt) = one_lot_job(moto, &c, &bucket, &keys, &[]).await;
+    let (table, job, pt) = one_lot_job(moto, &c, &bucket, &keys, &[]).await;
 
     let item = lot0(&pt, &job).await;
     assert_eq!(item.state, LotState::Succeeded, "{item:?}");
@@ -80,6 +80,15 @@ async fn a_sorted_lot_polls_its_restores_by_listing_and_copies_every_key() {
     let bucket_counts = moto.bucket_counts(&bucket);
     assert_eq!(bucket_counts.get(LIST), 3, "{bucket_counts:?}");
     assert_eq!(item.checkpoint.requests.get("s3_list"), Some(&3));
+    let report = run_ok(
+        moto,
+        "coordinator",
+        &["report", &job, "--table", &table],
+        &[],
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&report)).expect("report");
+    assert_eq!(report["requests"]["s3_list"], 3, "{report}");
+    assert_eq!(report["requests"]["s3_head"], 80, "{report}");
     for (key, n) in per_key(moto, &bucket, &keys) {
         // one HEAD before the restore, one before the copy: no polling HEAD
         assert_eq!(
