@@ -52,7 +52,8 @@ What it adds to plain moto (all off unless configured):
   run;
 * restores that need polling, deterministically: {"restore_heads": n} keeps a restore ongoing for
   the first n HeadObject requests of the object after its RestoreObject (the n+1-th finds it
-  done), whatever the time;
+  done), whatever the time (a listing that shows its restore status counts as a look too);
+* ListObjectsV2's `RestoreStatus` (OptionalObjectAttributes): see emulator_listing.py;
 * multipart copies keep what CreateMultipartUpload asked for: moto drops the object lock mode,
   retain-until date, legal hold and bucket-key setting of a multipart upload; the wrapper keeps
   them and applies them to the completed object, as S3 does;
@@ -96,6 +97,7 @@ import emulator_access
 import emulator_advice  # Intelligent-Tiering configurations, refused bucket reads
 import emulator_checksum  # noqa: E402 - copies' checksums as S3 reports them (its own module)
 import emulator_throttle  # noqa: E402 - S3's rate limits and Expedited capacity (its own module)
+import emulator_listing  # noqa: E402 - RestoreStatus in ListObjectsV2 (its own module)
 
 CONFIG = {
     "restore_delay": float(os.environ.get("THAW_MOTO_RESTORE_DELAY", "0") or 0),
@@ -183,6 +185,13 @@ def _count_restore_head(bucket: str, key: str):
         return
     obj = _find_key(bucket, key)
     if obj is not None and getattr(obj, "_thaw_restore_started", None) is not None:
+        with STATS_LOCK:
+            obj._thaw_heads_since_restore = getattr(obj, "_thaw_heads_since_restore", 0) + 1
+
+
+def _count_restore_look(obj):
+    """A look at an object being restored other than a HEAD (a listing of its restore status)."""
+    if CONFIG["restore_heads"] > 0 and getattr(obj, "_thaw_restore_started", None) is not None:
         with STATS_LOCK:
             obj._thaw_heads_since_restore = getattr(obj, "_thaw_heads_since_restore", 0) + 1
 
@@ -640,6 +649,9 @@ def _before_moto(environ, op):
 DDB_WRITES = ("UpdateItem", "PutItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
 # one DynamoDB write at a time (see the module doc)
 DDB_WRITE_LOCK = threading.Lock()
+
+
+emulator_listing.install(_restore_in_progress, _count_restore_look, lambda names, bucket: _count(names, bucket))
 
 
 def wrap(app):

@@ -44,6 +44,8 @@ impl LotItemBuilder {
                 started_at: None,
                 launched_at: None,
                 retries: 0,
+                key_order: Default::default(),
+                ready_look: None,
             },
         }
     }
@@ -144,6 +146,18 @@ impl LotItemBuilder {
     /// Relaunches after a failure or a lost worker.
     pub fn retries(mut self, retries: u64) -> Self {
         self.item.retries = retries;
+        self
+    }
+
+    /// How its keys lie in the bucket's key order.
+    pub fn key_order(mut self, order: crate::plan::KeyOrder) -> Self {
+        self.item.key_order = order;
+        self
+    }
+
+    /// What `follow`'s last look at its restores saw.
+    pub fn ready_look(mut self, look: impl Into<Option<crate::progress::ReadyLook>>) -> Self {
+        self.item.ready_look = look.into();
         self
     }
 

@@ -275,6 +275,7 @@ pub const WORKER_OPERATIONS: &[&str] = &[
     "get_object_tagging",
     "head_object",
     "list_multipart_uploads",
+    "list_objects_v2",
     "put_object",
     "restore_object",
     "update_item",
@@ -334,10 +335,8 @@ pub const WORKER_EXTRA_ACTIONS: &[(&str, &str)] = &[
         "s3:GetObjectVersionTagging",
         "CopyObject with TaggingDirective=COPY reads the tags of the source version in a versioned bucket; read-only, on the same objects",
     ),
-    (
-        "s3:ListBucket",
-        "HeadObject on a missing key answers 404 (recorded as NoSuchKey) only with ListBucket; without it S3 answers 403",
-    ),
+    // s3:ListBucket comes with ListObjectsV2 (restore polling by listing); HeadObject needs it
+    // too: on a missing key it answers 404 (recorded as NoSuchKey) only with ListBucket.
 ];
 
 /// Actions the coordinator needs that no single call of [`COORDINATOR_OPERATIONS`] implies:

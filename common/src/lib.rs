@@ -20,6 +20,7 @@ pub mod logging;
 pub mod plan;
 pub mod progress;
 pub mod proof_record;
+pub mod restore_listing;
 pub mod sample;
 pub mod spec;
 pub mod storage;

@@ -57,9 +57,105 @@ pub fn lot_sizes(total: u64, spec: LotSpec) -> Result<Vec<u64>, PlanError> {
     }
 }
 
+/// How a lot's keys lie in the bucket's key order, as the plan saw them. Sorted lots (a prefix
+/// listing, an inventory, a key list in S3's order) have their restores looked at with a few
+/// ListObjectsV2 pages; scattered ones with one HeadObject per key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyOrder {
+    /// Every key after the previous one in S3's order (UTF-8 bytes), none pinning a version.
+    Sorted,
+    /// Anything else, and lots recorded before the order was (read back as scattered).
+    #[default]
+    Scattered,
+}
+
+impl KeyOrder {
+    /// The name stored on the lot item and shown by `status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sorted => "sorted",
+            Self::Scattered => "scattered",
+        }
+    }
+
+    /// The order a stored name says; anything else (no name: an older item) is scattered.
+    pub fn read(name: Option<&str>) -> Self {
+        match name {
+            Some("sorted") => Self::Sorted,
+            _ => Self::Scattered,
+        }
+    }
+}
+
+/// Follows a lot's keys as they come and tells their [`KeyOrder`].
+#[derive(Debug, Default)]
+pub struct OrderCheck {
+    last: Option<String>,
+    unsorted: bool,
+}
+
+impl OrderCheck {
+    /// One more key of the lot (`pinned`: its line names a version, which a listing does not
+    /// show).
+    pub fn add(&mut self, key: &str, pinned: bool) {
+        if self.unsorted {
+            return;
+        }
+        if pinned
+            || self
+                .last
+                .as_deref()
+                .is_some_and(|l| l.as_bytes() >= key.as_bytes())
+        {
+            self.unsorted = true;
+            self.last = None;
+            return;
+        }
+        self.last = Some(key.to_owned());
+    }
+
+    /// The order of the keys seen.
+    pub fn finish(self) -> KeyOrder {
+        if self.unsorted {
+            KeyOrder::Scattered
+        } else {
+            KeyOrder::Sorted
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_order_follows_s3_byte_order_and_pins() {
+        let order = |keys: &[(&str, bool)]| {
+            let mut c = OrderCheck::default();
+            for (k, pinned) in keys {
+                c.add(k, *pinned);
+            }
+            c.finish()
+        };
+        assert_eq!(
+            order(&[("a/1", false), ("a/10", false), ("a/2", false)]),
+            KeyOrder::Sorted
+        );
+        // "B" (0x42) sorts before "a" (0x61) in S3's order
+        assert_eq!(order(&[("a", false), ("B", false)]), KeyOrder::Scattered);
+        assert_eq!(order(&[("a", false), ("a", false)]), KeyOrder::Scattered);
+        assert_eq!(order(&[("a", false), ("b", true)]), KeyOrder::Scattered);
+        assert_eq!(
+            order(&[("b", false), ("a", false), ("c", false)]),
+            KeyOrder::Scattered
+        );
+        assert_eq!(KeyOrder::read(Some("sorted")), KeyOrder::Sorted);
+        assert_eq!(KeyOrder::read(None), KeyOrder::Scattered);
+        assert_eq!(
+            KeyOrder::read(Some(KeyOrder::Scattered.as_str())),
+            KeyOrder::Scattered
+        );
+    }
 
     #[test]
     fn count_balances_within_one() {

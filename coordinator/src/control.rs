@@ -14,6 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use futures::{StreamExt, TryStreamExt};
 use thaw_common::aws::AwsError;
 use thaw_common::keys::KeyReader;
+use thaw_common::plan::{KeyOrder, OrderCheck};
 use thaw_common::spec::{lot_manifest_name, JobSpec, S3Location, JOB_SPEC_NAME};
 
 use crate::ids::Fingerprint;
@@ -26,6 +27,8 @@ const MANIFEST_UPLOADS: usize = 8;
 /// goes so a list that changed since pass 1 is noticed.
 struct LotBodies<R> {
     reader: KeyReader<R>,
+    /// The key order of each lot built so far, in lot order.
+    orders: Vec<KeyOrder>,
     sizes: Vec<u64>,
     next: usize,
     fp: Fingerprint,
@@ -43,9 +46,11 @@ impl<R: BufRead> Iterator for LotBodies<R> {
         let lot = self.next;
         self.next += 1;
         let mut body = Vec::new();
+        let mut order = OrderCheck::default();
         for _ in 0..self.sizes[lot] {
             match self.reader.next() {
                 Some(Ok(line)) => {
+                    order.add(&line.key, line.version_id.is_some());
                     let text = line.encode();
                     self.fp.add(&text);
                     body.extend_from_slice(text.as_bytes());
@@ -67,6 +72,7 @@ impl<R: BufRead> Iterator for LotBodies<R> {
                 }
             }
         }
+        self.orders.push(order.finish());
         match u32::try_from(lot) {
             Ok(lot) => Some(Ok((lot, body))),
             Err(_) => {
@@ -78,8 +84,8 @@ impl<R: BufRead> Iterator for LotBodies<R> {
 }
 
 impl<R: BufRead> LotBodies<R> {
-    /// Reads what is left and checks the list is the one pass 1 saw.
-    fn finish(mut self, expected: &str) -> anyhow::Result<()> {
+    /// Reads what is left and checks the list is the one pass 1 saw; the key order of each lot.
+    fn finish(mut self, expected: &str) -> anyhow::Result<Vec<KeyOrder>> {
         for item in self.reader.by_ref() {
             let line = item.with_context(|| format!("key list {}", self.name))?;
             self.fp.add(&line.encode());
@@ -90,7 +96,7 @@ impl<R: BufRead> LotBodies<R> {
                 self.name
             );
         }
-        Ok(())
+        Ok(self.orders)
     }
 }
 
@@ -119,15 +125,17 @@ async fn put_object(
 }
 
 /// Pass 2: uploads one manifest per lot (`sizes[i]` keys for lot `i`, in input order) under
-/// `control`, at most [`MANIFEST_UPLOADS`] at once, and checks the list did not change.
+/// `control`, at most [`MANIFEST_UPLOADS`] at once, and checks the list did not change; returns
+/// the order of each lot's keys in the bucket's key order.
 pub async fn upload_manifests(
     s3: &aws_sdk_s3::Client,
     control: &S3Location,
     keys: &KeyList,
     sizes: &[u64],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<KeyOrder>> {
     let mut bodies = LotBodies {
         reader: keys.reopen()?,
+        orders: Vec::new(),
         sizes: sizes.to_vec(),
         next: 0,
         fp: Fingerprint::default(),
@@ -161,6 +169,7 @@ mod tests {
     fn bodies<'a>(input: &'a [u8], sizes: &[u64]) -> LotBodies<&'a [u8]> {
         LotBodies {
             reader: KeyReader::new(input),
+            orders: Vec::new(),
             sizes: sizes.to_vec(),
             next: 0,
             fp: Fingerprint::default(),
@@ -185,7 +194,17 @@ mod tests {
             got,
             vec![(0, b"a\nb c\n".to_vec()), (1, b"+%20\nd\n".to_vec())]
         );
-        it.finish(&pass1(input)).expect("unchanged");
+        // lot 0 is in S3's key order; lot 1's "+ " sorts before "d" too
+        assert_eq!(
+            it.finish(&pass1(input)).expect("unchanged"),
+            vec![KeyOrder::Sorted, KeyOrder::Sorted]
+        );
+        let mut it = bodies(b"b\na\nc\n", &[2, 1]);
+        assert!(it.by_ref().all(|r| r.is_ok()));
+        assert_eq!(
+            it.finish(&pass1(b"b\na\nc\n")).expect("unchanged"),
+            vec![KeyOrder::Scattered, KeyOrder::Sorted]
+        );
     }
 
     #[test]

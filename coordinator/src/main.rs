@@ -26,6 +26,8 @@ mod live;
 mod liveness;
 mod pricing;
 mod proofs;
+mod readiness;
+mod restore_look;
 mod usage;
 
 use std::process::ExitCode;

@@ -15,6 +15,7 @@ mod e2e_tests;
 mod ecs;
 mod hang_tests;
 mod launch_weather_tests;
+mod listing_tests;
 mod ops_tests;
 mod output_tests;
 mod rig;

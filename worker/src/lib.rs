@@ -8,7 +8,7 @@
 //! into that future.
 //!
 //! Where things are: [`run()`] is one run's lifecycle (`run.rs`), `recovery.rs` cleans up after a
-//! crashed run, `passes.rs` loops over the manifest, `key.rs` takes one key through the pure
+//! crashed run, `passes.rs` loops over the manifest (`listing.rs`: restore polling by listing), `key.rs` takes one key through the pure
 //! verdicts of [`thaw_common::keystate`], `copy/` copies (one request, in parts, ACL grants),
 //! `delete.rs` deletes copied source versions, `checkpointer.rs` writes progress, `emf_writer.rs` CloudWatch metric documents.
 
@@ -19,6 +19,7 @@ mod ctx;
 mod delete;
 mod emf_writer;
 mod key;
+mod listing;
 mod manifest;
 mod metrics;
 mod object;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use thaw_common::aws::AwsError;
 use thaw_common::keys::{KeyLine, KeyReader};
+use thaw_common::plan::KeyOrder;
 use thaw_common::spec::{JobSpec, S3Location, JOB_SPEC_NAME};
 
 use crate::metrics::Metrics;
@@ -44,6 +45,8 @@ pub struct Manifest {
     path: PathBuf,
     /// Number of keys in it.
     pub len: usize,
+    /// How its keys lie in the bucket's key order (from the lot item).
+    pub order: KeyOrder,
 }
 
 impl Manifest {
@@ -86,7 +89,11 @@ impl Manifest {
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         file.flush()?;
-        let mut manifest = Manifest { path, len: 0 };
+        let mut manifest = Manifest {
+            path,
+            len: 0,
+            order: KeyOrder::Scattered,
+        };
         let mut len = 0usize;
         for line in manifest.keys()? {
             line.with_context(|| format!("lot manifest {uri}"))?;

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Metrics {
     /// S3 HeadObject.
     pub s3_head: AtomicU64,
+    /// S3 ListObjectsV2 pages (restore polling by listing).
+    pub s3_list: AtomicU64,
     /// S3 RestoreObject.
     pub s3_restore: AtomicU64,
     /// S3 CopyObject.
@@ -55,6 +57,7 @@ impl Metrics {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         serde_json::json!({
             "s3_head": g(&self.s3_head),
+            "s3_list": g(&self.s3_list),
             "s3_restore": g(&self.s3_restore),
             "s3_copy": g(&self.s3_copy),
             "s3_multipart": g(&self.s3_multipart),

@@ -3,6 +3,8 @@
 //! (a request met weather, or the object changed under its copy) get another pass after a short
 //! backoff ([`thaw_common::weather`]); keys waiting for their restores are polled after a delay
 //! that fits the class and tier, or the run ends as WAITING when that would pass `--max-wait`.
+//! In a sorted lot a listing looks at the waiting keys first ([`crate::listing`]): those still
+//! being restored skip the poll's HEAD.
 //! A stop signal ends the current pass after the shutdown grace period.
 
 use std::collections::HashMap;
@@ -22,6 +24,7 @@ use thaw_common::weather::{
 };
 
 use crate::key::{process_key, Again, Step};
+use crate::listing::still_restoring;
 use crate::manifest::Manifest;
 use crate::watchdog::watched;
 use crate::Ctx;
@@ -69,7 +72,9 @@ pub async fn process_lot(ctx: &Arc<Ctx>, manifest: &Manifest) -> Result<LotOutco
         deep: false,
         poll_at: None,
     };
-    let mut only: Option<Bitmap> = None; // after the first pass: just the keys left
+    // The first pass: every key not done, less the restores a listing shows still running;
+    // after it, just the keys left.
+    let mut only = first_pass_keys(ctx, manifest, &mut waits).await;
     let mut soon_passes = 0;
     loop {
         let Some(pass) = run_pass(ctx, manifest, only.as_ref(), &tries).await? else {
@@ -114,8 +119,66 @@ pub async fn process_lot(ctx: &Arc<Ctx>, manifest: &Manifest) -> Result<LotOutco
         if !pause(ctx, delay).await {
             return Ok(LotOutcome::Interrupted);
         }
-        only = Some(waits.take_if_due(Bitmap::new(manifest.len)));
+        only = Some(due_for_heads(ctx, manifest, &mut waits).await);
     }
+}
+
+/// The waiting keys now due for a look, less those a listing shows still being restored (a
+/// sorted lot, [`crate::listing`]): they stay waiting for the next poll without a HEAD each.
+async fn due_for_heads(ctx: &Ctx, manifest: &Manifest, waits: &mut Waits) -> Bitmap {
+    let deep = waits.deep;
+    let due = waits.take_if_due(Bitmap::new(manifest.len));
+    keep_restoring(ctx, manifest, waits, due, deep).await
+}
+
+/// The keys of a relaunched lot its first pass takes: every key not done, less those whose
+/// restore this lot asked for and a listing shows still in progress (a sorted lot): they wait
+/// for the first poll without a HEAD each. `None`: every key not done.
+async fn first_pass_keys(ctx: &Ctx, manifest: &Manifest, waits: &mut Waits) -> Option<Bitmap> {
+    let mut requested = Bitmap::new(manifest.len);
+    for i in 0..manifest.len {
+        if ctx.tracker.restore_requested_at(i).is_some() && !ctx.tracker.is_done(i) {
+            requested.set(i, true);
+        }
+    }
+    if requested.count() == 0 {
+        return None;
+    }
+    let mut all = Bitmap::new(manifest.len);
+    for i in 0..manifest.len {
+        all.set(i, !requested.get(i));
+    }
+    let due = keep_restoring(ctx, manifest, waits, requested, false).await;
+    for i in due.ones() {
+        all.set(i, true);
+    }
+    Some(all)
+}
+
+/// `due` less the keys a listing shows still being restored, which go back to `waits` for the
+/// next poll (`deep`: some of `due` are DEEP_ARCHIVE).
+async fn keep_restoring(
+    ctx: &Ctx,
+    manifest: &Manifest,
+    waits: &mut Waits,
+    mut due: Bitmap,
+    deep: bool,
+) -> Bitmap {
+    let restoring = still_restoring(ctx, manifest, &due).await;
+    if restoring.keys.count() == 0 {
+        return due;
+    }
+    for i in restoring.keys.ones() {
+        due.set(i, false);
+    }
+    let deep = deep || restoring.deep;
+    let kept = PassResult {
+        pending: restoring.keys,
+        deep,
+        again: Bitmap::new(manifest.len),
+    };
+    waits.add(&kept, poll_delay_of(ctx, deep));
+    due
 }
 
 /// The poll delay of restores of this class at the tier they were asked at (DEEP_ARCHIVE has no

@@ -273,13 +273,14 @@ impl Claimed<'_> {
             .start_run(&spec.job_id, args.lot, attempt, task_id(args).as_deref())
             .await
             .map_err(|e| fenced_or(e, "recording the run start"))?;
-        let manifest = Manifest::fetch(
+        let mut manifest = Manifest::fetch(
             &clients.s3,
             &item.manifest,
             item.counters.keys_total,
             &metrics,
         )
         .await?;
+        manifest.order = item.key_order;
         let mut cp = item.checkpoint.clone();
         cp.clear_failures(); // failed keys are tried again by every run
         let requests_base = std::mem::take(&mut cp.requests);

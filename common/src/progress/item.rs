@@ -42,6 +42,10 @@ pub struct LotItem {
     pub launched_at: Option<i64>,
     /// Relaunches after a failure or a lost worker (`follow --max-attempts` counts these).
     pub retries: u64,
+    /// How the lot's keys lie in the bucket's key order (listing or HEAD to look at restores).
+    pub key_order: crate::plan::KeyOrder,
+    /// While WAITING: what `follow`'s last look at its restores saw.
+    pub ready_look: Option<super::ReadyLook>,
 }
 
 /// The item's launch failure: its `launch_failure` attribute, or for items written before it
@@ -100,6 +104,8 @@ impl LotItem {
             launched_at: get_n(item, "launched_at"),
             retries: get_n(item, "retries").unwrap_or(0),
             uploads: string_map(item, "uploads", |v| v.as_s().ok().cloned()),
+            key_order: crate::plan::KeyOrder::read(get_s(item, "key_order").as_deref()),
+            ready_look: super::ReadyLook::read(item),
         })
     }
 }

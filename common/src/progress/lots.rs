@@ -1,15 +1,30 @@
 //! Lot items: written PENDING by `launch` (never reset by a re-launch), read back whole.
 
 use super::*;
+use crate::plan::KeyOrder;
 
 impl ProgressTable {
-    /// Writes a PENDING lot item unless it exists (a re-launch never resets progress).
+    /// Writes a PENDING lot item unless it exists (a re-launch never resets progress); its keys'
+    /// order is not known (scattered).
     pub async fn put_lot_if_absent(
         &self,
         job: &str,
         lot: u32,
         keys_total: u64,
         manifest: &str,
+    ) -> Result<bool> {
+        self.put_lot_in_order_if_absent(job, lot, keys_total, manifest, KeyOrder::Scattered)
+            .await
+    }
+
+    /// Writes a PENDING lot item unless it exists, with the order of its keys.
+    pub async fn put_lot_in_order_if_absent(
+        &self,
+        job: &str,
+        lot: u32,
+        keys_total: u64,
+        manifest: &str,
+        order: KeyOrder,
     ) -> Result<bool> {
         let mut item = key(job, i64::from(lot));
         item.insert("kind".into(), s("LOT"));
@@ -27,6 +42,7 @@ impl ProgressTable {
             item.insert(c.into(), n(0));
         }
         item.insert("manifest".into(), s(manifest));
+        item.insert("key_order".into(), s(order.as_str()));
         item.insert("uploads".into(), AttributeValue::M(HashMap::new()));
         item.insert("updated_at".into(), n(now_secs()));
         self.put_if_absent(item).await

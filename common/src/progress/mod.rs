@@ -25,11 +25,13 @@ mod claims;
 mod item;
 mod jobs;
 mod lots;
+mod ready;
 mod runs;
 mod schema;
 mod uploads;
 
 pub use item::{JobItem, JobSummary, LotItem};
+pub use ready::{LookBy, ReadyLook};
 
 /// The lot number of a job's own item.
 pub const JOB_ITEM_LOT: i64 = -1;

@@ -22,6 +22,7 @@ use crate::due::{due_lots, launch_failed, launch_refused};
 use crate::job::{check_complete, load_job, Job};
 use crate::launcher::Launcher;
 use crate::liveness::{liveness_with, Heartbeats, Liveness, DEFAULT_STALE_AFTER};
+use crate::restore_look::worth_a_task;
 use tracing::warn;
 
 /// Flags of `coordinator follow`.
@@ -47,6 +48,17 @@ pub struct FollowArgs {
     /// Look once, relaunch what is due, and exit (for cron or a scheduled task).
     #[arg(long)]
     pub once: bool,
+    /// Share of a WAITING lot's restores that must be done before it gets a task (always once
+    /// the restored copies' expiry or the restores' longest time is near).
+    #[arg(long, env = "THAW_READY_FRACTION", default_value_t = crate::readiness::DEFAULT_READY_FRACTION, value_parser = ready_fraction)]
+    pub ready_fraction: f64,
+}
+
+fn ready_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("'{s}' is not a fraction between 0 and 1")),
+    }
 }
 
 /// Runs `coordinator follow`.
@@ -146,6 +158,14 @@ impl Look<'_> {
             return Ok(done);
         }
         let due = due_lots(&lots, &live, now, Some(max_retries), None);
+        let due = worth_a_task(
+            self.aws,
+            self.table,
+            &self.job.spec,
+            due,
+            args.ready_fraction,
+        )
+        .await;
         if !due.is_empty() {
             let outcomes = relaunch_with(self.launcher, self.table, self.job, &due).await;
             out(&format!("relaunched {} lots\n", outcomes.len()))?;

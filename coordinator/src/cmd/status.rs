@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use anyhow::Context;
 use serde_json::{json, Value};
 use thaw_common::checkpoint::{Counters, LotState};
+use thaw_common::plan::KeyOrder;
 use thaw_common::progress::{now_secs, LotItem};
 use thaw_common::task::TaskId;
 
@@ -261,6 +262,8 @@ fn status_json(job: &str, lots: &[LotItem], now: i64) -> Value {
             m.insert("heartbeat_age_s".into(), json!(heartbeat_age(l, now)));
             m.insert("last_error".into(), json!(l.last_error));
             m.insert("next_check_at".into(), json!(l.next_check_at));
+            m.insert("key_order".into(), json!(l.key_order.as_str()));
+            m.insert("ready_look".into(), ready_look_json(l));
             Value::Object(m)
         })
         .collect();
@@ -268,7 +271,25 @@ fn status_json(job: &str, lots: &[LotItem], now: i64) -> Value {
     let mut t = counters_json(&sum);
     t.insert("lots".into(), json!(lots.len()));
     t.insert("states".into(), json!(states));
+    t.insert("sorted_lots".into(), json!(sorted_lots(lots)));
     json!({ "job_id": job, "lots": items, "totals": Value::Object(t) })
+}
+
+/// Lots whose keys are in the bucket's key order: their restores are looked at by listing.
+fn sorted_lots(lots: &[LotItem]) -> usize {
+    lots.iter()
+        .filter(|l| l.key_order == KeyOrder::Sorted)
+        .count()
+}
+
+/// `follow`'s last look at a WAITING lot's restores, or null.
+fn ready_look_json(l: &LotItem) -> Value {
+    match (&l.state, &l.ready_look) {
+        (LotState::Waiting, Some(r)) => {
+            json!({ "done": r.done, "looked": r.looked, "by": r.by.as_str(), "at": r.at })
+        }
+        _ => Value::Null,
+    }
 }
 
 fn percent(c: &Counters) -> f64 {
@@ -347,13 +368,28 @@ fn status_text(job: &str, lots: &[LotItem], now: i64) -> String {
     ));
     let states: Vec<String> = states.iter().map(|(s, n)| format!("{s} {n}")).collect();
     out.push_str(&format!("states: {}\n", states.join(", ")));
+    let sorted = sorted_lots(lots);
+    out.push_str(&format!(
+        "restores looked at: {sorted} lots by listing (keys in key order), {} by HEAD\n",
+        lots.len() - sorted
+    ));
     for l in lots {
         if let Some(e) = &l.last_error {
             out.push_str(&format!("lot {}: {e}\n", l.lot));
         }
         if let Some(t) = l.next_check_at {
+            let look = match (&l.state, &l.ready_look) {
+                (LotState::Waiting, Some(r)) => format!(
+                    "; restores done at the last look: {}/{} ({}, {}s ago)",
+                    r.done,
+                    r.looked,
+                    r.by.as_str(),
+                    (now - r.at).max(0)
+                ),
+                _ => String::new(),
+            };
             out.push_str(&format!(
-                "lot {}: next check in {}s\n",
+                "lot {}: next check in {}s{look}\n",
                 l.lot,
                 (t - now).max(0)
             ));
@@ -399,6 +435,44 @@ mod tests {
         assert!(t.contains("0123456789abcdef"), "{t}");
         assert!(t.contains("states: RUNNING 1"), "{t}");
         assert_eq!(short_task("local:host:42"), "local:host:42");
+    }
+
+    #[test]
+    fn key_order_and_the_last_readiness_look() {
+        use thaw_common::progress::{LookBy, ReadyLook};
+        let look = ReadyLook {
+            done: 3,
+            looked: 8,
+            by: LookBy::List,
+            at: 100,
+        };
+        let waiting = LotItemBuilder::new(0, 10)
+            .state(LotState::Waiting)
+            .key_order(KeyOrder::Sorted)
+            .next_check_at(190)
+            .ready_look(look)
+            .build();
+        let running = LotItemBuilder::new(1, 10)
+            .state(LotState::Running)
+            .ready_look(look)
+            .build();
+        let lots = [waiting, running];
+        let v = status_json("j", &lots, 130);
+        assert_eq!(v["lots"][0]["key_order"], "sorted");
+        assert_eq!(v["lots"][0]["ready_look"]["done"], 3);
+        assert_eq!(v["lots"][0]["ready_look"]["by"], "list");
+        // a look is about a WAITING lot: not shown once the lot runs again
+        assert_eq!(v["lots"][1]["ready_look"], Value::Null);
+        assert_eq!(v["lots"][1]["key_order"], "scattered");
+        assert_eq!(v["totals"]["sorted_lots"], 1);
+        let t = status_text("j", &lots, 130);
+        assert!(
+            t.contains(
+                "lot 0: next check in 60s; restores done at the last look: 3/8 (list, 30s ago)"
+            ),
+            "{t}"
+        );
+        assert!(t.contains("1 lots by listing"), "{t}");
     }
 
     #[test]

@@ -105,10 +105,10 @@ async fn record_job(
     keys: &KeyList,
 ) -> anyhow::Result<(JobSpec, record::Selection)> {
     let phase = display.phase("upload manifests");
-    let spec = record::ensure_job(&aws.s3(), table, plan, keys).await?;
+    let (spec, orders) = record::ensure_job(&aws.s3(), table, plan, keys).await?;
     phase.done(&format!("job {} under {}", spec.job_id, spec.control));
     let phase = display.phase("record lots");
-    record::ensure_lots(table, &spec, &plan.sizes).await?;
+    record::ensure_lots(table, &spec, &plan.sizes, &orders).await?;
     // The items move into the selection: one copy of each in memory, not two.
     let selection = record::select(table.lots(&spec.job_id).await?, now_secs());
     info!(
@@ -169,6 +169,7 @@ async fn follow(g: &Global, job: &str) -> anyhow::Result<()> {
             interval: 30,
             stale_after: DEFAULT_STALE_AFTER,
             once: false,
+            ready_fraction: crate::readiness::DEFAULT_READY_FRACTION,
         },
     )
     .await

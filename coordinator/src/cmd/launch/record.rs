@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{StreamExt, TryStreamExt};
 use thaw_common::checkpoint::LotState;
+use thaw_common::plan::KeyOrder;
 use thaw_common::progress::{JobItem, LotItem, ProgressTable};
 use thaw_common::spec::JobSpec;
 use tracing::info;
@@ -21,19 +22,20 @@ use crate::keylist::KeyList;
 /// Lot items written at once.
 const LOT_WRITES: usize = 16;
 
-/// Returns the job's spec, recording the job first when it is new. An existing job must have
-/// the same key list, bucket, class and lot count.
+/// Returns the job's spec, recording the job first when it is new, and the key order of each
+/// lot when this launch uploaded the manifests (none when the job was recorded already). An
+/// existing job must have the same key list, bucket, class and lot count.
 pub async fn ensure_job(
     s3: &aws_sdk_s3::Client,
     table: &ProgressTable,
     plan: &Plan,
     keys: &KeyList,
-) -> anyhow::Result<JobSpec> {
+) -> anyhow::Result<(JobSpec, Vec<KeyOrder>)> {
     let job = plan.spec.job_id.as_str();
     if let Some(existing) = table.get_job(job).await? {
         let spec = same_job(&existing, &plan.spec)?;
         info!(job, "job already recorded; resuming it");
-        return Ok(spec);
+        return Ok((spec, Vec::new()));
     }
     info!(
         job,
@@ -41,7 +43,7 @@ pub async fn ensure_job(
         plan.sizes.len(),
         plan.spec.control
     );
-    control::upload_manifests(s3, &plan.spec.control, keys, &plan.sizes).await?;
+    let orders = control::upload_manifests(s3, &plan.spec.control, keys, &plan.sizes).await?;
     control::put_job_spec(s3, &plan.spec).await?;
     let item = JobItem {
         job_id: job.to_owned(),
@@ -51,14 +53,14 @@ pub async fn ensure_job(
             .context("serialising the launcher settings")?,
     };
     if table.put_job_if_absent(&item, &summary(&plan.spec)).await? {
-        return Ok(plan.spec.clone());
+        return Ok((plan.spec.clone(), orders));
     }
     // Another coordinator recorded the same id in the meantime.
     let existing = table
         .get_job(job)
         .await?
         .with_context(|| format!("job {job} vanished from table {}", table.name()))?;
-    same_job(&existing, &plan.spec)
+    Ok((same_job(&existing, &plan.spec)?, Vec::new()))
 }
 
 /// The job item's summary attributes (what `coordinator jobs` shows without reading the spec).
@@ -116,12 +118,13 @@ pub fn same_job(existing: &JobItem, wanted: &JobSpec) -> anyhow::Result<JobSpec>
     Ok(old)
 }
 
-/// Writes the PENDING item of every lot that has none; never touches existing ones, but checks
-/// they hold as many keys as this plan.
+/// Writes the PENDING item of every lot that has none, with its key order (scattered when not
+/// known); never touches existing ones, but checks they hold as many keys as this plan.
 pub async fn ensure_lots(
     table: &ProgressTable,
     spec: &JobSpec,
     sizes: &[u64],
+    orders: &[KeyOrder],
 ) -> anyhow::Result<()> {
     let job = spec.job_id.as_str();
     let existing = table.lots(job).await?;
@@ -142,8 +145,10 @@ pub async fn ensure_lots(
         .collect();
     futures::stream::iter(missing)
         .map(|(lot, keys)| async move {
+            let order = orders.get(lot as usize).copied().unwrap_or_default();
+            let manifest = manifest_uri(&spec.control, lot);
             table
-                .put_lot_if_absent(job, lot, keys, &manifest_uri(&spec.control, lot))
+                .put_lot_in_order_if_absent(job, lot, keys, &manifest, order)
                 .await
                 .with_context(|| format!("recording lot {lot}"))
                 .map(|_| ())

@@ -1,0 +1,244 @@
+//! Whether a WAITING lot that is due is worth a task now: a pure verdict from what a look at its
+//! restores saw ([`crate::restore_look`]) and the job's restore settings. A task started when few
+//! restores are done pays a Fargate start and a look at every key for little; one started late
+//! makes the restored copies' expiry (`--restore-days`, billed) the limit. So a lot is launched
+//! when at least `--ready-fraction` of its restores are done, and always once the first restored
+//! copies' expiry is near or the restores are past the longest time their class and tier take;
+//! otherwise its next check moves later.
+
+use std::time::Duration;
+
+use thaw_common::spec::poll_delay;
+use thaw_common::storage::RestoreTier;
+
+/// Default of `follow --ready-fraction`.
+pub const DEFAULT_READY_FRACTION: f64 = 0.9;
+
+/// How long before the first restored copies expire a lot is launched whatever its fraction.
+pub const EXPIRY_MARGIN_SECS: i64 = 12 * 3600;
+
+/// How long past the longest time a restore takes a lot still waits before it is launched
+/// anyway (its worker asks again for restores that were lost).
+pub const DEADLINE_GRACE_SECS: i64 = 3600;
+
+/// What a look at a WAITING lot's restores saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// Waiting keys looked at.
+    pub looked: u64,
+    /// Of those, the ones a task has work for (restore done, or no restore running).
+    pub ready: u64,
+    /// Whether any restore still running is a DEEP_ARCHIVE one.
+    pub deep: bool,
+    /// The soonest expiry of a restored copy seen (epoch seconds), when the look saw one.
+    pub first_expiry: Option<i64>,
+}
+
+/// What the verdict weighs besides the look.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Facts {
+    /// Now (epoch seconds).
+    pub now: i64,
+    /// When the lot first asked for its restores (epoch seconds), if recorded.
+    pub requested_at: Option<i64>,
+    /// `--restore-days`.
+    pub restore_days: u32,
+    /// The tier restores were asked at.
+    pub tier: RestoreTier,
+    /// The worker's `--poll-interval`, if set (seconds).
+    pub poll_interval: Option<u64>,
+    /// `--ready-fraction`.
+    pub ready_fraction: f64,
+}
+
+/// Why a lot is launched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launch {
+    /// Enough of its restores are done.
+    Ready,
+    /// The first restored copies expire soon.
+    ExpiryNear,
+    /// Its restores are past the longest time they take.
+    PastDeadline,
+    /// Nothing was seen waiting: only a task can tell what is left.
+    NothingSeen,
+}
+
+/// The verdict on a WAITING lot that is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Start a task now.
+    Launch(Launch),
+    /// Not worth a task yet: look again then (epoch seconds).
+    Defer(i64),
+}
+
+/// The longest a restore of this kind takes (S3's documented upper bounds).
+pub fn longest_restore(deep: bool, tier: RestoreTier) -> Duration {
+    let hours = match (tier, deep) {
+        (RestoreTier::Expedited, false) => 1, // 1-5 minutes
+        (RestoreTier::Expedited, true) | (RestoreTier::Standard, true) => 12,
+        (RestoreTier::Standard, false) => 5,
+        (RestoreTier::Bulk, false) => 12,
+        (RestoreTier::Bulk, true) => 48,
+    };
+    Duration::from_secs(hours * 3600)
+}
+
+/// Launch now, or when to look again.
+pub fn verdict(seen: &Seen, f: &Facts) -> Verdict {
+    if seen.looked == 0 {
+        return Verdict::Launch(Launch::NothingSeen);
+    }
+    if seen.ready as f64 >= f.ready_fraction * seen.looked as f64 {
+        return Verdict::Launch(Launch::Ready);
+    }
+    // The soonest a restored copy may expire: seen, or a day count after the request (a copy
+    // expires `restore_days` after its restore completes, never before the request + that).
+    let expiry = seen.first_expiry.or_else(|| {
+        f.requested_at
+            .map(|t| t.saturating_add(i64::from(f.restore_days) * 86_400))
+    });
+    let launch_by = expiry.map(|e| e.saturating_sub(EXPIRY_MARGIN_SECS));
+    if launch_by.is_some_and(|t| f.now >= t) && seen.ready > 0 {
+        return Verdict::Launch(Launch::ExpiryNear);
+    }
+    let longest = longest_restore(seen.deep, f.tier).as_secs() as i64;
+    let deadline = f
+        .requested_at
+        .map(|t| t.saturating_add(longest + DEADLINE_GRACE_SECS));
+    if deadline.is_some_and(|t| f.now >= t) {
+        return Verdict::Launch(Launch::PastDeadline);
+    }
+    let class = if seen.deep { "DEEP_ARCHIVE" } else { "GLACIER" };
+    let recheck = poll_delay(class, f.tier, f.poll_interval).as_secs() as i64;
+    let mut next = f.now.saturating_add(recheck.max(1));
+    for t in [launch_by.filter(|_| seen.ready > 0), deadline]
+        .into_iter()
+        .flatten()
+    {
+        next = next.min(t);
+    }
+    Verdict::Defer(next.max(f.now + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn facts() -> Facts {
+        Facts {
+            now: NOW,
+            requested_at: Some(NOW - 5 * 3600),
+            restore_days: 3,
+            tier: RestoreTier::Bulk,
+            poll_interval: None,
+            ready_fraction: DEFAULT_READY_FRACTION,
+        }
+    }
+
+    fn seen(looked: u64, ready: u64) -> Seen {
+        Seen {
+            looked,
+            ready,
+            deep: false,
+            first_expiry: None,
+        }
+    }
+
+    #[test]
+    fn launched_when_enough_restores_are_done() {
+        assert_eq!(
+            verdict(&seen(1000, 900), &facts()),
+            Verdict::Launch(Launch::Ready)
+        );
+        assert_eq!(
+            verdict(&seen(20, 20), &facts()),
+            Verdict::Launch(Launch::Ready)
+        );
+        let half = Facts {
+            ready_fraction: 0.5,
+            ..facts()
+        };
+        assert_eq!(verdict(&seen(10, 5), &half), Verdict::Launch(Launch::Ready));
+        assert_eq!(
+            verdict(&seen(0, 0), &facts()),
+            Verdict::Launch(Launch::NothingSeen)
+        );
+    }
+
+    #[test]
+    fn deferred_by_a_poll_delay_when_not_enough_are_done() {
+        // GLACIER Bulk: looked at again in 5 h (before the 12 h + 1 h deadline, 8 h away)
+        assert_eq!(
+            verdict(&seen(1000, 899), &facts()),
+            Verdict::Defer(NOW + 5 * 3600)
+        );
+        // the deadline comes first: looked at again then, not later
+        let late = Facts {
+            requested_at: Some(NOW - 10 * 3600),
+            ..facts()
+        };
+        assert_eq!(
+            verdict(&seen(1000, 0), &late),
+            Verdict::Defer(NOW + 3 * 3600)
+        );
+        // a short --poll-interval (tests, Expedited) looks again that soon
+        let short = Facts {
+            poll_interval: Some(2),
+            ..facts()
+        };
+        assert_eq!(verdict(&seen(10, 1), &short), Verdict::Defer(NOW + 2));
+        // DEEP_ARCHIVE Bulk restores: looked at again in 24 h, deadline 48 h + 1 h
+        let deep = Seen {
+            deep: true,
+            ..seen(10, 1)
+        };
+        assert_eq!(verdict(&deep, &facts()), Verdict::Defer(NOW + 24 * 3600));
+    }
+
+    #[test]
+    fn launched_anyway_when_the_expiry_or_the_deadline_is_near() {
+        // restores kept 1 day, asked 12.5 h ago: the first copies may expire in 11.5 h
+        let short_days = Facts {
+            restore_days: 1,
+            requested_at: Some(NOW - 12 * 3600 - 1800),
+            ..facts()
+        };
+        assert_eq!(
+            verdict(&seen(100, 10), &short_days),
+            Verdict::Launch(Launch::ExpiryNear)
+        );
+        // ... but with nothing restored yet nothing can expire: wait, until the deadline
+        assert_eq!(
+            verdict(&seen(100, 0), &short_days),
+            Verdict::Defer(NOW + 1800)
+        );
+        // an expiry seen by the listing counts, whatever the request time
+        let expiring = Seen {
+            first_expiry: Some(NOW + 6 * 3600),
+            ..seen(100, 10)
+        };
+        assert_eq!(
+            verdict(&expiring, &facts()),
+            Verdict::Launch(Launch::ExpiryNear)
+        );
+        // the defer stops at the moment the expiry margin begins
+        let later = Seen {
+            first_expiry: Some(NOW + 14 * 3600),
+            ..seen(100, 10)
+        };
+        assert_eq!(verdict(&later, &facts()), Verdict::Defer(NOW + 2 * 3600));
+        // GLACIER Bulk restores asked 13 h ago are past 12 h + 1 h
+        let past = Facts {
+            requested_at: Some(NOW - 13 * 3600),
+            ..facts()
+        };
+        assert_eq!(
+            verdict(&seen(100, 0), &past),
+            Verdict::Launch(Launch::PastDeadline)
+        );
+    }
+}

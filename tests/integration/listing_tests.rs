@@ -1,0 +1,321 @@
+//! Restore status by listing (issue 15): a sorted lot's restores are polled with ListObjectsV2
+//! pages (`OptionalObjectAttributes=RestoreStatus`, tests/emulator_listing.py) instead of one
+//! HeadObject per waiting key, a scattered lot's still with HEAD; `follow` starts no task for a
+//! WAITING lot whose restores are not done, and `status` shows how many were at its last look.
+//! Restores are held by the emulator's `restore_heads` (a restore stays ongoing for its first n
+//! looks, HEAD or listing), so every count here is exact whatever the machine's speed.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use thaw_common::checkpoint::LotState;
+use thaw_common::progress::{LookBy, LotItem, ProgressTable};
+
+use crate::counts::Counts;
+use crate::rig::*;
+
+/// Lists a restore's status, as the wrapper counts it.
+const LIST: &str = "s3:ListObjectsV2:RestoreStatus";
+const HEAD: &str = "s3:HeadObject";
+
+/// `n` GLACIER objects `k/000`.. in a new bucket; their keys in S3's order.
+async fn archived(c: &Clients, bucket: &str, n: usize) -> Vec<String> {
+    create_bucket(c, bucket).await;
+    let keys: Vec<String> = (0..n).map(|i| format!("k/{i:03}")).collect();
+    let objects = keys
+        .iter()
+        .map(|k| (k.clone(), "GLACIER", k.as_bytes().to_vec()))
+        .collect();
+    put_many(c, bucket, objects).await;
+    keys
+}
+
+/// A one-lot job over `keys` (in that order) of `bucket`, launched locally with `extra`.
+async fn one_lot_job(
+    moto: &Moto,
+    c: &Clients,
+    bucket: &str,
+    keys: &[String],
+    extra: &[&str],
+) -> (String, String, ProgressTable) {
+    let table = unique("table");
+    init_table(moto, &table);
+    let job = unique("job");
+    let file = write_keys(keys);
+    let mut args = vec!["--lots", "1"];
+    args.extend_from_slice(extra);
+    launch_local_ok(moto, &table, bucket, &job, &file, &args);
+    let pt = ProgressTable::new(c.ddb.clone(), &table);
+    (table, job, pt)
+}
+
+async fn lot0(pt: &ProgressTable, job: &str) -> LotItem {
+    pt.get_lot(job, 0).await.expect("get").expect("lot")
+}
+
+/// The requests on each of `keys`.
+fn per_key(moto: &Moto, bucket: &str, keys: &[String]) -> BTreeMap<String, Counts> {
+    let all = moto.counts_by_key(bucket);
+    keys.iter()
+        .map(|k| (k.clone(), all.get(k).cloned().unwrap_or_default()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sorted_lot_polls_its_restores_by_listing_and_copies_every_key() {
+    // Its own emulator: `restore_heads` is global.
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    // every restore is still running at its first two looks, done at the third
+    moto.configure(r#"{"restore_heads": 2}"#);
+    let bucket = unique("lsorted");
+    let keys = archived(&c, &bucket, 40).await;
+    let (table, job, pt) = one_lot_job(moto, &c, &bucket, &keys, &[]).await;
+
+    let item = lot0(&pt, &job).await;
+    assert_eq!(item.state, LotState::Succeeded, "{item:?}");
+    assert_eq!(item.key_order, thaw_common::plan::KeyOrder::Sorted);
+    assert_eq!((item.counters.copied, item.counters.restored), (40, 40));
+    // Two listings found every restore running, the third found them done: one page each.
+    let bucket_counts = moto.bucket_counts(&bucket);
+    assert_eq!(bucket_counts.get(LIST), 3, "{bucket_counts:?}");
+    assert_eq!(item.checkpoint.requests.get("s3_list"), Some(&3));
+    let report = run_ok(
+        moto,
+        "coordinator",
+        &["report", &job, "--table", &table],
+        &[],
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&report)).expect("report");
+    assert_eq!(report["requests"]["s3_list"], 3, "{report}");
+    assert_eq!(report["requests"]["s3_head"], 80, "{report}");
+    for (key, n) in per_key(moto, &bucket, &keys) {
+        // one HEAD before the restore, one before the copy: no polling HEAD
+        assert_eq!(
+            (
+                n.get(HEAD),
+                n.get("s3:RestoreObject"),
+                n.get("s3:CopyObject")
+            ),
+            (2, 1, 1),
+            "{key}: {n:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scattered_lot_still_polls_with_head() {
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    moto.configure(r#"{"restore_heads": 2}"#);
+    let bucket = unique("lscattered");
+    let mut keys = archived(&c, &bucket, 20).await;
+    keys.reverse(); // not in S3's order: the plan records the lot as scattered
+    let (_, job, pt) = one_lot_job(moto, &c, &bucket, &keys, &[]).await;
+
+    let item = lot0(&pt, &job).await;
+    assert_eq!(item.state, LotState::Succeeded, "{item:?}");
+    assert_eq!(item.key_order, thaw_common::plan::KeyOrder::Scattered);
+    assert_eq!(item.counters.copied, 20);
+    assert_eq!(moto.bucket_counts(&bucket).get(LIST), 0);
+    assert_eq!(item.checkpoint.requests.get("s3_list"), Some(&0));
+    for (key, n) in per_key(moto, &bucket, &keys) {
+        // the first look, two looks at a running restore, the look that finds it done
+        assert_eq!(
+            (n.get(HEAD), n.get("s3:CopyObject")),
+            (4, 1),
+            "{key}: {n:?}"
+        );
+    }
+}
+
+/// `follow --once` on a job whose only lot is WAITING; returns its stderr.
+fn follow_once(moto: &Moto, table: &str, job: &str) -> String {
+    let out = run_ok(
+        moto,
+        "coordinator",
+        &["follow", job, "--table", table, "--once"],
+        &[],
+    );
+    stderr(&out)
+}
+
+/// Waits until the lot's `next_check_at` has passed.
+async fn until_due(pt: &ProgressTable, job: &str) {
+    let next = lot0(pt, job).await.next_check_at.expect("next check");
+    let wait = next - thaw_common::progress::now_secs() + 1;
+    if wait > 0 {
+        tokio::time::sleep(Duration::from_secs(wait as u64)).await;
+    }
+}
+
+/// Waits (up to a minute) until the lot is in `state` at `attempt`.
+async fn until_state(pt: &ProgressTable, job: &str, state: LotState, attempt: u64) -> LotItem {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let item = lot0(pt, job).await;
+        if item.state == state && item.attempt == attempt {
+            return item;
+        }
+        assert!(Instant::now() < deadline, "never {state:?}: {item:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_starts_no_task_for_a_lot_whose_restores_are_not_done() {
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    // restores that stay running until the test says otherwise
+    moto.configure(r#"{"restore_heads": 1000}"#);
+    let bucket = unique("lfollow");
+    let keys = archived(&c, &bucket, 30).await;
+    let (table, job, pt) = one_lot_job(moto, &c, &bucket, &keys, &["--max-wait", "1"]).await;
+    let waiting = lot0(&pt, &job).await;
+    assert_eq!(waiting.state, LotState::Waiting, "{waiting:?}");
+    until_due(&pt, &job).await;
+
+    // Due, but none of its restores is done: no task, a later check, the look recorded.
+    let heads_before = moto.bucket_counts(&bucket).get(HEAD);
+    let err = follow_once(moto, &table, &job);
+    let after = lot0(&pt, &job).await;
+    assert_eq!(
+        (after.state, after.attempt),
+        (LotState::Waiting, waiting.attempt),
+        "no worker was started: {err}"
+    );
+    assert!(
+        after.next_check_at > waiting.next_check_at,
+        "{:?} then {:?}",
+        waiting.next_check_at,
+        after.next_check_at
+    );
+    let look = after.ready_look.expect("the look is recorded");
+    assert_eq!(
+        (look.done, look.looked, look.by),
+        (0, 30, LookBy::List),
+        "{look:?}"
+    );
+    assert_eq!(
+        moto.bucket_counts(&bucket).get(HEAD),
+        heads_before,
+        "a sorted lot is looked at by listing only"
+    );
+    let st = status_json(moto, &table, &job);
+    assert_eq!(st["lots"][0]["ready_look"]["done"], 0, "{st}");
+    assert_eq!(st["lots"][0]["ready_look"]["looked"], 30, "{st}");
+    let text = stdout(&run_ok(
+        moto,
+        "coordinator",
+        &["status", &job, "--table", &table],
+        &[],
+    ));
+    assert!(
+        text.contains("restores done at the last look: 0/30 (list"),
+        "{text}"
+    );
+
+    // Relaunched by hand all the same (`retry` does not look): the new worker's first look at
+    // its restores is one listing, not a HEAD per key, and it is WAITING again.
+    let lists_before = moto.bucket_counts(&bucket).get(LIST);
+    until_due(&pt, &job).await;
+    run_ok(
+        moto,
+        "coordinator",
+        &["retry", &job, "--table", &table],
+        &[],
+    );
+    let again = until_state(&pt, &job, LotState::Waiting, waiting.attempt + 1).await;
+    assert_eq!(again.counters.copied, 0);
+    let counts = moto.bucket_counts(&bucket);
+    assert_eq!(counts.get(HEAD), heads_before, "{counts:?}");
+    assert_eq!(counts.get(LIST), lists_before + 1, "{counts:?}");
+
+    // The restores finish: the next look starts the lot's task, which copies every key.
+    moto.configure(r#"{"restore_heads": 0}"#);
+    until_due(&pt, &job).await;
+    let err = follow_once(moto, &table, &job);
+    let done = until_state(&pt, &job, LotState::Succeeded, waiting.attempt + 2).await;
+    assert_eq!(done.counters.copied, 30, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_samples_a_scattered_lot_with_head() {
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    moto.configure(r#"{"restore_heads": 1000}"#);
+    let bucket = unique("lsample");
+    let mut keys = archived(&c, &bucket, 50).await;
+    keys.reverse();
+    let (table, job, pt) = one_lot_job(moto, &c, &bucket, &keys, &["--max-wait", "1"]).await;
+    let waiting = lot0(&pt, &job).await;
+    assert_eq!(waiting.state, LotState::Waiting, "{waiting:?}");
+    until_due(&pt, &job).await;
+    let heads_before = moto.bucket_counts(&bucket).get(HEAD);
+    let err = follow_once(moto, &table, &job);
+    let after = lot0(&pt, &job).await;
+    assert_eq!(
+        after.attempt, waiting.attempt,
+        "no worker was started: {err}"
+    );
+    let look = after.ready_look.expect("the look is recorded");
+    // 50 waiting keys, one in every three looked at
+    assert_eq!(
+        (look.done, look.looked, look.by),
+        (0, 17, LookBy::HeadSample),
+        "{look:?}"
+    );
+    assert_eq!(moto.bucket_counts(&bucket).get(HEAD) - heads_before, 17);
+    assert_eq!(moto.bucket_counts(&bucket).get(LIST), 0);
+}
+
+/// S3 requests per archived key of one job over `keys` of `bucket`: every request on the keys
+/// plus the listing pages.
+fn requests_per_key(moto: &Moto, bucket: &str, keys: &[String]) -> (f64, BTreeMap<String, u64>) {
+    let mut by_op = BTreeMap::new();
+    for n in per_key(moto, bucket, keys).values() {
+        for op in [HEAD, "s3:RestoreObject", "s3:CopyObject", "s3:GetObject"] {
+            *by_op.entry(op.to_owned()).or_insert(0) += n.get(op);
+        }
+    }
+    by_op.insert(LIST.to_owned(), moto.bucket_counts(bucket).get(LIST));
+    let total: u64 = by_op.values().sum();
+    (total as f64 / keys.len() as f64, by_op)
+}
+
+/// The measurement of README "Restore status by listing": restores that take 20 s, polled every
+/// second, HEAD polling (a scattered lot) against LIST polling (a sorted lot), in one run.
+#[tokio::test(flavor = "multi_thread")]
+async fn listing_cuts_the_requests_per_archived_key() {
+    const KEYS: usize = 200;
+    let moto = &Moto::start_with(&[("THAW_MOTO_RESTORE_DELAY", "20")]);
+    let c = moto.clients().await;
+    let (sorted_bucket, scattered_bucket) = (unique("mlist"), unique("mhead"));
+    let sorted = archived(&c, &sorted_bucket, KEYS).await;
+    let mut scattered = archived(&c, &scattered_bucket, KEYS).await;
+    scattered.reverse();
+    let (a, b) = tokio::join!(
+        one_lot_job(moto, &c, &sorted_bucket, &sorted, &[]),
+        one_lot_job(moto, &c, &scattered_bucket, &scattered, &[]),
+    );
+    for (_, job, pt) in [&a, &b] {
+        let item = lot0(pt, job).await;
+        assert_eq!(
+            (item.state, item.counters.copied),
+            (LotState::Succeeded, KEYS as u64)
+        );
+    }
+    let (list, list_ops) = requests_per_key(moto, &sorted_bucket, &sorted);
+    let (head, head_ops) = requests_per_key(moto, &scattered_bucket, &scattered);
+    eprintln!("LIST polling: {list:.3} S3 requests per archived key {list_ops:?}");
+    eprintln!("HEAD polling: {head:.3} S3 requests per archived key {head_ops:?}");
+    // Listing: one HEAD before the restore and one before the copy, whatever the polls.
+    assert_eq!(list_ops[HEAD], 2 * KEYS as u64, "{list_ops:?}");
+    assert!(list_ops[LIST] > 0, "{list_ops:?}");
+    // HEAD polling: one HEAD per key per poll on top.
+    assert!(
+        head_ops[HEAD] > list_ops[HEAD] + KEYS as u64,
+        "{head_ops:?}"
+    );
+    assert!(list < head, "{list} vs {head}");
+}
