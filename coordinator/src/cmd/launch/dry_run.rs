@@ -8,6 +8,7 @@ use thaw_common::spec::JOB_SPEC_NAME;
 use super::args::LaunchArgs;
 use super::plan::Plan;
 use super::preflight::copy_acls;
+use crate::cmd::timeline::for_launch;
 use crate::cmd::{out, Global};
 use crate::control::manifest_uri;
 use crate::keylist::KeyList;
@@ -176,6 +177,13 @@ pub async fn print_cost(
     out(&format!(
         "cost estimate (us-east-1 prices unless --prices; Fargate at 1 vCPU/2 GB and 50 keys/s per task):\n{}",
         render(&e, &sample, u64::from(spec.lots))
+    ))?;
+    out(&for_launch(
+        a,
+        u64::from(spec.lots),
+        spec.keys_total,
+        &spec.worker,
+        &sample.objects,
     ))
 }
 

@@ -1,0 +1,544 @@
+//! The simulated job: `launch` and `follow` driving lots through their runs against the model.
+//!
+//! `follow`'s look is thaw's own: the lot items go through [`crate::due::due_lots`], the window
+//! picks which due lots start now, and each run's restore share comes from the job's rate split
+//! over the running workers. Everything else (tasks starting, restores completing, passes ending)
+//! is an event on the [`Clock`].
+
+use std::collections::BTreeMap;
+
+use anyhow::bail;
+use thaw_common::checkpoint::{LotCheckpoint, LotState};
+use thaw_common::plan::{lot_sizes, LotSpec};
+use thaw_common::progress::LotItem;
+
+use super::clock::{Clock, Event};
+use super::model::AwsModel;
+use super::timeline::Timeline;
+use super::worker::{LotModel, Phase, Run, WorkerModel, EPSILON};
+use crate::due::due_lots;
+use crate::liveness::Liveness;
+
+/// The job to simulate, with the settings `launch` would give it.
+#[derive(Debug, Clone)]
+pub struct SimJob {
+    /// Keys in the job.
+    pub keys: u64,
+    /// Keys per lot.
+    pub lot_size: u64,
+    /// The job's `--restore-rate`, shared by the running workers.
+    pub restore_rate: f64,
+    /// Days a restored copy stays (`--restore-days`).
+    pub restore_days: u32,
+    /// The window (`--max-tasks`); `None`: every lot at once.
+    pub max_tasks: Option<u64>,
+    /// What each worker does and can do.
+    pub worker: WorkerModel,
+    /// `follow --interval`, seconds.
+    pub follow_interval: f64,
+    /// `follow --max-attempts`.
+    pub max_attempts: u64,
+    /// Worker task vCPU.
+    pub task_vcpu: f64,
+    /// Worker task memory, GB.
+    pub task_gb: f64,
+    /// Fargate Spot.
+    pub spot: bool,
+}
+
+/// Longest virtual time simulated before the job is called stuck.
+const MAX_DAYS: f64 = 60.0;
+/// Seconds between two checkpoints of a worker (`worker --checkpoint-interval`).
+const CHECKPOINT_SECS: f64 = 5.0;
+
+/// Simulates `job` against `model` until every key is copied.
+pub fn simulate(job: &SimJob, model: &AwsModel) -> anyhow::Result<Timeline> {
+    if job.keys == 0 {
+        bail!("nothing to simulate: the job has no keys");
+    }
+    let mut sim = Sim::new(job, model)?;
+    sim.clock.at(0.0, Event::Look);
+    while let Some(event) = sim.clock.next() {
+        if sim.clock.now() > MAX_DAYS * 86400.0 {
+            bail!(
+                "the simulated job is not done after {MAX_DAYS} days ({:.0} of {} keys copied)",
+                sim.t.copied,
+                job.keys
+            );
+        }
+        sim.handle(event);
+    }
+    Ok(sim.finish())
+}
+
+/// The state of a simulation.
+struct Sim<'a> {
+    job: &'a SimJob,
+    model: &'a AwsModel,
+    clock: Clock,
+    lots: Vec<LotModel>,
+    items: Vec<LotItem>,
+    runs: Vec<Run>,
+    live: u64,
+    tokens: f64,
+    bucket_at: f64,
+    to_request: f64,
+    restores_sent: f64,
+    requested_at: f64,
+    first_copy: Option<f64>,
+    done_at: f64,
+    task_secs: f64,
+    did_work: Vec<bool>,
+    t: Timeline,
+}
+
+impl<'a> Sim<'a> {
+    fn new(job: &'a SimJob, model: &'a AwsModel) -> anyhow::Result<Self> {
+        let sizes = lot_sizes(job.keys, LotSpec::Size(job.lot_size.max(1)))?;
+        let (lo, hi) = model.restore_range(job.worker.archive, job.worker.tier);
+        let lots: Vec<LotModel> = sizes
+            .iter()
+            .map(|&n| LotModel::new(n as f64, lo, hi))
+            .collect();
+        let items = (0..lots.len()).map(|i| pending_item(i as u32)).collect();
+        let to_request = lots.iter().map(|l| l.to_request(job.worker.archive)).sum();
+        let window = job.max_tasks.unwrap_or(lots.len() as u64);
+        let t = Timeline {
+            keys: job.keys,
+            lots: lots.len() as u64,
+            window,
+            restore_rate: job.restore_rate,
+            account_restore_rate: model.account_restore_rate,
+            ..Timeline::default()
+        };
+        Ok(Self {
+            job,
+            model,
+            clock: Clock::default(),
+            lots,
+            items,
+            runs: Vec::new(),
+            live: 0,
+            tokens: model.launch_burst,
+            bucket_at: 0.0,
+            to_request,
+            restores_sent: 0.0,
+            requested_at: 0.0,
+            first_copy: None,
+            done_at: 0.0,
+            task_secs: 0.0,
+            did_work: Vec::new(),
+            t,
+        })
+    }
+
+    fn now(&self) -> f64 {
+        self.clock.now()
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Look => self.look(),
+            Event::Started { run } => self.started(run),
+            Event::PassEnd { run, generation } => {
+                if self.runs[run].generation == generation {
+                    self.pass_end(run);
+                }
+            }
+            Event::Poll { run } => self.copy_pass(run),
+        }
+    }
+
+    /// One look of `follow`: relaunch what is due, within the window; look again after
+    /// `follow`'s pause (until the earliest WAITING lot is due, at most the interval).
+    fn look(&mut self) {
+        if self.lots.iter().all(LotModel::finished) {
+            return;
+        }
+        let now = self.now();
+        self.t.looks += 1;
+        self.t.ddb_read_units +=
+            self.items.len() as u64 * (self.model.lot_item_bytes / 4096.0).ceil() as u64;
+        let live: BTreeMap<u32, Liveness> = BTreeMap::new();
+        let retries = self.job.max_attempts.saturating_sub(1);
+        let due = due_lots(&self.items, &live, now as i64, Some(retries), None);
+        let room = match self.job.max_tasks {
+            Some(n) => n.saturating_sub(self.live) as usize,
+            None => usize::MAX,
+        };
+        for (item, _) in due.into_iter().take(room) {
+            self.launch(item.lot as usize);
+        }
+        let next_due = self
+            .items
+            .iter()
+            .filter(|l| l.state == LotState::Waiting)
+            .filter_map(|l| l.next_check_at)
+            .min()
+            .map(|t| (t as f64 - now).max(1.0))
+            .unwrap_or(self.job.follow_interval);
+        let pause = next_due.clamp(1.0, self.job.follow_interval);
+        self.clock.at(now + pause, Event::Look);
+    }
+
+    /// RunTask for `lot`, paced by the launch rate; refused past the running-task quota (the
+    /// lot stays due for the next look).
+    fn launch(&mut self, lot: usize) {
+        if self.live >= self.model.max_running_tasks {
+            self.t.refused_launches += 1;
+            return;
+        }
+        let at = self.launch_slot();
+        let started = at + self.model.task_start_secs + self.model.worker_overhead_secs;
+        let run = self.runs.len();
+        self.runs.push(Run {
+            lot,
+            launched: at,
+            started,
+            phase: Phase::Starting,
+            generation: 0,
+            share: 0.0,
+        });
+        self.did_work.push(false);
+        self.lots[lot].run = Some(run);
+        self.items[lot].state = LotState::Launched;
+        self.items[lot].next_check_at = None;
+        self.live += 1;
+        self.t.launches += 1;
+        self.t.ddb_writes += 1;
+        self.t.peak_tasks = self.t.peak_tasks.max(self.live);
+        self.t.max_live = self.t.max_live.max(self.live);
+        self.clock.at(started, Event::Started { run });
+    }
+
+    /// When the next RunTask may go: a token bucket of `launch_burst` refilled at `launch_rate`.
+    fn launch_slot(&mut self) -> f64 {
+        let t = self.now().max(self.bucket_at);
+        let m = self.model;
+        self.tokens = (self.tokens + (t - self.bucket_at) * m.launch_rate).min(m.launch_burst);
+        self.bucket_at = t;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return t;
+        }
+        let at = t + (1.0 - self.tokens) / m.launch_rate;
+        self.tokens = 0.0;
+        self.bucket_at = at;
+        at
+    }
+
+    /// The worker is up: it reads its lot and starts its first pass.
+    fn started(&mut self, run: usize) {
+        let lot = self.runs[run].lot;
+        self.items[lot].state = LotState::Running;
+        self.t.ddb_writes += 1;
+        self.t.s3_manifest_gets += 1;
+        let left = self.lots[lot].to_request(self.job.worker.archive);
+        if left > EPSILON {
+            let now = self.now();
+            self.runs[run].phase = Phase::Requesting {
+                since: now,
+                pace: 0.0,
+                left,
+            };
+            self.reshare();
+        } else {
+            self.copy_pass(run);
+        }
+    }
+
+    /// Gives every requesting worker its share of the job's restore rate again, moving the end
+    /// of its pass.
+    fn reshare(&mut self) {
+        let now = self.now();
+        let cap = self.job.worker.restore_cap(self.model);
+        let requesting: Vec<usize> = (0..self.runs.len())
+            .filter(|&r| matches!(self.runs[r].phase, Phase::Requesting { .. }))
+            .collect();
+        if requesting.is_empty() {
+            return;
+        }
+        let share = self.job.restore_rate / requesting.len() as f64;
+        let mut total = 0.0;
+        for r in requesting {
+            let Phase::Requesting { since, pace, left } = self.runs[r].phase else {
+                continue;
+            };
+            let new_pace = share.min(cap);
+            total += new_pace;
+            if new_pace == pace {
+                continue;
+            }
+            let sent = (pace * (now - since)).min(left);
+            self.requested(r, since, sent);
+            let left = left - sent;
+            let run = &mut self.runs[r];
+            run.share = share;
+            run.phase = Phase::Requesting {
+                since: now,
+                pace: new_pace,
+                left,
+            };
+            run.generation += 1;
+            let generation = run.generation;
+            self.clock
+                .at(now + left / new_pace, Event::PassEnd { run: r, generation });
+        }
+        self.t.max_shares = self.t.max_shares.max(total);
+    }
+
+    /// Run `run` sent `keys` restore requests (each after a HEAD) from `since` until now.
+    fn requested(&mut self, run: usize, since: f64, keys: f64) {
+        let now = self.now();
+        let lot = self.runs[run].lot;
+        self.lots[lot].restores.record(since, now, keys);
+        self.restores_sent += keys;
+        self.t.ddb_writes += ((now - since) / CHECKPOINT_SECS).ceil() as u64;
+        self.to_request -= keys;
+        if self.to_request < EPSILON && self.requested_at == 0.0 {
+            self.requested_at = now;
+        }
+    }
+
+    /// A pass over the lot's waiting keys: HEAD each, COPY those whose restore completed.
+    fn copy_pass(&mut self, run: usize) {
+        let now = self.now();
+        let lot = &self.lots[self.runs[run].lot];
+        let archive = self.job.worker.archive;
+        let ready = lot.ready(archive, now);
+        let waiting = lot.keys - lot.copied;
+        let copying = 1 + self
+            .runs
+            .iter()
+            .filter(|r| matches!(r.phase, Phase::Copying { .. }))
+            .count();
+        let rate = self.model.fleet_copy_rate() / copying as f64;
+        let secs = self
+            .job
+            .worker
+            .copy_pass_secs(self.model, waiting, ready, rate);
+        self.t.s3_heads += waiting.round() as u64;
+        self.t.ddb_writes += (secs / CHECKPOINT_SECS).ceil() as u64;
+        let r = &mut self.runs[run];
+        r.phase = Phase::Copying { ready };
+        r.generation += 1;
+        let generation = r.generation;
+        self.clock
+            .at(now + secs, Event::PassEnd { run, generation });
+    }
+
+    fn pass_end(&mut self, run: usize) {
+        let now = self.now();
+        let lot = self.runs[run].lot;
+        match self.runs[run].phase {
+            Phase::Requesting { since, left, .. } => {
+                self.requested(run, since, left);
+                self.did_work[run] = true;
+                self.runs[run].phase = Phase::Sleeping;
+                self.reshare();
+            }
+            Phase::Copying { ready } => self.copied(run, ready),
+            _ => return,
+        }
+        if self.lots[lot].finished() {
+            self.exit(run, LotState::Succeeded, None);
+            return;
+        }
+        match self.job.worker.after_pass(self.runs[run].started, now) {
+            Ok(at) => {
+                self.runs[run].phase = Phase::Sleeping;
+                self.clock.at(at, Event::Poll { run });
+            }
+            Err(next) => self.exit(run, LotState::Waiting, Some(next)),
+        }
+    }
+
+    /// A copy pass copied `ready` keys: counted, and checked against their restore expiry.
+    fn copied(&mut self, run: usize, ready: f64) {
+        let now = self.now();
+        let lot = &mut self.lots[self.runs[run].lot];
+        if ready > EPSILON {
+            let oldest = match (lot.last_copy, lot.restores.first_completion()) {
+                (Some(a), Some(b)) => a.max(b),
+                (a, b) => a.or(b).unwrap_or(now),
+            };
+            if now - oldest > f64::from(self.job.restore_days) * 86400.0 {
+                self.t.expired_uncopied += ready;
+            }
+            self.first_copy.get_or_insert(now);
+            self.did_work[run] = true;
+        }
+        lot.copied += ready;
+        lot.last_copy = Some(now);
+        if lot.copied > lot.keys + EPSILON {
+            self.t.copied_twice += lot.copied - lot.keys;
+        }
+        self.t.copied += ready;
+        self.runs[run].phase = Phase::Sleeping;
+    }
+
+    /// The worker checkpoints its lot as `state` and its task stops.
+    fn exit(&mut self, run: usize, state: LotState, next_check: Option<f64>) {
+        let now = self.now();
+        let r = &mut self.runs[run];
+        r.phase = Phase::Done;
+        self.task_secs += self.model.billed_secs(now - r.launched);
+        let lot = r.lot;
+        self.lots[lot].run = None;
+        let item = &mut self.items[lot];
+        item.state = state;
+        item.next_check_at = next_check.map(|t| t.ceil() as i64);
+        self.live -= 1;
+        self.t.ddb_writes += 1;
+        if !self.did_work[run] {
+            self.t.idle_runs += 1;
+        }
+        if state == LotState::Succeeded {
+            self.done_at = now;
+        }
+        self.reshare();
+    }
+
+    fn finish(mut self) -> Timeline {
+        let job = self.job;
+        let t = &mut self.t;
+        t.s3_restores = self.restores_sent.round() as u64;
+        t.s3_heads += t.s3_restores;
+        t.s3_copies = t.copied.round() as u64;
+        t.restores_requested_h = self.requested_at / 3600.0;
+        t.restore_utilization = if self.requested_at > 0.0 {
+            t.s3_restores as f64 / self.requested_at / self.model.account_restore_rate
+        } else {
+            0.0
+        };
+        t.first_copy_h = self.first_copy.unwrap_or(0.0) / 3600.0;
+        t.done_h = self.done_at / 3600.0;
+        t.task_hours = self.task_secs / 3600.0;
+        t.fargate_usd = t.task_hours
+            * self
+                .model
+                .task_hour_price(job.task_vcpu, job.task_gb, job.spot);
+        self.t
+    }
+}
+
+/// A PENDING lot item as `launch` records it (the model keeps the keys' progress itself).
+fn pending_item(lot: u32) -> LotItem {
+    let checkpoint = LotCheckpoint::new(0);
+    LotItem {
+        lot,
+        state: LotState::Pending,
+        attempt: 0,
+        counters: checkpoint.counters,
+        task: None,
+        heartbeat_at: None,
+        updated_at: None,
+        next_check_at: None,
+        last_error: None,
+        launch_failure: None,
+        launch_failures: 0,
+        manifest: String::new(),
+        checkpoint,
+        uploads: BTreeMap::new(),
+        started_at: None,
+        launched_at: None,
+        retries: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::sim::model::Archive;
+    use thaw_common::storage::RestoreTier;
+
+    fn small(archive: Archive, tier: RestoreTier, max_tasks: Option<u64>) -> SimJob {
+        SimJob {
+            keys: 1200,
+            lot_size: 100,
+            restore_rate: 50.0,
+            restore_days: 3,
+            max_tasks,
+            worker: WorkerModel {
+                archive,
+                tier,
+                concurrency: 64.0,
+                max_wait: 600.0,
+                poll_interval: None,
+                object_bytes: 1e6,
+            },
+            follow_interval: 30.0,
+            max_attempts: 3,
+            task_vcpu: 1.0,
+            task_gb: 2.0,
+            spot: false,
+        }
+    }
+
+    /// The invariants of any finished job: the window and the restore rate held, every key
+    /// copied exactly once, none after its restored copy expired.
+    fn check(job: &SimJob, t: &Timeline) {
+        if let Some(n) = job.max_tasks {
+            assert!(t.max_live <= n, "{} live in a window of {n}", t.max_live);
+        }
+        assert!(t.max_shares <= job.restore_rate + 1e-9, "{t:?}");
+        assert_eq!(t.expired_uncopied, 0.0, "{t:?}");
+        assert_eq!(t.copied_twice, 0.0, "{t:?}");
+        assert!((t.copied - job.keys as f64).abs() < 1e-6, "{t:?}");
+        assert_eq!(t.s3_copies, job.keys);
+        assert!(t.task_hours > 0.0 && t.done_h >= t.first_copy_h);
+    }
+
+    #[test]
+    fn a_small_job_keeps_its_window_budget_and_restores() {
+        for archive in [Archive::Glacier, Archive::DeepArchive, Archive::None] {
+            for tier in [
+                RestoreTier::Bulk,
+                RestoreTier::Standard,
+                RestoreTier::Expedited,
+            ] {
+                for window in [Some(3), Some(1), None] {
+                    let job = small(archive, tier, window);
+                    let t = simulate(&job, &AwsModel::default()).expect("simulated");
+                    check(&job, &t);
+                    let restores = if archive == Archive::None { 0 } else { 1200 };
+                    assert_eq!(t.s3_restores, restores, "{archive:?} {tier:?}");
+                    assert_eq!(t.lots, 12);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_task_quota_refuses_launches_past_it() {
+        let job = small(Archive::Glacier, RestoreTier::Bulk, None);
+        let model = AwsModel {
+            max_running_tasks: 4,
+            ..AwsModel::default()
+        };
+        let t = simulate(&job, &model).expect("simulated");
+        check(&job, &t);
+        assert!(t.peak_tasks <= 4 && t.refused_launches > 0, "{t:?}");
+    }
+
+    #[test]
+    fn a_job_that_cannot_finish_is_an_error() {
+        let job = small(Archive::Glacier, RestoreTier::Bulk, Some(0));
+        let e = simulate(&job, &AwsModel::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not done after"), "{e}");
+    }
+
+    /// `cargo test -p thaw-coordinator --release --bins -- --ignored hundred_million --nocapture`
+    #[test]
+    #[ignore]
+    fn hundred_million() {
+        let mut job = small(Archive::Glacier, RestoreTier::Bulk, None);
+        job.keys = 100_000_000;
+        job.lot_size = 5000;
+        job.restore_rate = 500.0;
+        let t = simulate(&job, &AwsModel::default()).expect("simulated");
+        println!("{}", t.long());
+    }
+}
