@@ -1,0 +1,11 @@
+//! The fleet: how many workers a job runs at once and which lots they take, as pure verdicts
+//! from facts (the lot items, their workers' liveness, the time), so `launch`, `follow`, `retry`
+//! and a simulation in virtual time all decide the same way.
+//!
+//! - [`window`]: which lots start now, in what order, within `--max-tasks` live workers.
+//! - [`sizing`]: the default `--max-tasks`, from the restore rate and what one worker sustains.
+//! - [`quota`]: the window of one `follow` session after a Fargate quota refusal, growing back.
+
+pub mod quota;
+pub mod sizing;
+pub mod window;
