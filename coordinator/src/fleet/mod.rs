@@ -1,3 +1,13 @@
-//! The fleet of workers a job runs: how many at once, and how they share the account.
+//! The fleet: how many workers a job runs at once and which lots they take, as pure verdicts
+//! from facts (the lot items, their workers' liveness, the time), so `launch`, `follow`, `retry`
+//! and a simulation in virtual time all decide the same way.
+//!
+//! - [`window`]: which lots start now, in what order, within `--max-tasks` live workers.
+//! - [`sizing`]: the default `--max-tasks`, from the restore rate and what one worker sustains.
+//! - [`quota`]: the window of one `follow` session after a Fargate quota refusal, growing back.
+//! - [`sim`]: the whole fleet in virtual time against a model of AWS (`estimate --timeline`).
 
+pub mod quota;
 pub mod sim;
+pub mod sizing;
+pub mod window;
