@@ -7,7 +7,8 @@ use thaw_common::spec::WorkerSettings;
 use thaw_common::storage::RestoreTier;
 
 use super::launch::args::{LaunchArgs, LauncherKind};
-use crate::fleet::sim::{simulate, Archive, AwsModel, SimJob, Timeline, WorkerModel};
+use crate::fleet::sim::{simulate, Archive, AwsModel, Budget, SimJob, Timeline, WorkerModel};
+use crate::fleet::sizing::Sizing;
 
 /// `follow --interval`'s default, seconds.
 const FOLLOW_INTERVAL: f64 = 30.0;
@@ -23,6 +24,24 @@ pub enum FromClass {
     DeepArchive,
     /// Readable at once (no restore).
     Readable,
+}
+
+/// How the simulated workers share the restore rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Share {
+    /// The workers sending restores share the rate.
+    Running,
+    /// Each worker gets `rate / window` for its whole run.
+    Fixed,
+}
+
+impl From<Share> for Budget {
+    fn from(s: Share) -> Self {
+        match s {
+            Share::Running => Budget::Running,
+            Share::Fixed => Budget::Fixed,
+        }
+    }
 }
 
 /// The flags of `estimate` about the timeline.
@@ -57,6 +76,17 @@ pub struct TimelineArgs {
     /// Keys in flight per worker, as `launch --concurrency`.
     #[arg(long, default_value_t = 64)]
     pub concurrency: u64,
+    /// The window, as `launch --max-tasks` [default: as `launch` chooses it].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tasks: Option<u32>,
+    /// How workers share the restore rate: `running` (the workers sending restores share it,
+    /// re-shared as they come and go) or `fixed` (`rate / window` each, for the whole run).
+    #[arg(long, value_enum, default_value = "running")]
+    pub restore_share: Share,
+    /// Start PENDING lots as the window frees, not at the restore rate (as `follow` did before
+    /// pacing).
+    #[arg(long)]
+    pub unpaced: bool,
     /// Model: the account's restore requests per second.
     #[arg(long, default_value_t = 1000.0)]
     pub account_restore_rate: f64,
@@ -137,20 +167,32 @@ pub fn for_estimate(t: &TimelineArgs, job: &EstimateJob) -> anyhow::Result<Timel
         restore_window: t.restore_hours,
         ..AwsModel::default()
     };
+    let worker = WorkerModel {
+        archive,
+        tier: job.tier,
+        concurrency: t.concurrency as f64,
+        max_wait: t.max_wait as f64,
+        poll_interval: t.poll_interval,
+        object_bytes,
+    };
+    let lots = u32::try_from(job.keys.div_ceil(job.lot_size.max(1))).unwrap_or(u32::MAX);
+    let sizing = Sizing {
+        restore_rate: t.restore_rate,
+        lots,
+        keys_total: job.keys,
+        concurrency: t.concurrency,
+        max_wait_secs: t.max_wait,
+        poll_secs: worker.poll_delay() as u64,
+    };
     let sim = SimJob {
         keys: job.keys,
         lot_size: job.lot_size,
         restore_rate: t.restore_rate,
         restore_days: t.restore_days,
-        max_tasks: None,
-        worker: WorkerModel {
-            archive,
-            tier: job.tier,
-            concurrency: t.concurrency as f64,
-            max_wait: t.max_wait as f64,
-            poll_interval: t.poll_interval,
-            object_bytes,
-        },
+        max_tasks: t.max_tasks.unwrap_or_else(|| sizing.default_window()),
+        budget: t.restore_share.into(),
+        paced: !t.unpaced,
+        worker,
         follow_interval: FOLLOW_INTERVAL,
         max_attempts: MAX_ATTEMPTS,
         task_vcpu: job.task.0,
@@ -193,9 +235,25 @@ pub fn for_launch(
     objects: &[PlannedObject],
 ) -> String {
     let (archive, object_bytes) = objects_seen(objects);
+    let model = WorkerModel {
+        archive,
+        tier: a.restore_tier,
+        concurrency: worker.concurrency as f64,
+        max_wait: worker.max_wait_secs as f64,
+        poll_interval: worker.poll_interval_secs,
+        object_bytes,
+    };
+    let sizing = Sizing {
+        restore_rate: a.restore_rate,
+        lots: u32::try_from(lots).unwrap_or(u32::MAX),
+        keys_total: keys,
+        concurrency: worker.concurrency as u64,
+        max_wait_secs: worker.max_wait_secs,
+        poll_secs: model.poll_delay() as u64,
+    };
     let max_tasks = match a.launcher {
-        LauncherKind::Ecs => None,
-        LauncherKind::Local => Some(a.parallel),
+        LauncherKind::Ecs => sizing.default_window(),
+        LauncherKind::Local => u32::try_from(a.parallel).unwrap_or(u32::MAX),
     };
     let sim = SimJob {
         keys,
@@ -203,14 +261,9 @@ pub fn for_launch(
         restore_rate: a.restore_rate,
         restore_days: a.restore_days,
         max_tasks,
-        worker: WorkerModel {
-            archive,
-            tier: a.restore_tier,
-            concurrency: worker.concurrency as f64,
-            max_wait: worker.max_wait_secs as f64,
-            poll_interval: worker.poll_interval_secs,
-            object_bytes,
-        },
+        budget: Budget::Running,
+        paced: true,
+        worker: model,
         follow_interval: FOLLOW_INTERVAL,
         max_attempts: MAX_ATTEMPTS,
         task_vcpu: 1.0,

@@ -5,8 +5,10 @@
 //! - [`window`]: which lots start now, in what order, within `--max-tasks` live workers.
 //! - [`sizing`]: the default `--max-tasks`, from the restore rate and what one worker sustains.
 //! - [`quota`]: the window of one `follow` session after a Fargate quota refusal, growing back.
+//! - [`pace`]: how many lots that have not started may start now (at the restore rate).
 //! - [`sim`]: the whole fleet in virtual time against a model of AWS (`estimate --timeline`).
 
+pub mod pace;
 pub mod quota;
 pub mod sim;
 pub mod sizing;

@@ -13,10 +13,13 @@ use thaw_common::plan::{lot_sizes, LotSpec};
 use thaw_common::progress::LotItem;
 
 use super::clock::{Clock, Event};
-use super::model::AwsModel;
+use super::model::{Archive, AwsModel};
 use super::timeline::Timeline;
 use super::worker::{LotModel, Phase, Run, WorkerModel, EPSILON};
-use crate::due::due_lots;
+use crate::due::Due;
+use crate::fleet::pace::Pace;
+use crate::fleet::quota::QuotaWindow;
+use crate::fleet::window::{plan, Facts};
 use crate::liveness::Liveness;
 
 /// The job to simulate, with the settings `launch` would give it.
@@ -30,8 +33,13 @@ pub struct SimJob {
     pub restore_rate: f64,
     /// Days a restored copy stays (`--restore-days`).
     pub restore_days: u32,
-    /// The window (`--max-tasks`); `None`: every lot at once.
-    pub max_tasks: Option<u64>,
+    /// The window (`--max-tasks`): most lots with a live worker at once (the number of lots:
+    /// every lot at once, as `launch` did before the window).
+    pub max_tasks: u32,
+    /// How the restore rate is shared.
+    pub budget: Budget,
+    /// PENDING lots start at the restore rate ([`crate::fleet::pace`]), not all at once.
+    pub paced: bool,
     /// What each worker does and can do.
     pub worker: WorkerModel,
     /// `follow --interval`, seconds.
@@ -44,6 +52,16 @@ pub struct SimJob {
     pub task_gb: f64,
     /// Fargate Spot.
     pub spot: bool,
+}
+
+/// How the job's restore rate is shared by its workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Each worker gets `rate / window` when it starts, for its whole run (`launch` before the
+    /// shared budget: `rate / lots` on ECS).
+    Fixed,
+    /// The workers sending restore requests share the rate, re-shared as they come and go.
+    Running,
 }
 
 /// Longest virtual time simulated before the job is called stuck.
@@ -80,6 +98,9 @@ struct Sim<'a> {
     items: Vec<LotItem>,
     runs: Vec<Run>,
     live: u64,
+    live_lots: BTreeMap<u32, Liveness>,
+    quota: QuotaWindow,
+    pace: Option<Pace>,
     tokens: f64,
     bucket_at: f64,
     to_request: f64,
@@ -102,7 +123,7 @@ impl<'a> Sim<'a> {
             .collect();
         let items = (0..lots.len()).map(|i| pending_item(i as u32)).collect();
         let to_request = lots.iter().map(|l| l.to_request(job.worker.archive)).sum();
-        let window = job.max_tasks.unwrap_or(lots.len() as u64);
+        let window = u64::from(job.max_tasks);
         let t = Timeline {
             keys: job.keys,
             lots: lots.len() as u64,
@@ -119,6 +140,16 @@ impl<'a> Sim<'a> {
             items,
             runs: Vec::new(),
             live: 0,
+            live_lots: BTreeMap::new(),
+            quota: QuotaWindow::new(job.max_tasks),
+            pace: (job.paced && job.worker.archive != Archive::None).then(|| {
+                Pace::new(
+                    job.restore_rate,
+                    job.lot_size as f64,
+                    job.follow_interval,
+                    0,
+                )
+            }),
             tokens: model.launch_burst,
             bucket_at: 0.0,
             to_request,
@@ -159,15 +190,33 @@ impl<'a> Sim<'a> {
         self.t.looks += 1;
         self.t.ddb_read_units +=
             self.items.len() as u64 * (self.model.lot_item_bytes / 4096.0).ceil() as u64;
-        let live: BTreeMap<u32, Liveness> = BTreeMap::new();
-        let retries = self.job.max_attempts.saturating_sub(1);
-        let due = due_lots(&self.items, &live, now as i64, Some(retries), None);
-        let room = match self.job.max_tasks {
-            Some(n) => n.saturating_sub(self.live) as usize,
-            None => usize::MAX,
+        let verdict = plan(&Facts {
+            lots: &self.items,
+            live: &self.live_lots,
+            now: now as i64,
+            window: self.quota.size(now as i64),
+            max_retries: Some(self.job.max_attempts.saturating_sub(1)),
+            only: None,
+        });
+        let mut fresh = match &mut self.pace {
+            Some(p) => p.allowed(now as i64),
+            None => u32::MAX,
         };
-        for (item, _) in due.into_iter().take(room) {
-            self.launch(item.lot as usize);
+        for (item, due) in verdict.launch {
+            if due == Due::Pending {
+                if fresh == 0 {
+                    continue;
+                }
+                fresh -= 1;
+                if let Some(p) = &mut self.pace {
+                    p.started(1);
+                }
+            }
+            if !self.launch(item.lot as usize) {
+                let running = u32::try_from(self.live).unwrap_or(u32::MAX);
+                self.quota.refused(running, now as i64);
+                break;
+            }
         }
         let next_due = self
             .items
@@ -181,12 +230,12 @@ impl<'a> Sim<'a> {
         self.clock.at(now + pause, Event::Look);
     }
 
-    /// RunTask for `lot`, paced by the launch rate; refused past the running-task quota (the
-    /// lot stays due for the next look).
-    fn launch(&mut self, lot: usize) {
+    /// RunTask for `lot`, paced by the launch rate; false when refused for the running-task
+    /// quota (the lot stays due, and the session's window shrinks to what runs).
+    fn launch(&mut self, lot: usize) -> bool {
         if self.live >= self.model.max_running_tasks {
             self.t.refused_launches += 1;
-            return;
+            return false;
         }
         let at = self.launch_slot();
         let started = at + self.model.task_start_secs + self.model.worker_overhead_secs;
@@ -204,11 +253,13 @@ impl<'a> Sim<'a> {
         self.items[lot].state = LotState::Launched;
         self.items[lot].next_check_at = None;
         self.live += 1;
+        self.live_lots.insert(lot as u32, Liveness::Live);
         self.t.launches += 1;
         self.t.ddb_writes += 1;
         self.t.peak_tasks = self.t.peak_tasks.max(self.live);
         self.t.max_live = self.t.max_live.max(self.live);
         self.clock.at(started, Event::Started { run });
+        true
     }
 
     /// When the next RunTask may go: a token bucket of `launch_burst` refilled at `launch_rate`.
@@ -258,7 +309,10 @@ impl<'a> Sim<'a> {
         if requesting.is_empty() {
             return;
         }
-        let share = self.job.restore_rate / requesting.len() as f64;
+        let share = match self.job.budget {
+            Budget::Fixed => self.job.restore_rate / f64::from(self.job.max_tasks.max(1)),
+            Budget::Running => self.job.restore_rate / requesting.len() as f64,
+        };
         let mut total = 0.0;
         for r in requesting {
             let Phase::Requesting { since, pace, left } = self.runs[r].phase else {
@@ -366,6 +420,8 @@ impl<'a> Sim<'a> {
                 self.t.expired_uncopied += ready;
             }
             self.first_copy.get_or_insert(now);
+        }
+        if ready >= 1.0 {
             self.did_work[run] = true;
         }
         lot.copied += ready;
@@ -389,6 +445,7 @@ impl<'a> Sim<'a> {
         item.state = state;
         item.next_check_at = next_check.map(|t| t.ceil() as i64);
         self.live -= 1;
+        self.live_lots.remove(&(lot as u32));
         self.t.ddb_writes += 1;
         if !self.did_work[run] {
             self.t.idle_runs += 1;
@@ -449,16 +506,17 @@ fn pending_item(lot: u32) -> LotItem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fleet::sim::model::Archive;
     use thaw_common::storage::RestoreTier;
 
-    fn small(archive: Archive, tier: RestoreTier, max_tasks: Option<u64>) -> SimJob {
+    fn small(archive: Archive, tier: RestoreTier, max_tasks: u32) -> SimJob {
         SimJob {
             keys: 1200,
             lot_size: 100,
             restore_rate: 50.0,
             restore_days: 3,
             max_tasks,
+            budget: Budget::Running,
+            paced: true,
             worker: WorkerModel {
                 archive,
                 tier,
@@ -478,9 +536,8 @@ mod tests {
     /// The invariants of any finished job: the window and the restore rate held, every key
     /// copied exactly once, none after its restored copy expired.
     fn check(job: &SimJob, t: &Timeline) {
-        if let Some(n) = job.max_tasks {
-            assert!(t.max_live <= n, "{} live in a window of {n}", t.max_live);
-        }
+        let n = u64::from(job.max_tasks);
+        assert!(t.max_live <= n, "{} live in a window of {n}", t.max_live);
         assert!(t.max_shares <= job.restore_rate + 1e-9, "{t:?}");
         assert_eq!(t.expired_uncopied, 0.0, "{t:?}");
         assert_eq!(t.copied_twice, 0.0, "{t:?}");
@@ -497,8 +554,15 @@ mod tests {
                 RestoreTier::Standard,
                 RestoreTier::Expedited,
             ] {
-                for window in [Some(3), Some(1), None] {
-                    let job = small(archive, tier, window);
+                for (window, budget) in [
+                    (3, Budget::Running),
+                    (1, Budget::Fixed),
+                    (12, Budget::Fixed),
+                ] {
+                    let job = SimJob {
+                        budget,
+                        ..small(archive, tier, window)
+                    };
                     let t = simulate(&job, &AwsModel::default()).expect("simulated");
                     check(&job, &t);
                     let restores = if archive == Archive::None { 0 } else { 1200 };
@@ -511,7 +575,7 @@ mod tests {
 
     #[test]
     fn the_task_quota_refuses_launches_past_it() {
-        let job = small(Archive::Glacier, RestoreTier::Bulk, None);
+        let job = small(Archive::Glacier, RestoreTier::Bulk, 12);
         let model = AwsModel {
             max_running_tasks: 4,
             ..AwsModel::default()
@@ -523,7 +587,7 @@ mod tests {
 
     #[test]
     fn a_job_that_cannot_finish_is_an_error() {
-        let job = small(Archive::Glacier, RestoreTier::Bulk, Some(0));
+        let job = small(Archive::Glacier, RestoreTier::Bulk, 0);
         let e = simulate(&job, &AwsModel::default())
             .unwrap_err()
             .to_string();
@@ -534,10 +598,10 @@ mod tests {
     #[test]
     #[ignore]
     fn hundred_million() {
-        let mut job = small(Archive::Glacier, RestoreTier::Bulk, None);
+        let mut job = small(Archive::Glacier, RestoreTier::Bulk, 29);
         job.keys = 100_000_000;
         job.lot_size = 5000;
-        job.restore_rate = 500.0;
+        job.restore_rate = 1000.0;
         let t = simulate(&job, &AwsModel::default()).expect("simulated");
         println!("{}", t.long());
     }

@@ -11,7 +11,7 @@ pub mod restores;
 pub mod timeline;
 pub mod worker;
 
-pub use job::{simulate, SimJob};
+pub use job::{simulate, Budget, SimJob};
 pub use model::{Archive, AwsModel};
 pub use timeline::Timeline;
 pub use worker::WorkerModel;
