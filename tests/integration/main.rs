@@ -18,6 +18,7 @@ mod ops_tests;
 mod output_tests;
 mod rig;
 mod stack_lint_tests;
+mod timeline_tests;
 mod version_tests;
 mod weather_tests;
 mod worker_tests;

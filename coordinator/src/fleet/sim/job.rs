@@ -188,8 +188,9 @@ impl<'a> Sim<'a> {
         }
         let now = self.now();
         self.t.looks += 1;
+        // A Query is billed by the bytes it reads, 4 KB a read unit (strongly consistent).
         self.t.ddb_read_units +=
-            self.items.len() as u64 * (self.model.lot_item_bytes / 4096.0).ceil() as u64;
+            (self.items.len() as f64 * self.model.lot_item_bytes / 4096.0).ceil() as u64;
         let verdict = plan(&Facts {
             lots: &self.items,
             live: &self.live_lots,
