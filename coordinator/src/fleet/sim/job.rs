@@ -5,7 +5,7 @@
 //! over the running workers. Everything else (tasks starting, restores completing, passes ending)
 //! is an event on the [`Clock`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::bail;
 use thaw_common::checkpoint::{LotCheckpoint, LotState};
@@ -101,6 +101,9 @@ struct Sim<'a> {
     live_lots: BTreeMap<u32, Liveness>,
     quota: QuotaWindow,
     pace: Option<Pace>,
+    waiting: BTreeSet<(i64, u32)>,
+    pending_from: usize,
+    finished_lots: usize,
     tokens: f64,
     bucket_at: f64,
     to_request: f64,
@@ -142,6 +145,9 @@ impl<'a> Sim<'a> {
             live: 0,
             live_lots: BTreeMap::new(),
             quota: QuotaWindow::new(job.max_tasks),
+            waiting: BTreeSet::new(),
+            pending_from: 0,
+            finished_lots: 0,
             pace: (job.paced && job.worker.archive != Archive::None).then(|| {
                 Pace::new(
                     job.restore_rate,
@@ -183,7 +189,7 @@ impl<'a> Sim<'a> {
     /// One look of `follow`: relaunch what is due, within the window; look again after
     /// `follow`'s pause (until the earliest WAITING lot is due, at most the interval).
     fn look(&mut self) {
-        if self.lots.iter().all(LotModel::finished) {
+        if self.finished_lots == self.lots.len() {
             return;
         }
         let now = self.now();
@@ -191,11 +197,13 @@ impl<'a> Sim<'a> {
         // A Query is billed by the bytes it reads, 4 KB a read unit (strongly consistent).
         self.t.ddb_read_units +=
             (self.items.len() as f64 * self.model.lot_item_bytes / 4096.0).ceil() as u64;
+        let window = self.quota.size(now as i64);
+        let candidates = self.candidates(now as i64, window);
         let verdict = plan(&Facts {
-            lots: &self.items,
+            lots: &candidates,
             live: &self.live_lots,
             now: now as i64,
-            window: self.quota.size(now as i64),
+            window,
             max_retries: Some(self.job.max_attempts.saturating_sub(1)),
             only: None,
         });
@@ -220,15 +228,39 @@ impl<'a> Sim<'a> {
             }
         }
         let next_due = self
-            .items
-            .iter()
-            .filter(|l| l.state == LotState::Waiting)
-            .filter_map(|l| l.next_check_at)
-            .min()
-            .map(|t| (t as f64 - now).max(1.0))
+            .waiting
+            .first()
+            .map(|&(t, _)| (t as f64 - now).max(1.0))
             .unwrap_or(self.job.follow_interval);
         let pause = next_due.clamp(1.0, self.job.follow_interval);
         self.clock.at(now + pause, Event::Look);
+    }
+
+    /// The lot items the window's plan can pick from at `now` with `window` slots: the WAITING
+    /// lots whose restores are due and the first `window` PENDING lots (the plan takes due
+    /// restores first, then PENDING lots in lot order, at most `window`: the other items cannot
+    /// change what it launches, and leaving them out keeps a look of a 20,000-lot job cheap).
+    fn candidates(&mut self, now: i64, window: u32) -> Vec<LotItem> {
+        let mut lots: Vec<LotItem> = self
+            .waiting
+            .range(..=(now, u32::MAX))
+            .map(|&(_, lot)| self.items[lot as usize].clone())
+            .collect();
+        while self
+            .items
+            .get(self.pending_from)
+            .is_some_and(|l| l.state != LotState::Pending)
+        {
+            self.pending_from += 1;
+        }
+        lots.extend(
+            self.items[self.pending_from..]
+                .iter()
+                .filter(|l| l.state == LotState::Pending)
+                .take(window as usize)
+                .cloned(),
+        );
+        lots
     }
 
     /// RunTask for `lot`, paced by the launch rate; false when refused for the running-task
@@ -251,6 +283,9 @@ impl<'a> Sim<'a> {
         });
         self.did_work.push(false);
         self.lots[lot].run = Some(run);
+        if let Some(at) = self.items[lot].next_check_at {
+            self.waiting.remove(&(at, lot as u32));
+        }
         self.items[lot].state = LotState::Launched;
         self.items[lot].next_check_at = None;
         self.live += 1;
@@ -445,6 +480,9 @@ impl<'a> Sim<'a> {
         let item = &mut self.items[lot];
         item.state = state;
         item.next_check_at = next_check.map(|t| t.ceil() as i64);
+        if let Some(at) = item.next_check_at {
+            self.waiting.insert((at, lot as u32));
+        }
         self.live -= 1;
         self.live_lots.remove(&(lot as u32));
         self.t.ddb_writes += 1;
@@ -453,6 +491,7 @@ impl<'a> Sim<'a> {
         }
         if state == LotState::Succeeded {
             self.done_at = now;
+            self.finished_lots += 1;
         }
         self.reshare();
     }
