@@ -6,7 +6,7 @@ use thaw_common::cost::{PlannedAction, PlannedObject};
 use thaw_common::spec::WorkerSettings;
 use thaw_common::storage::RestoreTier;
 
-use super::launch::args::{LaunchArgs, LauncherKind};
+use super::launch::args::{LaunchArgs, LauncherKind, DEFAULT_RESTORE_RATE};
 use crate::fleet::sim::{simulate, Archive, AwsModel, Budget, SimJob, Timeline, WorkerModel};
 use crate::fleet::sizing::Sizing;
 
@@ -61,7 +61,7 @@ pub struct TimelineArgs {
     #[arg(long, default_value_t = 1_000_000, requires = "keys")]
     pub object_size: u64,
     /// The job's restore requests per second, as `launch --restore-rate`.
-    #[arg(long, default_value_t = 500.0)]
+    #[arg(long, default_value_t = DEFAULT_RESTORE_RATE)]
     pub restore_rate: f64,
     /// Days a restored copy stays, as `launch --restore-days`.
     #[arg(long, default_value_t = 3)]

@@ -440,7 +440,7 @@ mod tests {
         };
         let fields = ListFields::default();
         let p = plan(&a, &facts(50, InputFormat::Keys, &fields), &cx).expect("plan");
-        assert_eq!(p.spec.worker.restore_rate, 250.0);
+        assert_eq!(p.spec.worker.restore_rate, 500.0);
         assert_eq!(
             p.settings,
             LaunchSettings::Local(LocalSettings {

@@ -187,7 +187,7 @@ mod tests {
     #[test]
     fn bulk_runs_exit_waiting_and_expedited_runs_poll_within_max_wait() {
         let w = glacier_bulk();
-        assert_eq!(w.after_pass(0.0, 100.0), Err(100.0 + 5.0 * 3600.0));
+        assert_eq!(w.after_pass(0.0, 100.0), Err(100.0 + 12.0 * 3600.0));
         let e = WorkerModel {
             tier: RestoreTier::Expedited,
             ..glacier_bulk()
