@@ -633,16 +633,4 @@ mod tests {
             .to_string();
         assert!(e.contains("not done after"), "{e}");
     }
-
-    /// `cargo test -p thaw-coordinator --release --bins -- --ignored hundred_million --nocapture`
-    #[test]
-    #[ignore]
-    fn hundred_million() {
-        let mut job = small(Archive::Glacier, RestoreTier::Bulk, 29);
-        job.keys = 100_000_000;
-        job.lot_size = 5000;
-        job.restore_rate = 1000.0;
-        let t = simulate(&job, &AwsModel::default()).expect("simulated");
-        println!("{}", t.long());
-    }
 }
