@@ -88,10 +88,10 @@ fn final_rates(logs: &Path, job: &str) -> Vec<f64> {
         let text = std::fs::read_to_string(entry.expect("entry").path()).expect("log");
         let summary = text
             .lines()
+            .rev()
             .filter_map(|l| l.find('{').map(|i| &l[i..]))
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v.get("pacing").is_some())
-            .last()
+            .find(|v| v.get("pacing").is_some())
             .unwrap_or_else(|| panic!("no summary in the log of {job}:\n{text}"));
         rates.push(summary["restore_rate"].as_f64().expect("restore_rate"));
     }
