@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use thaw_common::budget::{Budget, STALE_AFTER_SECS};
 use thaw_common::progress::{now_secs, ProgressTable};
 
@@ -221,4 +222,68 @@ async fn jobs_side_by_side_share_the_account_budget() {
         sum += rates.iter().sum::<f64>();
     }
     assert!(sum <= 40.0, "the workers' shares sum to {sum}");
+}
+
+/// `status` calls out a WAITING lot whose restored copies may have expired before it was
+/// copied: the job's lot requests its restores and ends WAITING; its restores are then made
+/// two days old (the test plays the passing days) on a job restoring for one day.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_calls_out_waiting_lots_past_their_restore_expiry() {
+    let moto = Moto::start_with(&[("THAW_MOTO_RESTORE_DELAY", "3600")]);
+    let c = moto.clients().await;
+    let table = unique("table");
+    init_table(&moto, &table);
+    let (bucket, keys) = glacier_bucket(&c, "expiry", 6).await;
+    let job = unique("job");
+    launch_local_ok(
+        &moto,
+        &table,
+        &bucket,
+        &job,
+        write_keys(&keys),
+        &["--lots", "2", "--max-wait", "1", "--restore-days", "1"],
+    );
+    let st = status_json(&moto, &table, &job);
+    assert_eq!(st["totals"]["states"]["WAITING"], 2, "{st}");
+    assert_eq!(st["totals"]["restore_expiry_at_risk"], 0, "{st}");
+
+    let two_days_ago = now_secs() - 2 * 86_400;
+    c.ddb
+        .update_item()
+        .table_name(&table)
+        .key("job_id", AttributeValue::S(job.clone()))
+        .key("lot", AttributeValue::N("1".into()))
+        .update_expression("SET restore_requested_at = :t")
+        .expression_attribute_values(":t", AttributeValue::N(two_days_ago.to_string()))
+        .send()
+        .await
+        .expect("age the restores of lot 1");
+
+    let st = status_json(&moto, &table, &job);
+    assert_eq!(st["totals"]["restore_expiry_at_risk"], 1, "{st}");
+    assert_eq!(
+        st["lots"][0]["restore_expiry"],
+        serde_json::Value::Null,
+        "{st}"
+    );
+    assert_eq!(
+        st["lots"][1]["restore_expiry"]["verdict"], "expired",
+        "{st}"
+    );
+    assert_eq!(
+        st["lots"][1]["restore_expiry"]["expires_at"],
+        two_days_ago + 86_400,
+        "{st}"
+    );
+    let text = stdout(&run_ok(
+        &moto,
+        "coordinator",
+        &["status", &job, "--table", &table],
+        &[],
+    ));
+    assert!(
+        text.contains("lot 1: WAITING, its restored copies may have expired 24.0 h ago"),
+        "{text}"
+    );
+    assert!(text.contains("restore expiry: 1 WAITING lots"), "{text}");
 }
