@@ -287,3 +287,44 @@ async fn status_calls_out_waiting_lots_past_their_restore_expiry() {
     );
     assert!(text.contains("restore expiry: 1 WAITING lots"), "{text}");
 }
+
+/// `follow` re-shares the job's budget as the lots it runs change: its entry (made wrong and
+/// old by the test) is rewritten with the lots the look starts.
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_rewrites_the_restoring_lots_of_its_job() {
+    let moto = Moto::start_with(&[("THAW_MOTO_RESTORE_DELAY", "3600")]);
+    let c = moto.clients().await;
+    let table = unique("table");
+    init_table(&moto, &table);
+    let (bucket, keys) = glacier_bucket(&c, "follow", 6).await;
+    let job = unique("job");
+    launch_local_ok(
+        &moto,
+        &table,
+        &bucket,
+        &job,
+        write_keys(&keys),
+        &["--lots", "3", "--parallel", "3", "--max-wait", "1"],
+    );
+    let progress = ProgressTable::new(c.ddb.clone(), &table);
+    let mut entry = progress.get_budget(REGION).await.expect("budget").jobs[&job];
+    assert_eq!(entry.restoring, 3);
+    entry.restoring = 7;
+    entry.at -= 3600;
+    progress
+        .put_budget_entry(REGION, &job, &entry)
+        .await
+        .expect("a wrong entry");
+
+    // Every lot is WAITING and due (restores polled every second): the look starts all three.
+    run_ok(
+        &moto,
+        "coordinator",
+        &["follow", &job, "--table", &table, "--once"],
+        &[],
+    );
+    let after = progress.get_budget(REGION).await.expect("budget").jobs[&job];
+    assert_eq!(after.restoring, 3, "{after:?}");
+    assert!(after.at > entry.at, "{after:?}");
+    assert_eq!(after.rate, entry.rate, "the job's rate is the launch's");
+}
