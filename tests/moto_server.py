@@ -91,6 +91,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import emulator_launch
 import emulator_hang
 import emulator_access
+import emulator_rates  # requests per second (GET /_thaw/rates)
 import emulator_throttle  # noqa: E402 - S3's rate limits and Expedited capacity (its own module)
 
 CONFIG = {
@@ -651,6 +652,7 @@ def wrap(app):
             return emulator_hang.stalled(environ, app, start_response)
         _delay(environ, op)
         for answer in (
+            lambda: emulator_rates.intercept(environ, start_response, op, path),
             lambda: _throttled(environ, start_response, op),
             lambda: _injected_fault(start_response, op),
             lambda: emulator_launch.intercept(op, environ, start_response, app, CONFIG, _configure),

@@ -191,6 +191,7 @@ impl JobSpecBuilder {
                 request_payer: false,
                 dest_kms_key: None,
                 drop_object_lock_at: Vec::new(),
+                restore_budget: None,
             },
         }
     }

@@ -157,6 +157,11 @@ pub struct JobSpec {
     /// retention and legal hold (`--drop-object-lock`): S3 refuses those headers there.
     #[serde(default)]
     pub drop_object_lock_at: Vec<String>,
+    /// The Region whose restore budget the job draws from (see [`crate::budget`]): its workers
+    /// read their share there. `None` for jobs launched before the budget existed: their
+    /// workers keep `worker.restore_rate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_budget: Option<String>,
 }
 
 fn default_input_format() -> String {

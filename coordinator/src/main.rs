@@ -17,6 +17,7 @@ mod buckets;
 mod cmd;
 mod control;
 mod due;
+mod expiry;
 mod fleet;
 mod ids;
 mod job;

@@ -7,6 +7,7 @@
 
 mod access_tests;
 mod assert;
+mod budget_tests;
 mod coordinator_tests;
 mod counts;
 mod deploy_tests;

@@ -21,6 +21,7 @@ use crate::bitmap::Bitmap;
 use crate::checkpoint::{Counters, FailedGroup, LotCheckpoint, LotState};
 use crate::task::LaunchFailure;
 
+mod budget;
 mod claims;
 mod item;
 mod jobs;
@@ -29,6 +30,7 @@ mod runs;
 mod schema;
 mod uploads;
 
+pub use budget::{budget_key, BUDGET_ITEM_LOT};
 pub use item::{JobItem, JobSummary, LotItem};
 
 /// The lot number of a job's own item.

@@ -116,6 +116,7 @@ pub fn plan(a: &LaunchArgs, keys: &ListFacts, cx: &PlanContext) -> anyhow::Resul
         request_payer: a.request_payer,
         dest_kms_key: dest_kms_key(a, &dest_buckets)?,
         drop_object_lock_at: Vec::new(),
+        restore_budget: None,
     };
     Ok(Plan {
         spec,
