@@ -29,8 +29,11 @@ pub enum FromClass {
 /// How the simulated workers share the restore rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Share {
-    /// The workers sending restores share the rate.
-    Running,
+    /// thaw's restore budget: the job's rate shared by its restoring lots as `follow` counts
+    /// them (tasks starting included).
+    Budget,
+    /// Only the workers sending restores share the rate, re-shared at once.
+    Requesting,
     /// Each worker gets `rate / window` for its whole run.
     Fixed,
 }
@@ -38,7 +41,8 @@ pub enum Share {
 impl From<Share> for Budget {
     fn from(s: Share) -> Self {
         match s {
-            Share::Running => Budget::Running,
+            Share::Budget => Budget::Shared,
+            Share::Requesting => Budget::Requesting,
             Share::Fixed => Budget::Fixed,
         }
     }
@@ -79,9 +83,10 @@ pub struct TimelineArgs {
     /// The window, as `launch --max-tasks` [default: as `launch` chooses it].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tasks: Option<u32>,
-    /// How workers share the restore rate: `running` (the workers sending restores share it,
-    /// re-shared as they come and go) or `fixed` (`rate / window` each, for the whole run).
-    #[arg(long, value_enum, default_value = "running")]
+    /// How workers share the restore rate: `budget` (thaw's: the lots restoring, tasks starting
+    /// included, as `follow` counts them at its looks), `requesting` (only the workers sending
+    /// restores, re-shared at once) or `fixed` (`rate / window` each, for the whole run).
+    #[arg(long, value_enum, default_value = "budget")]
     pub restore_share: Share,
     /// Start PENDING lots as the window frees, not at the restore rate (as `follow` did before
     /// pacing).
@@ -261,7 +266,7 @@ pub fn for_launch(
         restore_rate: a.restore_rate,
         restore_days: a.restore_days,
         max_tasks,
-        budget: Budget::Running,
+        budget: Budget::Shared,
         paced: true,
         worker: model,
         follow_interval: FOLLOW_INTERVAL,

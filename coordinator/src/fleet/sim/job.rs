@@ -17,6 +17,7 @@ use super::model::{Archive, AwsModel};
 use super::timeline::Timeline;
 use super::worker::{LotModel, Phase, Run, WorkerModel, EPSILON};
 use crate::due::Due;
+use crate::fleet::budget::{Budget as RegionBudget, JobDemand, STALE_AFTER_SECS};
 use crate::fleet::pace::Pace;
 use crate::fleet::quota::QuotaWindow;
 use crate::fleet::window::{plan, Facts};
@@ -57,13 +58,22 @@ pub struct SimJob {
 /// How the job's restore rate is shared by its workers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Budget {
+    /// thaw's restore budget ([`thaw_common::budget::Budget::worker_share`]): the job's part of
+    /// the account rate shared by its restoring lots as `follow` counted them at its last look
+    /// (the rule of [`crate::fleet::budget::restoring_lots`]: LAUNCHED lots, whose tasks are
+    /// still starting, and RUNNING lots with restores left to request); workers re-read their
+    /// share when they start and at their checkpoints.
+    Shared,
+    /// Only the workers sending restore requests share the rate, re-shared at once as they come
+    /// and go.
+    Requesting,
     /// Each worker gets `rate / window` when it starts, for its whole run (`launch` before the
-    /// shared budget: `rate / lots` on ECS).
+    /// restore budget: `rate / lots` on ECS).
     Fixed,
-    /// The workers sending restore requests share the rate, re-shared as they come and go.
-    Running,
 }
 
+/// The simulated job's id in its Region's budget.
+const SIM_JOB: &str = "sim";
 /// Longest virtual time simulated before the job is called stuck.
 const MAX_DAYS: f64 = 60.0;
 /// Seconds between two checkpoints of a worker (`worker --checkpoint-interval`).
@@ -102,6 +112,7 @@ struct Sim<'a> {
     quota: QuotaWindow,
     pace: Option<Pace>,
     waiting: BTreeSet<(i64, u32)>,
+    restoring_seen: u32,
     pending_from: usize,
     finished_lots: usize,
     tokens: f64,
@@ -146,6 +157,7 @@ impl<'a> Sim<'a> {
             live_lots: BTreeMap::new(),
             quota: QuotaWindow::new(job.max_tasks),
             waiting: BTreeSet::new(),
+            restoring_seen: 0,
             pending_from: 0,
             finished_lots: 0,
             pace: (job.paced && job.worker.archive != Archive::None).then(|| {
@@ -226,6 +238,10 @@ impl<'a> Sim<'a> {
                 self.quota.refused(running, now as i64);
                 break;
             }
+        }
+        if self.job.budget == Budget::Shared {
+            self.count_restoring();
+            self.reshare();
         }
         let next_due = self
             .waiting
@@ -346,8 +362,9 @@ impl<'a> Sim<'a> {
             return;
         }
         let share = match self.job.budget {
+            Budget::Shared => self.budget_share(),
+            Budget::Requesting => self.job.restore_rate / requesting.len() as f64,
             Budget::Fixed => self.job.restore_rate / f64::from(self.job.max_tasks.max(1)),
-            Budget::Running => self.job.restore_rate / requesting.len() as f64,
         };
         let mut total = 0.0;
         for r in requesting {
@@ -385,9 +402,43 @@ impl<'a> Sim<'a> {
         self.restores_sent += keys;
         self.t.ddb_writes += ((now - since) / CHECKPOINT_SECS).ceil() as u64;
         self.to_request -= keys;
-        if self.to_request < EPSILON && self.requested_at == 0.0 {
+        // within half a key: the sum of fractions of a 100M-key job drifts past EPSILON
+        if self.to_request < 0.5 && self.requested_at == 0.0 {
             self.requested_at = now;
         }
+    }
+
+    /// One worker's share under thaw's budget: this job alone in its Region's budget item, with
+    /// the restoring lots `follow` counted at its last look.
+    fn budget_share(&self) -> f64 {
+        let now = self.now() as i64;
+        let entry = JobDemand {
+            rate: self.job.restore_rate,
+            restoring: self.restoring_seen,
+            at: now,
+        };
+        let budget = RegionBudget {
+            account_rate: Some(self.model.account_restore_rate),
+            jobs: [(SIM_JOB.to_owned(), entry)].into(),
+        };
+        budget
+            .worker_share(SIM_JOB, now, STALE_AFTER_SECS)
+            .unwrap_or(self.job.restore_rate)
+    }
+
+    /// `follow` counts the job's restoring lots (tasks starting, and workers with restores left
+    /// to request) and writes the count to the budget.
+    fn count_restoring(&mut self) {
+        let n = self
+            .runs
+            .iter()
+            .filter(|r| match r.phase {
+                Phase::Starting => self.lots[r.lot].to_request(self.job.worker.archive) > 0.0,
+                Phase::Requesting { .. } => true,
+                _ => false,
+            })
+            .count();
+        self.restoring_seen = u32::try_from(n).unwrap_or(u32::MAX);
     }
 
     /// A pass over the lot's waiting keys: HEAD each, COPY those whose restore completed.
@@ -555,7 +606,7 @@ mod tests {
             restore_rate: 50.0,
             restore_days: 3,
             max_tasks,
-            budget: Budget::Running,
+            budget: Budget::Shared,
             paced: true,
             worker: WorkerModel {
                 archive,
@@ -595,7 +646,8 @@ mod tests {
                 RestoreTier::Expedited,
             ] {
                 for (window, budget) in [
-                    (3, Budget::Running),
+                    (3, Budget::Shared),
+                    (2, Budget::Requesting),
                     (1, Budget::Fixed),
                     (12, Budget::Fixed),
                 ] {
