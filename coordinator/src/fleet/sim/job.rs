@@ -107,6 +107,7 @@ struct Sim<'a> {
     lots: Vec<LotModel>,
     items: Vec<LotItem>,
     runs: Vec<Run>,
+    active: BTreeSet<usize>,
     live: u64,
     live_lots: BTreeMap<u32, Liveness>,
     quota: QuotaWindow,
@@ -153,6 +154,7 @@ impl<'a> Sim<'a> {
             lots,
             items,
             runs: Vec::new(),
+            active: BTreeSet::new(),
             live: 0,
             live_lots: BTreeMap::new(),
             quota: QuotaWindow::new(job.max_tasks),
@@ -289,6 +291,7 @@ impl<'a> Sim<'a> {
         let at = self.launch_slot();
         let started = at + self.model.task_start_secs + self.model.worker_overhead_secs;
         let run = self.runs.len();
+        self.active.insert(run);
         self.runs.push(Run {
             lot,
             launched: at,
@@ -355,7 +358,10 @@ impl<'a> Sim<'a> {
     fn reshare(&mut self) {
         let now = self.now();
         let cap = self.job.worker.restore_cap(self.model);
-        let requesting: Vec<usize> = (0..self.runs.len())
+        let requesting: Vec<usize> = self
+            .active
+            .iter()
+            .copied()
             .filter(|&r| matches!(self.runs[r].phase, Phase::Requesting { .. }))
             .collect();
         if requesting.is_empty() {
@@ -430,8 +436,9 @@ impl<'a> Sim<'a> {
     /// to request) and writes the count to the budget.
     fn count_restoring(&mut self) {
         let n = self
-            .runs
+            .active
             .iter()
+            .map(|&r| &self.runs[r])
             .filter(|r| match r.phase {
                 Phase::Starting => self.lots[r.lot].to_request(self.job.worker.archive) > 0.0,
                 Phase::Requesting { .. } => true,
@@ -449,9 +456,9 @@ impl<'a> Sim<'a> {
         let ready = lot.ready(archive, now);
         let waiting = lot.keys - lot.copied;
         let copying = 1 + self
-            .runs
+            .active
             .iter()
-            .filter(|r| matches!(r.phase, Phase::Copying { .. }))
+            .filter(|&&r| matches!(self.runs[r].phase, Phase::Copying { .. }))
             .count();
         let rate = self.model.fleet_copy_rate() / copying as f64;
         let secs = self
@@ -525,6 +532,7 @@ impl<'a> Sim<'a> {
         let now = self.now();
         let r = &mut self.runs[run];
         r.phase = Phase::Done;
+        self.active.remove(&run);
         self.task_secs += self.model.billed_secs(now - r.launched);
         let lot = r.lot;
         self.lots[lot].run = None;
