@@ -136,7 +136,7 @@ pub fn objects_seen(objects: &[PlannedObject]) -> (Archive, f64) {
     let archive = if restored.len() * 2 < objects.len().max(1) {
         Archive::None
     } else if deep * 2 > restored.len() {
-        Archive::DeepArchive
+        Archive::Deep
     } else {
         Archive::Glacier
     };
@@ -216,7 +216,7 @@ pub fn what_if(
 ) -> anyhow::Result<String> {
     let archive = match t.from_class {
         FromClass::Glacier => Archive::Glacier,
-        FromClass::DeepArchive => Archive::DeepArchive,
+        FromClass::DeepArchive => Archive::Deep,
         FromClass::Readable => Archive::None,
     };
     let keys = t.keys.unwrap_or(0);

@@ -647,7 +647,7 @@ mod tests {
 
     #[test]
     fn a_small_job_keeps_its_window_budget_and_restores() {
-        for archive in [Archive::Glacier, Archive::DeepArchive, Archive::None] {
+        for archive in [Archive::Glacier, Archive::Deep, Archive::None] {
             for tier in [
                 RestoreTier::Bulk,
                 RestoreTier::Standard,

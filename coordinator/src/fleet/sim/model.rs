@@ -11,7 +11,7 @@ pub enum Archive {
     /// S3 Glacier Flexible Retrieval.
     Glacier,
     /// S3 Glacier Deep Archive.
-    DeepArchive,
+    Deep,
     /// Readable at once: no restore, copies only.
     None,
 }
@@ -20,7 +20,7 @@ impl Archive {
     /// The class name `thaw_common::spec::poll_delay` takes.
     pub fn class(self) -> &'static str {
         match self {
-            Archive::DeepArchive => "DEEP_ARCHIVE",
+            Archive::Deep => "DEEP_ARCHIVE",
             _ => "GLACIER",
         }
     }
@@ -135,8 +135,8 @@ pub fn restore_window(archive: Archive, tier: RestoreTier) -> (f64, f64) {
         (Archive::Glacier, RestoreTier::Expedited) => (60.0, 300.0),
         (Archive::Glacier, RestoreTier::Standard) => (3.0 * H, 5.0 * H),
         (Archive::Glacier, RestoreTier::Bulk) => (5.0 * H, 12.0 * H),
-        (Archive::DeepArchive, RestoreTier::Bulk) => (24.0 * H, 48.0 * H),
-        (Archive::DeepArchive, _) => (6.0 * H, 12.0 * H),
+        (Archive::Deep, RestoreTier::Bulk) => (24.0 * H, 48.0 * H),
+        (Archive::Deep, _) => (6.0 * H, 12.0 * H),
     }
 }
 
@@ -154,8 +154,8 @@ mod tests {
     #[test]
     fn deep_archive_has_no_expedited_window() {
         assert_eq!(
-            restore_window(Archive::DeepArchive, RestoreTier::Expedited),
-            restore_window(Archive::DeepArchive, RestoreTier::Standard)
+            restore_window(Archive::Deep, RestoreTier::Expedited),
+            restore_window(Archive::Deep, RestoreTier::Standard)
         );
         let m = AwsModel {
             restore_window: Some((1.0, 2.0)),

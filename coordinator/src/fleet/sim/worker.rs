@@ -130,7 +130,7 @@ impl WorkerModel {
     /// The poll delay the worker uses (DEEP_ARCHIVE Expedited falls back to Standard).
     pub fn poll_delay(&self) -> f64 {
         let tier = match self.tier {
-            RestoreTier::Expedited if self.archive == Archive::DeepArchive => RestoreTier::Standard,
+            RestoreTier::Expedited if self.archive == Archive::Deep => RestoreTier::Standard,
             t => t,
         };
         let d: Duration = poll_delay(self.archive.class(), tier, self.poll_interval);
