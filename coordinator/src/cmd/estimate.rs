@@ -138,9 +138,10 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         });
         return out(&format!("{}\n", serde_json::to_string_pretty(&doc)?));
     }
-    let lines = match a.timeline.timeline {
-        true => timeline.long(),
-        false => timeline.short(),
+    let lines = if a.timeline.timeline {
+        timeline.long()
+    } else {
+        timeline.short()
     };
     out(&format!("{}{lines}", render(&e, &sample, lots)))
 }
