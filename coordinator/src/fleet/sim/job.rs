@@ -693,4 +693,42 @@ mod tests {
             .to_string();
         assert!(e.contains("not done after"), "{e}");
     }
+
+    /// 1M GLACIER Bulk keys in lots of 5,000 at the account's rate.
+    fn million(budget: Budget, paced: bool, window: u32) -> SimJob {
+        SimJob {
+            keys: 1_000_000,
+            lot_size: 5000,
+            restore_rate: 1000.0,
+            budget,
+            paced,
+            ..small(Archive::Glacier, RestoreTier::Bulk, window)
+        }
+    }
+
+    #[test]
+    fn lots_paced_at_the_restore_rate_keep_it_busy() {
+        let m = AwsModel::default();
+        let paced = simulate(&million(Budget::Requesting, true, 45), &m).expect("paced");
+        let unpaced = simulate(&million(Budget::Requesting, false, 45), &m).expect("unpaced");
+        check(&million(Budget::Requesting, true, 45), &paced);
+        assert!(paced.restore_utilization > 0.9, "{paced:?}");
+        assert!(
+            unpaced.restore_utilization < paced.restore_utilization,
+            "{unpaced:?}"
+        );
+    }
+
+    #[test]
+    fn the_first_look_at_the_end_of_the_restore_time_copies_each_lot_in_one_run() {
+        let m = AwsModel::default();
+        let job = million(Budget::Requesting, true, 45);
+        let t = simulate(&job, &m).expect("12 h");
+        assert_eq!((t.lots, t.launches), (200, 400), "{t:?}");
+        let mut early = job.clone();
+        early.worker.poll_interval = Some(5 * 3600);
+        let e = simulate(&early, &m).expect("5 h");
+        assert!(e.launches > 600, "{e:?}");
+        assert!(e.task_hours > t.task_hours);
+    }
 }
