@@ -96,6 +96,7 @@ import emulator_hang
 import emulator_access
 import emulator_advice  # Intelligent-Tiering configurations, refused bucket reads
 import emulator_checksum  # noqa: E402 - copies' checksums as S3 reports them (its own module)
+import emulator_rates  # requests per second (GET /_thaw/rates)
 import emulator_throttle  # noqa: E402 - S3's rate limits and Expedited capacity (its own module)
 import emulator_listing  # noqa: E402 - RestoreStatus in ListObjectsV2 (its own module)
 
@@ -669,6 +670,7 @@ def wrap(app):
             return emulator_hang.stalled(environ, app, start_response)
         _delay(environ, op)
         for answer in (
+            lambda: emulator_rates.intercept(environ, start_response, op, path),
             lambda: _throttled(environ, start_response, op),
             lambda: _injected_fault(start_response, op),
             lambda: emulator_launch.intercept(op, environ, start_response, app, CONFIG, _configure),

@@ -206,6 +206,7 @@ impl JobSpecBuilder {
                 dest_kms_key: None,
                 drop_object_lock_at: Vec::new(),
                 leave_out: Default::default(),
+                restore_budget: None,
             },
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod bitmap;
+pub mod budget;
 pub mod checkpoint;
 pub mod cost;
 pub mod emf;

@@ -161,6 +161,11 @@ pub struct JobSpec {
     /// the report; an inventory's are left out of the lots already.
     #[serde(default)]
     pub leave_out: crate::leave_out::LeaveOut,
+    /// The Region whose restore budget the job draws from (see [`crate::budget`]): its workers
+    /// read their share there. `None` for jobs launched before the budget existed: their
+    /// workers keep `worker.restore_rate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_budget: Option<String>,
 }
 
 fn default_input_format() -> String {
@@ -246,8 +251,14 @@ pub fn part_size_for(size: u64, requested: u64) -> u64 {
         * MIB
 }
 
-/// How long to wait before looking at a requested restore again, from the class and tier
-/// (AWS's published restore times), unless the job overrides it.
+/// How long to wait before looking at a requested restore again, from the class and tier, unless
+/// the job overrides it: the end of AWS's published restore time (Expedited 1-5 min: a minute,
+/// the worker polls within its run; Standard 3-5 h / within 12 h, Bulk 5-12 h / within 48 h for
+/// GLACIER / DEEP_ARCHIVE). A look sooner relaunches the lot for a Fargate task (a minute billed
+/// at least) that finds most restores still running and comes back later: the fleet simulation
+/// (`coordinator estimate --timeline`) shows a 100M-key GLACIER Bulk job needing three copy runs
+/// per lot with a 5 h delay and one with 12 h (1,673 task-hours against 931), and finishing
+/// sooner.
 pub fn poll_delay(class: &str, tier: RestoreTier, override_secs: Option<u64>) -> Duration {
     if let Some(s) = override_secs {
         return Duration::from_secs(s.max(1));
@@ -255,10 +266,10 @@ pub fn poll_delay(class: &str, tier: RestoreTier, override_secs: Option<u64>) ->
     let deep = class == "DEEP_ARCHIVE";
     let mins = match (tier, deep) {
         (RestoreTier::Expedited, _) => 1,
-        (RestoreTier::Standard, false) => 180,
-        (RestoreTier::Standard, true) => 9 * 60,
-        (RestoreTier::Bulk, false) => 5 * 60,
-        (RestoreTier::Bulk, true) => 24 * 60,
+        (RestoreTier::Standard, false) => 5 * 60,
+        (RestoreTier::Standard, true) => 12 * 60,
+        (RestoreTier::Bulk, false) => 12 * 60,
+        (RestoreTier::Bulk, true) => 48 * 60,
     };
     Duration::from_secs(mins * 60)
 }
@@ -330,6 +341,10 @@ mod tests {
         assert!(
             poll_delay("DEEP_ARCHIVE", RestoreTier::Bulk, None)
                 > poll_delay("GLACIER", RestoreTier::Bulk, None)
+        );
+        assert_eq!(
+            poll_delay("GLACIER", RestoreTier::Bulk, None),
+            Duration::from_secs(12 * 3600)
         );
         assert_eq!(
             poll_delay("GLACIER", RestoreTier::Bulk, Some(2)),

@@ -18,6 +18,8 @@ mod buckets;
 mod cmd;
 mod control;
 mod due;
+mod expiry;
+mod fleet;
 mod ids;
 mod job;
 mod keylist;

@@ -311,8 +311,8 @@ async fn ecs_launch_uploads_manifests_records_lots_and_starts_tasks() {
     assert!(spec["created_at"]
         .as_str()
         .is_some_and(|t| t.ends_with('Z')));
-    // the job-wide restore rate is shared by the 4 tasks
-    assert_eq!(spec["worker"]["restore_rate"], 125.0);
+    // the job-wide restore rate (1,000/s by default) is shared by the 4 tasks
+    assert_eq!(spec["worker"]["restore_rate"], 250.0);
 
     // one item per lot, each launched once with its task recorded
     let status = fx.status_json(&job);

@@ -8,6 +8,7 @@
 mod access_tests;
 mod advice_tests;
 mod assert;
+mod budget_tests;
 mod coordinator_tests;
 mod counts;
 mod deploy_tests;
@@ -21,6 +22,7 @@ mod output_tests;
 mod rig;
 mod stack_lint_tests;
 mod verify_tests;
+mod timeline_tests;
 mod version_tests;
 mod weather_tests;
 mod worker_tests;

@@ -114,6 +114,11 @@ impl Moto {
         serde_json::from_str(&body).expect("stats json")
     }
 
+    /// A raw GET of the emulator.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http(self.port, "GET", path, &[], "")
+    }
+
     /// A raw POST to the emulator.
     pub fn post(&self, path: &str, body: &str) -> (u16, String) {
         http(

@@ -225,7 +225,7 @@ async fn source_versions_are_deleted_through_slowdown() {
 }
 
 /// Restores that fell back from Expedited to Standard take hours: the lot that goes WAITING is
-/// looked at again after the Standard poll delay (3 h for GLACIER), not after Expedited's minute,
+/// looked at again after the Standard poll delay (5 h for GLACIER), not after Expedited's minute,
 /// which would relaunch a task every minute for hours.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lot_whose_restores_fell_back_waits_the_standard_delay() {

@@ -2,7 +2,8 @@
 //! `checkpoint_interval`) plus a heartbeat at least every `heartbeat`, never once per key; and
 //! once at the end, retried harder, with the lot's final state. Every write is fenced by the
 //! run's attempt: a refusal means a newer attempt owns the lot, and the run stops. A worker whose
-//! keys stopped making progress (see [`crate::watchdog`]) writes no heartbeat.
+//! keys stopped making progress (see [`crate::watchdog`]) writes no heartbeat. Every tick also
+//! rereads the worker's share of the restore budget ([`crate::budget`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +25,7 @@ pub async fn flush_loop(ctx: Arc<Ctx>, finish: Arc<Notify>) {
             _ = tokio::time::sleep(ctx.settings.checkpoint_interval) => {}
             _ = finish.notified() => return,
         }
+        crate::budget::apply_share(&ctx).await;
         // A worker whose keys all stopped moving says nothing: the coordinator then finds the
         // lot stale. Real progress is still written (it is progress, and fencing is learnt so).
         let force = last_write.elapsed() >= ctx.settings.heartbeat && !stalled(&ctx);

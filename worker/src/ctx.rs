@@ -45,8 +45,11 @@ pub struct Ctx {
     pub metrics: Metrics,
     /// The lot's request totals from earlier runs (the item keeps the sum over all runs).
     pub requests_base: BTreeMap<String, u64>,
-    /// Paces restore requests.
+    /// Paces restore requests (at the worker's share of the restore budget).
     pub restore_limiter: RateLimiter,
+    /// The Region whose restore budget sets the limiter's rate; `None`: the job has none (an
+    /// older job) or the worker was given its own `--restore-rate`.
+    pub restore_budget: Option<String>,
     /// Adaptive pacing of HEAD, COPY and RESTORE requests (hears every attempt of `s3`).
     pub pacing: Arc<Pacing>,
     /// The lot's progress.
@@ -223,6 +226,7 @@ mod tests {
             rules: Rules::of(&spec),
             spec,
             restore_limiter: RateLimiter::new(settings.restore_rate),
+            restore_budget: None,
             pacing: Arc::default(),
             settings,
             lot: 0,

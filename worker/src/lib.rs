@@ -13,6 +13,7 @@
 //! `delete.rs` deletes copied source versions, `checkpointer.rs` writes progress, `emf_writer.rs` CloudWatch metric documents.
 
 mod args;
+mod budget;
 mod checkpointer;
 mod copy;
 mod ctx;

@@ -24,42 +24,92 @@ use aws_sdk_s3::config::interceptors::{
 use aws_sdk_s3::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_s3::error::BoxError;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-/// Spaces calls evenly at `rate` per second (no bursts).
+/// Spaces calls evenly at `rate` per second (no bursts). The rate can change while calls wait
+/// (the worker's share of the restore budget, see [`crate::budget`]): slots are not booked
+/// ahead, a waiting call takes the next free slot at the rate of that moment.
 #[derive(Debug)]
 pub struct RateLimiter {
+    slots: std::sync::Mutex<Slots>,
+}
+
+#[derive(Debug)]
+struct Slots {
     interval: Duration,
-    next: Mutex<Instant>,
+    next: Instant,
+}
+
+fn interval_of(rate: f64) -> Duration {
+    if rate.is_finite() && rate > 0.0 {
+        Duration::from_secs_f64(1.0 / rate)
+    } else {
+        Duration::ZERO
+    }
 }
 
 impl RateLimiter {
     /// A limiter for `rate` calls per second; a rate of 0 or less means unlimited.
     pub fn new(rate: f64) -> Self {
-        let interval = if rate > 0.0 {
-            Duration::from_secs_f64(1.0 / rate)
-        } else {
-            Duration::ZERO
-        };
         Self {
-            interval,
-            next: Mutex::new(Instant::now()),
+            slots: std::sync::Mutex::new(Slots {
+                interval: interval_of(rate),
+                next: Instant::now(),
+            }),
         }
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+        // A poisoned lock only means a task panicked mid-update of plain numbers.
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The rate now, calls per second (0: unlimited).
+    pub fn rate(&self) -> f64 {
+        let interval = self.slots().interval;
+        if interval.is_zero() {
+            0.0
+        } else {
+            1.0 / interval.as_secs_f64()
+        }
+    }
+
+    /// Changes the rate (a positive, finite one; anything else is ignored): the next free slot
+    /// is one new interval after the last call. True when it changed.
+    pub fn set_rate(&self, rate: f64) -> bool {
+        if !(rate.is_finite() && rate > 0.0) {
+            return false;
+        }
+        let interval = interval_of(rate);
+        let mut slots = self.slots();
+        if slots.interval == interval {
+            return false;
+        }
+        let last = slots.next.checked_sub(slots.interval);
+        slots.interval = interval;
+        if let Some(last) = last {
+            slots.next = last + interval;
+        }
+        true
     }
 
     /// Waits for this call's slot.
     pub async fn acquire(&self) {
-        if self.interval.is_zero() {
-            return;
+        loop {
+            let wait = {
+                let mut slots = self.slots();
+                if slots.interval.is_zero() {
+                    return;
+                }
+                let now = Instant::now();
+                if slots.next <= now {
+                    slots.next = now + slots.interval;
+                    return;
+                }
+                slots.next - now
+            };
+            tokio::time::sleep(wait.min(MAX_NAP)).await;
         }
-        let slot = {
-            let mut next = self.next.lock().await;
-            let slot = (*next).max(Instant::now());
-            *next = slot + self.interval;
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
     }
 }
 
@@ -563,6 +613,37 @@ mod tests {
         // 3 requests at 0.5/s: the third starts 4 s after the first
         assert_eq!(Instant::now() - t1, Duration::from_secs(4));
         assert_eq!(p.to_json()["copy"]["slow_downs"], 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_rate_applies_to_calls_already_waiting() {
+        let l = Arc::new(RateLimiter::new(0.1)); // one call every 10 s
+        l.acquire().await;
+        let t0 = Instant::now();
+        let waiting = tokio::spawn({
+            let l = l.clone();
+            async move {
+                for _ in 0..4 {
+                    l.acquire().await;
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(l.set_rate(10.0));
+        assert!(!l.set_rate(10.0), "same rate: no change");
+        assert!(!l.set_rate(0.0), "a zero rate is ignored, not unlimited");
+        assert!((l.rate() - 10.0).abs() < 1e-9);
+        waiting.await.expect("joined");
+        // 4 calls at 10/s after one at 0.1/s: the first 0.1 s after the last call, not 10 s.
+        let took = Instant::now() - t0;
+        assert!(took >= Duration::from_millis(400), "{took:?}");
+        assert!(took < Duration::from_millis(600), "{took:?}");
+        // Slower again: the next call waits the new interval.
+        assert!(l.set_rate(1.0));
+        let t1 = Instant::now();
+        l.acquire().await;
+        l.acquire().await;
+        assert!(Instant::now() - t1 >= Duration::from_millis(900));
     }
 
     #[tokio::test(start_paused = true)]

@@ -303,6 +303,10 @@ impl Claimed<'_> {
             ),
             table: clients.table,
             restore_limiter: RateLimiter::new(settings.restore_rate),
+            restore_budget: spec
+                .restore_budget
+                .clone()
+                .filter(|_| args.restore_rate.is_none()),
             settings,
             lot: args.lot,
             attempt,
@@ -324,6 +328,8 @@ async fn process_and_end(ctx: Arc<Ctx>, manifest: &Manifest, started: Instant) -
         job = %ctx.spec.job_id, lot = ctx.lot, attempt = ctx.attempt, state = "RUNNING",
         keys_total = manifest.len, "lot started"
     );
+    // The share of the restore budget before the first restore request; the flusher rereads it.
+    crate::budget::apply_share(&ctx).await;
     let finish = Arc::new(Notify::new());
     let flusher = tokio::spawn(flush_loop(ctx.clone(), finish.clone()));
     let metrics_done = Arc::new(Notify::new());
@@ -399,6 +405,7 @@ fn print_summary(ctx: &Ctx, state: &str, started: Instant) {
         "elapsed_s": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         "requests": ctx.metrics.to_json(),
         "pacing": ctx.pacing.to_json(),
+        "restore_rate": ctx.restore_limiter.rate(),
     });
     println!("{summary}");
 }

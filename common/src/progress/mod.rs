@@ -21,6 +21,7 @@ use crate::bitmap::Bitmap;
 use crate::checkpoint::{Counters, FailedGroup, LotCheckpoint, LotState};
 use crate::task::LaunchFailure;
 
+mod budget;
 mod claims;
 mod item;
 mod jobs;
@@ -30,6 +31,7 @@ mod runs;
 mod schema;
 mod uploads;
 
+pub use budget::{budget_key, BUDGET_ITEM_LOT};
 pub use item::{JobItem, JobSummary, LotItem};
 pub use ready::{LookBy, ReadyLook};
 

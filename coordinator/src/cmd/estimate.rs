@@ -11,6 +11,7 @@ use thaw_common::leave_out::{Age, ByteSize, LeaveOut};
 use thaw_common::plan::{lot_sizes, LotSpec};
 use thaw_common::storage::{RestoreTier, StorageClass};
 
+use super::timeline::{self, objects_seen, EstimateJob, TimelineArgs};
 use super::{out, Global};
 use crate::advice::{advise, render as render_advice, AdviceJob};
 use crate::keylist::source::{read_list, ListFormat};
@@ -25,14 +26,14 @@ pub struct EstimateArgs {
     /// The job's list, as `launch` takes it: one S3 key per line (`-`: stdin; `s3://...`), a
     /// Batch Operations CSV or pairs list, or an S3 Inventory `manifest.json` (then classes, sizes
     /// and ages come from the inventory, with no HeadObject).
-    #[arg(value_name = "KEYS_FILE")]
-    pub keys_file: String,
+    #[arg(value_name = "KEYS_FILE", required_unless_present = "keys")]
+    pub keys_file: Option<String>,
     /// Format of KEYS_FILE [default: guessed as `launch` does].
     #[arg(long, value_enum, env = "THAW_FORMAT")]
     pub format: Option<ListFormat>,
     /// Bucket holding the objects.
-    #[arg(long, env = "THAW_BUCKET")]
-    pub bucket: String,
+    #[arg(long, env = "THAW_BUCKET", required_unless_present = "keys")]
+    pub bucket: Option<String>,
     /// Class every object must end in.
     #[arg(long, env = "THAW_STORAGE_CLASS")]
     pub storage_class: StorageClass,
@@ -81,27 +82,26 @@ pub struct EstimateArgs {
     /// One JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The simulated timeline.
+    #[command(flatten)]
+    pub timeline: TimelineArgs,
 }
 
 /// Runs `coordinator estimate`.
 pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
     let (target, tier) = (a.storage_class, a.restore_tier);
+    let task = (a.task_vcpu, a.task_gb, a.spot);
+    let (Some(keys_file), Some(bucket)) = (&a.keys_file, &a.bucket) else {
+        return out(&timeline::what_if(&a.timeline, a.lot_size, tier, task)?);
+    };
     let prices = load_prices(a.prices.as_deref())?;
     let leave_out = LeaveOut {
         min_size: a.min_size.map(|s| s.0),
         min_age_secs: a.min_age.map(|d| d.0),
     };
-    let keys = read_list(
-        g.aws(),
-        &a.keys_file,
-        a.format,
-        &a.bucket,
-        target,
-        &leave_out,
-    )
-    .await?;
+    let keys = read_list(g.aws(), keys_file, a.format, bucket, target, &leave_out).await?;
     if keys.count == 0 {
-        bail!("key list {} holds no keys", a.keys_file);
+        bail!("key list {keys_file} holds no keys");
     }
     let lots = lot_sizes(keys.count, LotSpec::Size(a.lot_size.max(1)))?.len() as u64;
     let sample = match &keys.known_objects {
@@ -109,7 +109,7 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         None => {
             look_at(
                 &g.aws()?.s3(),
-                &a.bucket,
+                bucket,
                 &keys,
                 true,
                 target,
@@ -137,13 +137,21 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
     };
     let e = price(&sample, target, tier, &settings, &prices);
     let job = AdviceJob {
-        bucket: &a.bucket,
+        bucket,
         destination: None,
         target,
         source_kept: false,
     };
     let reader = g.aws().ok().map(|aws| aws.s3());
     let advice = advise(reader.as_ref(), &job, &keys, &sample, &e, &prices).await?;
+    let job = EstimateJob {
+        keys: keys.count,
+        lot_size: a.lot_size,
+        tier,
+        objects: objects_seen(&sample.objects),
+        task,
+    };
+    let timeline = timeline::for_estimate(&a.timeline, &job)?;
     if a.json {
         let doc = serde_json::json!({
             "keys": sample.keys,
@@ -153,11 +161,17 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
             "lots": lots,
             "estimate": e,
             "advice": advice,
+            "timeline": timeline,
         });
         return out(&format!("{}\n", serde_json::to_string_pretty(&doc)?));
     }
+    let lines = if a.timeline.timeline {
+        timeline.long()
+    } else {
+        timeline.short()
+    };
     out(&format!(
-        "{}{}{}",
+        "{}{}{lines}{}",
         keys.left_out.lines(),
         render(&e, &sample, lots),
         render_advice(&advice)

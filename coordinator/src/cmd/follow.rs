@@ -19,6 +19,7 @@ use thaw_common::progress::{now_secs, LotItem};
 use super::retry::relaunch_with;
 use super::{out, Global};
 use crate::due::{due_lots, launch_failed, launch_refused};
+use crate::fleet::budget;
 use crate::job::{check_complete, load_job, Job};
 use crate::launcher::Launcher;
 use crate::liveness::{liveness_with, Heartbeats, Liveness, DEFAULT_STALE_AFTER};
@@ -166,6 +167,8 @@ impl Look<'_> {
             args.ready_fraction,
         )
         .await;
+        // Re-shared before the relaunch, so the running workers slow down before new ones start.
+        self.share_budget(&lots, &live, &due).await;
         if !due.is_empty() {
             let outcomes = relaunch_with(self.launcher, self.table, self.job, &due).await;
             out(&format!("relaunched {} lots\n", outcomes.len()))?;
@@ -178,6 +181,28 @@ impl Look<'_> {
             }
         }
         Ok(Step::Again(pause(&lots, now, args.interval)))
+    }
+
+    /// Re-shares the job's restore budget when its restoring workers changed (or the entry is
+    /// getting old), counting the lots about to start. A failure is only logged: the workers
+    /// keep their share meanwhile.
+    async fn share_budget(
+        &self,
+        lots: &[LotItem],
+        live: &std::collections::BTreeMap<u32, Liveness>,
+        starting: &[(LotItem, crate::due::Due)],
+    ) {
+        let Some(region) = &self.job.spec.restore_budget else {
+            return;
+        };
+        let starting = starting.iter().map(|(l, _)| l.lot).collect();
+        let mut restoring = budget::restoring_lots(lots, live, &starting);
+        if let crate::launcher::LaunchSettings::Local(s) = &self.job.settings {
+            restoring = restoring.min(u32::try_from(s.parallel).unwrap_or(u32::MAX));
+        }
+        if let Err(e) = budget::refresh(self.table, region, &self.args.job, restoring).await {
+            warn!("{e:#}");
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use anyhow::Context;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 use thaw_common::aws::AwsError;
 
-use super::{out, Global};
+use super::{out, usage, Global};
 use crate::buckets::check_bucket;
 
 /// Flags of `coordinator init`.
@@ -17,6 +17,11 @@ pub struct InitArgs {
     /// Create the control bucket (a bucket you already own is fine).
     #[arg(long, env = "THAW_CREATE_BUCKET", requires = "control_bucket")]
     pub create_bucket: bool,
+    /// The account's RestoreObject rate in this Region (requests per second), shared by every
+    /// job of the table whose bucket is in this Region [when never set: 1,000, as AWS
+    /// documents].
+    #[arg(long, env = "THAW_ACCOUNT_RESTORE_RATE")]
+    pub account_restore_rate: Option<f64>,
 }
 
 /// Runs `coordinator init`.
@@ -32,6 +37,20 @@ pub async fn run(g: &Global, args: InitArgs) -> anyhow::Result<()> {
         push_line!(o, "created table {}", g.table);
     } else {
         push_line!(o, "table {} already exists", g.table);
+    }
+    if let Some(rate) = args.account_restore_rate {
+        if !(rate.is_finite() && rate > 0.0) {
+            out(&o)?;
+            return Err(usage(format!(
+                "--account-restore-rate must be a positive number, not {rate}"
+            )));
+        }
+        let region = aws.region();
+        table
+            .set_account_restore_rate(&region, rate)
+            .await
+            .with_context(|| format!("setting the restore budget of {region}"))?;
+        push_line!(o, "restore budget in {region}: {rate} requests per second");
     }
     let Some(bucket) = &args.control_bucket else {
         return out(&o);

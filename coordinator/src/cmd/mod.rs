@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod launch;
 pub mod retry;
 pub mod status;
+pub mod timeline;
 
 use std::io::Write;
 

@@ -12,6 +12,8 @@ use thaw_common::progress::{now_secs, LotItem};
 use thaw_common::task::TaskId;
 
 use super::{out, Global};
+use crate::expiry::{lots_at_risk, Expiry};
+use crate::ids::rfc3339;
 use crate::job::{check_complete, load_job};
 use crate::liveness::{liveness_with, Heartbeats, Liveness, DEFAULT_STALE_AFTER};
 
@@ -62,6 +64,7 @@ pub async fn run(g: &Global, args: StatusArgs) -> anyhow::Result<()> {
             live: &live,
             rates: &rates,
             now,
+            restore_days: job.spec.restore_days,
         };
         if args.json {
             let mut text =
@@ -141,6 +144,8 @@ struct View<'a> {
     live: &'a BTreeMap<u32, Liveness>,
     rates: &'a Rates,
     now: i64,
+    /// `--restore-days` of the job (restored copies expire after it).
+    restore_days: u32,
 }
 
 impl View<'_> {
@@ -166,6 +171,14 @@ impl View<'_> {
                 ));
             }
         }
+        let expiring = lots_at_risk(self.lots, self.restore_days, self.now);
+        if let Some(items) = doc["lots"].as_array_mut() {
+            for (v, l) in items.iter_mut().zip(self.lots) {
+                let e = expiring.iter().find(|(n, _)| *n == l.lot).map(|(_, e)| e);
+                v["restore_expiry"] = e.map_or(Value::Null, expiry_json);
+            }
+        }
+        doc["totals"]["restore_expiry_at_risk"] = json!(expiring.len());
         let (sum, _) = totals(self.lots);
         let rate = self.rates.rate(None);
         doc["totals"]["stale"] = json!(self
@@ -187,6 +200,16 @@ impl View<'_> {
                     l.lot, self.job
                 ));
             }
+        }
+        let expiring = lots_at_risk(self.lots, self.restore_days, self.now);
+        for (lot, e) in &expiring {
+            t.push_str(&expiry_line(*lot, e, self.now, self.job));
+        }
+        if !expiring.is_empty() {
+            t.push_str(&format!(
+                "restore expiry: {} WAITING lots may lose their restored copies before they are copied\n",
+                expiring.len()
+            ));
         }
         if let Some(r) = self.rates.rate(None) {
             let (sum, _) = totals(self.lots);
@@ -218,6 +241,45 @@ impl View<'_> {
             states.join(", ")
         )
     }
+}
+
+/// One lot's restore expiry, for the `--json` document.
+fn expiry_json(e: &Expiry) -> Value {
+    match e {
+        Expiry::Safe => Value::Null,
+        Expiry::AtRisk {
+            expires_at,
+            copy_start,
+        } => json!({"verdict": "at_risk", "expires_at": expires_at, "copy_start": copy_start}),
+        Expiry::Expired { expires_at } => json!({"verdict": "expired", "expires_at": expires_at}),
+    }
+}
+
+/// One lot's restore expiry, as a line of the table.
+fn expiry_line(lot: u32, e: &Expiry, now: i64, job: &str) -> String {
+    let hours = |secs: i64| format!("{:.1} h", secs as f64 / 3600.0);
+    match e {
+        Expiry::Safe => String::new(),
+        Expiry::AtRisk {
+            expires_at,
+            copy_start,
+        } => format!(
+            "lot {lot}: WAITING, its restored copies may expire in {} ({}), before its copy starts (in about {}): keep `coordinator follow {job}` running\n",
+            hours(expires_at - now),
+            rfc3339_secs(*expires_at),
+            hours(copy_start - now),
+        ),
+        Expiry::Expired { expires_at } => format!(
+            "lot {lot}: WAITING, its restored copies may have expired {} ago ({}): its next run requests (and pays for) those restores again\n",
+            hours(now - expires_at),
+            rfc3339_secs(*expires_at),
+        ),
+    }
+}
+
+/// Epoch seconds as RFC 3339 (UTC).
+fn rfc3339_secs(t: i64) -> String {
+    rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64))
 }
 
 fn totals(lots: &[LotItem]) -> (Counters, BTreeMap<&'static str, u64>) {
@@ -488,6 +550,40 @@ mod tests {
         // samples older than a minute are dropped
         r.sample(200, &[lot(0, LotState::Running, 10)]);
         assert_eq!(r.rate(None), Some(0.0));
+    }
+
+    #[test]
+    fn waiting_lots_past_their_restore_expiry_are_called_out() {
+        let mut cp = thaw_common::checkpoint::LotCheckpoint::new(10);
+        cp.restore_requested.set(3, true);
+        cp.restore_requested_at = Some(0);
+        let waiting = LotItemBuilder::new(7, 10)
+            .state(LotState::Waiting)
+            .checkpoint(cp)
+            .next_check_at(Some(100))
+            .build();
+        let lots = [waiting, lot(1, LotState::Running, 5)];
+        let (live, rates) = (BTreeMap::new(), Rates::default());
+        let view = |now| View {
+            job: "j",
+            lots: &lots,
+            live: &live,
+            rates: &rates,
+            now,
+            restore_days: 1,
+        };
+        let early = view(3600);
+        assert!(!early.text().contains("restore expiry"), "{}", early.text());
+        assert_eq!(early.json()["totals"]["restore_expiry_at_risk"], 0);
+        let late = view(2 * 86_400);
+        let t = late.text();
+        assert!(t.contains("lot 7: WAITING, its restored copies may have expired 24.0 h ago (1970-01-02T00:00:00Z)"), "{t}");
+        assert!(t.contains("restore expiry: 1 WAITING lots"), "{t}");
+        assert!(!t.contains("lot 1: WAITING"), "{t}");
+        let v = late.json();
+        assert_eq!(v["totals"]["restore_expiry_at_risk"], 1);
+        assert_eq!(v["lots"][0]["restore_expiry"]["verdict"], "expired");
+        assert_eq!(v["lots"][1]["restore_expiry"], Value::Null);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::args::LaunchArgs;
 use super::plan::Plan;
 use super::preflight::copy_acls;
 use crate::advice::{advise, render as render_advice, AdviceJob};
+use crate::cmd::timeline::for_launch;
 use crate::cmd::{out, Global};
 use crate::control::manifest_uri;
 use crate::keylist::KeyList;
@@ -188,10 +189,17 @@ pub async fn print_cost(
     let reader = aws.as_ref().ok().map(|aws| aws.s3());
     let advice = advise(reader.as_ref(), &job, keys, &sample, &e, &prices).await?;
     out(&format!(
-        "cost estimate (us-east-1 prices unless --prices; Fargate at 1 vCPU/2 GB and 50 keys/s per task):\n{}{}",
-        render(&e, &sample, u64::from(spec.lots)),
-        render_advice(&advice)
-    ))
+        "cost estimate (us-east-1 prices unless --prices; Fargate at 1 vCPU/2 GB and 50 keys/s per task):\n{}",
+        render(&e, &sample, u64::from(spec.lots))
+    ))?;
+    out(&for_launch(
+        a,
+        u64::from(spec.lots),
+        spec.keys_total,
+        &spec.worker,
+        &sample.objects,
+    ))?;
+    out(&render_advice(&advice))
 }
 
 /// The cost model's settings for this plan: Fargate at 1 vCPU/2 GB and 50 keys/s per task, and

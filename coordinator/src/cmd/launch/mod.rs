@@ -31,6 +31,7 @@ use thaw_common::spec::JobSpec;
 use tracing::info;
 
 use super::{usage, Global};
+use crate::fleet::budget;
 use crate::keylist::listing::{list_prefix, ListingFilter};
 use crate::keylist::source::read_list;
 use crate::keylist::KeyList;
@@ -80,6 +81,10 @@ pub async fn run(g: &Global, a: LaunchArgs, log_format: LogFormat) -> anyhow::Re
     phase.done(&planned);
 
     let (spec, selection) = record_job(&display, aws, &table, &plan, &keys).await?;
+    if let Some(region) = &spec.restore_budget {
+        let at_once = starting_workers(&plan.settings, &selection);
+        budget::register(&table, region, &spec.job_id, a.restore_rate, at_once).await?;
+    }
     let launcher = Launcher::new(aws, &plan.settings, WorkerEnv::new(&spec, &g.table, aws));
     let outcomes = start(&display, &a, launcher, &table, &spec, &selection).await;
     let reported = match &plan.settings {
@@ -121,6 +126,17 @@ async fn record_job(
     );
     phase.done(&format!("{} lots recorded", spec.lots));
     Ok((spec, selection))
+}
+
+/// Workers restoring once this launch started its lots: those it starts and those already
+/// running (at most `--parallel` at once locally).
+fn starting_workers(settings: &LaunchSettings, selection: &record::Selection) -> u32 {
+    let n = (selection.launch.len() + selection.active) as u64;
+    let n = match settings {
+        LaunchSettings::Ecs(_) => n,
+        LaunchSettings::Local(s) => n.min(s.parallel as u64),
+    };
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Starts the selected lots: ECS tasks (a phase), or local workers watched until they exit,

@@ -118,6 +118,7 @@ pub fn plan(a: &LaunchArgs, keys: &ListFacts, cx: &PlanContext) -> anyhow::Resul
         dest_kms_key: dest_kms_key(a, &dest_buckets)?,
         drop_object_lock_at: Vec::new(),
         leave_out: leave_out(a),
+        restore_budget: None,
     };
     Ok(Plan {
         spec,
@@ -450,7 +451,7 @@ mod tests {
         };
         let fields = ListFields::default();
         let p = plan(&a, &facts(50, InputFormat::Keys, &fields), &cx).expect("plan");
-        assert_eq!(p.spec.worker.restore_rate, 250.0);
+        assert_eq!(p.spec.worker.restore_rate, 500.0);
         assert_eq!(
             p.settings,
             LaunchSettings::Local(LocalSettings {

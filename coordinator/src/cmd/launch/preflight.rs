@@ -36,6 +36,8 @@ pub async fn preflight(
         check_versioning(&s3, &spec.bucket).await?;
     }
     plan.spec.bucket_regions = dest_regions(&s3, plan, &region).await?;
+    // RestoreObject is sent in the source bucket's Region: its jobs share that Region's budget.
+    plan.spec.restore_budget = Some(region.clone());
     plan.spec.copy_acls = copy_acls(&s3, acls, plan).await?;
     plan.spec.drop_object_lock_at = object_lock_drops(&s3, plan).await?;
     if let LaunchSettings::Ecs(s) = &plan.settings {
