@@ -191,8 +191,15 @@ impl JobSpecBuilder {
                 request_payer: false,
                 dest_kms_key: None,
                 drop_object_lock_at: Vec::new(),
+                max_tasks: None,
             },
         }
+    }
+
+    /// The window (`--max-tasks`).
+    pub fn max_tasks(mut self, max_tasks: impl Into<Option<u32>>) -> Self {
+        self.spec.max_tasks = max_tasks.into();
+        self
     }
 
     /// The class every object must end in.

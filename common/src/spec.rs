@@ -157,6 +157,11 @@ pub struct JobSpec {
     /// retention and legal hold (`--drop-object-lock`): S3 refuses those headers there.
     #[serde(default)]
     pub drop_object_lock_at: Vec<String>,
+    /// The window: lots with a live worker at once (`--max-tasks`; `follow --max-tasks` and
+    /// `retry --max-tasks` change it in the job item). `None` for jobs launched before the
+    /// window existed: every lot at once.
+    #[serde(default)]
+    pub max_tasks: Option<u32>,
 }
 
 fn default_input_format() -> String {

@@ -36,6 +36,12 @@ impl Job {
         Launcher::new(aws, &self.settings, WorkerEnv::new(&self.spec, table, aws))
     }
 
+    /// The window: lots with a live worker at once (`--max-tasks`; every lot for jobs launched
+    /// before the window existed).
+    pub fn window(&self) -> u32 {
+        self.spec.max_tasks.unwrap_or(self.spec.lots).max(1)
+    }
+
     /// The ECS cluster, for ECS jobs.
     pub fn cluster(&self) -> Option<&str> {
         match &self.settings {
@@ -58,4 +64,30 @@ pub fn check_complete(job: &Job, lots: &[LotItem]) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Sets the job's window (`follow --max-tasks`, `retry --max-tasks`) in its item, where every
+/// later command reads it, and in `job`. A conditional write: a change by another coordinator
+/// meanwhile is read back and the new window written over it.
+pub async fn set_max_tasks(
+    table: &ProgressTable,
+    job: &mut Job,
+    max_tasks: u32,
+) -> anyhow::Result<()> {
+    let id = job.spec.job_id.clone();
+    for _ in 0..5 {
+        let item = table
+            .get_job(&id)
+            .await?
+            .ok_or_else(|| anyhow!("job {id} not found in table {}", table.name()))?;
+        let mut spec: JobSpec = serde_json::from_str(&item.spec_json)
+            .with_context(|| format!("job {id}: unreadable job spec in the table"))?;
+        spec.max_tasks = Some(max_tasks);
+        let new = serde_json::to_string(&spec).context("serialising the job spec")?;
+        if table.replace_job_spec(&id, &item.spec_json, &new).await? {
+            job.spec = spec;
+            return Ok(());
+        }
+    }
+    bail!("job {id}: its item kept changing while the window was set; try again")
 }

@@ -11,6 +11,7 @@ use thaw_common::progress::{now_secs, LotItem};
 use thaw_common::task::TaskId;
 
 use super::{out, Global};
+use crate::fleet::window::live_count;
 use crate::job::{check_complete, load_job};
 use crate::liveness::{liveness_with, Heartbeats, Liveness, DEFAULT_STALE_AFTER};
 
@@ -61,6 +62,7 @@ pub async fn run(g: &Global, args: StatusArgs) -> anyhow::Result<()> {
             live: &live,
             rates: &rates,
             now,
+            window: job.window(),
         };
         if args.json {
             let mut text =
@@ -140,6 +142,8 @@ struct View<'a> {
     live: &'a BTreeMap<u32, Liveness>,
     rates: &'a Rates,
     now: i64,
+    /// The job's window (`--max-tasks`).
+    window: u32,
 }
 
 impl View<'_> {
@@ -173,6 +177,7 @@ impl View<'_> {
             .filter(|l| self.stale(l.lot).is_some())
             .count());
         doc["totals"]["rate_keys_s"] = json!(rate);
+        doc["totals"]["window"] = json!({"live": live_count(self.live), "max_tasks": self.window});
         doc["totals"]["eta_s"] = json!(eta(sum.keys_total.saturating_sub(sum.done()), rate));
         doc
     }
@@ -187,6 +192,11 @@ impl View<'_> {
                 ));
             }
         }
+        t.push_str(&format!(
+            "window: {} live of {} max (--max-tasks)\n",
+            live_count(self.live),
+            self.window
+        ));
         if let Some(r) = self.rates.rate(None) {
             let (sum, _) = totals(self.lots);
             let eta = eta(sum.keys_total.saturating_sub(sum.done()), Some(r))
