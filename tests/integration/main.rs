@@ -20,4 +20,5 @@ mod rig;
 mod stack_lint_tests;
 mod version_tests;
 mod weather_tests;
+mod window_tests;
 mod worker_tests;
