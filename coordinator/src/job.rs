@@ -32,8 +32,24 @@ pub async fn load_job(table: &ProgressTable, job: &str) -> anyhow::Result<Job> {
 
 impl Job {
     /// A launcher that starts workers the way the job's `launch` did, reporting to `table`.
+    /// Local workers run at most the window at once (`--max-tasks` recorded with the job, which
+    /// `launch` sets to `--parallel` and `follow`/`retry --max-tasks` may change).
     pub fn launcher(&self, table: &str, aws: &Aws) -> Launcher {
-        Launcher::new(aws, &self.settings, WorkerEnv::new(&self.spec, table, aws))
+        let mut settings = self.settings.clone();
+        if let (LaunchSettings::Local(s), Some(n)) = (&mut settings, self.spec.max_tasks) {
+            s.parallel = usize::try_from(n).unwrap_or(usize::MAX).max(1);
+        }
+        Launcher::new(aws, &settings, WorkerEnv::new(&self.spec, table, aws))
+    }
+
+    /// How many lots may have a live worker once `follow` or `retry` launched at one look: the
+    /// window on ECS; locally every lot, since the local launcher itself runs at most the window
+    /// of workers at once and waits for them (the due lots stream through it in window order).
+    pub fn launch_window(&self) -> u32 {
+        match self.settings {
+            LaunchSettings::Ecs(_) => self.window(),
+            LaunchSettings::Local(_) => u32::MAX,
+        }
     }
 
     /// The window: lots with a live worker at once (`--max-tasks`; every lot for jobs launched

@@ -78,7 +78,7 @@ pub async fn run(g: &Global, args: FollowArgs) -> anyhow::Result<()> {
     let mut failures_in_a_row = 0u32;
     let mut session = Session {
         beats: Heartbeats::default(),
-        quota: QuotaWindow::new(job.window()),
+        quota: QuotaWindow::new(job.launch_window()),
     };
     loop {
         if let Launcher::Local(l) = &launcher {
@@ -186,7 +186,7 @@ impl Look<'_> {
             max_retries: Some(max_retries),
             only: None,
         });
-        let window = window_text(&v, session.quota.max());
+        let window = window_text(&v, self.job.window());
         out(&progress_line(&args.job, &lots, &live, &window, self.tty))?;
         refused(&args.job, &lots)?;
         if let Some(done) = verdict(args, &lots, &live, max_retries)? {
@@ -241,10 +241,10 @@ impl Look<'_> {
     }
 }
 
-/// The window as the progress line shows it: lots with a live worker of the window, and why
-/// it is smaller than `--max-tasks` or full.
+/// The window as the progress line shows it: lots with a live worker of the job's window
+/// (`max`, `--max-tasks`), and why it is smaller or full.
 fn window_text(v: &Verdict, max: u32) -> String {
-    let mut t = format!("window {} live of {}", v.live, v.window);
+    let mut t = format!("window {} live of {}", v.live, v.window.min(max));
     if v.window < max {
         t.push_str(&format!(" (quota; --max-tasks {max})"));
     }
@@ -409,6 +409,25 @@ mod tests {
             .counters(Counters::default())
             .next_check_at(next)
             .build()
+    }
+
+    #[test]
+    fn the_window_in_the_progress_line() {
+        let v = |live, window, full: u32| Verdict {
+            launch: vec![],
+            live,
+            window,
+            held: (0..full)
+                .map(|n| (n, crate::fleet::window::Held::WindowFull))
+                .collect(),
+        };
+        assert_eq!(window_text(&v(3, 3, 0), 3), "window 3 live of 3");
+        assert_eq!(
+            window_text(&v(2, 2, 5), 3),
+            "window 2 live of 2 (quota; --max-tasks 3), 5 lots wait for a slot"
+        );
+        // local jobs: the launcher keeps to the window itself
+        assert_eq!(window_text(&v(1, u32::MAX, 0), 4), "window 1 live of 4");
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub async fn run(g: &Global, args: RetryArgs) -> anyhow::Result<()> {
         lots: &lots,
         live: &live,
         now,
-        window: job.window(),
+        window: job.launch_window(),
         max_retries: None,
         only: only.as_ref(),
     });
