@@ -2,7 +2,7 @@
 //! worker for each task RunTask started): `launch --max-tasks 3` starts 3 of 12 lots, `follow`
 //! fills the window as lots finish and never lets more than 3 lots have a live worker; a WAITING
 //! lot whose restores are due takes the one free slot before a PENDING lot; `retry --max-tasks`
-//! changes the window for good.
+//! and `follow --max-tasks` change the window for good.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -191,4 +191,10 @@ async fn a_due_waiting_lot_takes_the_free_slot_before_a_pending_one() {
     let status = status_json(moto, &j.table, &j.job);
     assert_eq!(status["totals"]["window"]["max_tasks"], 2, "{status}");
     assert_eq!(status["totals"]["window"]["live"], 2, "{status}");
+    // and follow changes it the same way
+    let said = j.coordinator(moto, "follow", &["--once", "--max-tasks", "3"]);
+    assert!(said.contains("window set to 3 tasks at once"), "{said}");
+    assert!(said.contains("window 2 live of 3"), "{said}");
+    let status = status_json(moto, &j.table, &j.job);
+    assert_eq!(status["totals"]["window"]["max_tasks"], 3, "{status}");
 }

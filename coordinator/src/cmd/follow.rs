@@ -167,6 +167,9 @@ impl Look<'_> {
             .await
             .with_context(|| format!("reading the lots of job {}", args.job))?;
         check_complete(self.job, &lots).map_err(|e| Finished(format!("{e:#}")))?;
+        // The window as recorded now: a `retry --max-tasks` elsewhere takes effect here too.
+        let recorded = load_job(self.table, &args.job).await?;
+        session.quota.set_max(recorded.launch_window());
         let now = now_secs();
         session.beats.observe(&lots, now);
         let live = liveness_with(
@@ -186,7 +189,7 @@ impl Look<'_> {
             max_retries: Some(max_retries),
             only: None,
         });
-        let window = window_text(&v, self.job.window());
+        let window = window_text(&v, recorded.window());
         out(&progress_line(&args.job, &lots, &live, &window, self.tty))?;
         refused(&args.job, &lots)?;
         if let Some(done) = verdict(args, &lots, &live, max_retries)? {

@@ -26,6 +26,12 @@ impl QuotaWindow {
         Self { max, shrunk: None }
     }
 
+    /// `--max-tasks` as the job item has it now (another coordinator's `--max-tasks` is taken
+    /// at the next look); a shrunk window stays shrunk, within the new maximum.
+    pub fn set_max(&mut self, max: u32) {
+        self.max = max;
+    }
+
     /// `--max-tasks`.
     pub fn max(&self) -> u32 {
         self.max
@@ -87,5 +93,18 @@ mod tests {
         assert_eq!(w.size(5000 + 1000 * GROW_EVERY), 50);
         // a clock that goes back does not grow it
         assert_eq!(w.size(4000), 0);
+    }
+
+    #[test]
+    fn a_new_max_applies_at_once() {
+        let mut w = QuotaWindow::new(10);
+        w.refused(8, 0);
+        w.set_max(4);
+        assert_eq!(w.size(0), 4);
+        w.set_max(100);
+        assert_eq!((w.size(0), w.max()), (8, 100));
+        let mut fresh = QuotaWindow::new(10);
+        fresh.set_max(30);
+        assert_eq!(fresh.size(0), 30);
     }
 }
