@@ -107,3 +107,43 @@ pub async fn set_max_tasks(
     }
     bail!("job {id}: its item kept changing while the window was set; try again")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::launcher::ecs::EcsSettings;
+    use crate::launcher::local::LocalSettings;
+    use thaw_common::fixtures::JobSpecBuilder;
+
+    fn ecs() -> LaunchSettings {
+        LaunchSettings::Ecs(EcsSettings {
+            cluster: "c".into(),
+            task_definition: "t".into(),
+            container: "worker".into(),
+            subnets: vec!["s".into()],
+            security_groups: vec![],
+            assign_public_ip: false,
+            spot: false,
+            launch_concurrency: 8,
+        })
+    }
+
+    #[test]
+    fn a_job_from_before_the_window_runs_every_lot_at_once() {
+        let spec = JobSpecBuilder::new("j", "b").lots(40).max_tasks(7).build();
+        let mut json: serde_json::Value = serde_json::to_value(&spec).expect("json");
+        json.as_object_mut().expect("object").remove("max_tasks");
+        let old: JobSpec = serde_json::from_value(json).expect("an old spec reads");
+        assert_eq!(old.max_tasks, None);
+        let job = |spec: JobSpec, settings| Job { spec, settings };
+        assert_eq!(job(old.clone(), ecs()).window(), 40);
+        assert_eq!(job(spec.clone(), ecs()).window(), 7);
+        assert_eq!(job(spec.clone(), ecs()).launch_window(), 7);
+        // locally the launcher keeps to the window: follow and retry hand it every due lot
+        let local = LaunchSettings::Local(LocalSettings {
+            worker_bin: "/bin/worker".into(),
+            parallel: 4,
+        });
+        assert_eq!(job(spec, local).launch_window(), u32::MAX);
+    }
+}
