@@ -207,8 +207,15 @@ impl JobSpecBuilder {
                 drop_object_lock_at: Vec::new(),
                 leave_out: Default::default(),
                 restore_budget: None,
+                max_tasks: None,
             },
         }
+    }
+
+    /// The window (`--max-tasks`).
+    pub fn max_tasks(mut self, max_tasks: impl Into<Option<u32>>) -> Self {
+        self.spec.max_tasks = max_tasks.into();
+        self
     }
 
     /// The class every object must end in.

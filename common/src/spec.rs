@@ -166,6 +166,11 @@ pub struct JobSpec {
     /// workers keep `worker.restore_rate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_budget: Option<String>,
+    /// The window: lots with a live worker at once (`--max-tasks`; `follow --max-tasks` and
+    /// `retry --max-tasks` change it in the job item). `None` for jobs launched before the
+    /// window existed: every lot at once.
+    #[serde(default)]
+    pub max_tasks: Option<u32>,
 }
 
 fn default_input_format() -> String {

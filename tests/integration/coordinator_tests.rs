@@ -882,6 +882,7 @@ async fn dry_run_touches_nothing() {
     assert_eq!(first_line_job(&out), job);
     let text = stdout(&out);
     assert!(text.contains("lots: 3 (6 to 7 keys each)"), "{text}");
+    assert!(text.contains("window: at most 3 lots"), "{text}");
     assert!(
         text.contains(&format!("s3://{}/thaw/{job}/lots/00000.txt", fx.bucket)),
         "{text}"

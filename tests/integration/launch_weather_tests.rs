@@ -1,5 +1,5 @@
 //! Launch weather on the emulator (tests/emulator_launch.py): the Fargate task quota is waited
-//! out, not counted as a retry; ECS refusals (an inactive task definition, `iam:PassRole`
+//! out (the lot goes back to PENDING and `follow`'s window shrinks), not counted as a retry; ECS refusals (an inactive task definition, `iam:PassRole`
 //! denied, `FARGATE_SPOT` missing from the cluster) end `follow` non-zero with the reason; a
 //! Spot interruption does not use an attempt; a lost response to a successful claim still
 //! launches the lot; and workers whose clocks are minutes off are neither relaunched nor fenced.
@@ -112,7 +112,13 @@ async fn the_fargate_quota_is_waited_out_not_counted() {
     let j = job(&moto, &c, 3).await;
     moto.configure(r#"{"ecs_task_quota": 2}"#);
     let out = j.launch(&moto, 3, &["--launch-concurrency", "1"]);
-    assert!(!out.status.success(), "a lot could not start: non-zero");
+    // a full quota is no failure: the lot waits for a task to end
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Fargate quota is full"),
+        "{}",
+        stdout(&out)
+    );
     assert!(
         stderr(&out).contains("reached the limit on the number of tasks"),
         "{}",
@@ -121,17 +127,23 @@ async fn the_fargate_quota_is_waited_out_not_counted() {
     let lots = j.lots(&c).await;
     let waiting: Vec<&LotItem> = lots
         .iter()
-        .filter(|l| l.state == LotState::Failed)
+        .filter(|l| l.state == LotState::Pending)
         .collect();
-    assert_eq!(waiting.len(), 1, "{lots:?}");
+    assert_eq!(waiting.len(), 1, "back to PENDING: {lots:?}");
     let lot = waiting[0];
-    assert_eq!(lot.launch_failure, Some(LaunchFailure::RunTask));
-    assert_eq!(lot.launch_failures, 1, "counted");
-    assert!(lot.next_check_at.is_some(), "relaunched after a backoff");
+    assert_eq!(lot.launch_failure, None, "not a failure");
+    assert_eq!(lot.launch_failures, 0, "not counted");
+    assert!(
+        lot.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("reached the limit")),
+        "{lot:?}"
+    );
     // the quota is not tried again within the call: it frees up only as tasks end
     assert_eq!(run_tasks(&moto.stats()), 3, "{}", moto.stats());
 
-    // follow waits the backoff out: no RunTask now, and it is not a failure of the job
+    // follow tries the lot once, meets the quota, and shrinks its window to the 2 tasks that
+    // run instead of trying again at every look
     let out = run(
         &moto,
         "coordinator",
@@ -140,14 +152,16 @@ async fn the_fargate_quota_is_waited_out_not_counted() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("1 waiting to relaunch"),
+        stdout(&out).contains("Fargate quota is full at 2 tasks of this job: the window is 2"),
         "{}",
         stdout(&out)
     );
+    assert_eq!(run_tasks(&moto.stats()), 4, "one RunTask, not one per lot");
+    let again = &j.lots(&c).await[lot.lot as usize];
     assert_eq!(
-        run_tasks(&moto.stats()),
-        3,
-        "nothing relaunched during the backoff"
+        (again.state, again.launch_failures, again.retries),
+        (LotState::Pending, 0, 0),
+        "{again:?}"
     );
 
     // a task ends, the quota frees up: the lot starts, without counting a retry

@@ -40,6 +40,28 @@ impl ProgressTable {
         self.put_if_absent(item).await
     }
 
+    /// Replaces the job's spec in its item with `new`, only if it is still `old` (both JSON):
+    /// returns false when another coordinator changed it first. `job.json` keeps the spec as
+    /// launched; the table's copy is the one the commands read.
+    pub async fn replace_job_spec(&self, job: &str, old: &str, new: &str) -> Result<bool> {
+        match self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(job, JOB_ITEM_LOT)))
+            .update_expression("SET spec = :new")
+            .condition_expression("spec = :old")
+            .expression_attribute_values(":new", s(new))
+            .expression_attribute_values(":old", s(old))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_code(&e, "ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(self.map_err("UpdateItem", e)),
+        }
+    }
+
     pub(super) async fn put_if_absent(
         &self,
         item: HashMap<String, AttributeValue>,

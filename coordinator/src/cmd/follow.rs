@@ -6,6 +6,11 @@
 //! error no relaunch can fix). Between looks it remembers each lot's heartbeat and when, on its
 //! own clock, it last changed (see [`crate::liveness`]): workers' clocks are never trusted.
 //!
+//! It keeps the window ([`crate::fleet::window`]): at most `--max-tasks` lots with a live
+//! worker, the free slots going first to WAITING lots whose restores are due, then to resumes
+//! and retries, then to PENDING lots. When the Fargate quota refuses a task, the window of this
+//! session shrinks to the tasks that run and grows back slowly ([`crate::fleet::quota`]).
+//!
 //! All state is in DynamoDB, so `follow` can be stopped and started at any time, and two
 //! `follow` processes never launch the same lot twice (each launch is a conditional claim).
 
@@ -18,10 +23,12 @@ use thaw_common::progress::{now_secs, LotItem};
 
 use super::retry::relaunch_with;
 use super::{out, Global};
-use crate::due::{due_lots, launch_failed, launch_refused};
+use crate::due::{launch_failed, launch_refused};
 use crate::fleet::budget;
-use crate::job::{check_complete, load_job, Job};
-use crate::launcher::Launcher;
+use crate::fleet::quota::{QuotaWindow, GROW_EVERY};
+use crate::fleet::window::{plan, Facts, Verdict};
+use crate::job::{check_complete, load_job, set_max_tasks, Job};
+use crate::launcher::{Launcher, LotOutcome, Outcome};
 use crate::liveness::{liveness_with, Heartbeats, Liveness, DEFAULT_STALE_AFTER};
 use crate::restore_look::worth_a_task;
 use tracing::warn;
@@ -49,6 +56,10 @@ pub struct FollowArgs {
     /// Look once, relaunch what is due, and exit (for cron or a scheduled task).
     #[arg(long)]
     pub once: bool,
+    /// Change the job's window (lots with a live worker at once) and keep it: recorded in the
+    /// job item for every later `follow`, `retry` and `status`.
+    #[arg(long, env = "THAW_MAX_TASKS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tasks: Option<u32>,
     /// Share of a WAITING lot's restores that must be done before it gets a task (always once
     /// the restored copies' expiry or the restores' longest time is near).
     #[arg(long, env = "THAW_READY_FRACTION", default_value_t = crate::readiness::DEFAULT_READY_FRACTION, value_parser = ready_fraction)]
@@ -66,12 +77,22 @@ fn ready_fraction(s: &str) -> Result<f64, String> {
 pub async fn run(g: &Global, args: FollowArgs) -> anyhow::Result<()> {
     let aws = g.aws()?;
     let table = g.progress(aws);
-    let job = load_job(&table, &args.job).await?;
+    let mut job = load_job(&table, &args.job).await?;
+    if let Some(n) = args.max_tasks {
+        set_max_tasks(&table, &mut job, n).await?;
+        out(&format!(
+            "job {}: window set to {n} tasks at once\n",
+            args.job
+        ))?;
+    }
     // One launcher (and one Ctrl-C watcher) for the whole session.
     let launcher = job.launcher(&g.table, aws);
     let tty = std::io::stdout().is_terminal();
     let mut failures_in_a_row = 0u32;
-    let mut beats = Heartbeats::default();
+    let mut session = Session {
+        beats: Heartbeats::default(),
+        quota: QuotaWindow::new(job.launch_window()),
+    };
     loop {
         if let Launcher::Local(l) = &launcher {
             if l.stopping() {
@@ -86,7 +107,7 @@ pub async fn run(g: &Global, args: FollowArgs) -> anyhow::Result<()> {
             args: &args,
             tty,
         };
-        match look.step(&mut beats).await {
+        match look.step(&mut session).await {
             Ok(Step::Done) => return Ok(()),
             Ok(Step::Again(pause)) => {
                 failures_in_a_row = 0;
@@ -129,6 +150,14 @@ enum Step {
     Again(Duration),
 }
 
+/// What a `follow` session remembers between its looks.
+struct Session {
+    /// Each lot's heartbeat, and when it last changed on our clock.
+    beats: Heartbeats,
+    /// The window, shrunk after a Fargate quota refusal.
+    quota: QuotaWindow,
+}
+
 /// What one look at the job works with.
 struct Look<'a> {
     aws: &'a thaw_common::aws::Aws,
@@ -140,8 +169,9 @@ struct Look<'a> {
 }
 
 impl Look<'_> {
-    /// One look: read the lots, show progress, stop on a refused launch, relaunch what is due.
-    async fn step(&self, beats: &mut Heartbeats) -> anyhow::Result<Step> {
+    /// One look: read the lots, show progress, stop on a refused launch, relaunch what is due
+    /// within the window.
+    async fn step(&self, session: &mut Session) -> anyhow::Result<Step> {
         let args = self.args;
         let max_retries = args.lot_attempts - 1;
         let lots = self
@@ -150,31 +180,51 @@ impl Look<'_> {
             .await
             .with_context(|| format!("reading the lots of job {}", args.job))?;
         check_complete(self.job, &lots).map_err(|e| Finished(format!("{e:#}")))?;
+        // The window as recorded now: a `retry --max-tasks` elsewhere takes effect here too.
+        let recorded = load_job(self.table, &args.job).await?;
+        session.quota.set_max(recorded.launch_window());
         let now = now_secs();
-        beats.observe(&lots, now);
-        let live = liveness_with(self.job, self.aws, &lots, now, args.stale_after, beats).await?;
-        out(&progress_line(&args.job, &lots, &live, self.tty))?;
+        session.beats.observe(&lots, now);
+        let live = liveness_with(
+            self.job,
+            self.aws,
+            &lots,
+            now,
+            args.stale_after,
+            &session.beats,
+        )
+        .await?;
+        let v = plan(&Facts {
+            lots: &lots,
+            live: &live,
+            now,
+            window: session.quota.size(now),
+            max_retries: Some(max_retries),
+            only: None,
+        });
+        let window = window_text(&v, recorded.window());
+        out(&progress_line(&args.job, &lots, &live, &window, self.tty))?;
         refused(&args.job, &lots)?;
         if let Some(done) = verdict(args, &lots, &live, max_retries)? {
             return Ok(done);
         }
-        let due = due_lots(&lots, &live, now, Some(max_retries), None);
-        let due = worth_a_task(
+        let launch = worth_a_task(
             self.aws,
             self.table,
             &self.job.spec,
-            due,
+            v.launch.clone(),
             args.ready_fraction,
         )
         .await;
         // Re-shared before the relaunch, so the running workers slow down before new ones start.
-        self.share_budget(&lots, &live, &due).await;
-        if !due.is_empty() {
-            let outcomes = relaunch_with(self.launcher, self.table, self.job, &due).await;
+        self.share_budget(&lots, &live, &launch).await;
+        if !launch.is_empty() {
+            let outcomes = relaunch_with(self.launcher, self.table, self.job, &launch).await;
             out(&format!("relaunched {} lots\n", outcomes.len()))?;
+            self.quota_refused(&mut session.quota, &v, &outcomes, now)?;
             if outcomes
                 .iter()
-                .any(|o| matches!(o.outcome, crate::launcher::Outcome::Failed { .. }))
+                .any(|o| matches!(o.outcome, Outcome::Failed { .. }))
             {
                 // A refusal now ends this follow now, not one interval later.
                 refused(&args.job, &self.table.lots(&args.job).await?)?;
@@ -204,6 +254,53 @@ impl Look<'_> {
             warn!("{e:#}");
         }
     }
+
+    /// When the Fargate quota refused a task of this round: the window of the session becomes
+    /// the tasks that run (those live before the round and those it started), and says so.
+    fn quota_refused(
+        &self,
+        quota: &mut QuotaWindow,
+        v: &Verdict,
+        outcomes: &[LotOutcome],
+        now: i64,
+    ) -> anyhow::Result<()> {
+        if !outcomes
+            .iter()
+            .any(|o| matches!(o.outcome, Outcome::Deferred { .. }))
+        {
+            return Ok(());
+        }
+        let started = outcomes
+            .iter()
+            .filter(|o| matches!(o.outcome, Outcome::Started { .. }))
+            .count();
+        let running = v
+            .live
+            .saturating_add(u32::try_from(started).unwrap_or(u32::MAX));
+        let size = quota.refused(running, now);
+        let line = format!(
+            "job {}: the account's Fargate quota is full at {running} tasks of this job: the window is {size} for this session (--max-tasks {}), growing back by a tenth every {} minutes without a refusal",
+            self.args.job,
+            quota.max(),
+            GROW_EVERY / 60
+        );
+        warn!("{line}");
+        out(&format!("{line}\n"))
+    }
+}
+
+/// The window as the progress line shows it: lots with a live worker of the job's window
+/// (`max`, `--max-tasks`), and why it is smaller or full.
+fn window_text(v: &Verdict, max: u32) -> String {
+    let mut t = format!("window {} live of {}", v.live, v.window.min(max));
+    if v.window < max {
+        t.push_str(&format!(" (quota; --max-tasks {max})"));
+    }
+    let full = v.window_full();
+    if full > 0 {
+        t.push_str(&format!(", {full} lots wait for a slot"));
+    }
+    t
 }
 
 /// Stops `follow` when ECS refused a lot's task as asked: every other launch would be refused
@@ -302,6 +399,7 @@ fn progress_line(
     job: &str,
     lots: &[LotItem],
     live: &std::collections::BTreeMap<u32, Liveness>,
+    window: &str,
     tty: bool,
 ) -> String {
     let mut states = std::collections::BTreeMap::new();
@@ -327,7 +425,7 @@ fn progress_line(
         done as f64 * 100.0 / total as f64
     };
     let line = format!(
-        "job {job}: {done}/{total} keys ({pct:.1}%), {failed} failed; lots: {}{}{}",
+        "job {job}: {done}/{total} keys ({pct:.1}%), {failed} failed; lots: {}; {window}{}{}",
         states.join(", "),
         if stale > 0 {
             format!("; {stale} stale")
@@ -359,6 +457,25 @@ mod tests {
             .counters(Counters::default())
             .next_check_at(next)
             .build()
+    }
+
+    #[test]
+    fn the_window_in_the_progress_line() {
+        let v = |live, window, full: u32| Verdict {
+            launch: vec![],
+            live,
+            window,
+            held: (0..full)
+                .map(|n| (n, crate::fleet::window::Held::WindowFull))
+                .collect(),
+        };
+        assert_eq!(window_text(&v(3, 3, 0), 3), "window 3 live of 3");
+        assert_eq!(
+            window_text(&v(2, 2, 5), 3),
+            "window 2 live of 2 (quota; --max-tasks 3), 5 lots wait for a slot"
+        );
+        // local jobs: the launcher keeps to the window itself
+        assert_eq!(window_text(&v(1, u32::MAX, 0), 4), "window 1 live of 4");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `coordinator retry JOB`: relaunches, with the job's own launcher and a new attempt, the lots
 //! that need it: FAILED, INTERRUPTED, CANCELLED, stale (worker gone), WAITING whose restores are
-//! due, and PENDING. Never a lot with a live worker. Finished keys are skipped by the worker;
-//! failed keys are tried again.
+//! due, and PENDING. Never a lot with a live worker, and never more than the job's window
+//! (`--max-tasks`) of lots with a live worker at once: the lots left wait for `follow`. Finished
+//! keys are skipped by the worker; failed keys are tried again.
 
 use std::collections::BTreeSet;
 
@@ -9,8 +10,9 @@ use anyhow::{anyhow, bail, Context};
 use thaw_common::progress::now_secs;
 
 use super::{out, Global};
-use crate::due::{due_lots, Due};
-use crate::job::{check_complete, load_job, Job};
+use crate::due::Due;
+use crate::fleet::window::{plan, Facts};
+use crate::job::{check_complete, load_job, set_max_tasks, Job};
 use crate::launcher::{launch_lots, LotOutcome, Outcome};
 use crate::liveness::{liveness_of, Liveness, DEFAULT_STALE_AFTER};
 
@@ -30,6 +32,10 @@ pub struct RetryArgs {
     /// ones are tried again); WAITING, INTERRUPTED and stale lots are left alone.
     #[arg(long)]
     pub failed_keys_only: bool,
+    /// Change the job's window (lots with a live worker at once) and keep it: recorded in the
+    /// job item for every later `follow`, `retry` and `status`.
+    #[arg(long, env = "THAW_MAX_TASKS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tasks: Option<u32>,
 }
 
 /// Runs `coordinator retry`.
@@ -37,7 +43,10 @@ pub async fn run(g: &Global, args: RetryArgs) -> anyhow::Result<()> {
     let only = args.lots.as_deref().map(parse_lot_list).transpose()?;
     let aws = g.aws()?;
     let table = g.progress(aws);
-    let job = load_job(&table, &args.job).await?;
+    let mut job = load_job(&table, &args.job).await?;
+    if let Some(n) = args.max_tasks {
+        set_max_tasks(&table, &mut job, n).await?;
+    }
     let lots = table
         .lots(&args.job)
         .await
@@ -50,21 +59,48 @@ pub async fn run(g: &Global, args: RetryArgs) -> anyhow::Result<()> {
     }
     let now = now_secs();
     let live = liveness_of(&job, aws, &lots, now, args.stale_after).await?;
-    let mut due = due_lots(&lots, &live, now, None, only.as_ref());
-    if args.failed_keys_only {
-        due.retain(|(l, _)| {
-            l.counters.failed > 0 && !matches!(live.get(&l.lot), Some(Liveness::Live))
-        });
-    }
-    if due.is_empty() {
+    // --failed-keys-only: only lots with failed keys (a lot with a live worker is never due)
+    let only = if args.failed_keys_only {
+        Some(
+            lots.iter()
+                .filter(|l| l.counters.failed > 0)
+                .filter(|l| only.as_ref().is_none_or(|o| o.contains(&l.lot)))
+                .map(|l| l.lot)
+                .collect(),
+        )
+    } else {
+        only
+    };
+    let v = plan(&Facts {
+        lots: &lots,
+        live: &live,
+        now,
+        window: job.launch_window(),
+        max_retries: None,
+        only: only.as_ref(),
+    });
+    let waiting = if v.window_full() > 0 {
+        format!(
+            "; {} lots wait for a slot of the window ({} tasks at once, --max-tasks): `coordinator follow {}` starts them as lots finish",
+            v.window_full(),
+            v.window,
+            args.job
+        )
+    } else {
+        String::new()
+    };
+    if v.launch.is_empty() {
         let live_n = live.values().filter(|l| **l == Liveness::Live).count();
         return out(&format!(
-            "job {}: nothing to retry ({live_n} lots have a live worker; see `coordinator status {}`)\n",
+            "job {}: nothing to retry now ({live_n} lots have a live worker{waiting}; see `coordinator status {}`)\n",
             args.job, args.job
         ));
     }
-    let outcomes = relaunch(g, aws, &table, &job, &due).await;
-    report(&args.job, &due, &outcomes)
+    let outcomes = relaunch(g, aws, &table, &job, &v.launch).await;
+    if !waiting.is_empty() {
+        out(&format!("job {}{waiting}\n", args.job))?;
+    }
+    report(&args.job, &v.launch, &outcomes)
 }
 
 /// Relaunches `due` lots with a new launcher of the job's kind; retries are counted on the lots.
@@ -113,7 +149,11 @@ fn report(
                 format!("attempt {} ran: {status}", item.attempt + 1)
             }
             Outcome::ClaimedElsewhere => "claimed by another coordinator".into(),
-            Outcome::NotStarted => "not started (interrupted, or ECS refused another lot)".into(),
+            Outcome::NotStarted => {
+                "not started (interrupted, the Fargate quota is full, or ECS refused another lot)"
+                    .into()
+            }
+            Outcome::Deferred { error } => format!("{error}; left for `coordinator follow`"),
             Outcome::Failed { error, .. } => {
                 failed += 1;
                 error.clone()

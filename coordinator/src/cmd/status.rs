@@ -13,6 +13,7 @@ use thaw_common::task::TaskId;
 
 use super::{out, Global};
 use crate::expiry::{lots_at_risk, Expiry};
+use crate::fleet::window::live_count;
 use crate::ids::rfc3339;
 use crate::job::{check_complete, load_job};
 use crate::liveness::{liveness_with, Heartbeats, Liveness, DEFAULT_STALE_AFTER};
@@ -65,6 +66,7 @@ pub async fn run(g: &Global, args: StatusArgs) -> anyhow::Result<()> {
             rates: &rates,
             now,
             restore_days: job.spec.restore_days,
+            window: job.window(),
         };
         if args.json {
             let mut text =
@@ -146,6 +148,8 @@ struct View<'a> {
     now: i64,
     /// `--restore-days` of the job (restored copies expire after it).
     restore_days: u32,
+    /// The job's window (`--max-tasks`).
+    window: u32,
 }
 
 impl View<'_> {
@@ -187,6 +191,7 @@ impl View<'_> {
             .filter(|l| self.stale(l.lot).is_some())
             .count());
         doc["totals"]["rate_keys_s"] = json!(rate);
+        doc["totals"]["window"] = json!({"live": live_count(self.live), "max_tasks": self.window});
         doc["totals"]["eta_s"] = json!(eta(sum.keys_total.saturating_sub(sum.done()), rate));
         doc
     }
@@ -211,6 +216,11 @@ impl View<'_> {
                 expiring.len()
             ));
         }
+        t.push_str(&format!(
+            "window: {} live of {} max (--max-tasks)\n",
+            live_count(self.live),
+            self.window
+        ));
         if let Some(r) = self.rates.rate(None) {
             let (sum, _) = totals(self.lots);
             let eta = eta(sum.keys_total.saturating_sub(sum.done()), Some(r))
@@ -571,6 +581,7 @@ mod tests {
             rates: &rates,
             now,
             restore_days: 1,
+            window: 2,
         };
         let early = view(3600);
         assert!(!early.text().contains("restore expiry"), "{}", early.text());

@@ -26,7 +26,8 @@ impl QuotaWindow {
         Self { max, shrunk: None }
     }
 
-    /// `--max-tasks`, changed (a `follow --max-tasks` or another coordinator's change).
+    /// `--max-tasks` as the job item has it now (another coordinator's `--max-tasks` is taken
+    /// at the next look); a shrunk window stays shrunk, within the new maximum.
     pub fn set_max(&mut self, max: u32) {
         self.max = max;
     }
@@ -52,11 +53,6 @@ impl QuotaWindow {
         size.min(self.max)
     }
 
-    /// True while the window is below `--max-tasks` because of a refusal.
-    pub fn is_shrunk(&self, now: i64) -> bool {
-        self.size(now) < self.max
-    }
-
     /// The quota refused a task at `now` while `running` of the job's tasks ran (the ones
     /// started in the same round included): the window becomes `running`. Returns the new size.
     pub fn refused(&mut self, running: u32, now: i64) -> u32 {
@@ -74,10 +70,8 @@ mod tests {
     fn a_refusal_shrinks_the_window_to_what_runs() {
         let mut w = QuotaWindow::new(50);
         assert_eq!(w.size(0), 50);
-        assert!(!w.is_shrunk(0));
         assert_eq!(w.refused(20, 1000), 20);
         assert_eq!(w.size(1000), 20);
-        assert!(w.is_shrunk(1000));
         // never above --max-tasks, whatever runs
         let mut small = QuotaWindow::new(5);
         assert_eq!(small.refused(9, 0), 5);
@@ -97,7 +91,6 @@ mod tests {
         assert_eq!(w.size(5000 + 3 * GROW_EVERY), 3);
         // and in the end to --max-tasks, where it stays
         assert_eq!(w.size(5000 + 1000 * GROW_EVERY), 50);
-        assert!(!w.is_shrunk(5000 + 1000 * GROW_EVERY));
         // a clock that goes back does not grow it
         assert_eq!(w.size(4000), 0);
     }
@@ -109,7 +102,9 @@ mod tests {
         w.set_max(4);
         assert_eq!(w.size(0), 4);
         w.set_max(100);
-        assert_eq!(w.size(0), 8);
-        assert_eq!(w.max(), 100);
+        assert_eq!((w.size(0), w.max()), (8, 100));
+        let mut fresh = QuotaWindow::new(10);
+        fresh.set_max(30);
+        assert_eq!(fresh.size(0), 30);
     }
 }

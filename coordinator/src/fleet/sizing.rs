@@ -77,12 +77,6 @@ impl Sizing {
         let slots = if slots.is_nan() { 1.0 } else { slots };
         (slots.clamp(1.0, f64::from(u32::MAX)) as u32).clamp(1, self.lots.max(1))
     }
-
-    /// Fargate task-hours of the whole job with a window: every lot holds a slot for
-    /// [`Self::slot_secs`].
-    pub fn task_hours(&self) -> f64 {
-        f64::from(self.lots) * self.slot_secs() / 3600.0
-    }
 }
 
 #[cfg(test)]
@@ -110,12 +104,10 @@ mod tests {
         // 60 + 5000 x 0.1 / 64 + 60 + 5000 x 0.2 / 64 = 143.44 s
         assert!((s.slot_secs() - 143.4375).abs() < 1e-9, "{}", s.slot_secs());
         assert_eq!(s.default_window(), 29);
-        // some 797 task-hours, against ~556,000 with every lot started at once
-        assert!(
-            (s.task_hours() - 796.875).abs() < 1e-6,
-            "{}",
-            s.task_hours()
-        );
+        // every lot holds a slot that long: some 797 task-hours, against ~556,000 with every
+        // lot started at once
+        let task_hours = f64::from(s.lots) * s.slot_secs() / 3600.0;
+        assert!((task_hours - 796.875).abs() < 1e-6, "{task_hours}");
     }
 
     #[test]

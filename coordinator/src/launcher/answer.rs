@@ -80,6 +80,9 @@ pub struct NotStarted {
     pub kind: LaunchFailure,
     /// What ECS said (code and message, or the failure's reason and detail).
     pub message: String,
+    /// The account's Fargate quota is full ([`is_quota`]): the lot is not failed, it waits for
+    /// a task to end, and the window shrinks (see [`crate::fleet::quota`]).
+    pub quota: bool,
 }
 
 impl NotStarted {
@@ -88,6 +91,15 @@ impl NotStarted {
         Self {
             kind,
             message: message.into(),
+            quota: false,
+        }
+    }
+
+    /// The Fargate quota refused the task, saying `message`: passing, once tasks end.
+    pub fn quota(message: impl Into<String>) -> Self {
+        Self {
+            quota: true,
+            ..Self::new(LaunchFailure::RunTask, message)
         }
     }
 }

@@ -384,7 +384,12 @@ impl EcsLauncher {
                 f.detail().map(|d| format!(" ({d})")).unwrap_or_default(),
                 f.arn().map(|a| format!(" for {a}")).unwrap_or_default()
             );
-            return Err(Retry(again, NotStarted::new(kind, message)));
+            let why = if answer::is_quota(reason) {
+                NotStarted::quota(message)
+            } else {
+                NotStarted::new(kind, message)
+            };
+            return Err(Retry(again, why));
         }
         out.tasks()
             .first()

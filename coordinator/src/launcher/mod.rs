@@ -138,6 +138,12 @@ pub enum Outcome {
     /// Not started (left as it was): the coordinator was interrupted, or ECS refused an earlier
     /// lot of the same launch (a setup error every lot would meet).
     NotStarted,
+    /// The account's Fargate quota is full: no task, and the lot went back to the state it was
+    /// claimed from (PENDING, WAITING, ...) for a later launch, without counting a failure.
+    Deferred {
+        /// What ECS said.
+        error: String,
+    },
     /// The launch failed (the lot is marked FAILED when its attempt was claimed).
     Failed {
         /// Why.
@@ -177,8 +183,9 @@ pub async fn launch_lots(
         Launcher::Ecs(l) => l.settings().launch_concurrency.max(1),
         Launcher::Local(l) => l.settings().parallel.max(1),
     };
-    // Once ECS refuses a lot (a setup error: every later lot would meet it too), the lots not
-    // claimed yet are left as they are: no 20,000 refused RunTasks for one missing PassRole.
+    // Once ECS refuses a lot (a setup error: every later lot would meet it too), or the
+    // account's Fargate quota is full (it frees up only as tasks end), the lots not claimed yet
+    // are left as they are: no 20,000 refused RunTasks for one missing PassRole or a full quota.
     let refused = AtomicBool::new(false);
     let refused = &refused;
     let mut out: Vec<LotOutcome> = futures::stream::iter(lots)
@@ -188,7 +195,7 @@ pub async fn launch_lots(
             } else {
                 launch_one(launcher, table, job, item, retries.contains(&item.lot)).await
             };
-            if outcome.is_refusal() {
+            if outcome.is_refusal() || matches!(outcome, Outcome::Deferred { .. }) {
                 refused.store(true, Ordering::SeqCst);
             }
             LotOutcome {
@@ -252,6 +259,7 @@ async fn launch_one(
                 info!(lot, attempt, task = %task, "launched");
                 Outcome::Started { task }
             }
+            Err(e) if e.quota => defer(table, job, item, attempt, &e.message).await,
             Err(e) => failed(e.kind, e.message).record().await,
         },
         Launcher::Local(l) => match l.spawn(lot, attempt) {
@@ -350,6 +358,54 @@ impl Failed<'_> {
     }
 }
 
+/// A launch of `attempt` of `item`'s lot that the Fargate quota refused: the lot goes back to
+/// the state it was claimed from (see [`deferred_state`]), with why, and is launched again when
+/// the window has room; no failure is counted.
+async fn defer(
+    table: &ProgressTable,
+    job: &str,
+    item: &LotItem,
+    attempt: u64,
+    why: &str,
+) -> Outcome {
+    let lot = item.lot;
+    let error = format!("launch deferred: {why}");
+    warn!(
+        lot,
+        attempt, "{error}; the window shrinks to the tasks that run"
+    );
+    let written = match deferred_state(item.state) {
+        Some(state) => {
+            table
+                .set_state(job, lot, attempt, state, Some(&error))
+                .await
+        }
+        None => {
+            let in_a_row = item.launch_failures;
+            table
+                .set_launch_failed(job, lot, attempt, LaunchFailure::RunTask, &error, in_a_row)
+                .await
+        }
+    };
+    if let Err(e) = written {
+        warn!(lot, attempt, "could not put the lot back: {e}");
+    }
+    Outcome::Deferred { error }
+}
+
+/// The state a lot goes back to when the quota refused its task: the one it was claimed from
+/// when that says what to do next (PENDING: not started; WAITING: restores due; INTERRUPTED,
+/// CANCELLED: resume); `None` for a lot claimed from FAILED or from a gone worker (LAUNCHED,
+/// RUNNING), which is marked as a passing launch failure: resumed later, no retry counted.
+pub fn deferred_state(claimed_from: LotState) -> Option<LotState> {
+    match claimed_from {
+        LotState::Pending | LotState::Waiting | LotState::Interrupted | LotState::Cancelled => {
+            Some(claimed_from)
+        }
+        _ => None,
+    }
+}
+
 /// A worker that exited while its lot is still LAUNCHED/RUNNING for its attempt did not record
 /// a final state (it crashed, was killed or could not start): the lot is marked FAILED.
 async fn finish_local(table: &ProgressTable, job: &str, lot: u32, attempt: u64, status: &str) {
@@ -399,6 +455,21 @@ mod tests {
         assert!(e
             .vars(0, 1, "human")
             .contains(&("THAW_ENDPOINT_URL".into(), "http://127.0.0.1:5000".into())));
+    }
+
+    #[test]
+    fn a_quota_deferral_keeps_what_the_lot_was_waiting_for() {
+        for s in [
+            LotState::Pending,
+            LotState::Waiting,
+            LotState::Interrupted,
+            LotState::Cancelled,
+        ] {
+            assert_eq!(deferred_state(s), Some(s));
+        }
+        for s in [LotState::Failed, LotState::Running, LotState::Launched] {
+            assert_eq!(deferred_state(s), None);
+        }
     }
 
     #[test]

@@ -167,7 +167,12 @@ pub struct LaunchArgs {
     /// `[lot N]`, instead of only the live view (they always are when stderr is not a terminal).
     #[arg(long, env = "THAW_VERBOSE")]
     pub verbose: bool,
-    /// Local workers running at once.
+    /// Lots with a live worker at once (the window): `launch` starts this many, `follow`
+    /// starts the next as lots finish, fail or go WAITING [default: as many as the restore rate
+    /// keeps busy, see README "The window"; with --launcher local, --parallel].
+    #[arg(long, env = "THAW_MAX_TASKS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tasks: Option<u32>,
+    /// Local workers running at once (with --max-tasks, the lower of the two).
     #[arg(long, env = "THAW_PARALLEL", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub parallel: u64,
     /// Keys in flight per worker.

@@ -36,6 +36,13 @@ pub fn print_plan(g: &Global, plan: &Plan, keys: &KeyList) -> anyhow::Result<()>
     );
     push_line!(o, "lots: {} ({min} to {max} keys each)", spec.lots);
     o.push_str(&keys.left_out.lines());
+    if let Some(n) = spec.max_tasks {
+        push_line!(
+            o,
+            "window: at most {} lots with a live worker at once (--max-tasks)",
+            n.min(spec.lots)
+        );
+    }
     push_line!(
         o,
         "objects: bucket {} -> {}, restore tier {} for {} days",

@@ -115,14 +115,19 @@ async fn record_job(
     let phase = display.phase("record lots");
     record::ensure_lots(table, &spec, &plan.sizes, &orders).await?;
     // The items move into the selection: one copy of each in memory, not two.
-    let selection = record::select(table.lots(&spec.job_id).await?, now_secs());
+    let mut selection = record::select(table.lots(&spec.job_id).await?, now_secs());
+    // Local workers are bounded by the launcher's --parallel, which is the window there.
+    if let (LaunchSettings::Ecs(_), Some(window)) = (&plan.settings, spec.max_tasks) {
+        selection.keep_to(window);
+    }
     info!(
         job = spec.job_id.as_str(),
-        "{} lots to launch, {} already launched or running, {} succeeded, {} left for a retry",
+        "{} lots to launch, {} already launched or running, {} succeeded, {} left for a retry, {} waiting for a slot of the window",
         selection.launch.len(),
         selection.active,
         selection.succeeded,
-        selection.other
+        selection.other,
+        selection.window_full
     );
     phase.done(&format!("{} lots recorded", spec.lots));
     Ok((spec, selection))
@@ -186,6 +191,7 @@ async fn follow(g: &Global, job: &str) -> anyhow::Result<()> {
             stale_after: DEFAULT_STALE_AFTER,
             once: false,
             ready_fraction: crate::readiness::DEFAULT_READY_FRACTION,
+            max_tasks: None,
         },
     )
     .await

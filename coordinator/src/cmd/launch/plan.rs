@@ -11,11 +11,13 @@ use thaw_common::input::{expand_dates, Date, InputFormat};
 use thaw_common::leave_out::LeaveOut;
 use thaw_common::plan::{lot_sizes, LotSpec};
 use thaw_common::spec::{
-    Destination, JobSpec, S3Location, WorkerSettings, MAX_REQUESTED_PART_SIZE, MIN_PART_SIZE,
+    poll_delay, Destination, JobSpec, S3Location, WorkerSettings, MAX_REQUESTED_PART_SIZE,
+    MIN_PART_SIZE,
 };
 
 use super::args::{LaunchArgs, LauncherKind};
 use crate::cmd::usage;
+use crate::fleet::sizing::Sizing;
 use crate::ids::{generate_job_id, rfc3339, validate_job_id};
 use crate::keylist::{ListFacts, ListFields};
 use crate::launcher::ecs::EcsSettings;
@@ -83,6 +85,7 @@ pub fn plan(a: &LaunchArgs, keys: &ListFacts, cx: &PlanContext) -> anyhow::Resul
     };
     let sizes = lot_sizes(keys.count, split).with_context(|| format!("key list {}", keys.name))?;
     let lots = u32::try_from(sizes.len()).context("too many lots")?;
+    let max_tasks = window(a, &settings, lots, keys.count);
     let source = source_location(a, cx.today)?;
     let destination = destination(a, source.as_ref())?;
     if a.dest.is_some() && keys.format == InputFormat::Pairs {
@@ -105,7 +108,7 @@ pub fn plan(a: &LaunchArgs, keys: &ListFacts, cx: &PlanContext) -> anyhow::Resul
         created_at: rfc3339(cx.now),
         tool_version: thaw_common::TOOL_VERSION.to_owned(),
         input_fingerprint: keys.fingerprint.to_owned(),
-        worker: worker_settings(a, workers_at_once(&settings, lots)),
+        worker: worker_settings(a, workers_at_once(&settings, lots, max_tasks)),
         destination,
         source_prefix: source.map(|l| l.prefix),
         overwrite: a.overwrite,
@@ -119,6 +122,7 @@ pub fn plan(a: &LaunchArgs, keys: &ListFacts, cx: &PlanContext) -> anyhow::Resul
         drop_object_lock_at: Vec::new(),
         leave_out: leave_out(a),
         restore_budget: None,
+        max_tasks: Some(max_tasks),
     };
     Ok(Plan {
         spec,
@@ -191,7 +195,11 @@ fn launch_settings(a: &LaunchArgs, worker_bin: Option<&Path>) -> anyhow::Result<
             let bin = worker_bin.ok_or_else(|| anyhow!("no worker binary for --launcher local"))?;
             Ok(LaunchSettings::Local(LocalSettings {
                 worker_bin: bin.to_string_lossy().into_owned(),
-                parallel: a.parallel as usize,
+                // One number bounds the local workers: the lower of --parallel and --max-tasks.
+                parallel: a
+                    .parallel
+                    .min(a.max_tasks.map_or(u64::MAX, u64::from))
+                    .max(1) as usize,
             }))
         }
     }
@@ -299,10 +307,29 @@ fn dest_kms_key(a: &LaunchArgs, dest_buckets: &BTreeSet<String>) -> anyhow::Resu
     Ok(Some(key.trim().to_owned()))
 }
 
-/// Workers running at once: every lot on ECS, at most `--parallel` locally.
-fn workers_at_once(settings: &LaunchSettings, lots: u32) -> u64 {
+/// The window (`--max-tasks`): as given, or as many tasks as the restore rate keeps busy (see
+/// [`Sizing`]); locally the local launcher's `--parallel`, which `--max-tasks` may lower.
+fn window(a: &LaunchArgs, settings: &LaunchSettings, lots: u32, keys_total: u64) -> u32 {
+    if let LaunchSettings::Local(s) = settings {
+        return u32::try_from(s.parallel).unwrap_or(u32::MAX).max(1);
+    }
+    a.max_tasks.unwrap_or_else(|| {
+        Sizing {
+            restore_rate: a.restore_rate,
+            lots,
+            keys_total,
+            concurrency: a.concurrency,
+            max_wait_secs: a.max_wait,
+            poll_secs: poll_delay("GLACIER", a.restore_tier, a.poll_interval).as_secs(),
+        }
+        .default_window()
+    })
+}
+
+/// Workers running at once: the window on ECS, at most `--parallel` locally.
+fn workers_at_once(settings: &LaunchSettings, lots: u32, window: u32) -> u64 {
     match settings {
-        LaunchSettings::Ecs(_) => u64::from(lots),
+        LaunchSettings::Ecs(_) => u64::from(lots.min(window)),
         LaunchSettings::Local(s) => u64::from(lots).min(s.parallel as u64),
     }
     .max(1)
@@ -430,6 +457,18 @@ mod tests {
     }
 
     #[test]
+    fn the_window_is_asked_for_or_sized_from_the_restore_rate() {
+        let p = plan_of(&ecs(&["--lots", "5", "--max-tasks", "2"]), 50).expect("plan");
+        assert_eq!(p.spec.max_tasks, Some(2));
+        // the restore rate is shared by the tasks of the window, not by every lot
+        assert_eq!(p.spec.worker.restore_rate, 250.0);
+        // 100M keys at 1,000 restores/s: 29 tasks (see fleet::sizing)
+        let p = plan_of(&ecs(&["--restore-rate", "1000"]), 100_000_000).expect("plan");
+        assert_eq!((p.spec.lots, p.spec.max_tasks), (20_000, Some(29)));
+        assert!(Cli::try_parse_from(["launch", "--bucket", "b", "--max-tasks", "0"]).is_err());
+    }
+
+    #[test]
     fn local_workers_share_the_restore_rate_they_run_with() {
         let a = args(&[
             "keys.txt",
@@ -459,6 +498,24 @@ mod tests {
                 parallel: 2,
             })
         );
+        // locally the window is --parallel, which --max-tasks may lower
+        assert_eq!(p.spec.max_tasks, Some(2));
+        let mut lower = args(&[
+            "keys.txt",
+            "--bucket",
+            "src",
+            "--storage-class",
+            "GLACIER_IR",
+        ]);
+        lower.launcher = LauncherKind::Local;
+        lower.parallel = 4;
+        lower.max_tasks = Some(1);
+        let p1 = plan(&lower, &facts(50, InputFormat::Keys, &fields), &cx).expect("plan");
+        assert_eq!(p1.spec.max_tasks, Some(1));
+        assert!(matches!(
+            p1.settings,
+            LaunchSettings::Local(LocalSettings { parallel: 1, .. })
+        ));
         // a job id made from the clock
         assert!(
             p.spec.job_id.starts_with("20260101T010000Z-"),

@@ -169,6 +169,22 @@ pub struct Selection {
     pub succeeded: usize,
     /// Lots left for a retry (waiting, failed, interrupted, cancelled).
     pub other: usize,
+    /// PENDING lots left for `follow` because the window is full.
+    pub window_full: usize,
+}
+
+impl Selection {
+    /// Keeps to the window: at most `window` lots live, those launched or running already
+    /// counted; the rest stay PENDING for `follow`, which starts them as lots finish.
+    pub fn keep_to(&mut self, window: u32) {
+        let free = usize::try_from(window)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(self.active);
+        if self.launch.len() > free {
+            self.window_full = self.launch.len() - free;
+            self.launch.truncate(free);
+        }
+    }
 }
 
 /// How long a claimed lot may wait for its task before another `launch` takes it over: longer

@@ -78,10 +78,30 @@ pub fn report_ecs(
         sel.other,
         failed.len()
     );
-    if held > 0 {
+    let deferred = outcomes
+        .iter()
+        .filter(|o| matches!(o.outcome, Outcome::Deferred { .. }))
+        .count();
+    if deferred > 0 {
+        push_line!(
+            o,
+            "the account's Fargate quota is full: {} lots left as they were; `coordinator follow {}` starts them as tasks end",
+            deferred + held,
+            spec.job_id
+        );
+    } else if held > 0 {
         push_line!(
             o,
             "{held} lots left PENDING, not sent: ECS refused a lot of this launch (see above); fix the setup, then coordinator retry {}",
+            spec.job_id
+        );
+    }
+    if sel.window_full > 0 {
+        push_line!(
+            o,
+            "{} lots wait PENDING for a slot of the window ({} tasks at once, --max-tasks): `coordinator follow {}` starts them as lots finish",
+            sel.window_full,
+            spec.max_tasks.unwrap_or(spec.lots),
             spec.job_id
         );
     }

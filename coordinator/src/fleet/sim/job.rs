@@ -599,6 +599,8 @@ fn pending_item(lot: u32) -> LotItem {
         started_at: None,
         launched_at: None,
         retries: 0,
+        key_order: Default::default(),
+        ready_look: None,
     }
 }
 
