@@ -11,7 +11,7 @@ use anyhow::Context;
 pub use thaw_common::budget::{
     water_fill, Budget, JobDemand, DEFAULT_ACCOUNT_RATE, REFRESH_SECS, STALE_AFTER_SECS,
 };
-use thaw_common::checkpoint::{LotCheckpoint, LotState};
+use thaw_common::checkpoint::LotState;
 use thaw_common::progress::{LotItem, ProgressTable};
 
 use crate::liveness::Liveness;
@@ -33,7 +33,7 @@ pub fn restoring_lots(
                     !matches!(
                         live.get(&l.lot),
                         Some(Liveness::Stale(_) | Liveness::Interrupted(_))
-                    ) && !all_restores_requested(&l.checkpoint, l.counters.keys_total)
+                    ) && !l.checkpoint.restores_all_requested(l.counters.keys_total)
                 }
                 _ => false,
             }
@@ -41,16 +41,6 @@ pub fn restoring_lots(
     let in_table: BTreeSet<u32> = lots.iter().map(|l| l.lot).collect();
     let extra = launched.iter().filter(|n| !in_table.contains(n)).count();
     u32::try_from(counted.count() + extra).unwrap_or(u32::MAX)
-}
-
-/// True when every key of the lot is done, failed, or has its restore requested.
-fn all_restores_requested(cp: &LotCheckpoint, keys_total: u64) -> bool {
-    let len = cp.done.len();
-    if (len as u64) < keys_total {
-        return false; // no checkpoint written yet
-    }
-    let failed = |i: usize| cp.failed.values().any(|g| g.keys.get(i));
-    (0..len).all(|i| cp.done.get(i) || cp.restore_requested.get(i) || failed(i))
 }
 
 /// Whether the job's entry needs writing: the count changed, or it is due for a refresh.
@@ -106,6 +96,7 @@ pub async fn refresh(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use thaw_common::checkpoint::LotCheckpoint;
     use thaw_common::fixtures::LotItemBuilder;
 
     fn lot(n: u32, state: LotState, requested: &[usize], done: &[usize]) -> LotItem {
