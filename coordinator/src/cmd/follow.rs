@@ -148,7 +148,8 @@ impl Look<'_> {
         }
         let due = due_lots(&lots, &live, now, Some(max_retries), None);
         // Re-shared before the relaunch, so the running workers slow down before new ones start.
-        self.share_budget(&lots, &live, &due).await;
+        let starting = due.iter().map(|(l, _)| l.lot).collect();
+        budget::reshare(self.table, self.job, &lots, &live, &starting).await;
         if !due.is_empty() {
             let outcomes = relaunch_with(self.launcher, self.table, self.job, &due).await;
             out(&format!("relaunched {} lots\n", outcomes.len()))?;
@@ -161,28 +162,6 @@ impl Look<'_> {
             }
         }
         Ok(Step::Again(pause(&lots, now, args.interval)))
-    }
-
-    /// Re-shares the job's restore budget when its restoring workers changed (or the entry is
-    /// getting old), counting the lots about to start. A failure is only logged: the workers
-    /// keep their share meanwhile.
-    async fn share_budget(
-        &self,
-        lots: &[LotItem],
-        live: &std::collections::BTreeMap<u32, Liveness>,
-        starting: &[(LotItem, crate::due::Due)],
-    ) {
-        let Some(region) = &self.job.spec.restore_budget else {
-            return;
-        };
-        let starting = starting.iter().map(|(l, _)| l.lot).collect();
-        let mut restoring = budget::restoring_lots(lots, live, &starting);
-        if let crate::launcher::LaunchSettings::Local(s) = &self.job.settings {
-            restoring = restoring.min(u32::try_from(s.parallel).unwrap_or(u32::MAX));
-        }
-        if let Err(e) = budget::refresh(self.table, region, &self.args.job, restoring).await {
-            warn!("{e:#}");
-        }
     }
 }
 

@@ -63,6 +63,8 @@ pub async fn run(g: &Global, args: RetryArgs) -> anyhow::Result<()> {
             args.job, args.job
         ));
     }
+    let starting = due.iter().map(|(l, _)| l.lot).collect();
+    crate::fleet::budget::reshare(&table, &job, &lots, &live, &starting).await;
     let outcomes = relaunch(g, aws, &table, &job, &due).await;
     report(&args.job, &due, &outcomes)
 }

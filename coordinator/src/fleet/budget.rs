@@ -14,6 +14,8 @@ pub use thaw_common::budget::{
 use thaw_common::checkpoint::LotState;
 use thaw_common::progress::{LotItem, ProgressTable};
 
+use crate::job::Job;
+use crate::launcher::LaunchSettings;
 use crate::liveness::Liveness;
 
 /// The lots of a job that send restore requests now: those just launched (`launched`, or
@@ -69,6 +71,28 @@ pub async fn register(
         .put_budget_entry(region, job, &entry)
         .await
         .with_context(|| format!("registering job {job} in the restore budget of {region}"))
+}
+
+/// Re-shares `job`'s restore budget before `starting` lots start (`follow`'s looks, `retry`):
+/// counts its restoring lots, those about to start included (at most `--parallel` for a local
+/// job), and refreshes its entry. A failure is only logged: the workers keep their share.
+pub async fn reshare(
+    table: &ProgressTable,
+    job: &Job,
+    lots: &[LotItem],
+    live: &BTreeMap<u32, Liveness>,
+    starting: &BTreeSet<u32>,
+) {
+    let Some(region) = &job.spec.restore_budget else {
+        return; // launched before the budget: its workers keep their spec's rate
+    };
+    let mut restoring = restoring_lots(lots, live, starting);
+    if let LaunchSettings::Local(s) = &job.settings {
+        restoring = restoring.min(u32::try_from(s.parallel).unwrap_or(u32::MAX));
+    }
+    if let Err(e) = refresh(table, region, &job.spec.job_id, restoring).await {
+        tracing::warn!("{e:#}");
+    }
 }
 
 /// Refreshes the job's entry when the number of its restoring workers changed or the entry is
