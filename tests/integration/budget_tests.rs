@@ -296,7 +296,8 @@ async fn status_calls_out_waiting_lots_past_their_restore_expiry() {
 }
 
 /// `follow` re-shares the job's budget as the lots it runs change: its entry (made wrong and
-/// old by the test) is rewritten with the lots the look starts.
+/// old by the test) is rewritten with the lots the look starts, and with none once the job is
+/// done.
 #[tokio::test(flavor = "multi_thread")]
 async fn follow_rewrites_the_restoring_lots_of_its_job() {
     let moto = Moto::start_with(&[("THAW_MOTO_RESTORE_DELAY", "3600")]);
@@ -334,4 +335,20 @@ async fn follow_rewrites_the_restoring_lots_of_its_job() {
     assert_eq!(after.restoring, 3, "{after:?}");
     assert!(after.at > entry.at, "{after:?}");
     assert_eq!(after.rate, entry.rate, "the job's rate is the launch's");
+
+    // The restores complete: `follow` drives the job to its end and gives its part back.
+    moto.configure(r#"{"restore_delay": 0}"#);
+    let out = run_ok(
+        &moto,
+        "coordinator",
+        &["follow", &job, "--table", &table, "--interval", "1"],
+        &[],
+    );
+    assert!(
+        stdout(&out).contains("every lot SUCCEEDED"),
+        "{}",
+        stdout(&out)
+    );
+    let done = progress.get_budget(REGION).await.expect("budget").jobs[&job];
+    assert_eq!(done.restoring, 0, "{done:?}");
 }

@@ -144,6 +144,8 @@ impl Look<'_> {
         out(&progress_line(&args.job, &lots, &live, self.tty))?;
         refused(&args.job, &lots)?;
         if let Some(done) = verdict(args, &lots, &live, max_retries)? {
+            // Every lot SUCCEEDED: the job gives its part of the budget back at once.
+            budget::reshare(self.table, self.job, &lots, &live, &Default::default()).await;
             return Ok(done);
         }
         let due = due_lots(&lots, &live, now, Some(max_retries), None);
