@@ -7,10 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
-#[allow(unused_imports)] // re-exported for the fleet simulation
-pub use thaw_common::budget::{
-    water_fill, Budget, JobDemand, DEFAULT_ACCOUNT_RATE, REFRESH_SECS, STALE_AFTER_SECS,
-};
+use thaw_common::budget::{JobDemand, REFRESH_SECS};
 use thaw_common::checkpoint::LotState;
 use thaw_common::progress::{LotItem, ProgressTable};
 
