@@ -247,6 +247,17 @@ impl LotCheckpoint {
             .map(|(c, g)| (c.as_str(), g.message.as_str()))
     }
 
+    /// True when every key of the lot (`keys_total`) is done, failed, or has its restore
+    /// requested: the lot sends no more restore requests (it polls and copies).
+    pub fn restores_all_requested(&self, keys_total: u64) -> bool {
+        let len = self.done.len();
+        if (len as u64) < keys_total {
+            return false; // no checkpoint written yet
+        }
+        let failed = |i: usize| self.failed.values().any(|g| g.keys.get(i));
+        (0..len).all(|i| self.done.get(i) || self.restore_requested.get(i) || failed(i))
+    }
+
     /// Forgets earlier failures so a new run retries those keys (counters follow).
     pub fn clear_failures(&mut self) {
         self.failed.clear();
@@ -281,6 +292,19 @@ mod tests {
         assert_eq!(cp.left_out_of(1), Some(LeftOutReason::MinSize));
         assert_eq!(cp.left_out_of(2), Some(LeftOutReason::MinAge));
         assert_eq!(cp.left_out_of(0), None);
+    }
+
+    #[test]
+    fn restores_all_requested_once_every_key_is_done_failed_or_requested() {
+        let mut cp = LotCheckpoint::new(3);
+        assert!(!cp.restores_all_requested(3));
+        cp.done.set(0, true);
+        cp.restore_requested.set(1, true);
+        assert!(!cp.restores_all_requested(3));
+        cp.record_failure(2, "AccessDenied", "no");
+        assert!(cp.restores_all_requested(3));
+        // An item without its bitmaps yet (no checkpoint written) is not done requesting.
+        assert!(!LotCheckpoint::new(0).restores_all_requested(3));
     }
 
     #[test]

@@ -171,17 +171,16 @@ async fn workers_follow_the_share_written_for_their_job() {
 }
 
 /// Two jobs launched side by side in one table, with an account budget of 40 restores per
-/// second (`init --account-restore-rate`), each asking for all 40: the budget gives each half,
-/// and the shares their workers end with sum to at most the account's.
+/// second (`init --account-restore-rate`), each asking for 80: the budget gives each half, the
+/// shares read back sum to the account's, and no worker ever restored faster than a job alone
+/// may (20 for each of its 2 workers), let alone at its spec's 40.
 #[tokio::test(flavor = "multi_thread")]
 async fn jobs_side_by_side_share_the_account_budget() {
-    // Restores that take a few seconds keep the workers polling (and rereading their share)
-    // after both jobs registered.
-    let moto = Moto::start_with(&[("THAW_MOTO_RESTORE_DELAY", "6")]);
+    let moto = Moto::shared();
     let c = moto.clients().await;
     let table = unique("table");
     run_ok(
-        &moto,
+        moto,
         "coordinator",
         &["init", "--table", &table, "--account-restore-rate", "40"],
         &[],
@@ -196,8 +195,8 @@ async fn jobs_side_by_side_share_the_account_budget() {
         let runs: Vec<_> = jobs
             .iter()
             .map(|(bucket, list, job)| {
-                let (moto, table, logs) = (&moto, &table, &logs);
-                s.spawn(move || launch(moto, [table, bucket, job], list, 2, 40.0, logs))
+                let (table, logs) = (&table, &logs);
+                s.spawn(move || launch(moto, [table, bucket, job], list, 2, 80.0, logs))
             })
             .collect();
         for r in runs {
@@ -211,17 +210,25 @@ async fn jobs_side_by_side_share_the_account_budget() {
         .expect("budget");
     assert_eq!(budget.account_rate, Some(40.0), "{budget:?}");
     let now = now_secs();
-    let mut sum = 0.0;
-    for (_, _, job) in &jobs {
+    let parts = budget.allowances(now, STALE_AFTER_SECS);
+    assert_eq!(parts.values().sum::<f64>(), 40.0, "{parts:?}");
+    let mut shares = 0.0;
+    for (bucket, _, job) in &jobs {
         let entry = budget.jobs[job];
-        assert_eq!((entry.rate, entry.restoring), (40.0, 2), "{budget:?}");
+        assert_eq!((entry.rate, entry.restoring), (80.0, 2), "{budget:?}");
         // Both entries fresh: each job gets half, each of its two workers a quarter.
-        assert_eq!(budget.worker_share(job, now, STALE_AFTER_SECS), Some(10.0));
-        let rates = final_rates(&logs, job);
-        assert_eq!(rates, vec![10.0, 10.0], "job {job}");
-        sum += rates.iter().sum::<f64>();
+        let share = budget.worker_share(job, now, STALE_AFTER_SECS);
+        assert_eq!(share, Some(10.0), "{budget:?}");
+        shares += 2.0 * share.unwrap_or(0.0);
+        for rate in final_rates(&logs, job) {
+            assert!(
+                rate == 10.0 || rate == 20.0,
+                "job {job}: a worker at {rate}/s"
+            );
+        }
+        assert_eq!(restores_per_second(moto, bucket).values().sum::<u64>(), 20);
     }
-    assert!(sum <= 40.0, "the workers' shares sum to {sum}");
+    assert!(shares <= 40.0, "the workers' shares sum to {shares}");
 }
 
 /// `status` calls out a WAITING lot whose restored copies may have expired before it was
@@ -289,7 +296,8 @@ async fn status_calls_out_waiting_lots_past_their_restore_expiry() {
 }
 
 /// `follow` re-shares the job's budget as the lots it runs change: its entry (made wrong and
-/// old by the test) is rewritten with the lots the look starts.
+/// old by the test) is rewritten with the lots the look starts, and with none once the job is
+/// done.
 #[tokio::test(flavor = "multi_thread")]
 async fn follow_rewrites_the_restoring_lots_of_its_job() {
     let moto = Moto::start_with(&[("THAW_MOTO_RESTORE_DELAY", "3600")]);
@@ -327,4 +335,20 @@ async fn follow_rewrites_the_restoring_lots_of_its_job() {
     assert_eq!(after.restoring, 3, "{after:?}");
     assert!(after.at > entry.at, "{after:?}");
     assert_eq!(after.rate, entry.rate, "the job's rate is the launch's");
+
+    // The restores complete: `follow` drives the job to its end and gives its part back.
+    moto.configure(r#"{"restore_delay": 0}"#);
+    let out = run_ok(
+        &moto,
+        "coordinator",
+        &["follow", &job, "--table", &table, "--interval", "1"],
+        &[],
+    );
+    assert!(
+        stdout(&out).contains("every lot SUCCEEDED"),
+        "{}",
+        stdout(&out)
+    );
+    let done = progress.get_budget(REGION).await.expect("budget").jobs[&job];
+    assert_eq!(done.restoring, 0, "{done:?}");
 }

@@ -19,12 +19,18 @@ pub fn rate_from(budget: &Budget, job: &str, now: i64, fallback: f64) -> f64 {
 }
 
 /// Reads the budget and applies the share to the restore limiter. A failed read keeps the
-/// current rate (the next tick reads again). Does nothing for a job without a budget or a
-/// worker given `--restore-rate`.
+/// current rate (the next tick reads again). Does nothing for a job without a budget, a worker
+/// given `--restore-rate`, or once every key of the lot is done, failed or has its restore
+/// requested (a worker that only polls and copies reads nothing: its coordinator no longer
+/// counts it either).
 pub async fn apply_share(ctx: &Ctx) {
     let Some(region) = &ctx.restore_budget else {
         return;
     };
+    let cp = ctx.tracker.snapshot();
+    if cp.restores_all_requested(cp.counters.keys_total) {
+        return;
+    }
     Metrics::inc(&ctx.metrics.ddb_read);
     match ctx.table.get_budget(region).await {
         Ok(budget) => {

@@ -206,6 +206,8 @@ impl Look<'_> {
         out(&progress_line(&args.job, &lots, &live, &window, self.tty))?;
         refused(&args.job, &lots)?;
         if let Some(done) = verdict(args, &lots, &live, max_retries)? {
+            // Every lot SUCCEEDED: the job gives its part of the budget back at once.
+            budget::reshare(self.table, self.job, &lots, &live, &Default::default()).await;
             return Ok(done);
         }
         let launch = worth_a_task(
@@ -217,7 +219,8 @@ impl Look<'_> {
         )
         .await;
         // Re-shared before the relaunch, so the running workers slow down before new ones start.
-        self.share_budget(&lots, &live, &launch).await;
+        let starting = launch.iter().map(|(l, _)| l.lot).collect();
+        budget::reshare(self.table, self.job, &lots, &live, &starting).await;
         if !launch.is_empty() {
             let outcomes = relaunch_with(self.launcher, self.table, self.job, &launch).await;
             out(&format!("relaunched {} lots\n", outcomes.len()))?;
@@ -231,28 +234,6 @@ impl Look<'_> {
             }
         }
         Ok(Step::Again(pause(&lots, now, args.interval)))
-    }
-
-    /// Re-shares the job's restore budget when its restoring workers changed (or the entry is
-    /// getting old), counting the lots about to start. A failure is only logged: the workers
-    /// keep their share meanwhile.
-    async fn share_budget(
-        &self,
-        lots: &[LotItem],
-        live: &std::collections::BTreeMap<u32, Liveness>,
-        starting: &[(LotItem, crate::due::Due)],
-    ) {
-        let Some(region) = &self.job.spec.restore_budget else {
-            return;
-        };
-        let starting = starting.iter().map(|(l, _)| l.lot).collect();
-        let mut restoring = budget::restoring_lots(lots, live, &starting);
-        if let crate::launcher::LaunchSettings::Local(s) = &self.job.settings {
-            restoring = restoring.min(u32::try_from(s.parallel).unwrap_or(u32::MAX));
-        }
-        if let Err(e) = budget::refresh(self.table, region, &self.args.job, restoring).await {
-            warn!("{e:#}");
-        }
     }
 
     /// When the Fargate quota refused a task of this round: the window of the session becomes

@@ -7,13 +7,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context;
-#[allow(unused_imports)] // re-exported for the fleet simulation
-pub use thaw_common::budget::{
-    water_fill, Budget, JobDemand, DEFAULT_ACCOUNT_RATE, REFRESH_SECS, STALE_AFTER_SECS,
-};
-use thaw_common::checkpoint::{LotCheckpoint, LotState};
+use thaw_common::budget::{JobDemand, REFRESH_SECS};
+use thaw_common::checkpoint::LotState;
 use thaw_common::progress::{LotItem, ProgressTable};
 
+use crate::job::Job;
+use crate::launcher::LaunchSettings;
 use crate::liveness::Liveness;
 
 /// The lots of a job that send restore requests now: those just launched (`launched`, or
@@ -33,7 +32,7 @@ pub fn restoring_lots(
                     !matches!(
                         live.get(&l.lot),
                         Some(Liveness::Stale(_) | Liveness::Interrupted(_))
-                    ) && !all_restores_requested(&l.checkpoint, l.counters.keys_total)
+                    ) && !l.checkpoint.restores_all_requested(l.counters.keys_total)
                 }
                 _ => false,
             }
@@ -41,16 +40,6 @@ pub fn restoring_lots(
     let in_table: BTreeSet<u32> = lots.iter().map(|l| l.lot).collect();
     let extra = launched.iter().filter(|n| !in_table.contains(n)).count();
     u32::try_from(counted.count() + extra).unwrap_or(u32::MAX)
-}
-
-/// True when every key of the lot is done, failed, or has its restore requested.
-fn all_restores_requested(cp: &LotCheckpoint, keys_total: u64) -> bool {
-    let len = cp.done.len();
-    if (len as u64) < keys_total {
-        return false; // no checkpoint written yet
-    }
-    let failed = |i: usize| cp.failed.values().any(|g| g.keys.get(i));
-    (0..len).all(|i| cp.done.get(i) || cp.restore_requested.get(i) || failed(i))
 }
 
 /// Whether the job's entry needs writing: the count changed, or it is due for a refresh.
@@ -81,6 +70,28 @@ pub async fn register(
         .with_context(|| format!("registering job {job} in the restore budget of {region}"))
 }
 
+/// Re-shares `job`'s restore budget before `starting` lots start (`follow`'s looks, `retry`):
+/// counts its restoring lots, those about to start included (at most `--parallel` for a local
+/// job), and refreshes its entry. A failure is only logged: the workers keep their share.
+pub async fn reshare(
+    table: &ProgressTable,
+    job: &Job,
+    lots: &[LotItem],
+    live: &BTreeMap<u32, Liveness>,
+    starting: &BTreeSet<u32>,
+) {
+    let Some(region) = &job.spec.restore_budget else {
+        return; // launched before the budget: its workers keep their spec's rate
+    };
+    let mut restoring = restoring_lots(lots, live, starting);
+    if let LaunchSettings::Local(s) = &job.settings {
+        restoring = restoring.min(u32::try_from(s.parallel).unwrap_or(u32::MAX));
+    }
+    if let Err(e) = refresh(table, region, &job.spec.job_id, restoring).await {
+        tracing::warn!("{e:#}");
+    }
+}
+
 /// Refreshes the job's entry when the number of its restoring workers changed or the entry is
 /// getting old; returns the count written (`None`: nothing written).
 pub async fn refresh(
@@ -106,6 +117,7 @@ pub async fn refresh(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use thaw_common::checkpoint::LotCheckpoint;
     use thaw_common::fixtures::LotItemBuilder;
 
     fn lot(n: u32, state: LotState, requested: &[usize], done: &[usize]) -> LotItem {

@@ -17,11 +17,11 @@ use super::model::{Archive, AwsModel};
 use super::timeline::Timeline;
 use super::worker::{LotModel, Phase, Run, WorkerModel, EPSILON};
 use crate::due::Due;
-use crate::fleet::budget::{Budget as RegionBudget, JobDemand, STALE_AFTER_SECS};
 use crate::fleet::pace::Pace;
 use crate::fleet::quota::QuotaWindow;
 use crate::fleet::window::{plan, Facts};
 use crate::liveness::Liveness;
+use thaw_common::budget::{Budget as RegionBudget, JobDemand, STALE_AFTER_SECS};
 
 /// The job to simulate, with the settings `launch` would give it.
 #[derive(Debug, Clone)]
