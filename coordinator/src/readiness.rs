@@ -171,10 +171,11 @@ mod tests {
 
     #[test]
     fn deferred_by_a_poll_delay_when_not_enough_are_done() {
-        // GLACIER Bulk: looked at again in 5 h (before the 12 h + 1 h deadline, 8 h away)
+        // GLACIER Bulk: looked at again after a poll delay (12 h), but not after the 12 h + 1 h
+        // deadline, 8 h away
         assert_eq!(
             verdict(&seen(1000, 899), &facts()),
-            Verdict::Defer(NOW + 5 * 3600)
+            Verdict::Defer(NOW + 8 * 3600)
         );
         // the deadline comes first: looked at again then, not later
         let late = Facts {
@@ -191,12 +192,13 @@ mod tests {
             ..facts()
         };
         assert_eq!(verdict(&seen(10, 1), &short), Verdict::Defer(NOW + 2));
-        // DEEP_ARCHIVE Bulk restores: looked at again in 24 h, deadline 48 h + 1 h
+        // DEEP_ARCHIVE Bulk restores: the poll delay (48 h) is capped by the deadline, 48 h + 1 h
+        // after the request (5 h ago)
         let deep = Seen {
             deep: true,
             ..seen(10, 1)
         };
-        assert_eq!(verdict(&deep, &facts()), Verdict::Defer(NOW + 24 * 3600));
+        assert_eq!(verdict(&deep, &facts()), Verdict::Defer(NOW + 44 * 3600));
     }
 
     #[test]

@@ -460,8 +460,8 @@ mod tests {
     fn the_window_is_asked_for_or_sized_from_the_restore_rate() {
         let p = plan_of(&ecs(&["--lots", "5", "--max-tasks", "2"]), 50).expect("plan");
         assert_eq!(p.spec.max_tasks, Some(2));
-        // the restore rate is shared by the tasks of the window, not by every lot
-        assert_eq!(p.spec.worker.restore_rate, 250.0);
+        // the restore rate (1,000/s by default) is shared by the tasks of the window, not by every lot
+        assert_eq!(p.spec.worker.restore_rate, 500.0);
         // 100M keys at 1,000 restores/s: 29 tasks (see fleet::sizing)
         let p = plan_of(&ecs(&["--restore-rate", "1000"]), 100_000_000).expect("plan");
         assert_eq!((p.spec.lots, p.spec.max_tasks), (20_000, Some(29)));
