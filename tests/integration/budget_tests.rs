@@ -324,11 +324,20 @@ async fn follow_rewrites_the_restoring_lots_of_its_job() {
         .await
         .expect("a wrong entry");
 
-    // Every lot is WAITING and due (restores polled every second): the look starts all three.
+    // Every lot is WAITING and due (restores polled every second): the look starts all three
+    // (`--ready-fraction 0`: their restores are not done, which would otherwise keep them waiting).
     run_ok(
         &moto,
         "coordinator",
-        &["follow", &job, "--table", &table, "--once"],
+        &[
+            "follow",
+            &job,
+            "--table",
+            &table,
+            "--once",
+            "--ready-fraction",
+            "0",
+        ],
         &[],
     );
     let after = progress.get_budget(REGION).await.expect("budget").jobs[&job];
