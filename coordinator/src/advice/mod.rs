@@ -55,17 +55,27 @@ impl AdviceJob<'_> {
     }
 }
 
+/// Where objects are left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeftOutAt {
+    /// At planning, from the list's sizes and ages: left out of the lots (exact counts).
+    Planning,
+    /// By the workers after their HeadObject (counts estimated from the sample).
+    Sample,
+}
+
 /// Objects left where they are, for one reason.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LeftOutLine {
     /// `MinSize` or `MinAge`.
-    pub reason: String,
+    pub reason: LeftOutReason,
     /// Objects (estimated from the sample when `at` is `sample`).
     pub objects: u64,
     /// Their bytes.
     pub bytes: u64,
-    /// `planning` (left out of the lots) or `sample` (the workers will skip them).
-    pub at: &'static str,
+    /// `planning` or `sample`.
+    pub at: LeftOutAt,
 }
 
 /// The old versions in-place copies leave in a versioned bucket (without
@@ -256,16 +266,16 @@ fn unchecked_buckets(job: &AdviceJob<'_>, keys: &KeyList) -> Option<String> {
 /// What was left out at planning (exact) and what the sample says the workers will skip.
 fn left_out_lines(keys: &KeyList, sample: &ObjectSample) -> Vec<LeftOutLine> {
     let planning = keys.left_out.by_reason.iter().map(|(r, g)| LeftOutLine {
-        reason: r.code().to_owned(),
+        reason: *r,
         objects: g.objects,
         bytes: g.bytes,
-        at: "planning",
+        at: LeftOutAt::Planning,
     });
     let sampled = sample.left_out.iter().map(|(r, (n, b))| LeftOutLine {
-        reason: r.code().to_owned(),
+        reason: *r,
         objects: (*n as f64 * sample.weight).round() as u64,
         bytes: (*b as f64 * sample.weight).round() as u64,
-        at: "sample",
+        at: LeftOutAt::Sample,
     });
     planning.chain(sampled).collect()
 }
@@ -361,14 +371,15 @@ fn render_old_versions(v: &OldVersions) -> String {
 fn render_left_out(left_out: &[LeftOutLine]) -> String {
     let mut o = String::new();
     for l in left_out {
-        let why = match LeftOutReason::from_code(&l.reason) {
-            Some(LeftOutReason::MinAge) => "younger than --min-age",
-            _ => "smaller than --min-size",
+        let why = match l.reason {
+            LeftOutReason::MinAge => "younger than --min-age",
+            LeftOutReason::MinSize => "smaller than --min-size",
         };
-        let how = if l.at == "planning" {
-            "left out of the lots"
-        } else {
-            "(estimated from the sample) the workers will leave where they are after their HEAD"
+        let how = match l.at {
+            LeftOutAt::Planning => "left out of the lots",
+            LeftOutAt::Sample => {
+                "(estimated from the sample) the workers will leave where they are after their HEAD"
+            }
         };
         push_line!(
             o,
@@ -406,4 +417,63 @@ fn render_rules(a: &Advice) -> String {
         push_line!(o, "  note: {n}");
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn left_out_lines_say_why_and_where() {
+        let lines = [
+            LeftOutLine {
+                reason: LeftOutReason::MinAge,
+                objects: 3,
+                bytes: 3 << 20,
+                at: LeftOutAt::Planning,
+            },
+            LeftOutLine {
+                reason: LeftOutReason::MinSize,
+                objects: 7,
+                bytes: 0,
+                at: LeftOutAt::Sample,
+            },
+        ];
+        assert_eq!(
+            render_left_out(&lines),
+            "  left out: 3 objects (3.0 MiB) younger than --min-age: left out of the lots\n  \
+             left out: 7 objects (0.0 MiB) smaller than --min-size: (estimated from the sample) \
+             the workers will leave where they are after their HEAD\n"
+        );
+        // the JSON document keeps the codes it had
+        let json = serde_json::to_value(&lines[1]).expect("json");
+        assert_eq!(
+            (json["reason"].as_str(), json["at"].as_str()),
+            (Some("MinSize"), Some("sample"))
+        );
+    }
+
+    #[test]
+    fn old_versions_warn_unless_every_one_expires() {
+        let expired = OldVersions {
+            expired: 5,
+            ..OldVersions::default()
+        };
+        let text = render_old_versions(&expired);
+        assert!(
+            text.contains("each in-place copy keeps the old version"),
+            "{text}"
+        );
+        assert!(!text.contains("warning"), "{text}");
+        let kept = OldVersions {
+            expired: 5,
+            transitioned: 2,
+            kept: 1,
+        };
+        let text = render_old_versions(&kept);
+        assert!(
+            text.contains("no lifecycle rule expires the old versions (NoncurrentVersionExpiration) of 3 copies (2 of them moved to a colder class"),
+            "{text}"
+        );
+    }
 }
