@@ -6,8 +6,9 @@
   Configurations are kept per bucket and id, as their XML; the list returns them all at once
   (`IsTruncated` false), as S3 does for up to 1,000 configurations.
 * Refused reads: buckets named in the `deny_bucket_reads` config (POST /_thaw/config) answer
-  GetBucketLifecycleConfiguration and the Intelligent-Tiering reads with 403 AccessDenied, as
-  S3 does for a caller without s3:GetLifecycleConfiguration / s3:GetIntelligentTieringConfiguration.
+  GetBucketLifecycleConfiguration, the Intelligent-Tiering reads and GetBucketVersioning with 403
+  AccessDenied, as S3 does for a caller without s3:GetLifecycleConfiguration /
+  s3:GetIntelligentTieringConfiguration / s3:GetBucketVersioning.
 """
 
 import re
@@ -79,7 +80,8 @@ def intercept(environ, start_response, op: str):
         return None
     bucket, key = _split(environ.get("PATH_INFO", ""))
     queries = _query_names(environ)
-    if not bucket or key or not ("intelligent-tiering" in queries or "lifecycle" in queries):
+    reads = ("intelligent-tiering", "lifecycle", "versioning")
+    if not bucket or key or not any(q in queries for q in reads):
         return None
     if _bucket(bucket) is None:
         return _error(start_response, "404 Not Found", "NoSuchBucket",

@@ -172,9 +172,9 @@ pub struct LotCheckpoint {
     pub restore_requested_at: Option<i64>,
     /// AWS requests made for this lot by operation, summed over all its runs (for the report).
     pub requests: BTreeMap<String, u64>,
-    /// Skipped keys the job left where they are (`--min-size`, `--min-age`), by reason code
-    /// ([`crate::leave_out::LeftOutReason::code`]).
-    pub left_out: BTreeMap<String, Bitmap>,
+    /// Skipped keys the job left where they are (`--min-size`, `--min-age`), by reason (stored
+    /// in the lot item under [`crate::leave_out::LeftOutReason::code`]).
+    pub left_out: BTreeMap<crate::leave_out::LeftOutReason, Bitmap>,
 }
 
 impl LotCheckpoint {
@@ -205,7 +205,7 @@ impl LotCheckpoint {
         self.counters.skipped += 1;
         let len = self.done.len();
         self.left_out
-            .entry(reason.code().to_owned())
+            .entry(reason)
             .or_insert_with(|| Bitmap::new(len))
             .set(i, true);
     }
@@ -215,7 +215,7 @@ impl LotCheckpoint {
         self.left_out
             .iter()
             .find(|(_, keys)| keys.get(i))
-            .and_then(|(code, _)| crate::leave_out::LeftOutReason::from_code(code))
+            .map(|(reason, _)| *reason)
     }
 
     /// Records a failure of key `i`.

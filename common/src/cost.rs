@@ -167,6 +167,22 @@ pub struct CostJob {
     pub extra_heads_per_copy: f64,
     /// ListObjectsV2 pages the coordinator reads to build the list (`--from`), priced as LIST.
     pub list_requests: u64,
+    /// The source object is gone after its copy (see [`source_removed`]): only then is an
+    /// early deletion charged, and only then does its storage stop.
+    pub source_removed: bool,
+}
+
+/// Whether a job's copies remove their source: an in-place copy in an unversioned bucket
+/// overwrites it, `--delete-source-version` deletes it; a copy elsewhere (`--dest`, a pairs
+/// list naming other objects) or in place in a versioned bucket (the old version stays,
+/// noncurrent) removes nothing. S3 bills early deletion only for an object deleted, overwritten
+/// or transitioned before its minimum duration.
+pub fn source_removed(
+    delete_source_version: bool,
+    copies_elsewhere: bool,
+    versioned: bool,
+) -> bool {
+    delete_source_version || (!copies_elsewhere && !versioned)
 }
 
 /// The estimate, line by line.
@@ -282,7 +298,9 @@ impl Tally {
             }
             PlannedAction::RestoreThenCopy => self.add_restore(o, job, prices, tier),
         }
-        self.early_deletion_usd += early_deletion_usd(o, prices);
+        if job.source_removed {
+            self.early_deletion_usd += early_deletion_usd(o, prices);
+        }
         self.add_copy(o, job);
     }
 
@@ -349,9 +367,30 @@ impl Tally {
     }
 }
 
-/// The early deletion charge of moving `o` out of its class: the rest of the class's minimum
+/// Below this, STANDARD_IA, ONEZONE_IA and GLACIER_IR bill 128 KB, and the 40 KB each object
+/// carries in GLACIER and DEEP_ARCHIVE weighs most.
+pub const SMALL: u64 = 128 * 1024;
+/// What GLACIER and DEEP_ARCHIVE add to each object: 32 KB at the archive price (its index)...
+pub const ARCHIVE_INDEX: u64 = 32 * 1024;
+/// ...and 8 KB at the STANDARD price (its name and metadata).
+pub const ARCHIVE_NAME: u64 = 8 * 1024;
+
+/// The bytes S3 bills for an object of `size` bytes in `class` each month: at the class's price,
+/// and at the STANDARD price.
+pub fn billed_bytes(class: &str, size: u64) -> (u64, u64) {
+    match class {
+        "STANDARD_IA" | "ONEZONE_IA" | "GLACIER_IR" => (size.max(SMALL), 0),
+        "GLACIER" | "DEEP_ARCHIVE" => (size + ARCHIVE_INDEX, ARCHIVE_NAME),
+        _ => (size, 0),
+    }
+}
+
+/// The early deletion charge of removing `o` from its class: the rest of the class's minimum
 /// storage duration (GLACIER 90 days, DEEP_ARCHIVE 180, GLACIER_IR 90, the IA classes 30) at its
-/// storage price, for an object younger than that; 0 when its age is unknown or past it.
+/// storage price, on the bytes billed at that price ([`billed_bytes`]: the 128 KB minimum, the
+/// 32 KB archive index), for an object younger than that; 0 when its age is unknown or past it.
+/// The age is the time since the object was written (LastModified); S3 counts an object moved
+/// by a lifecycle transition from the transition, so such an object may be billed more.
 pub fn early_deletion_usd(o: &PlannedObject, prices: &Prices) -> f64 {
     match (
         o.age_days,
@@ -359,7 +398,8 @@ pub fn early_deletion_usd(o: &PlannedObject, prices: &Prices) -> f64 {
         prices.storage_gb_month.get(&o.class),
     ) {
         (Some(age), Some(min), Some(price)) if age < *min => {
-            (min - age) / 30.0 * price * gb(o.size)
+            let (at_class, _) = billed_bytes(&o.class, o.size);
+            (min - age) / 30.0 * price * gb(at_class)
         }
         _ => 0.0,
     }
@@ -431,6 +471,7 @@ mod tests {
             ddb_writes_per_1000: 4.0,
             extra_heads_per_copy: 0.0,
             list_requests: 0,
+            source_removed: true,
         }
     }
 
@@ -537,9 +578,11 @@ mod tests {
         let e = estimate(&objs, &std, &p);
         assert!((e.restore_request_usd - 0.10).abs() < 1e-9, "{e:?}");
         assert!((e.retrieval_usd - 1000.0 * 0.02).abs() < 1e-6, "{e:?}");
-        // 90 of 180 days left: 3 months at $0.00099/GB-month for 1,000 GB
+        // 90 of 180 days left: 3 months at $0.00099/GB-month for 1,000 GB and their 32 KiB
+        // archive indexes
+        let billed = 1000.0 * (1.0 + 32.0 / (1024.0 * 1024.0));
         assert!(
-            (e.early_deletion_usd - 3.0 * 0.00099 * 1000.0).abs() < 1e-6,
+            (e.early_deletion_usd - 3.0 * 0.00099 * billed).abs() < 1e-6,
             "{e:?}"
         );
         assert!((e.copy_request_usd - 0.01).abs() < 1e-9, "{e:?}");
@@ -694,8 +737,9 @@ mod tests {
         // 4 GiB of GLACIER, 30 days old: 60 of its 90 days left, 2 months
         let e = estimate(&[obj("GLACIER", 4 * GIB, Some(30.0))], &std, &p);
         assert!((e.retrieval_usd - 4.0 * 0.01).abs() < 1e-12, "{e:?}");
+        let billed = 4.0 + 32.0 / (1024.0 * 1024.0);
         assert!(
-            (e.early_deletion_usd - 2.0 * 0.0036 * 4.0).abs() < 1e-12,
+            (e.early_deletion_usd - 2.0 * 0.0036 * billed).abs() < 1e-12,
             "{e:?}"
         );
         assert!(
@@ -799,5 +843,40 @@ mod tests {
             &Prices::default(),
         );
         assert_eq!((e.put_requests, e.get_requests), (1, 1));
+    }
+
+    #[test]
+    fn early_deletion_only_when_the_source_is_removed() {
+        let p = Prices::default();
+        let young = [obj("GLACIER", GIB, Some(30.0))];
+        let removed = estimate(&young, &job(), &p);
+        assert!(removed.early_deletion_usd > 0.0, "{removed:?}");
+        let kept = CostJob {
+            source_removed: false,
+            ..job()
+        };
+        let e = estimate(&young, &kept, &p);
+        assert_eq!(e.early_deletion_usd, 0.0);
+        assert!((removed.total_usd - e.total_usd - removed.early_deletion_usd).abs() < 1e-12);
+        // in place in an unversioned bucket, or --delete-source-version: removed
+        assert!(source_removed(false, false, false));
+        assert!(source_removed(true, true, true));
+        // elsewhere, or the old version kept in a versioned bucket: not removed
+        assert!(!source_removed(false, true, false));
+        assert!(!source_removed(false, false, true));
+    }
+
+    #[test]
+    fn early_deletion_is_priced_on_billed_bytes() {
+        let p = Prices::default();
+        // 1 KiB in STANDARD_IA, 10 days old: billed as 128 KiB for the 20 days left
+        let ia = obj("STANDARD_IA", 1024, Some(10.0));
+        let want = 20.0 / 30.0 * 0.0125 * (128.0 * 1024.0) / GIB as f64;
+        assert!((early_deletion_usd(&ia, &p) - want).abs() < 1e-15);
+        // 1 KiB in GLACIER, 30 days old: its 32 KiB index too (the 8 KiB at STANDARD's price
+        // has no minimum duration)
+        let g = obj("GLACIER", 1024, Some(30.0));
+        let want = 60.0 / 30.0 * 0.0036 * (33.0 * 1024.0) / GIB as f64;
+        assert!((early_deletion_usd(&g, &p) - want).abs() < 1e-15);
     }
 }

@@ -8,8 +8,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// Why an object was left where it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Why an object was left where it is (serialized as its [`LeftOutReason::code`]).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum LeftOutReason {
     /// Smaller than `--min-size`.
     MinSize,
@@ -147,6 +149,15 @@ impl FromStr for Age {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_serialize_as_their_codes() {
+        for r in LeftOutReason::ALL {
+            let json = serde_json::to_string(&r).expect("json");
+            assert_eq!(json, format!("\"{}\"", r.code()));
+            assert_eq!(serde_json::from_str::<LeftOutReason>(&json).ok(), Some(r));
+        }
+    }
 
     #[test]
     fn sizes_and_ages_parse() {

@@ -354,7 +354,8 @@ async fn min_size_and_min_age_are_skipped_by_the_worker_after_head() {
 
 #[tokio::test]
 async fn lifecycle_rules_that_would_undo_the_move_are_warned_by_name() {
-    let moto = Moto::shared();
+    // its own emulator: it refuses reads (deny_bucket_reads), which the shared one must not
+    let moto = &Moto::start();
     let c = moto.clients().await;
     let bucket = unique("bucket");
     create_bucket(&c, &bucket).await;

@@ -6,6 +6,7 @@
 //! One test binary links the AWS SDK once; each area has its own module.
 
 mod access_tests;
+mod advice_source_tests;
 mod advice_tests;
 mod assert;
 mod budget_tests;

@@ -96,9 +96,7 @@ impl LotItem {
                 counters,
                 restore_requested_at: get_n(item, "restore_requested_at"),
                 requests: string_map(item, "requests", |v| v.as_n().ok()?.parse().ok()),
-                left_out: string_map(item, "left_out", |v| {
-                    Some(Bitmap::from_bytes(v.as_b().ok()?.as_ref(), len))
-                }),
+                left_out: left_out(item, len),
             },
             started_at: get_n(item, "started_at"),
             launched_at: get_n(item, "launched_at"),
@@ -146,6 +144,19 @@ fn failures(item: &HashMap<String, AttributeValue>, len: usize) -> BTreeMap<Stri
 }
 
 /// A map attribute whose values `value` reads (entries it cannot read are left out).
+/// The left-out keys by reason; codes this build does not know are dropped.
+fn left_out(
+    item: &HashMap<String, AttributeValue>,
+    len: usize,
+) -> BTreeMap<crate::leave_out::LeftOutReason, Bitmap> {
+    string_map(item, "left_out", |v| {
+        Some(Bitmap::from_bytes(v.as_b().ok()?.as_ref(), len))
+    })
+    .into_iter()
+    .filter_map(|(code, keys)| Some((crate::leave_out::LeftOutReason::from_code(&code)?, keys)))
+    .collect()
+}
+
 fn string_map<T>(
     item: &HashMap<String, AttributeValue>,
     name: &str,
@@ -217,5 +228,41 @@ mod launch_failure_tests {
         assert_eq!(read(&old), Some(LaunchFailure::Unrecorded));
         assert_eq!(read(&[("last_error", "NoSuchKey: gone")]), None);
         assert_eq!(read(&[]), None);
+    }
+}
+
+#[cfg(test)]
+mod left_out_tests {
+    use super::*;
+    use crate::leave_out::LeftOutReason;
+
+    #[test]
+    fn left_out_keys_read_back_by_reason() {
+        let mut item = key("j", 0);
+        item.insert("state".into(), s(LotState::Running.as_str()));
+        item.insert("keys_total".into(), n(8));
+        let bits = |i: usize| {
+            let mut b = Bitmap::new(8);
+            b.set(i, true);
+            AttributeValue::B(Blob::new(b.as_bytes()))
+        };
+        item.insert(
+            "left_out".into(),
+            AttributeValue::M(
+                [
+                    ("MinSize".to_owned(), bits(1)),
+                    ("MinAge".to_owned(), bits(2)),
+                    // written by a newer thaw: not a reason this build knows
+                    ("MinMood".to_owned(), bits(3)),
+                ]
+                .into_iter()
+                .collect(),
+            ),
+        );
+        let cp = LotItem::parse("j", &item).expect("item").checkpoint;
+        let reasons: Vec<LeftOutReason> = cp.left_out.keys().copied().collect();
+        assert_eq!(reasons, [LeftOutReason::MinSize, LeftOutReason::MinAge]);
+        assert_eq!(cp.left_out_of(2), Some(LeftOutReason::MinAge));
+        assert_eq!(cp.left_out_of(3), None);
     }
 }

@@ -156,7 +156,12 @@ impl ProgressTable {
                 AttributeValue::M(
                     cp.left_out
                         .iter()
-                        .map(|(k, keys)| (k.clone(), AttributeValue::B(Blob::new(keys.as_bytes()))))
+                        .map(|(r, keys)| {
+                            (
+                                r.code().to_owned(),
+                                AttributeValue::B(Blob::new(keys.as_bytes())),
+                            )
+                        })
                         .collect(),
                 ),
             ));

@@ -5,25 +5,9 @@
 use thaw_common::cost::{early_deletion_usd, PlannedAction, PlannedObject, Prices};
 use thaw_common::storage::StorageClass;
 
-/// Below this, STANDARD_IA, ONEZONE_IA and GLACIER_IR bill 128 KB, and the 40 KB each object
-/// carries in GLACIER and DEEP_ARCHIVE weighs most: the objects the advice calls small.
-pub const SMALL: u64 = 128 * 1024;
-/// What GLACIER and DEEP_ARCHIVE add to each object: 32 KB at the archive price (its index)...
-pub const ARCHIVE_INDEX: u64 = 32 * 1024;
-/// ...and 8 KB at the STANDARD price (its name and metadata).
-pub const ARCHIVE_NAME: u64 = 8 * 1024;
+pub use thaw_common::cost::{billed_bytes, SMALL};
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
-
-/// The bytes S3 bills for an object of `size` bytes in `class` each month: at the class's price,
-/// and at the STANDARD price.
-pub fn billed_bytes(class: &str, size: u64) -> (u64, u64) {
-    match class {
-        "STANDARD_IA" | "ONEZONE_IA" | "GLACIER_IR" => (size.max(SMALL), 0),
-        "GLACIER" | "DEEP_ARCHIVE" => (size + ARCHIVE_INDEX, ARCHIVE_NAME),
-        _ => (size, 0),
-    }
-}
 
 /// What one object of `size` bytes costs a month in `class`, with its billing minimums (and
 /// Intelligent-Tiering's monitoring charge for objects of 128 KB or more).
@@ -96,12 +80,14 @@ pub struct StorageAdvice {
 }
 
 /// The monthly storage of the sampled objects before and after a move into `target`;
-/// `source_kept`: the source objects stay (copies into another bucket or prefix).
+/// `source_removed`: the copies remove their source (`thaw_common::cost::source_removed`);
+/// otherwise the source (or its old version) stays billed after the move, and is never billed
+/// an early deletion.
 pub fn storage_advice(
     objects: &[PlannedObject],
     weight: f64,
     target: StorageClass,
-    source_kept: bool,
+    source_removed: bool,
     prices: &Prices,
 ) -> StorageAdvice {
     let mut a = StorageAdvice::default();
@@ -116,7 +102,7 @@ pub fn storage_advice(
             continue;
         }
         let after = if moved {
-            monthly_usd(target, o.size, prices) + if source_kept { before } else { 0.0 }
+            monthly_usd(target, o.size, prices) + if source_removed { 0.0 } else { before }
         } else {
             before
         };
@@ -127,7 +113,11 @@ pub fn storage_advice(
         if o.size < SMALL && target_penalises(target) {
             a.small.add(o.size, before, after);
         }
-        let early = early_deletion_usd(o, prices);
+        let early = if source_removed {
+            early_deletion_usd(o, prices)
+        } else {
+            0.0
+        };
         if early > 0.0 {
             a.young_objects += 1;
             a.young_early_deletion_usd += early;
@@ -187,7 +177,7 @@ mod tests {
         // 10M objects of 20 KiB (~191 GiB) in STANDARD moved to GLACIER
         let p = Prices::default();
         let one = [obj("STANDARD", 20 * KIB, PlannedAction::Copy)];
-        let a = storage_advice(&one, 10_000_000.0, StorageClass::Glacier, false, &p);
+        let a = storage_advice(&one, 10_000_000.0, StorageClass::Glacier, true, &p);
         assert_eq!(a.small.objects, 10_000_000);
         let data_gib = 10_000_000.0 * 20.0 / (1024.0 * 1024.0);
         assert!(
@@ -208,14 +198,14 @@ mod tests {
             obj("STANDARD", 0, PlannedAction::Fail),
             obj("GLACIER", 1 << 30, PlannedAction::RestoreThenCopy),
         ];
-        let in_place = storage_advice(&objs, 1.0, StorageClass::StandardIa, false, &p);
+        let in_place = storage_advice(&objs, 1.0, StorageClass::StandardIa, true, &p);
         assert_eq!(in_place.selection.objects, 2);
         assert_eq!(in_place.small.objects, 0);
         let ia = monthly_usd("STANDARD_IA", 1 << 20, &p);
         let want = ia + monthly_usd("STANDARD_IA", 1 << 30, &p);
         assert!((in_place.selection.after_usd - want).abs() < 1e-12);
-        // copied elsewhere, the source stays billed too
-        let kept = storage_advice(&objs, 1.0, StorageClass::StandardIa, true, &p);
+        // copied elsewhere (or in place in a versioned bucket), the source stays billed too
+        let kept = storage_advice(&objs, 1.0, StorageClass::StandardIa, false, &p);
         let extra = monthly_usd("GLACIER", 1 << 30, &p);
         assert!((kept.selection.after_usd - want - extra).abs() < 1e-12);
     }
@@ -227,14 +217,22 @@ mod tests {
         young.age_days = Some(60.0);
         let mut old = young.clone();
         old.age_days = Some(400.0);
-        let a = storage_advice(&[young, old], 10.0, StorageClass::Standard, false, &p);
+        let objs = [young, old];
+        let a = storage_advice(&objs, 10.0, StorageClass::Standard, true, &p);
         assert_eq!(a.young_objects, 10);
-        // 120 of 180 days left: 4 months at $0.00099/GB, 10 GiB
+        // 120 of 180 days left: 4 months at $0.00099/GB, 10 GiB and their archive indexes
+        let billed = 10.0 * (1.0 + 32.0 / (1024.0 * 1024.0));
         assert!(
-            (a.young_early_deletion_usd - 4.0 * 0.00099 * 10.0).abs() < 1e-9,
+            (a.young_early_deletion_usd - 4.0 * 0.00099 * billed).abs() < 1e-9,
             "{a:?}"
         );
         assert_eq!(a.young_min_days, 180.0);
+        // a source that stays (a copy elsewhere, a versioned bucket) is never deleted early
+        let kept = storage_advice(&objs, 10.0, StorageClass::Standard, false, &p);
+        assert_eq!(
+            (kept.young_objects, kept.young_early_deletion_usd),
+            (0, 0.0)
+        );
     }
 
     #[test]

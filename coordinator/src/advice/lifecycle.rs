@@ -99,9 +99,67 @@ pub struct StickRule {
     pub filter: RuleFilter,
     /// What it does to current versions.
     pub actions: Vec<RuleAction>,
-    /// Its moves skip objects under 128 KB: lifecycle transitions under
-    /// [`TRANSITION_DEFAULT_MIN`], and Intelligent-Tiering, which never tiers them.
-    pub transition_min_128k: bool,
+    /// Which of its moves skip objects under 128 KB ([`TRANSITION_DEFAULT_MIN`]).
+    pub floor: TransitionFloor,
+    /// NoncurrentVersionExpiration: old versions are deleted this many days after they become
+    /// noncurrent.
+    pub noncurrent_expire_days: Option<i64>,
+    /// NoncurrentVersionTransition: old versions are moved to a colder class (still kept).
+    pub noncurrent_transition: bool,
+}
+
+/// Which moves leave objects under 128 KB where they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum TransitionFloor {
+    /// Every move: lifecycle's `all_storage_classes_128K` (the default of configurations
+    /// written since September 2024), and Intelligent-Tiering, which never tiers them.
+    AllClasses,
+    /// Every move but to GLACIER and DEEP_ARCHIVE: lifecycle's `varies_by_storage_class` (and
+    /// configurations that say nothing, written before).
+    AllButArchive,
+}
+
+impl TransitionFloor {
+    /// True when a move by `action` skips objects under 128 KB.
+    fn spares_small(self, action: &RuleAction) -> bool {
+        match (self, action) {
+            (_, RuleAction::Expire { .. }) => false,
+            (TransitionFloor::AllClasses, _) => true,
+            (TransitionFloor::AllButArchive, RuleAction::Transition { class, .. }) => {
+                !matches!(class.as_str(), "GLACIER" | "DEEP_ARCHIVE")
+            }
+            (TransitionFloor::AllButArchive, RuleAction::Archive { .. }) => true,
+        }
+    }
+}
+
+/// What the lifecycle rules do to the old version an in-place copy leaves in a versioned bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OldVersion {
+    /// A rule's NoncurrentVersionExpiration deletes it.
+    Expired,
+    /// A rule's NoncurrentVersionTransition moves it to a colder class, none deletes it.
+    Transitioned,
+    /// No rule touches it: billed as before, for good.
+    Kept,
+}
+
+/// What `rules` do to the old version of `key` (prefix filters only: tags and sizes of
+/// noncurrent rules are not looked at).
+pub fn old_version(rules: &[StickRule], key: &str) -> OldVersion {
+    let mut fate = OldVersion::Kept;
+    for r in rules
+        .iter()
+        .filter(|r| key.starts_with(r.filter.prefix.as_str()))
+    {
+        if r.noncurrent_expire_days.is_some() {
+            return OldVersion::Expired;
+        }
+        if r.noncurrent_transition {
+            fate = OldVersion::Transitioned;
+        }
+    }
+    fate
 }
 
 /// How sure the match is.
@@ -141,15 +199,17 @@ pub struct CopyFacts<'a> {
     pub exhaustive: bool,
 }
 
-/// Lower classes are colder; lifecycle only moves objects down this ladder.
+/// Lower classes are colder; lifecycle only moves objects down this ladder (STANDARD_IA may move
+/// to INTELLIGENT_TIERING, which may move to ONEZONE_IA and below).
 fn rank(class: &str) -> u8 {
     match class {
         "STANDARD" => 0,
-        "STANDARD_IA" | "INTELLIGENT_TIERING" => 1,
-        "ONEZONE_IA" => 2,
-        "GLACIER_IR" => 3,
-        "GLACIER" => 4,
-        "DEEP_ARCHIVE" => 5,
+        "STANDARD_IA" => 1,
+        "INTELLIGENT_TIERING" => 2,
+        "ONEZONE_IA" => 3,
+        "GLACIER_IR" => 4,
+        "GLACIER" => 5,
+        "DEEP_ARCHIVE" => 6,
         _ => 0,
     }
 }
@@ -169,17 +229,13 @@ fn undoing(rule: &StickRule, target: StorageClass) -> Vec<RuleAction> {
         .collect()
 }
 
-/// The size range a rule's actions apply in: its own, or for a rule that only moves objects
-/// (no expiration) under the 128 KB default, objects of at least 128 KB.
+/// The size range a rule's actions apply in: its own, or for a rule whose every undoing action
+/// is a move its 128 KB floor applies to, objects of at least 128 KB.
 fn size_range(rule: &StickRule, actions: &[RuleAction]) -> (Option<u64>, Option<u64>) {
     let f = &rule.filter;
-    let transitions_only = actions
-        .iter()
-        .all(|a| !matches!(a, RuleAction::Expire { .. }));
     if f.size_greater_than.is_none()
         && f.size_less_than.is_none()
-        && rule.transition_min_128k
-        && transitions_only
+        && actions.iter().all(|a| rule.floor.spares_small(a))
     {
         return (Some(TRANSITION_DEFAULT_MIN - 1), None);
     }
@@ -249,7 +305,9 @@ mod tests {
                 ..RuleFilter::default()
             },
             actions,
-            transition_min_128k: false,
+            floor: TransitionFloor::AllButArchive,
+            noncurrent_expire_days: None,
+            noncurrent_transition: false,
         }
     }
 
@@ -342,7 +400,7 @@ mod tests {
     #[test]
     fn the_128k_transition_default_spares_small_objects() {
         let mut r = rule("to-glacier", "", vec![to("GLACIER", 30)]);
-        r.transition_min_128k = true;
+        r.floor = TransitionFloor::AllClasses;
         let tiny = [1024, 2048];
         assert_eq!(
             judge_rule(&r, 2, &facts(StorageClass::Standard, &tiny, true)),
@@ -373,7 +431,7 @@ mod tests {
         assert_eq!(w.kind, RuleKind::IntelligentTiering);
         // Intelligent-Tiering never tiers objects under 128 KB
         let small_only = StickRule {
-            transition_min_128k: true,
+            floor: TransitionFloor::AllClasses,
             ..r.clone()
         };
         let tiny = [1024];
@@ -391,5 +449,51 @@ mod tests {
             },
         );
         assert_eq!(all.len(), 1);
+    }
+
+    #[test]
+    fn intelligent_tiering_is_below_standard_ia() {
+        let r = rule("ia-to-it", "", vec![to("INTELLIGENT_TIERING", 30)]);
+        let ia = facts(StorageClass::StandardIa, &[1 << 20], false);
+        assert_eq!(
+            judge_rule(&r, 4, &ia).map(|w| w.matched),
+            Some(Match::Matches(4))
+        );
+        // an Intelligent-Tiering copy may still go down to ONEZONE_IA, not back up
+        let down = rule("it-to-oz", "", vec![to("ONEZONE_IA", 30)]);
+        let it = facts(StorageClass::IntelligentTiering, &[1 << 20], false);
+        assert!(judge_rule(&down, 4, &it).is_some());
+        let up = rule("to-ia", "", vec![to("STANDARD_IA", 30)]);
+        assert_eq!(judge_rule(&up, 4, &it), None);
+    }
+
+    #[test]
+    fn varies_by_storage_class_spares_small_objects_except_into_the_archives() {
+        let tiny = [1024];
+        let f = facts(StorageClass::Standard, &tiny, true);
+        let mut ia = rule("to-ia", "", vec![to("STANDARD_IA", 30)]);
+        ia.floor = TransitionFloor::AllButArchive;
+        assert_eq!(judge_rule(&ia, 2, &f), None);
+        let mut glacier = rule("to-glacier", "", vec![to("GLACIER", 30)]);
+        glacier.floor = TransitionFloor::AllButArchive;
+        assert_eq!(
+            judge_rule(&glacier, 2, &f).map(|w| w.matched),
+            Some(Match::Matches(2))
+        );
+        // all_storage_classes_128K spares them from GLACIER too
+        glacier.floor = TransitionFloor::AllClasses;
+        assert_eq!(judge_rule(&glacier, 2, &f), None);
+    }
+
+    #[test]
+    fn old_versions_expired_transitioned_or_kept() {
+        let mut expire = rule("old-expire", "logs/", vec![]);
+        expire.noncurrent_expire_days = Some(30);
+        let mut cheaper = rule("old-cheaper", "", vec![]);
+        cheaper.noncurrent_transition = true;
+        let rules = [expire, cheaper];
+        assert_eq!(old_version(&rules, "logs/a"), OldVersion::Expired);
+        assert_eq!(old_version(&rules, "data/a"), OldVersion::Transitioned);
+        assert_eq!(old_version(&rules[..1], "data/a"), OldVersion::Kept);
     }
 }

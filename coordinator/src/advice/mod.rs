@@ -21,9 +21,10 @@ use thaw_common::spec::Destination;
 use thaw_common::storage::StorageClass;
 
 use crate::keylist::KeyList;
+use crate::pricing::source::SourceFate;
 use crate::pricing::ObjectSample;
 use billing::{payback_months, storage_advice, StorageAdvice};
-use lifecycle::{judge_rules, CopyFacts, Match, RuleWarning, StickRule};
+use lifecycle::{judge_rules, old_version, CopyFacts, Match, OldVersion, RuleWarning, StickRule};
 
 /// Where the job's copies go.
 #[derive(Debug, Clone, Copy)]
@@ -34,9 +35,8 @@ pub struct AdviceJob<'a> {
     pub destination: Option<&'a Destination>,
     /// The class the copies are written in.
     pub target: StorageClass,
-    /// The source objects stay after their copy (copies elsewhere without
-    /// `--delete-source-version`).
-    pub source_kept: bool,
+    /// What the copies do to their source objects.
+    pub source: &'a SourceFate,
 }
 
 impl AdviceJob<'_> {
@@ -55,17 +55,39 @@ impl AdviceJob<'_> {
     }
 }
 
+/// Where objects are left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeftOutAt {
+    /// At planning, from the list's sizes and ages: left out of the lots (exact counts).
+    Planning,
+    /// By the workers after their HeadObject (counts estimated from the sample).
+    Sample,
+}
+
 /// Objects left where they are, for one reason.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LeftOutLine {
     /// `MinSize` or `MinAge`.
-    pub reason: String,
+    pub reason: LeftOutReason,
     /// Objects (estimated from the sample when `at` is `sample`).
     pub objects: u64,
     /// Their bytes.
     pub bytes: u64,
-    /// `planning` (left out of the lots) or `sample` (the workers will skip them).
-    pub at: &'static str,
+    /// `planning` or `sample`.
+    pub at: LeftOutAt,
+}
+
+/// The old versions in-place copies leave in a versioned bucket (without
+/// `--delete-source-version`), by what the lifecycle rules do to them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OldVersions {
+    /// Deleted by a NoncurrentVersionExpiration.
+    pub expired: u64,
+    /// Moved to a colder class by a NoncurrentVersionTransition, never deleted.
+    pub transitioned: u64,
+    /// Left as they are, billed as before.
+    pub kept: u64,
 }
 
 /// The advice.
@@ -83,6 +105,8 @@ pub struct Advice {
     pub left_out: Vec<LeftOutLine>,
     /// Rules that would move the copies on or delete them.
     pub warnings: Vec<RuleWarning>,
+    /// In-place copies in a versioned bucket: what happens to the old versions they leave.
+    pub old_versions: Option<OldVersions>,
     /// Reads that could not be made, and other remarks.
     pub notes: Vec<String>,
 }
@@ -100,7 +124,7 @@ pub async fn advise(
         &sample.objects,
         sample.weight,
         job.target,
-        job.source_kept,
+        job.source.removed,
         prices,
     );
     let payback = payback_months(
@@ -108,7 +132,7 @@ pub async fn advise(
         storage.selection.before_usd,
         storage.selection.after_usd,
     );
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = job.source.note.iter().cloned().collect();
     let rules = match s3 {
         Some(s3) => read_rules(s3, job, &mut notes).await,
         None => {
@@ -116,7 +140,9 @@ pub async fn advise(
             Vec::new()
         }
     };
-    let warnings = warnings(job, keys, sample, &rules)?;
+    let counts = count_keys(job, keys, &rules)?;
+    let warnings = warnings(job, &counts.under, sample, &rules);
+    notes.extend(unchecked_buckets(job, keys));
     Ok(Advice {
         target: job.target.to_string(),
         storage,
@@ -124,6 +150,7 @@ pub async fn advise(
         payback_months: payback,
         left_out: left_out_lines(keys, sample),
         warnings,
+        old_versions: counts.old_versions,
         notes,
     })
 }
@@ -151,17 +178,32 @@ async fn read_rules(
     rules
 }
 
-/// The rules' warnings: the list is read once more to count the copies under each prefix.
-fn warnings(
+/// The job's copies counted against the rules: under each rule's prefix, and by what happens
+/// to the old version an in-place copy leaves in a versioned bucket.
+struct KeyCounts {
+    under: Vec<u64>,
+    old_versions: Option<OldVersions>,
+}
+
+/// Counts the copies under each rule's prefix and their old versions' fate: the list is read
+/// once more when there are rules (without rules, every old version is kept).
+fn count_keys(
     job: &AdviceJob<'_>,
     keys: &KeyList,
-    sample: &ObjectSample,
     rules: &[StickRule],
-) -> anyhow::Result<Vec<RuleWarning>> {
-    if rules.is_empty() {
-        return Ok(Vec::new());
-    }
+) -> anyhow::Result<KeyCounts> {
+    let kept = job.source.old_version_kept;
     let mut under = vec![0u64; rules.len()];
+    let mut old = kept.then(OldVersions::default);
+    if rules.is_empty() {
+        if let Some(o) = &mut old {
+            o.kept = keys.count;
+        }
+        return Ok(KeyCounts {
+            under,
+            old_versions: old,
+        });
+    }
     for line in keys.reopen()? {
         let entry = line?;
         let Some(key) = job.copy_key(&entry) else {
@@ -170,30 +212,70 @@ fn warnings(
         for (n, r) in under.iter_mut().zip(rules) {
             *n += u64::from(key.starts_with(r.filter.prefix.as_str()));
         }
+        if let Some(o) = &mut old {
+            match old_version(rules, &key) {
+                OldVersion::Expired => o.expired += 1,
+                OldVersion::Transitioned => o.transitioned += 1,
+                OldVersion::Kept => o.kept += 1,
+            }
+        }
+    }
+    Ok(KeyCounts {
+        under,
+        old_versions: old,
+    })
+}
+
+/// The rules' warnings for the copies, `under` each rule's prefix.
+fn warnings(
+    job: &AdviceJob<'_>,
+    under: &[u64],
+    sample: &ObjectSample,
+    rules: &[StickRule],
+) -> Vec<RuleWarning> {
+    if rules.is_empty() {
+        return Vec::new();
     }
     let sizes: Vec<u64> = sample.objects.iter().map(|o| o.size).collect();
     let facts = CopyFacts {
         target: job.target,
-        keys_under_prefix: &under,
+        keys_under_prefix: under,
         sizes: &sizes,
         exhaustive: sample.weight <= 1.0,
     };
-    Ok(judge_rules(rules, &facts))
+    judge_rules(rules, &facts)
+}
+
+/// The note of the destination buckets a pairs list names whose rules were not read.
+fn unchecked_buckets(job: &AdviceJob<'_>, keys: &KeyList) -> Option<String> {
+    let others: Vec<&str> = keys
+        .fields
+        .dest_buckets
+        .iter()
+        .map(String::as_str)
+        .filter(|b| *b != job.copies_bucket())
+        .collect();
+    (!others.is_empty()).then(|| {
+        format!(
+            "lifecycle rules of the pairs' destination buckets not checked: {}",
+            others.join(", ")
+        )
+    })
 }
 
 /// What was left out at planning (exact) and what the sample says the workers will skip.
 fn left_out_lines(keys: &KeyList, sample: &ObjectSample) -> Vec<LeftOutLine> {
     let planning = keys.left_out.by_reason.iter().map(|(r, g)| LeftOutLine {
-        reason: r.code().to_owned(),
+        reason: *r,
         objects: g.objects,
         bytes: g.bytes,
-        at: "planning",
+        at: LeftOutAt::Planning,
     });
     let sampled = sample.left_out.iter().map(|(r, (n, b))| LeftOutLine {
-        reason: r.code().to_owned(),
+        reason: *r,
         objects: (*n as f64 * sample.weight).round() as u64,
         bytes: (*b as f64 * sample.weight).round() as u64,
-        at: "sample",
+        at: LeftOutAt::Sample,
     });
     planning.chain(sampled).collect()
 }
@@ -246,14 +328,42 @@ pub fn render(a: &Advice) -> String {
     if s.young_objects > 0 {
         push_line!(
             o,
-            "  young objects: {} younger than their class's minimum duration: early deletion ${:.2} (in the cost above); --min-age {}d leaves them for later",
+            "  young objects: {} younger than their class's minimum duration (age since LastModified; S3 counts an object a lifecycle rule moved from its transition, so those may be billed more): early deletion ${:.2} (in the cost above); --min-age {}d leaves them for later",
             s.young_objects,
             s.young_early_deletion_usd,
             s.young_min_days.ceil() as u64
         );
     }
     o.push_str(&render_left_out(&a.left_out));
+    if let Some(v) = &a.old_versions {
+        o.push_str(&render_old_versions(v));
+    }
     o.push_str(&render_rules(a));
+    o
+}
+
+/// The lines of the old versions in-place copies leave in a versioned bucket.
+fn render_old_versions(v: &OldVersions) -> String {
+    let mut o = String::new();
+    push_line!(
+        o,
+        "  versioned bucket: each in-place copy keeps the old version (noncurrent, billed as before: counted in \"after\" above); --delete-source-version deletes it"
+    );
+    if v.kept + v.transitioned > 0 {
+        push_line!(
+            o,
+            "  warning: no lifecycle rule expires the old versions (NoncurrentVersionExpiration) of {} copies{}",
+            v.kept + v.transitioned,
+            if v.transitioned > 0 {
+                format!(
+                    " ({} of them moved to a colder class by a NoncurrentVersionTransition, still billed)",
+                    v.transitioned
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
     o
 }
 
@@ -261,14 +371,15 @@ pub fn render(a: &Advice) -> String {
 fn render_left_out(left_out: &[LeftOutLine]) -> String {
     let mut o = String::new();
     for l in left_out {
-        let why = match LeftOutReason::from_code(&l.reason) {
-            Some(LeftOutReason::MinAge) => "younger than --min-age",
-            _ => "smaller than --min-size",
+        let why = match l.reason {
+            LeftOutReason::MinAge => "younger than --min-age",
+            LeftOutReason::MinSize => "smaller than --min-size",
         };
-        let how = if l.at == "planning" {
-            "left out of the lots"
-        } else {
-            "(estimated from the sample) the workers will leave where they are after their HEAD"
+        let how = match l.at {
+            LeftOutAt::Planning => "left out of the lots",
+            LeftOutAt::Sample => {
+                "(estimated from the sample) the workers will leave where they are after their HEAD"
+            }
         };
         push_line!(
             o,
@@ -306,4 +417,63 @@ fn render_rules(a: &Advice) -> String {
         push_line!(o, "  note: {n}");
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn left_out_lines_say_why_and_where() {
+        let lines = [
+            LeftOutLine {
+                reason: LeftOutReason::MinAge,
+                objects: 3,
+                bytes: 3 << 20,
+                at: LeftOutAt::Planning,
+            },
+            LeftOutLine {
+                reason: LeftOutReason::MinSize,
+                objects: 7,
+                bytes: 0,
+                at: LeftOutAt::Sample,
+            },
+        ];
+        assert_eq!(
+            render_left_out(&lines),
+            "  left out: 3 objects (3.0 MiB) younger than --min-age: left out of the lots\n  \
+             left out: 7 objects (0.0 MiB) smaller than --min-size: (estimated from the sample) \
+             the workers will leave where they are after their HEAD\n"
+        );
+        // the JSON document keeps the codes it had
+        let json = serde_json::to_value(&lines[1]).expect("json");
+        assert_eq!(
+            (json["reason"].as_str(), json["at"].as_str()),
+            (Some("MinSize"), Some("sample"))
+        );
+    }
+
+    #[test]
+    fn old_versions_warn_unless_every_one_expires() {
+        let expired = OldVersions {
+            expired: 5,
+            ..OldVersions::default()
+        };
+        let text = render_old_versions(&expired);
+        assert!(
+            text.contains("each in-place copy keeps the old version"),
+            "{text}"
+        );
+        assert!(!text.contains("warning"), "{text}");
+        let kept = OldVersions {
+            expired: 5,
+            transitioned: 2,
+            kept: 1,
+        };
+        let text = render_old_versions(&kept);
+        assert!(
+            text.contains("no lifecycle rule expires the old versions (NoncurrentVersionExpiration) of 3 copies (2 of them moved to a colder class"),
+            "{text}"
+        );
+    }
 }

@@ -10,7 +10,7 @@ use aws_sdk_s3::types::{
 };
 use thaw_common::aws::AwsError;
 
-use super::lifecycle::{RuleAction, RuleFilter, RuleKind, StickRule, When};
+use super::lifecycle::{RuleAction, RuleFilter, RuleKind, StickRule, TransitionFloor, When};
 
 /// The enabled lifecycle rules of `bucket`; `Err` is the note to print instead.
 pub async fn lifecycle_rules(
@@ -32,15 +32,19 @@ pub async fn lifecycle_rules(
             return Err(note("lifecycle configuration", bucket, &err));
         }
     };
-    let min_128k = matches!(
-        out.transition_default_minimum_object_size(),
-        Some(TransitionDefaultMinimumObjectSize::AllStorageClasses128K)
-    );
+    // Configurations that say nothing were written before the setting existed, when S3 behaved
+    // as `varies_by_storage_class`.
+    let floor = match out.transition_default_minimum_object_size() {
+        Some(TransitionDefaultMinimumObjectSize::AllStorageClasses128K) => {
+            TransitionFloor::AllClasses
+        }
+        _ => TransitionFloor::AllButArchive,
+    };
     Ok(out
         .rules()
         .iter()
         .filter(|r| r.status() == &ExpirationStatus::Enabled)
-        .map(|r| lifecycle_rule(r, min_128k))
+        .map(|r| lifecycle_rule(r, floor))
         .collect())
 }
 
@@ -105,10 +109,10 @@ fn size(n: Option<i64>) -> Option<u64> {
     n.and_then(|n| u64::try_from(n).ok())
 }
 
-/// One lifecycle rule: its filter (the deprecated top-level Prefix too) and what it does to
-/// current versions.
+/// One lifecycle rule: its filter (the deprecated top-level Prefix too), what it does to
+/// current versions, and whether it expires or moves noncurrent ones.
 #[allow(deprecated)] // rules written before `Filter` existed still carry a top-level Prefix
-fn lifecycle_rule(r: &LifecycleRule, min_128k: bool) -> StickRule {
+fn lifecycle_rule(r: &LifecycleRule, floor: TransitionFloor) -> StickRule {
     let mut filter = RuleFilter {
         prefix: r.prefix().unwrap_or_default().to_owned(),
         ..RuleFilter::default()
@@ -146,7 +150,12 @@ fn lifecycle_rule(r: &LifecycleRule, min_128k: bool) -> StickRule {
         kind: RuleKind::Lifecycle,
         filter,
         actions,
-        transition_min_128k: min_128k,
+        floor,
+        noncurrent_expire_days: r
+            .noncurrent_version_expiration()
+            .and_then(|e| e.noncurrent_days())
+            .map(i64::from),
+        noncurrent_transition: !r.noncurrent_version_transitions().is_empty(),
     }
 }
 
@@ -175,6 +184,8 @@ fn tiering_rule(c: &IntelligentTieringConfiguration) -> StickRule {
             })
             .collect(),
         // Intelligent-Tiering keeps objects under 128 KB in Frequent Access
-        transition_min_128k: true,
+        floor: TransitionFloor::AllClasses,
+        noncurrent_expire_days: None,
+        noncurrent_transition: false,
     }
 }

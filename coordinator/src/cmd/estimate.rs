@@ -13,11 +13,15 @@ use thaw_common::storage::{RestoreTier, StorageClass};
 
 use super::timeline::{self, objects_seen, EstimateJob, TimelineArgs};
 use super::{out, Global};
-use crate::advice::{advise, render as render_advice, AdviceJob};
+use thaw_common::cost::{Estimate, Prices};
+
+use crate::advice::{advise, render as render_advice, Advice, AdviceJob};
 use crate::keylist::source::{read_list, ListFormat};
+use crate::keylist::KeyList;
+use crate::pricing::source::source_fate;
 use crate::pricing::{
     extra_heads_per_copy, from_inventory, load_prices, look_at, price, render, CostSettings,
-    Sampling,
+    ObjectSample, Sampling,
 };
 
 /// Flags of `coordinator estimate`.
@@ -122,28 +126,7 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
             .await?
         }
     };
-    let settings = CostSettings {
-        lots,
-        keys_per_second: a.keys_per_second,
-        task_vcpu: a.task_vcpu,
-        task_gb: a.task_gb,
-        spot: a.spot,
-        polls_per_restore: a.polls_per_restore,
-        multipart_threshold: a.multipart_threshold,
-        part_size: a.part_size,
-        extra_heads_per_copy: extra_heads_per_copy(&keys.fields, keys.count, false, false, false),
-        ddb_writes_per_1000: 4.0,
-        list_requests: 0,
-    };
-    let e = price(&sample, target, tier, &settings, &prices);
-    let job = AdviceJob {
-        bucket,
-        destination: None,
-        target,
-        source_kept: false,
-    };
-    let reader = g.aws().ok().map(|aws| aws.s3());
-    let advice = advise(reader.as_ref(), &job, &keys, &sample, &e, &prices).await?;
+    let (e, advice) = cost_and_advice(g, &a, bucket, &keys, &sample, lots, &prices).await?;
     let job = EstimateJob {
         keys: keys.count,
         lot_size: a.lot_size,
@@ -176,4 +159,44 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         render(&e, &sample, lots),
         render_advice(&advice)
     ))
+}
+
+/// The cost and the advice. The estimate takes neither `--dest` nor `--delete-source-version`:
+/// its copies are in place (or where a pairs list says), and the bucket's versioning decides
+/// whether they remove their source.
+async fn cost_and_advice(
+    g: &Global,
+    a: &EstimateArgs,
+    bucket: &str,
+    keys: &KeyList,
+    sample: &ObjectSample,
+    lots: u64,
+    prices: &Prices,
+) -> anyhow::Result<(Estimate, Advice)> {
+    let reader = g.aws().ok().map(|aws| aws.s3());
+    let elsewhere = keys.fields.with_dest > 0;
+    let fate = source_fate(reader.as_ref(), bucket, false, elsewhere).await;
+    let settings = CostSettings {
+        lots,
+        keys_per_second: a.keys_per_second,
+        task_vcpu: a.task_vcpu,
+        task_gb: a.task_gb,
+        spot: a.spot,
+        polls_per_restore: a.polls_per_restore,
+        multipart_threshold: a.multipart_threshold,
+        part_size: a.part_size,
+        extra_heads_per_copy: extra_heads_per_copy(&keys.fields, keys.count, false, false, false),
+        ddb_writes_per_1000: 4.0,
+        list_requests: 0,
+        source_removed: fate.removed,
+    };
+    let e = price(sample, a.storage_class, a.restore_tier, &settings, prices);
+    let job = AdviceJob {
+        bucket,
+        destination: None,
+        target: a.storage_class,
+        source: &fate,
+    };
+    let advice = advise(reader.as_ref(), &job, keys, sample, &e, prices).await?;
+    Ok((e, advice))
 }

@@ -14,6 +14,7 @@ use serde_json::json;
 use thaw_common::aws::AwsError;
 use thaw_common::checkpoint::{Counters, LotState};
 use thaw_common::keys::{KeyLine, KeyReader};
+use thaw_common::leave_out::LeftOutReason;
 use thaw_common::progress::LotItem;
 
 use super::{out, Global};
@@ -389,7 +390,7 @@ fn summary_json(
 ) -> serde_json::Value {
     let mut sum = Counters::default();
     let mut requests = std::collections::BTreeMap::<String, u64>::new();
-    let mut left_out = std::collections::BTreeMap::<String, u64>::new();
+    let mut left_out = std::collections::BTreeMap::<LeftOutReason, u64>::new();
     let (mut attempts, mut retries) = (0, 0);
     let first = lots
         .iter()
@@ -404,7 +405,7 @@ fn summary_json(
             *requests.entry(k.clone()).or_insert(0) += v;
         }
         for (reason, keys) in &l.checkpoint.left_out {
-            *left_out.entry(reason.clone()).or_insert(0) += keys.count() as u64;
+            *left_out.entry(*reason).or_insert(0) += keys.count() as u64;
         }
     }
     json!({

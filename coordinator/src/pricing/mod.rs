@@ -4,6 +4,7 @@
 //! [`sample`]: an inventory's own columns, or a sample looked at with HeadObject.
 
 pub mod sample;
+pub mod source;
 
 use anyhow::Context;
 use thaw_common::cost::{estimate_sampled, CostJob, Estimate, Prices};
@@ -50,6 +51,8 @@ pub struct CostSettings {
     pub ddb_writes_per_1000: f64,
     /// ListObjectsV2 pages read to build the list (`--from`).
     pub list_requests: u64,
+    /// The copies remove their source (see [`source::SourceFate`]).
+    pub source_removed: bool,
 }
 
 /// The HeadObject calls a copy makes beyond the state machine's, averaged over the list: one
@@ -107,6 +110,7 @@ pub fn price(
         ddb_writes_per_1000: s.ddb_writes_per_1000,
         extra_heads_per_copy: s.extra_heads_per_copy,
         list_requests: s.list_requests,
+        source_removed: s.source_removed,
     };
     let mut e = estimate_sampled(&sample.objects, sample.weight, &job, prices);
     add_left_out_heads(&mut e, sample, prices);
@@ -216,6 +220,7 @@ mod tests {
             extra_heads_per_copy: 0.0,
             ddb_writes_per_1000: 0.0,
             list_requests: 0,
+            source_removed: true,
         };
         let p = Prices::default();
         let e = price(

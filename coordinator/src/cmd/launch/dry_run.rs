@@ -14,6 +14,7 @@ use crate::cmd::{out, Global};
 use crate::control::manifest_uri;
 use crate::keylist::KeyList;
 use crate::launcher::{ecs, LaunchSettings, WorkerEnv};
+use crate::pricing::source::source_fate;
 use crate::pricing::{
     extra_heads_per_copy, from_inventory, load_prices, look_at, price, render, CostSettings,
     Sampling,
@@ -179,7 +180,16 @@ pub async fn print_cost(
         },
         Err(_) => 0.0,
     };
-    let settings = cost_settings(a, plan, keys, acl_reads);
+    let reader = aws.as_ref().ok().map(|aws| aws.s3());
+    let elsewhere = spec.destination.is_some() || keys.fields.with_dest > 0;
+    let fate = source_fate(
+        reader.as_ref(),
+        &spec.bucket,
+        spec.delete_source_version,
+        elsewhere,
+    )
+    .await;
+    let settings = cost_settings(a, plan, keys, acl_reads, fate.removed);
     let e = price(
         &sample,
         spec.target_class,
@@ -191,9 +201,8 @@ pub async fn print_cost(
         bucket: &spec.bucket,
         destination: spec.destination.as_ref(),
         target: spec.target_class,
-        source_kept: spec.destination.is_some() && !spec.delete_source_version,
+        source: &fate,
     };
-    let reader = aws.as_ref().ok().map(|aws| aws.s3());
     let advice = advise(reader.as_ref(), &job, keys, &sample, &e, &prices).await?;
     out(&format!(
         "cost estimate (us-east-1 prices unless --prices; Fargate at 1 vCPU/2 GB and 50 keys/s per task):\n{}",
@@ -211,7 +220,13 @@ pub async fn print_cost(
 
 /// The cost model's settings for this plan: Fargate at 1 vCPU/2 GB and 50 keys/s per task, and
 /// the HeadObject calls and DynamoDB writes its flags add.
-fn cost_settings(a: &LaunchArgs, plan: &Plan, keys: &KeyList, acl_reads: f64) -> CostSettings {
+fn cost_settings(
+    a: &LaunchArgs,
+    plan: &Plan,
+    keys: &KeyList,
+    acl_reads: f64,
+    source_removed: bool,
+) -> CostSettings {
     let spec = &plan.spec;
     let extra_heads = extra_heads_per_copy(
         &keys.fields,
@@ -238,5 +253,6 @@ fn cost_settings(a: &LaunchArgs, plan: &Plan, keys: &KeyList, acl_reads: f64) ->
             4.0
         },
         list_requests: keys.list_pages,
+        source_removed,
     }
 }
