@@ -171,6 +171,8 @@ pub struct Selection {
     pub other: usize,
     /// PENDING lots left for `follow` because the window is full.
     pub window_full: usize,
+    /// Lots left PENDING for `follow` to start at the restore rate ([`crate::fleet::pace`]).
+    pub paced: usize,
 }
 
 impl Selection {
@@ -183,6 +185,16 @@ impl Selection {
         if self.launch.len() > free {
             self.window_full = self.launch.len() - free;
             self.launch.truncate(free);
+        }
+    }
+
+    /// Starts at most `first` lots (the pace's first look's worth, [`crate::fleet::pace`]); the
+    /// rest stay PENDING for `follow`, which starts them at the restore rate.
+    pub fn pace(&mut self, first: u32) {
+        let first = usize::try_from(first).unwrap_or(usize::MAX);
+        if self.launch.len() > first {
+            self.paced = self.launch.len() - first;
+            self.launch.truncate(first);
         }
     }
 }
