@@ -50,7 +50,7 @@ pub struct FollowArgs {
     )]
     pub lot_attempts: u64,
     /// Longest pause between two looks at the table, in seconds.
-    #[arg(long, env = "THAW_FOLLOW_INTERVAL", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "THAW_FOLLOW_INTERVAL", default_value_t = crate::fleet::sizing::FOLLOW_INTERVAL_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval: u64,
     /// Seconds without a heartbeat after which a RUNNING lot is relaunched.
     #[arg(long, env = "THAW_STALE_AFTER", default_value_t = DEFAULT_STALE_AFTER, value_parser = clap::value_parser!(i64).range(1..))]

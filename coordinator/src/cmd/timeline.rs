@@ -8,10 +8,10 @@ use thaw_common::storage::RestoreTier;
 
 use super::launch::args::{LaunchArgs, LauncherKind, DEFAULT_RESTORE_RATE};
 use crate::fleet::sim::{simulate, Archive, AwsModel, Budget, SimJob, Timeline, WorkerModel};
-use crate::fleet::sizing::Sizing;
+use crate::fleet::sizing::{Sizing, FOLLOW_INTERVAL_SECS};
 
 /// `follow --interval`'s default, seconds.
-const FOLLOW_INTERVAL: f64 = 30.0;
+const FOLLOW_INTERVAL: f64 = FOLLOW_INTERVAL_SECS as f64;
 /// `follow --max-attempts`'s default.
 const MAX_ATTEMPTS: u64 = 3;
 
@@ -189,6 +189,7 @@ pub fn for_estimate(t: &TimelineArgs, job: &EstimateJob) -> anyhow::Result<Timel
         concurrency: t.concurrency,
         max_wait_secs: t.max_wait,
         poll_secs: worker.poll_delay() as u64,
+        interval_secs: FOLLOW_INTERVAL_SECS,
     };
     let sim = SimJob {
         keys: job.keys,
@@ -256,6 +257,7 @@ pub fn for_launch(
         concurrency: worker.concurrency as u64,
         max_wait_secs: worker.max_wait_secs,
         poll_secs: model.poll_delay() as u64,
+        interval_secs: FOLLOW_INTERVAL_SECS,
     };
     let max_tasks = match a.launcher {
         LauncherKind::Ecs => sizing.default_window(),

@@ -123,9 +123,15 @@ mod tests {
     fn jobs_with_nothing_to_restore_are_not_paced() {
         let fresh = vec![item(0, LotState::Pending, 0), item(1, LotState::Pending, 0)];
         assert!(restores_to_pace(&fresh));
-        let readable = vec![item(0, LotState::Succeeded, 0), item(1, LotState::Pending, 0)];
+        let readable = vec![
+            item(0, LotState::Succeeded, 0),
+            item(1, LotState::Pending, 0),
+        ];
         assert!(!restores_to_pace(&readable));
-        let archived = vec![item(0, LotState::Succeeded, 0), item(1, LotState::Waiting, 10)];
+        let archived = vec![
+            item(0, LotState::Succeeded, 0),
+            item(1, LotState::Waiting, 10),
+        ];
         assert!(restores_to_pace(&archived));
     }
 

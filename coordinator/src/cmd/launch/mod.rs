@@ -33,6 +33,7 @@ use tracing::info;
 use super::{usage, Global};
 use crate::fleet::budget;
 use crate::fleet::pace::Pace;
+use crate::fleet::sizing::FOLLOW_INTERVAL_SECS;
 use crate::keylist::listing::{list_prefix, ListingFilter};
 use crate::keylist::source::read_list;
 use crate::keylist::KeyList;
@@ -43,9 +44,6 @@ use crate::liveness::DEFAULT_STALE_AFTER;
 pub use args::LaunchArgs;
 use args::LauncherKind;
 use plan::PlanContext;
-
-/// `follow --interval`'s default, seconds.
-pub const FOLLOW_INTERVAL: u64 = 30;
 
 /// Runs `coordinator launch`; `log_format` is the coordinator's (a live view only with human
 /// log lines).
@@ -145,7 +143,7 @@ async fn record_job(
 /// ([`Pace`], `follow --interval`'s default); `follow` starts the others at that pace.
 fn first_batch(restore_rate: f64, spec: &JobSpec, now: i64) -> u32 {
     let keys_per_lot = spec.keys_total as f64 / f64::from(spec.lots.max(1));
-    Pace::new(restore_rate, keys_per_lot, FOLLOW_INTERVAL as f64, now).allowed(now)
+    Pace::new(restore_rate, keys_per_lot, FOLLOW_INTERVAL_SECS as f64, now).allowed(now)
 }
 
 /// Workers restoring once this launch started its lots: those it starts and those already
@@ -202,7 +200,7 @@ async fn follow(g: &Global, job: &str) -> anyhow::Result<()> {
         super::follow::FollowArgs {
             job: job.to_owned(),
             lot_attempts: 3,
-            interval: FOLLOW_INTERVAL,
+            interval: FOLLOW_INTERVAL_SECS,
             stale_after: DEFAULT_STALE_AFTER,
             once: false,
             ready_fraction: crate::readiness::DEFAULT_READY_FRACTION,

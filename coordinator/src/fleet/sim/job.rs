@@ -643,7 +643,10 @@ mod tests {
         let n = u64::from(job.max_tasks);
         assert!(t.max_live <= n, "{} live in a window of {n}", t.max_live);
         // S3 serves no more than the account's rate, whatever the shares sum to
-        assert!(t.max_sent <= AwsModel::default().account_restore_rate + 1e-6, "{t:?}");
+        assert!(
+            t.max_sent <= AwsModel::default().account_restore_rate + 1e-6,
+            "{t:?}"
+        );
         // the shares themselves: the job's rate, plus at most a full share for each worker that
         // started since the last look (at most the window)
         assert!(
