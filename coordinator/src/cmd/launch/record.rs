@@ -241,6 +241,22 @@ mod tests {
     }
 
     #[test]
+    fn the_first_batch_keeps_to_the_window_and_the_pace() {
+        let items: Vec<LotItem> = (0..10).map(|n| item(n, LotState::Pending, None)).collect();
+        let mut s = select(items, 1_000_000);
+        s.keep_to(8);
+        s.pace(3);
+        assert_eq!((s.launch.len(), s.window_full, s.paced), (3, 2, 5));
+        assert_eq!(
+            s.launch.iter().map(|l| l.lot).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        // a pace wider than what is left changes nothing
+        s.pace(10);
+        assert_eq!((s.launch.len(), s.paced), (3, 5));
+    }
+
+    #[test]
     fn selection() {
         let items = [
             item(0, LotState::Pending, None),
