@@ -171,10 +171,20 @@ mod tests {
 
     #[test]
     fn deferred_by_a_poll_delay_when_not_enough_are_done() {
-        // GLACIER Bulk: looked at again in 5 h (before the 12 h + 1 h deadline, 8 h away)
+        // GLACIER Bulk, asked half an hour ago: looked at again in a poll delay, 12 h (before
+        // the 12 h + 1 h deadline, 12.5 h away)
+        let fresh = Facts {
+            requested_at: Some(NOW - 1800),
+            ..facts()
+        };
+        assert_eq!(
+            verdict(&seen(1000, 899), &fresh),
+            Verdict::Defer(NOW + 12 * 3600)
+        );
+        // asked 5 h ago: the deadline (8 h away) comes before another poll delay
         assert_eq!(
             verdict(&seen(1000, 899), &facts()),
-            Verdict::Defer(NOW + 5 * 3600)
+            Verdict::Defer(NOW + 8 * 3600)
         );
         // the deadline comes first: looked at again then, not later
         let late = Facts {
@@ -191,12 +201,12 @@ mod tests {
             ..facts()
         };
         assert_eq!(verdict(&seen(10, 1), &short), Verdict::Defer(NOW + 2));
-        // DEEP_ARCHIVE Bulk restores: looked at again in 24 h, deadline 48 h + 1 h
+        // DEEP_ARCHIVE Bulk restores: looked at again in 48 h, deadline 48 h + 1 h
         let deep = Seen {
             deep: true,
             ..seen(10, 1)
         };
-        assert_eq!(verdict(&deep, &facts()), Verdict::Defer(NOW + 24 * 3600));
+        assert_eq!(verdict(&deep, &fresh), Verdict::Defer(NOW + 48 * 3600));
     }
 
     #[test]
