@@ -1,8 +1,9 @@
 //! New lots start at the restore rate, through the ECS launcher (the test plays Fargate): at
 //! `--restore-rate 0.2` and lots of 2 keys (0.1 lots a second, 3 per 30-second look of
-//! `follow`), `launch` starts 3 of 12 lots although the window has room for all 12, a new
-//! `follow` session one look's worth more, and once lots have succeeded without a restore to
-//! request (readable objects), `follow` stops pacing and fills the window.
+//! `follow`), `launch` starts 3 of 12 lots although the window has room for all 12, a `follow`
+//! session started next at most one look's worth more (none while the launch's lots are that
+//! look's worth), and once lots have succeeded without a restore to request (readable objects),
+//! `follow` stops pacing and fills the window.
 
 use thaw_common::checkpoint::LotState;
 use thaw_common::progress::ProgressTable;
@@ -34,7 +35,8 @@ async fn new_lots_start_at_the_restore_rate() {
     );
     assert_eq!(launched_tasks(&c, &ecs.cluster, &job).await.len(), 3);
 
-    // A new follow session may start one look's worth (3) more, not the window's 9 free slots.
+    // A follow session started next may start at most one look's worth (3) more, not the
+    // window's 9 free slots (none while the lots launch started count against its first look).
     let follow = |args: &[&str]| {
         let mut all = vec!["follow", job.as_str(), "--table", table.as_str()];
         all.extend_from_slice(args);
@@ -42,9 +44,9 @@ async fn new_lots_start_at_the_restore_rate() {
     };
     follow(&["--once"]);
     let tasks = launched_tasks(&c, &ecs.cluster, &job).await;
-    assert_eq!(tasks.len(), 6, "{tasks:?}");
+    assert!((3..=6).contains(&tasks.len()), "{tasks:?}");
 
-    // Fargate runs them: six lots succeed without requesting a restore.
+    // Fargate runs them: those lots succeed without requesting a restore.
     for (arn, env) in &tasks {
         let out = run_worker_as_task(moto, env, arn);
         assert!(out.status.success(), "{}", stderr(&out));
@@ -55,7 +57,7 @@ async fn new_lots_start_at_the_restore_rate() {
         .iter()
         .filter(|l| l.state == LotState::Succeeded)
         .count();
-    assert_eq!(succeeded, 6, "{lots:?}");
+    assert_eq!(succeeded, tasks.len(), "{lots:?}");
     assert!(lots.iter().all(|l| l.counters.restore_requested == 0));
 
     // Nothing to restore: the rest start at once, the window having room.

@@ -25,7 +25,7 @@ use super::retry::relaunch_with;
 use super::{out, Global};
 use crate::due::{launch_failed, launch_refused};
 use crate::fleet::budget;
-use crate::fleet::pace::{restores_to_pace, Pace};
+use crate::fleet::pace::{restores_to_pace, started_lately, Pace};
 use crate::fleet::pause::pause_secs;
 use crate::fleet::quota::{QuotaWindow, GROW_EVERY};
 use crate::fleet::window::{plan, Facts, Verdict};
@@ -94,7 +94,8 @@ pub async fn run(g: &Global, args: FollowArgs) -> anyhow::Result<()> {
     let mut session = Session {
         beats: Heartbeats::default(),
         quota: QuotaWindow::new(job.launch_window()),
-        pace: pace(&table, &job, args.interval).await,
+        pace: None,
+        looked: false,
     };
     loop {
         if let Launcher::Local(l) = &launcher {
@@ -159,8 +160,11 @@ struct Session {
     beats: Heartbeats,
     /// The window, shrunk after a Fargate quota refusal.
     quota: QuotaWindow,
-    /// The pace of PENDING lots (ECS jobs; local workers are bounded by `--parallel`).
+    /// The pace of PENDING lots (ECS jobs; local workers are bounded by `--parallel`), from the
+    /// session's first look.
     pace: Option<Pace>,
+    /// Whether the session made its first look.
+    looked: bool,
 }
 
 /// PENDING lots of an ECS job start at its restore rate, one look's worth at most at once.
@@ -228,6 +232,13 @@ impl Look<'_> {
             // Every lot SUCCEEDED: the job gives its part of the budget back at once.
             budget::reshare(self.table, self.job, &lots, &live).await;
             return Ok(done);
+        }
+        if !session.looked {
+            session.pace = pace(self.table, self.job, args.interval).await;
+            if let Some(p) = &mut session.pace {
+                p.started(started_lately(&lots, now, args.interval));
+            }
+            session.looked = true;
         }
         let planned = match &mut session.pace {
             Some(p) if restores_to_pace(&lots) => p.admit(v.launch.clone(), now),

@@ -75,6 +75,21 @@ impl Pace {
     }
 }
 
+/// Lots started within the last `interval_secs` before `now` that will send restores (LAUNCHED
+/// or RUNNING, launched since then, restores left to request): a new `follow` session counts
+/// them against its first look's worth, so `launch --follow` (or a `follow` restarted at once)
+/// does not start two looks' worth together.
+pub fn started_lately(lots: &[LotItem], now: i64, interval_secs: u64) -> u32 {
+    let since = now.saturating_sub(i64::try_from(interval_secs).unwrap_or(i64::MAX));
+    let n = lots
+        .iter()
+        .filter(|l| matches!(l.state, LotState::Launched | LotState::Running))
+        .filter(|l| l.launched_at.is_some_and(|t| t >= since))
+        .filter(|l| !l.checkpoint.restores_all_requested(l.counters.keys_total))
+        .count();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// Whether a job's new lots are paced: unless its runs show it has nothing to restore (a lot
 /// SUCCEEDED and no lot ever requested a restore: readable objects, whose lots only copy and
 /// hold no share of the restore rate).
@@ -117,6 +132,31 @@ mod tests {
         assert_eq!(lots(&p.admit(plan.clone(), 0)), vec![7, 8, 0, 1, 2, 3, 4]);
         assert_eq!(lots(&p.admit(plan.clone(), 0)), vec![7, 8]);
         assert_eq!(lots(&p.admit(plan, 2)), vec![7, 8, 0, 1]);
+    }
+
+    #[test]
+    fn lots_started_lately_count_against_the_first_look() {
+        let launched = |n, at| {
+            let mut l = item(n, LotState::Launched, 0);
+            l.launched_at = Some(at);
+            l
+        };
+        let mut copying = launched(3, 990);
+        copying.checkpoint = thaw_common::checkpoint::LotCheckpoint::new(10);
+        for i in 0..10 {
+            copying.checkpoint.restore_requested.set(i, true);
+        }
+        let lots = vec![
+            launched(0, 995),
+            launched(1, 950), // before the last interval
+            launched(2, 971),
+            copying, // a copy run: sends no restore
+            item(4, LotState::Pending, 0),
+        ];
+        assert_eq!(started_lately(&lots, 1000, 30), 2);
+        let mut p = Pace::new(1000.0, 5000.0, 30.0, 1000);
+        p.started(started_lately(&lots, 1000, 30));
+        assert_eq!(p.allowed(1000), 4);
     }
 
     #[test]
