@@ -25,8 +25,9 @@ pub const REFRESH_SECS: i64 = STALE_AFTER_SECS / 4;
 pub struct JobDemand {
     /// The job's own cap (`--restore-rate`), restore requests per second.
     pub rate: f64,
-    /// Workers of the job that are sending restore requests (launched, or running with keys
-    /// whose restore is not requested yet).
+    /// Workers of the job that are sending restore requests (running with keys whose restore is
+    /// not requested yet; tasks still starting are not counted, except by `launch`, which
+    /// registers the workers it starts before any runs).
     pub restoring: u32,
     /// When the job's coordinator last wrote the entry (epoch seconds).
     pub at: i64,

@@ -171,8 +171,17 @@ mod tests {
 
     #[test]
     fn deferred_by_a_poll_delay_when_not_enough_are_done() {
-        // GLACIER Bulk: looked at again after a poll delay (12 h), but not after the 12 h + 1 h
-        // deadline, 8 h away
+        // GLACIER Bulk, asked half an hour ago: looked at again in a poll delay, 12 h (before
+        // the 12 h + 1 h deadline, 12.5 h away)
+        let fresh = Facts {
+            requested_at: Some(NOW - 1800),
+            ..facts()
+        };
+        assert_eq!(
+            verdict(&seen(1000, 899), &fresh),
+            Verdict::Defer(NOW + 12 * 3600)
+        );
+        // asked 5 h ago: the deadline (8 h away) comes before another poll delay
         assert_eq!(
             verdict(&seen(1000, 899), &facts()),
             Verdict::Defer(NOW + 8 * 3600)
@@ -192,13 +201,12 @@ mod tests {
             ..facts()
         };
         assert_eq!(verdict(&seen(10, 1), &short), Verdict::Defer(NOW + 2));
-        // DEEP_ARCHIVE Bulk restores: the poll delay (48 h) is capped by the deadline, 48 h + 1 h
-        // after the request (5 h ago)
+        // DEEP_ARCHIVE Bulk restores: looked at again in 48 h, deadline 48 h + 1 h
         let deep = Seen {
             deep: true,
             ..seen(10, 1)
         };
-        assert_eq!(verdict(&deep, &facts()), Verdict::Defer(NOW + 44 * 3600));
+        assert_eq!(verdict(&deep, &fresh), Verdict::Defer(NOW + 48 * 3600));
     }
 
     #[test]

@@ -296,8 +296,9 @@ async fn status_calls_out_waiting_lots_past_their_restore_expiry() {
 }
 
 /// `follow` re-shares the job's budget as the lots it runs change: its entry (made wrong and
-/// old by the test) is rewritten with the lots the look starts, and with none once the job is
-/// done.
+/// old by the test) is rewritten with the workers sending restores (none: the lots the look
+/// starts are copy runs whose tasks are still starting, and tasks starting hold no share), and
+/// with none once the job is done.
 #[tokio::test(flavor = "multi_thread")]
 async fn follow_rewrites_the_restoring_lots_of_its_job() {
     let moto = Moto::start_with(&[("THAW_MOTO_RESTORE_DELAY", "3600")]);
@@ -324,8 +325,9 @@ async fn follow_rewrites_the_restoring_lots_of_its_job() {
         .await
         .expect("a wrong entry");
 
-    // Every lot is WAITING and due (restores polled every second): the look starts all three
-    // (`--ready-fraction 0`: their restores are not done, which would otherwise keep them waiting).
+    // Every lot is WAITING and due (restores polled every second): the look starts all three,
+    // for their copies (`--ready-fraction 0`: their restores are not done, which would otherwise
+    // keep them waiting).
     run_ok(
         &moto,
         "coordinator",
@@ -341,7 +343,7 @@ async fn follow_rewrites_the_restoring_lots_of_its_job() {
         &[],
     );
     let after = progress.get_budget(REGION).await.expect("budget").jobs[&job];
-    assert_eq!(after.restoring, 3, "{after:?}");
+    assert_eq!(after.restoring, 0, "{after:?}");
     assert!(after.at > entry.at, "{after:?}");
     assert_eq!(after.rate, entry.rate, "the job's rate is the launch's");
 

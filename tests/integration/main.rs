@@ -20,6 +20,7 @@ mod launch_weather_tests;
 mod listing_tests;
 mod ops_tests;
 mod output_tests;
+mod pace_tests;
 mod rig;
 mod stack_lint_tests;
 mod timeline_tests;

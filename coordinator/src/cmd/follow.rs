@@ -25,6 +25,8 @@ use super::retry::relaunch_with;
 use super::{out, Global};
 use crate::due::{launch_failed, launch_refused};
 use crate::fleet::budget;
+use crate::fleet::pace::{restores_to_pace, started_lately, Pace};
+use crate::fleet::pause::pause_secs;
 use crate::fleet::quota::{QuotaWindow, GROW_EVERY};
 use crate::fleet::window::{plan, Facts, Verdict};
 use crate::job::{check_complete, load_job, set_max_tasks, Job};
@@ -48,7 +50,7 @@ pub struct FollowArgs {
     )]
     pub lot_attempts: u64,
     /// Longest pause between two looks at the table, in seconds.
-    #[arg(long, env = "THAW_FOLLOW_INTERVAL", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "THAW_FOLLOW_INTERVAL", default_value_t = crate::fleet::sizing::FOLLOW_INTERVAL_SECS, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval: u64,
     /// Seconds without a heartbeat after which a RUNNING lot is relaunched.
     #[arg(long, env = "THAW_STALE_AFTER", default_value_t = DEFAULT_STALE_AFTER, value_parser = clap::value_parser!(i64).range(1..))]
@@ -92,6 +94,8 @@ pub async fn run(g: &Global, args: FollowArgs) -> anyhow::Result<()> {
     let mut session = Session {
         beats: Heartbeats::default(),
         quota: QuotaWindow::new(job.launch_window()),
+        pace: None,
+        looked: false,
     };
     loop {
         if let Launcher::Local(l) = &launcher {
@@ -156,6 +160,25 @@ struct Session {
     beats: Heartbeats,
     /// The window, shrunk after a Fargate quota refusal.
     quota: QuotaWindow,
+    /// The pace of PENDING lots (ECS jobs; local workers are bounded by `--parallel`), from the
+    /// session's first look.
+    pace: Option<Pace>,
+    /// Whether the session made its first look.
+    looked: bool,
+}
+
+/// PENDING lots of an ECS job start at its restore rate, one look's worth at most at once.
+async fn pace(
+    table: &thaw_common::progress::ProgressTable,
+    job: &Job,
+    interval: u64,
+) -> Option<Pace> {
+    if !matches!(job.settings, crate::launcher::LaunchSettings::Ecs(_)) {
+        return None;
+    }
+    let rate = budget::job_rate(table, job).await;
+    let keys_per_lot = job.spec.keys_total as f64 / f64::from(job.spec.lots.max(1));
+    Some(Pace::new(rate, keys_per_lot, interval as f64, now_secs()))
 }
 
 /// What one look at the job works with.
@@ -207,20 +230,30 @@ impl Look<'_> {
         refused(&args.job, &lots)?;
         if let Some(done) = verdict(args, &lots, &live, max_retries)? {
             // Every lot SUCCEEDED: the job gives its part of the budget back at once.
-            budget::reshare(self.table, self.job, &lots, &live, &Default::default()).await;
+            budget::reshare(self.table, self.job, &lots, &live).await;
             return Ok(done);
         }
+        if !session.looked {
+            session.pace = pace(self.table, self.job, args.interval).await;
+            if let Some(p) = &mut session.pace {
+                p.started(started_lately(&lots, now, args.interval));
+            }
+            session.looked = true;
+        }
+        let planned = match &mut session.pace {
+            Some(p) if restores_to_pace(&lots) => p.admit(v.launch.clone(), now),
+            _ => v.launch.clone(),
+        };
         let launch = worth_a_task(
             self.aws,
             self.table,
             &self.job.spec,
-            v.launch.clone(),
+            planned,
             args.ready_fraction,
         )
         .await;
-        // Re-shared before the relaunch, so the running workers slow down before new ones start.
-        let starting = launch.iter().map(|(l, _)| l.lot).collect();
-        budget::reshare(self.table, self.job, &lots, &live, &starting).await;
+        // The workers sending restores now; those starting count from the next look.
+        budget::reshare(self.table, self.job, &lots, &live).await;
         if !launch.is_empty() {
             let outcomes = relaunch_with(self.launcher, self.table, self.job, &launch).await;
             out(&format!("relaunched {} lots\n", outcomes.len()))?;
@@ -233,7 +266,12 @@ impl Look<'_> {
                 refused(&args.job, &self.table.lots(&args.job).await?)?;
             }
         }
-        Ok(Step::Again(pause(&lots, now, args.interval)))
+        let waiting = lots
+            .iter()
+            .filter(|l| l.state == LotState::Waiting)
+            .filter_map(|l| l.next_check_at);
+        let pause = pause_secs(waiting, now, args.interval, v.window_full() > 0);
+        Ok(Step::Again(Duration::from_secs(pause)))
     }
 
     /// When the Fargate quota refused a task of this round: the window of the session becomes
@@ -364,18 +402,6 @@ fn verdict(
     Err(Finished(format!("job {}: {}", args.job, why.join("; "))).into())
 }
 
-/// Until the earliest WAITING lot is due, within [1 s, interval].
-fn pause(lots: &[LotItem], now: i64, interval: u64) -> Duration {
-    let next = lots
-        .iter()
-        .filter(|l| l.state == LotState::Waiting)
-        .filter_map(|l| l.next_check_at)
-        .min()
-        .map(|t| (t - now).max(1) as u64)
-        .unwrap_or(interval);
-    Duration::from_secs(next.clamp(1, interval))
-}
-
 fn progress_line(
     job: &str,
     lots: &[LotItem],
@@ -429,16 +455,6 @@ fn progress_line(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use thaw_common::checkpoint::Counters;
-    use thaw_common::fixtures::LotItemBuilder;
-
-    fn waiting(next: Option<i64>) -> LotItem {
-        LotItemBuilder::new(0, 1)
-            .state(LotState::Waiting)
-            .counters(Counters::default())
-            .next_check_at(next)
-            .build()
-    }
 
     #[test]
     fn the_window_in_the_progress_line() {
@@ -457,19 +473,5 @@ mod tests {
         );
         // local jobs: the launcher keeps to the window itself
         assert_eq!(window_text(&v(1, u32::MAX, 0), 4), "window 1 live of 4");
-    }
-
-    #[test]
-    fn pause_until_due() {
-        assert_eq!(
-            pause(&[waiting(Some(105))], 100, 30),
-            Duration::from_secs(5)
-        );
-        assert_eq!(pause(&[waiting(Some(90))], 100, 30), Duration::from_secs(1));
-        assert_eq!(
-            pause(&[waiting(Some(10_000))], 100, 30),
-            Duration::from_secs(30)
-        );
-        assert_eq!(pause(&[], 100, 30), Duration::from_secs(30));
     }
 }

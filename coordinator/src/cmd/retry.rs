@@ -96,8 +96,7 @@ pub async fn run(g: &Global, args: RetryArgs) -> anyhow::Result<()> {
             args.job, args.job
         ));
     }
-    let starting = v.launch.iter().map(|(l, _)| l.lot).collect();
-    crate::fleet::budget::reshare(&table, &job, &lots, &live, &starting).await;
+    crate::fleet::budget::reshare(&table, &job, &lots, &live).await;
     let outcomes = relaunch(g, aws, &table, &job, &v.launch).await;
     if !waiting.is_empty() {
         out(&format!("job {}{waiting}\n", args.job))?;

@@ -8,10 +8,10 @@ use thaw_common::storage::RestoreTier;
 
 use super::launch::args::{LaunchArgs, LauncherKind, DEFAULT_RESTORE_RATE};
 use crate::fleet::sim::{simulate, Archive, AwsModel, Budget, SimJob, Timeline, WorkerModel};
-use crate::fleet::sizing::Sizing;
+use crate::fleet::sizing::{Sizing, FOLLOW_INTERVAL_SECS};
 
 /// `follow --interval`'s default, seconds.
-const FOLLOW_INTERVAL: f64 = 30.0;
+const FOLLOW_INTERVAL: f64 = FOLLOW_INTERVAL_SECS as f64;
 /// `follow --max-attempts`'s default.
 const MAX_ATTEMPTS: u64 = 3;
 
@@ -29,21 +29,21 @@ pub enum FromClass {
 /// How the simulated workers share the restore rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Share {
-    /// thaw's restore budget: the job's rate shared by its restoring lots as `follow` counts
-    /// them (tasks starting included).
+    /// thaw's restore budget: the job's rate shared by the workers sending restores as
+    /// `follow` counts them at its looks.
     Budget,
-    /// Only the workers sending restores share the rate, re-shared at once.
-    Requesting,
-    /// Each worker gets `rate / window` for its whole run.
-    Fixed,
+    /// What-if, the budget as first merged: tasks still starting count as restoring too.
+    WhatIfStartingCounted,
+    /// What-if, before the budget: each worker gets `rate / window` for its whole run.
+    WhatIfFixed,
 }
 
 impl From<Share> for Budget {
     fn from(s: Share) -> Self {
         match s {
             Share::Budget => Budget::Shared,
-            Share::Requesting => Budget::Requesting,
-            Share::Fixed => Budget::Fixed,
+            Share::WhatIfStartingCounted => Budget::WhatIfStartingCounted,
+            Share::WhatIfFixed => Budget::WhatIfFixed,
         }
     }
 }
@@ -83,9 +83,10 @@ pub struct TimelineArgs {
     /// The window, as `launch --max-tasks` [default: as `launch` chooses it].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tasks: Option<u32>,
-    /// How workers share the restore rate: `budget` (thaw's: the lots restoring, tasks starting
-    /// included, as `follow` counts them at its looks), `requesting` (only the workers sending
-    /// restores, re-shared at once) or `fixed` (`rate / window` each, for the whole run).
+    /// How workers share the restore rate: `budget` (thaw's: the workers sending restores, as
+    /// `follow` counts them at its looks), or the what-ifs of older thaw:
+    /// `what-if-starting-counted` (tasks still starting counted too) and `what-if-fixed`
+    /// (`rate / window` each, for the whole run).
     #[arg(long, value_enum, default_value = "budget")]
     pub restore_share: Share,
     /// Start PENDING lots as the window frees, not at the restore rate (as `follow` did before
@@ -188,6 +189,7 @@ pub fn for_estimate(t: &TimelineArgs, job: &EstimateJob) -> anyhow::Result<Timel
         concurrency: t.concurrency,
         max_wait_secs: t.max_wait,
         poll_secs: worker.poll_delay() as u64,
+        interval_secs: FOLLOW_INTERVAL_SECS,
     };
     let sim = SimJob {
         keys: job.keys,
@@ -255,6 +257,7 @@ pub fn for_launch(
         concurrency: worker.concurrency as u64,
         max_wait_secs: worker.max_wait_secs,
         poll_secs: model.poll_delay() as u64,
+        interval_secs: FOLLOW_INTERVAL_SECS,
     };
     let max_tasks = match a.launcher {
         LauncherKind::Ecs => sizing.default_window(),

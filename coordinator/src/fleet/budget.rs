@@ -4,7 +4,7 @@
 //! changes). The shares themselves are computed by [`thaw_common::budget`], the same function the
 //! workers apply.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use anyhow::Context;
 use thaw_common::budget::{JobDemand, REFRESH_SECS};
@@ -15,31 +15,25 @@ use crate::job::Job;
 use crate::launcher::LaunchSettings;
 use crate::liveness::Liveness;
 
-/// The lots of a job that send restore requests now: those just launched (`launched`, or
-/// LAUNCHED in the table), and RUNNING lots with a live worker that still have keys whose
-/// restore is neither requested nor unneeded. A lot whose every key is done, failed or has its
-/// restore requested only polls and copies: it stops counting.
-pub fn restoring_lots(
-    lots: &[LotItem],
-    live: &BTreeMap<u32, Liveness>,
-    launched: &BTreeSet<u32>,
-) -> u32 {
+/// The lots of a job that send restore requests now: RUNNING lots with a live worker that still
+/// have keys whose restore is neither requested nor unneeded. A lot whose task is still starting
+/// (LAUNCHED) sends nothing yet and holds no share: counted, it would slow the senders for the
+/// minute its task takes to start (and, since a lot's requests at its share take about one look
+/// while its task takes two to start, counting starting tasks even only when none sends dilutes
+/// the shares the same way). A worker that starts between two looks reads a share computed
+/// without it (see the README's "The restore budget": S3's `503 SlowDown` and the worker's
+/// pacing absorb the overshoot). A lot whose every key is done, failed or has its restore
+/// requested only polls and copies: it stops counting.
+pub fn restoring_lots(lots: &[LotItem], live: &BTreeMap<u32, Liveness>) -> u32 {
     let counted = lots.iter().filter(|l| {
-        launched.contains(&l.lot)
-            || match l.state {
-                LotState::Launched => true,
-                LotState::Running => {
-                    !matches!(
-                        live.get(&l.lot),
-                        Some(Liveness::Stale(_) | Liveness::Interrupted(_))
-                    ) && !l.checkpoint.restores_all_requested(l.counters.keys_total)
-                }
-                _ => false,
-            }
+        l.state == LotState::Running
+            && !matches!(
+                live.get(&l.lot),
+                Some(Liveness::Stale(_) | Liveness::Interrupted(_))
+            )
+            && !l.checkpoint.restores_all_requested(l.counters.keys_total)
     });
-    let in_table: BTreeSet<u32> = lots.iter().map(|l| l.lot).collect();
-    let extra = launched.iter().filter(|n| !in_table.contains(n)).count();
-    u32::try_from(counted.count() + extra).unwrap_or(u32::MAX)
+    u32::try_from(counted.count()).unwrap_or(u32::MAX)
 }
 
 /// Whether the job's entry needs writing: the count changed, or it is due for a refresh.
@@ -70,25 +64,47 @@ pub async fn register(
         .with_context(|| format!("registering job {job} in the restore budget of {region}"))
 }
 
-/// Re-shares `job`'s restore budget before `starting` lots start (`follow`'s looks, `retry`):
-/// counts its restoring lots, those about to start included (at most `--parallel` for a local
-/// job), and refreshes its entry. A failure is only logged: the workers keep their share.
+/// Re-shares `job`'s restore budget (`follow`'s looks, `retry`): counts its workers sending
+/// restores (at most `--parallel` for a local job) and refreshes its entry. A failure is only
+/// logged: the workers keep their share.
 pub async fn reshare(
     table: &ProgressTable,
     job: &Job,
     lots: &[LotItem],
     live: &BTreeMap<u32, Liveness>,
-    starting: &BTreeSet<u32>,
 ) {
     let Some(region) = &job.spec.restore_budget else {
         return; // launched before the budget: its workers keep their spec's rate
     };
-    let mut restoring = restoring_lots(lots, live, starting);
+    let mut restoring = restoring_lots(lots, live);
     if let LaunchSettings::Local(s) = &job.settings {
         restoring = restoring.min(u32::try_from(s.parallel).unwrap_or(u32::MAX));
     }
     if let Err(e) = refresh(table, region, &job.spec.job_id, restoring).await {
         tracing::warn!("{e:#}");
+    }
+}
+
+/// The job's restore rate (`--restore-rate`), as its entry in the budget says, or, for a job
+/// without one (launched before the budget, or the entry unreadable), its workers' rate in the
+/// spec times the workers `launch` gave it to.
+pub async fn job_rate(table: &ProgressTable, job: &Job) -> f64 {
+    let from_spec = || {
+        let at_once = job.spec.lots.min(job.window()).max(1);
+        job.spec.worker.restore_rate * f64::from(at_once)
+    };
+    let Some(region) = &job.spec.restore_budget else {
+        return from_spec();
+    };
+    match table.get_budget(region).await {
+        Ok(b) => b
+            .jobs
+            .get(&job.spec.job_id)
+            .map_or_else(from_spec, |d| d.rate),
+        Err(e) => {
+            tracing::warn!("reading the restore budget of {region}: {e:#}");
+            from_spec()
+        }
     }
 }
 
@@ -139,17 +155,22 @@ mod tests {
         let lots = vec![
             lot(0, LotState::Running, &[0, 1], &[]),     // still sending
             lot(1, LotState::Running, &[0, 1], &[2, 3]), // all requested or done
-            lot(2, LotState::Launched, &[], &[]),        // about to start
+            lot(2, LotState::Launched, &[], &[]),        // task starting: sends nothing yet
             lot(3, LotState::Waiting, &[0, 1, 2, 3], &[]), // not running
             lot(4, LotState::Pending, &[], &[]),         // not started
             lot(5, LotState::Running, &[], &[]),         // stale worker
             lot(6, LotState::Succeeded, &[], &[0, 1, 2, 3]), // finished
         ];
         let live = BTreeMap::from([(5, Liveness::Stale("gone".into()))]);
-        assert_eq!(restoring_lots(&lots, &live, &BTreeSet::new()), 2);
-        // Lots launched in this look count at once, even while their items say otherwise.
-        let launched = BTreeSet::from([3, 4, 9]);
-        assert_eq!(restoring_lots(&lots, &live, &launched), 5);
+        assert_eq!(restoring_lots(&lots, &live), 1);
+        // the same worker, once it heartbeats again
+        assert_eq!(restoring_lots(&lots, &BTreeMap::new()), 2);
+        // Tasks starting hold no share, even while nobody sends yet.
+        let starting = vec![
+            lot(0, LotState::Launched, &[], &[]),
+            lot(1, LotState::Launched, &[0], &[]),
+        ];
+        assert_eq!(restoring_lots(&starting, &BTreeMap::new()), 0);
     }
 
     #[test]
@@ -161,7 +182,7 @@ mod tests {
             .state(LotState::Running)
             .checkpoint(cp)
             .build();
-        assert_eq!(restoring_lots(&[l], &BTreeMap::new(), &BTreeSet::new()), 0);
+        assert_eq!(restoring_lots(&[l], &BTreeMap::new()), 0);
     }
 
     #[test]

@@ -7,10 +7,12 @@
 //! - [`sizing`]: the default `--max-tasks`, from the restore rate and what one worker sustains.
 //! - [`quota`]: the window of one `follow` session after a Fargate quota refusal, growing back.
 //! - [`pace`]: how many lots that have not started may start now (at the restore rate).
+//! - [`pause`]: how long `follow` waits until its next look.
 //! - [`sim`]: the whole fleet in virtual time against a model of AWS (`estimate --timeline`).
 
 pub mod budget;
 pub mod pace;
+pub mod pause;
 pub mod quota;
 pub mod sim;
 pub mod sizing;

@@ -2,29 +2,43 @@
 //! by Little's law: slots = lots started per second x seconds each lot holds a slot.
 //!
 //! The restore rate feeds `restore_rate / keys_per_lot` lots per second into the fleet (the
-//! account's ~1,000 restores/s is the one rate nothing can raise; the copies follow at the same
-//! pace, as the restores come due). Each lot holds a slot for:
+//! account's ~1,000 restores/s is the one rate nothing can raise; [`crate::fleet::pace`] starts
+//! new lots at that pace, and the copies follow at the same pace as the restores come due). A
+//! slot is taken at one of `follow`'s looks and can be given again only at a look after the
+//! worker left, so each run of a lot holds its slot for:
 //!
-//! - its restore run: a task start ([`START_SECS`]) and its keys at what one worker sustains,
-//!   `concurrency / RESTORE_KEY_SECS` keys per second (HeadObject and RestoreObject per key,
-//!   `concurrency` keys in flight); the worker then leaves the window as WAITING when its
-//!   restores take longer than `--max-wait` (GLACIER and DEEP_ARCHIVE Bulk and Standard: hours);
-//! - its copy run: another task start and its keys at `concurrency / COPY_KEY_SECS` keys per
-//!   second (HeadObject and CopyObject).
+//! - a task start ([`START_SECS`], also the least Fargate bills) and the worker's own start-up
+//!   ([`WORKER_START_SECS`]: job spec, manifest, claim);
+//! - its work: in the restore run, its keys at its share of the rate. The rate is shared by the
+//!   workers sending restores as `follow` counted them at its last look, about one look's
+//!   worth of lots (the pace), so each sends its keys in about one `follow` interval (longer
+//!   when the rate is too slow to give a look even one lot, shorter never than what one worker
+//!   sustains: `concurrency / RESTORE_KEY_SECS` keys per second); in the copy run, its keys at
+//!   `concurrency / COPY_KEY_SECS` keys per second;
+//! - half a `follow` interval on average between the worker's exit and the look that gives its
+//!   slot to the next lot.
 //!
-//! When the restores come back within `--max-wait` (Expedited), one task does both and also
-//! holds its slot while it waits. For 100M keys in 20,000 lots of 5,000 at 1,000 restores/s,
-//! 64 keys in flight: 0.2 lots/s x (60 + 7.8 + 60 + 15.6 s) = 28.7, a window of 29 tasks.
+//! A lot runs twice (its worker leaves as WAITING when its restores take longer than
+//! `--max-wait`: GLACIER and DEEP_ARCHIVE Bulk and Standard, hours); when they come back within
+//! it (Expedited), one task does both and also holds its slot while it waits. For 100M keys in
+//! 20,000 lots of 5,000 at 1,000 restores/s, 64 keys in flight, looks every 30 s:
+//! 0.2 lots/s x (2 x (60 + 5 + 15) + 30 + 15.6 s) = 41.1, a window of 42 tasks. The fleet
+//! simulation of that job ([`crate::fleet::sim`]) uses 98% of the rate with 41 slots and 99.9%
+//! with 42.
 
 /// Seconds from RunTask to a worker at work on Fargate (image pull and start), and the least
 /// Fargate bills a task anyway (one minute).
 pub const START_SECS: f64 = 60.0;
+/// Seconds a worker spends starting before its first request (job spec, manifest, claim).
+pub const WORKER_START_SECS: f64 = 5.0;
 /// Seconds one key holds one of a worker's `concurrency` slots in its restore run (HeadObject,
 /// then RestoreObject: two requests of some 50 ms each).
 pub const RESTORE_KEY_SECS: f64 = 0.1;
 /// Seconds one key holds one of a worker's slots in its copy run (HeadObject, then CopyObject
 /// of an object of a few MB).
 pub const COPY_KEY_SECS: f64 = 0.2;
+/// `follow --interval`'s default: the longest pause between two looks, seconds.
+pub const FOLLOW_INTERVAL_SECS: u64 = 30;
 
 /// What the default window is chosen from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,22 +56,46 @@ pub struct Sizing {
     /// Seconds until the job's restores are worth a first look (from the class and tier, or
     /// `--poll-interval`).
     pub poll_secs: u64,
+    /// Seconds between `follow`'s looks (`follow --interval`).
+    pub interval_secs: u64,
 }
 
 impl Sizing {
     /// Seconds one lot holds a slot of the window, over its restore and copy runs.
     pub fn slot_secs(&self) -> f64 {
+        let runs = if self.one_task() { 1.0 } else { 2.0 };
+        self.task_secs() + runs * self.interval_secs as f64 / 2.0
+    }
+
+    /// Seconds of Fargate one lot is billed, over its restore and copy runs (its slot less the
+    /// wait for `follow`'s next look once its worker left).
+    pub fn task_secs(&self) -> f64 {
         let keys = self.keys_per_lot();
         let in_flight = self.concurrency.max(1) as f64;
-        let restore = keys * RESTORE_KEY_SECS / in_flight;
         let copy = keys * COPY_KEY_SECS / in_flight;
-        if self.poll_secs <= self.max_wait_secs {
+        let start = START_SECS + WORKER_START_SECS;
+        if self.one_task() {
             // one task: restores, waits for them, copies
-            START_SECS + restore + self.poll_secs as f64 + copy
+            start + self.restore_secs() + self.poll_secs as f64 + copy
         } else {
             // a restore task, and a copy task once the restores are due
-            2.0 * START_SECS + restore + copy
+            2.0 * start + self.restore_secs() + copy
         }
+    }
+
+    /// Seconds a lot's restore requests take at its share: one look's worth of lots share the
+    /// rate, so about one interval (the lot's keys at the whole rate when the rate starts less
+    /// than a lot a look), and never less than one worker needs for them.
+    pub fn restore_secs(&self) -> f64 {
+        let keys = self.keys_per_lot();
+        let by_worker = keys * RESTORE_KEY_SECS / self.concurrency.max(1) as f64;
+        let at_rate = keys / self.restore_rate.max(f64::MIN_POSITIVE);
+        by_worker.max(at_rate).max(self.interval_secs as f64)
+    }
+
+    /// Whether one task restores and copies (the restores come back within `--max-wait`).
+    fn one_task(&self) -> bool {
+        self.poll_secs <= self.max_wait_secs
     }
 
     /// Lots per second the restore rate starts.
@@ -84,7 +122,7 @@ mod tests {
     use super::*;
 
     /// 100M keys in 20,000 lots at the account's 1,000 restores/s, GLACIER Bulk (first look
-    /// after 5 h), the default 64 keys in flight and 600 s of `--max-wait`.
+    /// after 12 h), the default 64 keys in flight, 600 s of `--max-wait` and looks every 30 s.
     fn hundred_million() -> Sizing {
         Sizing {
             restore_rate: 1000.0,
@@ -92,36 +130,49 @@ mod tests {
             keys_total: 100_000_000,
             concurrency: 64,
             max_wait_secs: 600,
-            poll_secs: 5 * 3600,
+            poll_secs: 12 * 3600,
+            interval_secs: 30,
         }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
     }
 
     #[test]
     fn the_100m_key_window() {
         let s = hundred_million();
         assert_eq!(s.keys_per_lot(), 5000.0);
-        assert!((s.lots_per_sec() - 0.2).abs() < 1e-9);
-        // 60 + 5000 x 0.1 / 64 + 60 + 5000 x 0.2 / 64 = 143.44 s
-        assert!((s.slot_secs() - 143.4375).abs() < 1e-9, "{}", s.slot_secs());
-        assert_eq!(s.default_window(), 29);
-        // every lot holds a slot that long: some 797 task-hours, against ~556,000 with every
-        // lot started at once
-        let task_hours = f64::from(s.lots) * s.slot_secs() / 3600.0;
-        assert!((task_hours - 796.875).abs() < 1e-6, "{task_hours}");
+        assert!(close(s.lots_per_sec(), 0.2));
+        // six lots a look share the rate: 5,000 keys at 1,000/6 a second
+        assert!(close(s.restore_secs(), 30.0), "{}", s.restore_secs());
+        // 2 x (60 + 5) + 30 + 5000 x 0.2 / 64 = 175.625 s of task, and half a look per run
+        assert!(close(s.task_secs(), 175.625), "{}", s.task_secs());
+        assert!(close(s.slot_secs(), 205.625), "{}", s.slot_secs());
+        assert_eq!(s.default_window(), 42); // 0.2 x 205.6 = 41.1
+                                            // some 976 task-hours, against ~556,000 with every lot started at once
+        let task_hours = f64::from(s.lots) * s.task_secs() / 3600.0;
+        assert!((task_hours - 975.694).abs() < 1e-3, "{task_hours}");
     }
 
     #[test]
-    fn the_window_follows_the_rate_and_the_wait() {
-        let mut s = hundred_million();
-        s.restore_rate = 100.0;
-        assert_eq!(s.default_window(), 3); // 0.02 x 143.4 = 2.9
-                                           // Expedited: the restores come back within --max-wait, one task waits and copies
+    fn the_window_follows_the_rate_the_looks_and_the_wait() {
+        let mut slow = hundred_million();
+        slow.restore_rate = 100.0;
+        // less than a lot a look: a lot's keys at the whole rate, 50 s
+        assert!(close(slow.restore_secs(), 50.0));
+        assert_eq!(slow.default_window(), 5); // 0.02 x (130 + 50 + 15.6 + 30) = 4.5
+        let mut rare = hundred_million();
+        rare.interval_secs = 120;
+        assert_eq!(rare.default_window(), 78); // 0.2 x (130 + 120 + 15.6 + 2 x 60) = 77.1
+        let mut fast = hundred_million();
+        fast.concurrency = 4; // one worker needs 125 s for its restores
+        assert!(close(fast.restore_secs(), 125.0));
+        // Expedited: the restores come back within --max-wait, one task waits and copies
         let mut e = hundred_million();
-        e.poll_secs = 60;
-        // 60 + 7.8 + 60 + 15.6 = 143.4 s, the same as two starts here
-        assert_eq!(e.default_window(), 29);
         e.poll_secs = 300;
-        assert_eq!(e.default_window(), 77); // 0.2 x (60 + 7.8 + 300 + 15.6) = 76.7
+        // 0.2 x (65 + 30 + 300 + 15.6 + 15) = 85.1
+        assert_eq!(e.default_window(), 86);
     }
 
     #[test]
@@ -133,6 +184,7 @@ mod tests {
             concurrency: 64,
             max_wait_secs: 600,
             poll_secs: 5 * 3600,
+            interval_secs: 30,
         };
         // 50 lots/s would want thousands of slots: never more than the lots
         assert_eq!(small.default_window(), 12);
@@ -141,6 +193,7 @@ mod tests {
             keys_total: 0,
             concurrency: 0,
             restore_rate: 0.0,
+            interval_secs: 0,
             ..small
         };
         assert_eq!(empty.default_window(), 1);

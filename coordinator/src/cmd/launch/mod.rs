@@ -32,6 +32,8 @@ use tracing::info;
 
 use super::{usage, Global};
 use crate::fleet::budget;
+use crate::fleet::pace::Pace;
+use crate::fleet::sizing::FOLLOW_INTERVAL_SECS;
 use crate::keylist::listing::{list_prefix, ListingFilter};
 use crate::keylist::source::read_list;
 use crate::keylist::KeyList;
@@ -80,7 +82,7 @@ pub async fn run(g: &Global, a: LaunchArgs, log_format: LogFormat) -> anyhow::Re
     preflight::preflight(aws, &table, &mut plan, a.acls).await?;
     phase.done(&planned);
 
-    let (spec, selection) = record_job(&display, aws, &table, &plan, &keys).await?;
+    let (spec, selection) = record_job(&display, aws, &table, &plan, &keys, a.restore_rate).await?;
     if let Some(region) = &spec.restore_budget {
         let at_once = starting_workers(&plan.settings, &selection);
         budget::register(&table, region, &spec.job_id, a.restore_rate, at_once).await?;
@@ -101,13 +103,15 @@ pub async fn run(g: &Global, a: LaunchArgs, log_format: LogFormat) -> anyhow::Re
 }
 
 /// Uploads the manifests and `job.json` and records the job (unless it is recorded already),
-/// then its lots; returns its spec and the lots this launch starts.
+/// then its lots; returns its spec and the lots this launch starts: on ECS within the window
+/// and at the pace of `restore_rate` (one `follow` look's worth, [`crate::fleet::pace`]).
 async fn record_job(
     display: &Display,
     aws: &Aws,
     table: &ProgressTable,
     plan: &plan::Plan,
     keys: &KeyList,
+    restore_rate: f64,
 ) -> anyhow::Result<(JobSpec, record::Selection)> {
     let phase = display.phase("upload manifests");
     let (spec, orders) = record::ensure_job(&aws.s3(), table, plan, keys).await?;
@@ -119,18 +123,27 @@ async fn record_job(
     // Local workers are bounded by the launcher's --parallel, which is the window there.
     if let (LaunchSettings::Ecs(_), Some(window)) = (&plan.settings, spec.max_tasks) {
         selection.keep_to(window);
+        selection.pace(first_batch(restore_rate, &spec, now_secs()));
     }
     info!(
         job = spec.job_id.as_str(),
-        "{} lots to launch, {} already launched or running, {} succeeded, {} left for a retry, {} waiting for a slot of the window",
+        "{} lots to launch, {} already launched or running, {} succeeded, {} left for a retry, {} waiting for a slot of the window, {} to start at the restore rate",
         selection.launch.len(),
         selection.active,
         selection.succeeded,
         selection.other,
-        selection.window_full
+        selection.window_full,
+        selection.paced
     );
     phase.done(&format!("{} lots recorded", spec.lots));
     Ok((spec, selection))
+}
+
+/// Lots `launch` starts at once: one `follow` look's worth at the job's restore rate
+/// ([`Pace`], `follow --interval`'s default); `follow` starts the others at that pace.
+fn first_batch(restore_rate: f64, spec: &JobSpec, now: i64) -> u32 {
+    let keys_per_lot = spec.keys_total as f64 / f64::from(spec.lots.max(1));
+    Pace::new(restore_rate, keys_per_lot, FOLLOW_INTERVAL_SECS as f64, now).allowed(now)
 }
 
 /// Workers restoring once this launch started its lots: those it starts and those already
@@ -187,7 +200,7 @@ async fn follow(g: &Global, job: &str) -> anyhow::Result<()> {
         super::follow::FollowArgs {
             job: job.to_owned(),
             lot_attempts: 3,
-            interval: 30,
+            interval: FOLLOW_INTERVAL_SECS,
             stale_after: DEFAULT_STALE_AFTER,
             once: false,
             ready_fraction: crate::readiness::DEFAULT_READY_FRACTION,

@@ -321,6 +321,7 @@ fn window(a: &LaunchArgs, settings: &LaunchSettings, lots: u32, keys_total: u64)
             concurrency: a.concurrency,
             max_wait_secs: a.max_wait,
             poll_secs: poll_delay("GLACIER", a.restore_tier, a.poll_interval).as_secs(),
+            interval_secs: crate::fleet::sizing::FOLLOW_INTERVAL_SECS,
         }
         .default_window()
     })
@@ -460,11 +461,12 @@ mod tests {
     fn the_window_is_asked_for_or_sized_from_the_restore_rate() {
         let p = plan_of(&ecs(&["--lots", "5", "--max-tasks", "2"]), 50).expect("plan");
         assert_eq!(p.spec.max_tasks, Some(2));
-        // the restore rate (1,000/s by default) is shared by the tasks of the window, not by every lot
+        // the restore rate is shared by the tasks of the window, not by every lot: the default
+        // 1,000/s over 2
         assert_eq!(p.spec.worker.restore_rate, 500.0);
-        // 100M keys at 1,000 restores/s: 29 tasks (see fleet::sizing)
+        // 100M keys at 1,000 restores/s: 42 tasks (see fleet::sizing)
         let p = plan_of(&ecs(&["--restore-rate", "1000"]), 100_000_000).expect("plan");
-        assert_eq!((p.spec.lots, p.spec.max_tasks), (20_000, Some(29)));
+        assert_eq!((p.spec.lots, p.spec.max_tasks), (20_000, Some(42)));
         assert!(Cli::try_parse_from(["launch", "--bucket", "b", "--max-tasks", "0"]).is_err());
     }
 

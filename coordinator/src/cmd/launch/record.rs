@@ -171,6 +171,8 @@ pub struct Selection {
     pub other: usize,
     /// PENDING lots left for `follow` because the window is full.
     pub window_full: usize,
+    /// Lots left PENDING for `follow` to start at the restore rate ([`crate::fleet::pace`]).
+    pub paced: usize,
 }
 
 impl Selection {
@@ -183,6 +185,16 @@ impl Selection {
         if self.launch.len() > free {
             self.window_full = self.launch.len() - free;
             self.launch.truncate(free);
+        }
+    }
+
+    /// Starts at most `first` lots (the pace's first look's worth, [`crate::fleet::pace`]); the
+    /// rest stay PENDING for `follow`, which starts them at the restore rate.
+    pub fn pace(&mut self, first: u32) {
+        let first = usize::try_from(first).unwrap_or(usize::MAX);
+        if self.launch.len() > first {
+            self.paced = self.launch.len() - first;
+            self.launch.truncate(first);
         }
     }
 }
@@ -226,6 +238,22 @@ mod tests {
 
     fn item(lot: u32, state: LotState, task: Option<&str>) -> LotItem {
         LotItemBuilder::new(lot, 3).state(state).task(task).build()
+    }
+
+    #[test]
+    fn the_first_batch_keeps_to_the_window_and_the_pace() {
+        let items: Vec<LotItem> = (0..10).map(|n| item(n, LotState::Pending, None)).collect();
+        let mut s = select(items, 1_000_000);
+        s.keep_to(8);
+        s.pace(3);
+        assert_eq!((s.launch.len(), s.window_full, s.paced), (3, 2, 5));
+        assert_eq!(
+            s.launch.iter().map(|l| l.lot).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        // a pace wider than what is left changes nothing
+        s.pace(10);
+        assert_eq!((s.launch.len(), s.paced), (3, 5));
     }
 
     #[test]

@@ -105,6 +105,14 @@ pub fn report_ecs(
             spec.job_id
         );
     }
+    if sel.paced > 0 {
+        push_line!(
+            o,
+            "{} lots wait PENDING to start at the restore rate (one `follow` look's worth at once): `coordinator follow {}` starts them",
+            sel.paced,
+            spec.job_id
+        );
+    }
     push_line!(
         o,
         "next: coordinator status {}{}",

@@ -16,8 +16,8 @@ use super::clock::{Clock, Event};
 use super::model::{Archive, AwsModel};
 use super::timeline::Timeline;
 use super::worker::{LotModel, Phase, Run, WorkerModel, EPSILON};
-use crate::due::Due;
 use crate::fleet::pace::Pace;
+use crate::fleet::pause::pause_secs;
 use crate::fleet::quota::QuotaWindow;
 use crate::fleet::window::{plan, Facts};
 use crate::liveness::Liveness;
@@ -59,17 +59,19 @@ pub struct SimJob {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Budget {
     /// thaw's restore budget ([`thaw_common::budget::Budget::worker_share`]): the job's part of
-    /// the account rate shared by its restoring lots as `follow` counted them at its last look
-    /// (the rule of [`crate::fleet::budget::restoring_lots`]: LAUNCHED lots, whose tasks are
-    /// still starting, and RUNNING lots with restores left to request); workers re-read their
-    /// share when they start and at their checkpoints.
+    /// the account rate shared by the workers sending restores as `follow` counted them at its
+    /// last look (the rule of [`crate::fleet::budget::restoring_lots`]: RUNNING lots with
+    /// restores left to request); a worker reads its share when it starts and at its
+    /// checkpoints, so one that started since the last look is not counted yet and the shares
+    /// may sum to more than the rate until the next look (S3 then serves the account's rate and
+    /// no more: see [`Sim::reshare`]).
     Shared,
-    /// Only the workers sending restore requests share the rate, re-shared at once as they come
-    /// and go.
-    Requesting,
-    /// Each worker gets `rate / window` when it starts, for its whole run (`launch` before the
-    /// restore budget: `rate / lots` on ECS).
-    Fixed,
+    /// What-if, the budget as first merged: lots whose tasks are still starting (LAUNCHED) count
+    /// as restoring too, and hold a share while they send nothing.
+    WhatIfStartingCounted,
+    /// What-if, thaw before the restore budget: each worker gets `rate / window` when it starts,
+    /// for its whole run (`launch` divided the rate by the lots on ECS).
+    WhatIfFixed,
 }
 
 /// The simulated job's id in its Region's budget.
@@ -221,37 +223,26 @@ impl<'a> Sim<'a> {
             max_retries: Some(self.job.max_attempts.saturating_sub(1)),
             only: None,
         });
-        let mut fresh = match &mut self.pace {
-            Some(p) => p.allowed(now as i64),
-            None => u32::MAX,
+        let window_full = verdict.window_full() > 0;
+        let launch = match &mut self.pace {
+            Some(p) => p.admit(verdict.launch, now as i64),
+            None => verdict.launch,
         };
-        for (item, due) in verdict.launch {
-            if due == Due::Pending {
-                if fresh == 0 {
-                    continue;
-                }
-                fresh -= 1;
-                if let Some(p) = &mut self.pace {
-                    p.started(1);
-                }
-            }
+        for (item, _) in launch {
             if !self.launch(item.lot as usize) {
                 let running = u32::try_from(self.live).unwrap_or(u32::MAX);
                 self.quota.refused(running, now as i64);
                 break;
             }
         }
-        if self.job.budget == Budget::Shared {
+        if self.job.budget != Budget::WhatIfFixed {
             self.count_restoring();
             self.reshare();
         }
-        let next_due = self
-            .waiting
-            .first()
-            .map(|&(t, _)| (t as f64 - now).max(1.0))
-            .unwrap_or(self.job.follow_interval);
-        let pause = next_due.clamp(1.0, self.job.follow_interval);
-        self.clock.at(now + pause, Event::Look);
+        let next_checks = self.waiting.iter().map(|&(t, _)| t);
+        let interval = self.job.follow_interval.max(1.0) as u64;
+        let pause = pause_secs(next_checks, now as i64, interval, window_full);
+        self.clock.at(now + pause as f64, Event::Look);
     }
 
     /// The lot items the window's plan can pick from at `now` with `window` slots: the WAITING
@@ -354,7 +345,11 @@ impl<'a> Sim<'a> {
     }
 
     /// Gives every requesting worker its share of the job's restore rate again, moving the end
-    /// of its pass.
+    /// of its pass. When the shares sum to more than the account's rate (workers that started
+    /// since `follow`'s last look read a share computed without them), S3 serves the account's
+    /// rate and no more: it answers the excess `503 SlowDown`, the workers' adaptive pacing
+    /// follows what it serves, and the model splits the account's rate in proportion to the
+    /// shares.
     fn reshare(&mut self) {
         let now = self.now();
         let cap = self.job.worker.restore_cap(self.model);
@@ -368,17 +363,23 @@ impl<'a> Sim<'a> {
             return;
         }
         let share = match self.job.budget {
-            Budget::Shared => self.budget_share(),
-            Budget::Requesting => self.job.restore_rate / requesting.len() as f64,
-            Budget::Fixed => self.job.restore_rate / f64::from(self.job.max_tasks.max(1)),
+            Budget::Shared | Budget::WhatIfStartingCounted => self.budget_share(),
+            Budget::WhatIfFixed => self.job.restore_rate / f64::from(self.job.max_tasks.max(1)),
         };
-        let mut total = 0.0;
+        let asked = share.min(cap);
+        let total = asked * requesting.len() as f64;
+        let served = if total > self.model.account_restore_rate {
+            self.model.account_restore_rate / total
+        } else {
+            1.0
+        };
+        self.t.max_shares = self.t.max_shares.max(total);
+        self.t.max_sent = self.t.max_sent.max(total * served);
         for r in requesting {
             let Phase::Requesting { since, pace, left } = self.runs[r].phase else {
                 continue;
             };
-            let new_pace = share.min(cap);
-            total += new_pace;
+            let new_pace = asked * served;
             if new_pace == pace {
                 continue;
             }
@@ -397,7 +398,6 @@ impl<'a> Sim<'a> {
             self.clock
                 .at(now + left / new_pace, Event::PassEnd { run: r, generation });
         }
-        self.t.max_shares = self.t.max_shares.max(total);
     }
 
     /// Run `run` sent `keys` restore requests (each after a HEAD) from `since` until now.
@@ -432,15 +432,18 @@ impl<'a> Sim<'a> {
             .unwrap_or(self.job.restore_rate)
     }
 
-    /// `follow` counts the job's restoring lots (tasks starting, and workers with restores left
-    /// to request) and writes the count to the budget.
+    /// `follow` counts the job's restoring lots as [`crate::fleet::budget::restoring_lots`] does
+    /// (workers with restores left to request; in the what-if of the first budget, tasks
+    /// starting with restores to request too) and writes the count to the budget.
     fn count_restoring(&mut self) {
+        let archive = self.job.worker.archive;
+        let starting_counted = self.job.budget == Budget::WhatIfStartingCounted;
         let n = self
             .active
             .iter()
             .map(|&r| &self.runs[r])
             .filter(|r| match r.phase {
-                Phase::Starting => self.lots[r.lot].to_request(self.job.worker.archive) > 0.0,
+                Phase::Starting => starting_counted && self.lots[r.lot].to_request(archive) > 0.0,
                 Phase::Requesting { .. } => true,
                 _ => false,
             })
@@ -639,7 +642,17 @@ mod tests {
     fn check(job: &SimJob, t: &Timeline) {
         let n = u64::from(job.max_tasks);
         assert!(t.max_live <= n, "{} live in a window of {n}", t.max_live);
-        assert!(t.max_shares <= job.restore_rate + 1e-9, "{t:?}");
+        // S3 serves no more than the account's rate, whatever the shares sum to
+        assert!(
+            t.max_sent <= AwsModel::default().account_restore_rate + 1e-6,
+            "{t:?}"
+        );
+        // the shares themselves: the job's rate, plus at most a full share for each worker that
+        // started since the last look (at most the window)
+        assert!(
+            t.max_shares <= job.restore_rate * f64::from(job.max_tasks.max(1)) + 1e-6,
+            "{t:?}"
+        );
         assert_eq!(t.expired_uncopied, 0.0, "{t:?}");
         assert_eq!(t.copied_twice, 0.0, "{t:?}");
         assert!((t.copied - job.keys as f64).abs() < 1e-6, "{t:?}");
@@ -657,9 +670,10 @@ mod tests {
             ] {
                 for (window, budget) in [
                     (3, Budget::Shared),
-                    (2, Budget::Requesting),
-                    (1, Budget::Fixed),
-                    (12, Budget::Fixed),
+                    (12, Budget::Shared),
+                    (2, Budget::WhatIfStartingCounted),
+                    (1, Budget::WhatIfFixed),
+                    (12, Budget::WhatIfFixed),
                 ] {
                     let job = SimJob {
                         budget,
@@ -711,9 +725,9 @@ mod tests {
     #[test]
     fn lots_paced_at_the_restore_rate_keep_it_busy() {
         let m = AwsModel::default();
-        let paced = simulate(&million(Budget::Requesting, true, 45), &m).expect("paced");
-        let unpaced = simulate(&million(Budget::Requesting, false, 45), &m).expect("unpaced");
-        check(&million(Budget::Requesting, true, 45), &paced);
+        let paced = simulate(&million(Budget::Shared, true, 45), &m).expect("paced");
+        let unpaced = simulate(&million(Budget::Shared, false, 45), &m).expect("unpaced");
+        check(&million(Budget::Shared, true, 45), &paced);
         assert!(paced.restore_utilization > 0.9, "{paced:?}");
         assert!(
             unpaced.restore_utilization < paced.restore_utilization,
@@ -724,7 +738,7 @@ mod tests {
     #[test]
     fn the_first_look_at_the_end_of_the_restore_time_copies_each_lot_in_one_run() {
         let m = AwsModel::default();
-        let job = million(Budget::Requesting, true, 45);
+        let job = million(Budget::Shared, true, 45);
         let t = simulate(&job, &m).expect("12 h");
         assert_eq!((t.lots, t.launches), (200, 400), "{t:?}");
         let mut early = job.clone();

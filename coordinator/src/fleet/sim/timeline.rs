@@ -55,6 +55,9 @@ pub struct Timeline {
     /// Checked on the way: the most restore requests per second the running workers were
     /// allowed at once (sum of their shares).
     pub max_shares: f64,
+    /// Checked on the way: the most restore requests per second the workers sent at once (what
+    /// S3 served of their shares: at most the account's rate).
+    pub max_sent: f64,
     /// Checked on the way: restored keys copied after their restored copy expired.
     pub expired_uncopied: f64,
     /// Checked on the way: keys copied more than once (a lot copied past its size).
@@ -136,8 +139,8 @@ impl Timeline {
         );
         let _ = writeln!(
             s,
-            "checks:         at most {} lots live (window {}), at most {:.0} restores/s shared (rate {:.0}/s), {:.0} keys expired uncopied, {:.0} copied twice",
-            self.max_live, self.window, self.max_shares, self.restore_rate, self.expired_uncopied, self.copied_twice
+            "checks:         at most {} lots live (window {}), shares summing to at most {:.0} restores/s (rate {:.0}/s), at most {:.0}/s sent, {:.0} keys expired uncopied, {:.0} copied twice",
+            self.max_live, self.window, self.max_shares, self.restore_rate, self.max_sent, self.expired_uncopied, self.copied_twice
         );
         s
     }
