@@ -13,7 +13,7 @@ use thaw_common::keys::KeyReader;
 use thaw_common::keystate::{parse_restore_header, RestoreStatus};
 use thaw_common::plan::KeyOrder;
 use thaw_common::progress::{now_secs, LookBy, LotItem, ProgressError, ProgressTable, ReadyLook};
-use thaw_common::restore_listing::{look, Listed};
+use thaw_common::restore_listing::{look, page_budget, Archive, Listed};
 use thaw_common::spec::JobSpec;
 use tracing::{info, warn};
 
@@ -127,7 +127,8 @@ pub async fn look_at(
     let payer = spec.request_payer.then_some(RequestPayer::Requester);
     if lot.key_order == KeyOrder::Sorted && waiting.iter().all(|(_, v)| v.is_none()) {
         let names: Vec<&str> = waiting.iter().map(|(k, _)| k.as_str()).collect();
-        let l = look(s3, &spec.bucket, payer, &names, || async {})
+        let budget = page_budget(names.len());
+        let l = look(s3, &spec.bucket, payer, &names, budget, || async {})
             .await
             .with_context(|| format!("listing the restores of lot {}", lot.lot))?;
         return Ok(Looked {
@@ -160,6 +161,9 @@ fn seen_of(listed: impl Iterator<Item = Listed>) -> Seen {
         first_expiry: None,
     };
     for l in listed {
+        if l == Listed::NotLooked {
+            continue;
+        }
         seen.looked += 1;
         match l {
             Listed::InProgress { deep } => seen.deep |= deep,
@@ -170,6 +174,7 @@ fn seen_of(listed: impl Iterator<Item = Listed>) -> Seen {
                 }
             }
             Listed::NoRestore | Listed::Absent => seen.ready += 1,
+            Listed::NotLooked => {}
         }
     }
     seen
@@ -201,9 +206,14 @@ async fn head_restore(
             return Err(anyhow!(err).context(format!("looking at s3://{bucket}/{key}")));
         }
     };
-    let class = out.storage_class().map(|c| c.as_str());
+    let archive = Archive::of(
+        out.storage_class().map(|c| c.as_str()),
+        out.archive_status().map(|a| a.as_str()),
+    );
     Ok(match parse_restore_header(out.restore()) {
-        RestoreStatus::InProgress => Listed::of(class, Some(true), None),
+        RestoreStatus::InProgress => Listed::InProgress {
+            deep: archive == Archive::Deep,
+        },
         RestoreStatus::Restored => Listed::Restored { expires_at: None },
         RestoreStatus::None => Listed::NoRestore,
     })
@@ -262,6 +272,7 @@ mod tests {
                 Listed::Restored { expires_at: None },
                 Listed::NoRestore,
                 Listed::Absent,
+                Listed::NotLooked,
             ]
             .into_iter(),
         );
