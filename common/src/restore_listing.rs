@@ -369,7 +369,10 @@ mod tests {
     fn an_empty_truncated_page_is_followed_by_its_token() {
         let mut c = Cursor::default();
         c.advance(Some("a/1"), true, Some("t0"));
-        assert_eq!((c.after.as_deref(), c.token.as_deref()), (Some("a/1"), None));
+        assert_eq!(
+            (c.after.as_deref(), c.token.as_deref()),
+            (Some("a/1"), None)
+        );
         // S3 scanning past delete markers: no key, truncated, a token. The next page follows
         // the token; where the listing was is kept.
         c.advance(None, true, Some("t1"));
@@ -378,7 +381,10 @@ mod tests {
         assert!(!c.stuck);
         // a page with keys: back to starting after its last key
         c.advance(Some("a/9"), true, Some("t2"));
-        assert_eq!((c.after.as_deref(), c.token.as_deref()), (Some("a/9"), None));
+        assert_eq!(
+            (c.after.as_deref(), c.token.as_deref()),
+            (Some("a/9"), None)
+        );
         // no key, truncated, no token: no way on
         c.advance(None, true, None);
         assert!(c.stuck);

@@ -78,9 +78,11 @@ async fn worth_it(
     let now = now_secs();
     let facts = Facts {
         now,
-        requested_at: lot.checkpoint.restore_requested_at,
+        first_requested_at: lot.checkpoint.restore_requested_at,
+        last_requested_at: lot.checkpoint.restore_last_requested_at,
         restore_days: spec.restore_days,
         tier: spec.restore_tier,
+        fell_back: lot.counters.tier_fallbacks > 0,
         poll_interval: spec.worker.poll_interval_secs,
         ready_fraction,
     };
@@ -146,22 +148,26 @@ pub async fn look_at(
         .collect::<Vec<_>>()
         .await;
     let heads = heads.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let mut seen = seen_of(heads.into_iter());
+    seen.every_key = step == 1;
     Ok(Looked {
-        seen: seen_of(heads.into_iter()),
+        seen,
         by: LookBy::HeadSample,
     })
 }
 
-/// What a look saw, from what it saw of each key.
+/// What a look saw, from what it saw of each key (the keys not looked at left out).
 fn seen_of(listed: impl Iterator<Item = Listed>) -> Seen {
     let mut seen = Seen {
         looked: 0,
         ready: 0,
+        every_key: true,
         deep: false,
         first_expiry: None,
     };
     for l in listed {
         if l == Listed::NotLooked {
+            seen.every_key = false;
             continue;
         }
         seen.looked += 1;
@@ -281,6 +287,7 @@ mod tests {
             Seen {
                 looked: 7,
                 ready: 5,
+                every_key: false,
                 deep: true,
                 first_expiry: Some(5),
             }

@@ -340,7 +340,11 @@ async fn a_worker_listing_goes_past_empty_truncated_pages() {
     assert_eq!(moto.bucket_counts(&bucket).get(LIST), 6);
     for (key, n) in per_key(moto, &bucket, &keys) {
         // every key reached by the listings: no polling HEAD
-        assert_eq!((n.get(HEAD), n.get("s3:CopyObject")), (2, 1), "{key}: {n:?}");
+        assert_eq!(
+            (n.get(HEAD), n.get("s3:CopyObject")),
+            (2, 1),
+            "{key}: {n:?}"
+        );
     }
 }
 
@@ -361,7 +365,10 @@ async fn follow_looks_past_empty_truncated_pages() {
     let lists_before = moto.bucket_counts(&bucket).get(LIST);
     let err = follow_once(moto, &table, &job);
     let after = lot0(&pt, &job).await;
-    assert_eq!(after.attempt, waiting.attempt, "no worker was started: {err}");
+    assert_eq!(
+        after.attempt, waiting.attempt,
+        "no worker was started: {err}"
+    );
     let look = after.ready_look.expect("the look is recorded");
     assert_eq!((look.done, look.looked), (0, 30), "{look:?}");
     assert_eq!(moto.bucket_counts(&bucket).get(LIST) - lists_before, 2);
