@@ -372,6 +372,18 @@ async fn follow_looks_past_empty_truncated_pages() {
     let look = after.ready_look.expect("the look is recorded");
     assert_eq!((look.done, look.looked), (0, 30), "{look:?}");
     assert_eq!(moto.bucket_counts(&bucket).get(LIST) - lists_before, 2);
+    // the look's requests are added to the lot's: two pages, one manifest read
+    let req = |l: &LotItem, op: &str| l.checkpoint.requests.get(op).copied().unwrap_or(0);
+    assert_eq!(
+        req(&after, "s3_list"),
+        req(&waiting, "s3_list") + 2,
+        "{after:?}"
+    );
+    assert_eq!(
+        req(&after, "s3_get"),
+        req(&waiting, "s3_get") + 1,
+        "{after:?}"
+    );
 
     moto.configure(r#"{"restore_heads": 0}"#);
     until_due(&pt, &job).await;
