@@ -391,3 +391,33 @@ async fn follow_looks_past_empty_truncated_pages() {
     let done = until_state(&pt, &job, LotState::Succeeded, waiting.attempt + 1).await;
     assert_eq!(done.counters.copied, 30, "{err}");
 }
+
+/// Listings ask for URL-encoded keys and decode them: keys with spaces and `+` are matched to
+/// the lot's keys, so none of them needs a polling HEAD.
+#[tokio::test(flavor = "multi_thread")]
+async fn listed_keys_with_spaces_and_plus_signs_are_matched() {
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    moto.configure(r#"{"restore_heads": 2}"#);
+    let bucket = unique("lencoded");
+    create_bucket(&c, &bucket).await;
+    let keys: Vec<String> = (0..20).map(|i| format!("k/{i:03} a+b c%41")).collect();
+    let objects = keys
+        .iter()
+        .map(|k| (k.clone(), "GLACIER", k.as_bytes().to_vec()))
+        .collect();
+    put_many(&c, &bucket, objects).await;
+    let (_, job, pt) = one_lot_job(moto, &c, &bucket, &keys, &[]).await;
+
+    let item = lot0(&pt, &job).await;
+    assert_eq!(item.state, LotState::Succeeded, "{item:?}");
+    assert_eq!(item.key_order, thaw_common::plan::KeyOrder::Sorted);
+    assert_eq!(moto.bucket_counts(&bucket).get(LIST), 3);
+    for (key, n) in per_key(moto, &bucket, &keys) {
+        assert_eq!(
+            (n.get(HEAD), n.get("s3:CopyObject")),
+            (2, 1),
+            "{key}: {n:?}"
+        );
+    }
+}
