@@ -107,6 +107,7 @@ CONFIG = {
     "ecs_throttle_rate": 0.0,
     "ecs_capacity_failure_rate": 0.0,
     "restore_heads": 0,
+    "list_empty_first": False,
 }
 CONFIG.update(emulator_launch.DEFAULTS)
 STATS: Counter = Counter()
@@ -652,7 +653,9 @@ DDB_WRITES = ("UpdateItem", "PutItem", "DeleteItem", "BatchWriteItem", "Transact
 DDB_WRITE_LOCK = threading.Lock()
 
 
-emulator_listing.install(_restore_in_progress, _count_restore_look, lambda names, bucket: _count(names, bucket))
+emulator_listing.install(
+    _restore_in_progress, _count_restore_look, lambda names, bucket: _count(names, bucket), CONFIG
+)
 
 
 def wrap(app):

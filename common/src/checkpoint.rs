@@ -170,6 +170,9 @@ pub struct LotCheckpoint {
     /// When this lot last sent restore requests (epoch seconds): requests are not repeated while
     /// the restored copies are still valid.
     pub restore_requested_at: Option<i64>,
+    /// When this lot last had a restore request accepted (epoch seconds): `follow` counts the
+    /// longest a restore takes from then.
+    pub restore_last_requested_at: Option<i64>,
     /// AWS requests made for this lot by operation, summed over all its runs (for the report).
     pub requests: BTreeMap<String, u64>,
     /// Skipped keys the job left where they are (`--min-size`, `--min-age`), by reason (stored
@@ -190,6 +193,7 @@ impl LotCheckpoint {
                 ..Counters::default()
             },
             restore_requested_at: None,
+            restore_last_requested_at: None,
             requests: BTreeMap::new(),
             left_out: BTreeMap::new(),
         }

@@ -21,6 +21,7 @@ pub mod logging;
 pub mod plan;
 pub mod progress;
 pub mod proof_record;
+pub mod recheck;
 pub mod restore_listing;
 pub mod sample;
 pub mod spec;

@@ -2,7 +2,10 @@
 //! for up to 1,000 objects a page, whether each one's restore is still in progress and when its
 //! restored copy expires. Given waiting keys in S3's key order, [`look`] reads only the pages that
 //! hold them: each request starts just before the first key no page has covered yet, so runs of
-//! keys that are not waiting are skipped, never paged through.
+//! keys that are not waiting are skipped, never paged through. A truncated page that holds no
+//! key (S3 answers so while it scans past delete markers) is followed with its continuation
+//! token, and a look reads at most [`page_budget`] pages: the keys it did not reach are
+//! [`Listed::NotLooked`] (the worker HEADs them; `follow` leaves them out of its fraction).
 //!
 //! A listing shows the current version only, and says nothing an object's copy needs (its
 //! encryption, metadata, checksums): it only tells which keys are still being restored. Every
@@ -11,7 +14,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 
-use aws_sdk_s3::types::{OptionalObjectAttributes, RequestPayer};
+use aws_sdk_s3::types::{EncodingType, OptionalObjectAttributes, RequestPayer};
 
 use crate::aws::AwsError;
 
@@ -25,9 +28,9 @@ pub const LIST_PRICE_IN_HEADS: f64 = 12.5;
 /// What a listing says about one object's restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listed {
-    /// `IsRestoreInProgress` true: still being restored (`deep`: a DEEP_ARCHIVE object, slower).
+    /// `IsRestoreInProgress` true: still being restored (`deep`: [`Archive::Deep`], slower).
     InProgress {
-        /// Listed in class DEEP_ARCHIVE.
+        /// Its archive is [`Archive::Deep`].
         deep: bool,
     },
     /// Restored; its copy expires then (epoch seconds) when the listing says.
@@ -39,6 +42,50 @@ pub enum Listed {
     NoRestore,
     /// Not in the listing: deleted, or beyond what the lot's order let the pages cover.
     Absent,
+    /// Not reached: the look's page budget ran out first (or S3 gave no way on).
+    NotLooked,
+}
+
+/// How long an archived object's restore takes: the class `spec::poll_delay` and the restore
+/// bounds are keyed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Archive {
+    /// GLACIER (Flexible Retrieval), or Intelligent-Tiering's Archive Access tier.
+    Flexible,
+    /// DEEP_ARCHIVE, or Intelligent-Tiering's Deep Archive Access tier: slower.
+    Deep,
+}
+
+impl Archive {
+    /// The archive of an object in `class`, whose `x-amz-archive-status` is `archive_status`
+    /// when known. An INTELLIGENT_TIERING object whose tier is unknown (a listing does not
+    /// show it) counts as Deep Archive Access: a restore is waited on at the slower pace
+    /// rather than its copy expiring uncopied.
+    pub fn of(class: Option<&str>, archive_status: Option<&str>) -> Self {
+        match (class, archive_status) {
+            (Some("DEEP_ARCHIVE"), _) => Self::Deep,
+            (Some("INTELLIGENT_TIERING"), Some("ARCHIVE_ACCESS")) => Self::Flexible,
+            (Some("INTELLIGENT_TIERING"), _) => Self::Deep,
+            _ => Self::Flexible,
+        }
+    }
+
+    /// Deep when `deep`.
+    pub fn deep_if(deep: bool) -> Self {
+        if deep {
+            Self::Deep
+        } else {
+            Self::Flexible
+        }
+    }
+
+    /// The class name `spec::poll_delay` takes.
+    pub fn class(self) -> &'static str {
+        match self {
+            Self::Flexible => "GLACIER",
+            Self::Deep => "DEEP_ARCHIVE",
+        }
+    }
 }
 
 impl Listed {
@@ -46,7 +93,7 @@ impl Listed {
     pub fn of(class: Option<&str>, in_progress: Option<bool>, expires_at: Option<i64>) -> Self {
         match (in_progress, expires_at) {
             (Some(true), _) => Self::InProgress {
-                deep: class == Some("DEEP_ARCHIVE"),
+                deep: Archive::of(class, None) == Archive::Deep,
             },
             (Some(false), e) | (None, e @ Some(_)) => Self::Restored { expires_at: e },
             (None, None) => Self::NoRestore,
@@ -78,6 +125,70 @@ pub fn covered(keys: &[&str], last: Option<&str>, truncated: bool) -> usize {
     }
 }
 
+/// Pages a look at `waiting` keys reads at most: as many as cost what a HEAD of each would
+/// (a LIST is priced as 12.5 HEADs), at least one. Bounds a look whatever S3 answers (pages of
+/// delete markers, a lot sparse in its bucket).
+pub fn page_budget(waiting: usize) -> u64 {
+    ((waiting as f64 / LIST_PRICE_IN_HEADS).ceil() as u64).max(1)
+}
+
+/// Where the next page of a look starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// The last key a page held (the next page starts after it, or later).
+    pub after: Option<String>,
+    /// The continuation token of a truncated page that held no key: the next page follows it.
+    pub token: Option<String>,
+    /// S3 gave no way on (truncated, no key, no token): the look ends.
+    pub stuck: bool,
+}
+
+impl Cursor {
+    /// Moves past a page that held `last` as its last key (`truncated`, `token`: its
+    /// `IsTruncated` and `NextContinuationToken`). An empty truncated page keeps where the
+    /// listing was and follows its token, so the same page is never asked for again.
+    pub fn advance(&mut self, last: Option<&str>, truncated: bool, token: Option<&str>) {
+        match last {
+            Some(l) => {
+                self.after = Some(l.to_owned());
+                self.token = None;
+            }
+            None if truncated => match token {
+                Some(t) => self.token = Some(t.to_owned()),
+                None => self.stuck = true,
+            },
+            None => self.token = None,
+        }
+    }
+}
+
+/// A listed key as S3 sends it with `encoding-type=url` (percent-encoded, a space as `+`, as
+/// botocore's `unquote_plus` reads it), decoded; `None` when it does not decode to UTF-8.
+pub fn decode_key(raw: &str) -> Option<String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Whether looking at `waiting` keys that lie within `span` manifest positions (a sorted lot) by
 /// listing costs no more than a HEAD each (in dollars: a LIST request is priced as 12.5 HEADs).
 pub fn worth_listing(waiting: u64, span: u64) -> bool {
@@ -95,13 +206,15 @@ pub struct Lookup {
 }
 
 /// Looks at the restores of `keys` (sorted in S3's order, no duplicates) in `bucket` with
-/// ListObjectsV2 pages; `before_page` runs before every request (pacing, counting). An error
+/// ListObjectsV2 pages, at most `max_pages` of them ([`page_budget`]): the keys not reached are
+/// [`Listed::NotLooked`]. `before_page` runs before every request (pacing, counting). An error
 /// ends the look: the caller looks at the keys another way.
 pub async fn look<F, Fut>(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     payer: Option<RequestPayer>,
     keys: &[&str],
+    max_pages: u64,
     mut before_page: F,
 ) -> Result<Lookup, AwsError>
 where
@@ -110,37 +223,33 @@ where
 {
     let mut seen = Vec::with_capacity(keys.len());
     let mut pages = 0;
-    let mut cursor: Option<String> = None;
-    while seen.len() < keys.len() {
+    let mut cursor = Cursor::default();
+    while seen.len() < keys.len() && pages < max_pages && !cursor.stuck {
         let rest = &keys[seen.len()..];
         before_page().await;
         pages += 1;
-        let out = s3
+        let request = s3
             .list_objects_v2()
             .bucket(bucket)
-            .set_start_after(start_after(rest[0], cursor.as_deref()))
             .max_keys(PAGE_KEYS as i32)
+            .encoding_type(EncodingType::Url)
             .optional_object_attributes(OptionalObjectAttributes::RestoreStatus)
-            .set_request_payer(payer.clone())
+            .set_request_payer(payer.clone());
+        let request = match &cursor.token {
+            Some(t) => request.continuation_token(t),
+            None => request.set_start_after(start_after(rest[0], cursor.after.as_deref())),
+        };
+        let out = request
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("ListObjectsV2", &e))?;
-        let page: HashMap<&str, Listed> = out
+        let listed: Vec<(String, Listed)> = out
             .contents()
             .iter()
-            .filter_map(|o| {
-                let status = o.restore_status();
-                let listed = Listed::of(
-                    o.storage_class().map(|c| c.as_str()),
-                    status.and_then(|s| s.is_restore_in_progress()),
-                    status
-                        .and_then(|s| s.restore_expiry_date())
-                        .map(|d| d.secs()),
-                );
-                Some((o.key()?, listed))
-            })
+            .filter_map(|o| Some((decode_key(o.key()?)?, listed_of(o))))
             .collect();
-        let last = out.contents().last().and_then(|o| o.key());
+        let page: HashMap<&str, Listed> = listed.iter().map(|(k, l)| (k.as_str(), *l)).collect();
+        let last = listed.last().map(|(k, _)| k.as_str());
         let truncated = out.is_truncated().unwrap_or(false);
         let n = covered(rest, last, truncated);
         seen.extend(
@@ -148,9 +257,22 @@ where
                 .iter()
                 .map(|k| page.get(k).copied().unwrap_or(Listed::Absent)),
         );
-        cursor = last.map(str::to_owned);
+        cursor.advance(last, truncated, out.next_continuation_token());
     }
+    seen.resize(keys.len(), Listed::NotLooked);
     Ok(Lookup { seen, pages })
+}
+
+/// What a listed object's `RestoreStatus` says.
+fn listed_of(o: &aws_sdk_s3::types::Object) -> Listed {
+    let status = o.restore_status();
+    Listed::of(
+        o.storage_class().map(|c| c.as_str()),
+        status.and_then(|s| s.is_restore_in_progress()),
+        status
+            .and_then(|s| s.restore_expiry_date())
+            .map(|d| d.secs()),
+    )
 }
 
 #[cfg(test)]
@@ -180,6 +302,27 @@ mod tests {
             }
         );
         assert_eq!(Listed::of(Some("STANDARD"), None, None), Listed::NoRestore);
+        // a listing does not show Intelligent-Tiering's archive tier: the slower one
+        assert_eq!(
+            Listed::of(Some("INTELLIGENT_TIERING"), Some(true), None),
+            Listed::InProgress { deep: true }
+        );
+    }
+
+    #[test]
+    fn an_archive_is_deep_in_deep_archive_and_its_intelligent_tiering_tier() {
+        assert_eq!(Archive::of(Some("GLACIER"), None), Archive::Flexible);
+        assert_eq!(Archive::of(Some("DEEP_ARCHIVE"), None), Archive::Deep);
+        assert_eq!(
+            Archive::of(Some("INTELLIGENT_TIERING"), Some("DEEP_ARCHIVE_ACCESS")),
+            Archive::Deep
+        );
+        assert_eq!(
+            Archive::of(Some("INTELLIGENT_TIERING"), Some("ARCHIVE_ACCESS")),
+            Archive::Flexible
+        );
+        assert_eq!(Archive::Deep.class(), "DEEP_ARCHIVE");
+        assert_eq!(Archive::deep_if(false).class(), "GLACIER");
     }
 
     #[test]
@@ -220,5 +363,48 @@ mod tests {
         // 20 waiting keys spread over 5,000 positions: 5 pages cost more than 20 HEADs
         assert!(!worth_listing(20, 5000));
         assert!(!worth_listing(0, 0));
+    }
+
+    #[test]
+    fn an_empty_truncated_page_is_followed_by_its_token() {
+        let mut c = Cursor::default();
+        c.advance(Some("a/1"), true, Some("t0"));
+        assert_eq!(
+            (c.after.as_deref(), c.token.as_deref()),
+            (Some("a/1"), None)
+        );
+        // S3 scanning past delete markers: no key, truncated, a token. The next page follows
+        // the token; where the listing was is kept.
+        c.advance(None, true, Some("t1"));
+        assert_eq!(c.after.as_deref(), Some("a/1"));
+        assert_eq!(c.token.as_deref(), Some("t1"));
+        assert!(!c.stuck);
+        // a page with keys: back to starting after its last key
+        c.advance(Some("a/9"), true, Some("t2"));
+        assert_eq!(
+            (c.after.as_deref(), c.token.as_deref()),
+            (Some("a/9"), None)
+        );
+        // no key, truncated, no token: no way on
+        c.advance(None, true, None);
+        assert!(c.stuck);
+    }
+
+    #[test]
+    fn a_look_reads_no_more_pages_than_heads_would_cost() {
+        assert_eq!(page_budget(0), 1);
+        assert_eq!(page_budget(12), 1);
+        assert_eq!(page_budget(13), 2);
+        assert_eq!(page_budget(5000), 400);
+    }
+
+    #[test]
+    fn listed_keys_are_percent_decoded() {
+        assert_eq!(decode_key("a/b").as_deref(), Some("a/b"));
+        assert_eq!(decode_key("c%2B%2B").as_deref(), Some("c++"));
+        assert_eq!(decode_key("a+b%20c").as_deref(), Some("a b c"));
+        assert_eq!(decode_key("%C3%A9").as_deref(), Some("é"));
+        assert_eq!(decode_key("%41%").as_deref(), None);
+        assert_eq!(decode_key("%FF").as_deref(), None);
     }
 }

@@ -12,8 +12,10 @@ use thaw_common::aws::{Aws, AwsError};
 use thaw_common::keys::KeyReader;
 use thaw_common::keystate::{parse_restore_header, RestoreStatus};
 use thaw_common::plan::KeyOrder;
-use thaw_common::progress::{now_secs, LookBy, LotItem, ProgressError, ProgressTable, ReadyLook};
-use thaw_common::restore_listing::{look, Listed};
+use thaw_common::progress::{
+    now_secs, LookBy, LookRequests, LotItem, ProgressError, ProgressTable, ReadyLook,
+};
+use thaw_common::restore_listing::{look, page_budget, Archive, Listed};
 use thaw_common::spec::JobSpec;
 use tracing::{info, warn};
 
@@ -26,6 +28,9 @@ pub const SAMPLE: usize = 20;
 /// Lots looked at at once.
 const LOOKS: usize = 16;
 
+/// A lot due, and why.
+type DueLot = (LotItem, Due);
+
 /// A look at one lot: what it saw and how.
 #[derive(Debug, Clone, Copy)]
 pub struct Looked {
@@ -33,10 +38,13 @@ pub struct Looked {
     pub seen: Seen,
     /// How.
     pub by: LookBy,
+    /// The S3 requests it made.
+    pub requests: LookRequests,
 }
 
 /// The lots of `due` worth a task now: every one but the WAITING lots whose look says not yet;
-/// those get the look recorded and their next check moved later.
+/// those get the look recorded (its requests added to the lot's) and their next check moved
+/// later. The looks' requests are logged in one line.
 pub async fn worth_a_task(
     aws: &Aws,
     table: &ProgressTable,
@@ -46,41 +54,73 @@ pub async fn worth_a_task(
 ) -> Vec<(LotItem, Due)> {
     let s3 = aws.s3();
     let s3 = &s3;
-    futures::stream::iter(due)
+    let looked: Vec<(Option<DueLot>, Option<LookRequests>)> = futures::stream::iter(due)
         .map(|(lot, why)| async move {
             if why != Due::Waiting {
-                return Some((lot, why));
+                return (Some((lot, why)), None);
             }
-            let keep = worth_it(s3, table, spec, &lot, ready_fraction).await;
-            keep.then_some((lot, why))
+            let (keep, requests) = worth_it(s3, table, spec, &lot, ready_fraction).await;
+            (keep.then_some((lot, why)), requests)
         })
         .buffered(LOOKS)
-        .filter_map(futures::future::ready)
         .collect()
-        .await
+        .await;
+    let (looks, requests) = looked
+        .iter()
+        .filter_map(|(_, r)| *r)
+        .fold((0, LookRequests::default()), |(n, sum), r| {
+            (n + 1, sum.plus(r))
+        });
+    if looks > 0 {
+        info!(
+            looks,
+            list = requests.list,
+            head = requests.head,
+            get = requests.get,
+            "readiness looks: S3 requests"
+        );
+    }
+    looked.into_iter().filter_map(|(l, _)| l).collect()
 }
 
-/// Whether WAITING lot `lot` is worth a task now (when not, its look is recorded).
+/// Whether WAITING lot `lot` is worth a task now (when not, its look is recorded), and the
+/// requests of the look (none known when it failed).
 async fn worth_it(
     s3: &aws_sdk_s3::Client,
     table: &ProgressTable,
     spec: &JobSpec,
     lot: &LotItem,
     ready_fraction: f64,
-) -> bool {
+) -> (bool, Option<LookRequests>) {
     let looked = match look_at(s3, spec, lot).await {
         Ok(l) => l,
         Err(e) => {
             warn!(lot = lot.lot, "{e:#}; launching the lot without a look");
-            return true;
+            return (true, None);
         }
     };
+    (
+        decide(table, spec, lot, &looked, ready_fraction).await,
+        Some(looked.requests),
+    )
+}
+
+/// The verdict on a looked-at lot; a lot deferred gets the look recorded.
+async fn decide(
+    table: &ProgressTable,
+    spec: &JobSpec,
+    lot: &LotItem,
+    looked: &Looked,
+    ready_fraction: f64,
+) -> bool {
     let now = now_secs();
     let facts = Facts {
         now,
-        requested_at: lot.checkpoint.restore_requested_at,
+        first_requested_at: lot.checkpoint.restore_requested_at,
+        last_requested_at: lot.checkpoint.restore_last_requested_at,
         restore_days: spec.restore_days,
         tier: spec.restore_tier,
+        fell_back: lot.counters.tier_fallbacks > 0,
         poll_interval: spec.worker.poll_interval_secs,
         ready_fraction,
     };
@@ -89,7 +129,10 @@ async fn worth_it(
         looked: looked.seen.looked,
         by: looked.by,
         at: now,
+        attempt: lot.attempt,
     };
+    // the lot's request totals are a map its worker runs write: added to when it exists
+    let requests = (!lot.checkpoint.requests.is_empty()).then_some(looked.requests);
     match verdict(&looked.seen, &facts) {
         Verdict::Launch(why) => {
             info!(lot = lot.lot, ready = looked.seen.ready, looked = looked.seen.looked, why = ?why, "restores looked at: worth a task");
@@ -104,7 +147,7 @@ async fn worth_it(
                 "restores looked at: not worth a task yet"
             );
             match table
-                .defer_waiting(&spec.job_id, lot.lot, lot.attempt, next, record)
+                .defer_waiting(&spec.job_id, lot.lot, lot.attempt, next, record, requests)
                 .await
             {
                 Ok(()) | Err(ProgressError::Fenced { .. }) => false,
@@ -127,16 +170,27 @@ pub async fn look_at(
     let payer = spec.request_payer.then_some(RequestPayer::Requester);
     if lot.key_order == KeyOrder::Sorted && waiting.iter().all(|(_, v)| v.is_none()) {
         let names: Vec<&str> = waiting.iter().map(|(k, _)| k.as_str()).collect();
-        let l = look(s3, &spec.bucket, payer, &names, || async {})
+        let budget = page_budget(names.len());
+        let l = look(s3, &spec.bucket, payer, &names, budget, || async {})
             .await
             .with_context(|| format!("listing the restores of lot {}", lot.lot))?;
         return Ok(Looked {
             seen: seen_of(l.seen.iter().copied()),
             by: LookBy::List,
+            requests: LookRequests {
+                list: l.pages,
+                get: 1,
+                ..LookRequests::default()
+            },
         });
     }
     let step = waiting.len().div_ceil(SAMPLE).max(1);
     let sample: Vec<&(String, Option<String>)> = waiting.iter().step_by(step).collect();
+    let requests = LookRequests {
+        head: sample.len() as u64,
+        get: 1,
+        ..LookRequests::default()
+    };
     let heads = futures::stream::iter(sample)
         .map(|(key, version)| {
             head_restore(s3, &spec.bucket, key, version.as_deref(), payer.clone())
@@ -145,21 +199,29 @@ pub async fn look_at(
         .collect::<Vec<_>>()
         .await;
     let heads = heads.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let mut seen = seen_of(heads.into_iter());
+    seen.every_key = step == 1;
     Ok(Looked {
-        seen: seen_of(heads.into_iter()),
+        seen,
         by: LookBy::HeadSample,
+        requests,
     })
 }
 
-/// What a look saw, from what it saw of each key.
+/// What a look saw, from what it saw of each key (the keys not looked at left out).
 fn seen_of(listed: impl Iterator<Item = Listed>) -> Seen {
     let mut seen = Seen {
         looked: 0,
         ready: 0,
+        every_key: true,
         deep: false,
         first_expiry: None,
     };
     for l in listed {
+        if l == Listed::NotLooked {
+            seen.every_key = false;
+            continue;
+        }
         seen.looked += 1;
         match l {
             Listed::InProgress { deep } => seen.deep |= deep,
@@ -170,6 +232,7 @@ fn seen_of(listed: impl Iterator<Item = Listed>) -> Seen {
                 }
             }
             Listed::NoRestore | Listed::Absent => seen.ready += 1,
+            Listed::NotLooked => {}
         }
     }
     seen
@@ -201,9 +264,14 @@ async fn head_restore(
             return Err(anyhow!(err).context(format!("looking at s3://{bucket}/{key}")));
         }
     };
-    let class = out.storage_class().map(|c| c.as_str());
+    let archive = Archive::of(
+        out.storage_class().map(|c| c.as_str()),
+        out.archive_status().map(|a| a.as_str()),
+    );
     Ok(match parse_restore_header(out.restore()) {
-        RestoreStatus::InProgress => Listed::of(class, Some(true), None),
+        RestoreStatus::InProgress => Listed::InProgress {
+            deep: archive == Archive::Deep,
+        },
         RestoreStatus::Restored => Listed::Restored { expires_at: None },
         RestoreStatus::None => Listed::NoRestore,
     })
@@ -262,6 +330,7 @@ mod tests {
                 Listed::Restored { expires_at: None },
                 Listed::NoRestore,
                 Listed::Absent,
+                Listed::NotLooked,
             ]
             .into_iter(),
         );
@@ -270,6 +339,7 @@ mod tests {
             Seen {
                 looked: 7,
                 ready: 5,
+                every_key: false,
                 deep: true,
                 first_expiry: Some(5),
             }

@@ -319,3 +319,105 @@ async fn listing_cuts_the_requests_per_archived_key() {
     );
     assert!(list < head, "{list} vs {head}");
 }
+
+/// S3 scanning past delete markers answers a truncated page that holds no key: the worker's
+/// listing follows its continuation token (it never asks the same page again) and still reaches
+/// every waiting key, two pages a look.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_listing_goes_past_empty_truncated_pages() {
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    moto.configure(r#"{"restore_heads": 2, "list_empty_first": true}"#);
+    let bucket = unique("lempty");
+    let keys = archived(&c, &bucket, 40).await;
+    let (_, job, pt) = one_lot_job(moto, &c, &bucket, &keys, &[]).await;
+
+    let item = lot0(&pt, &job).await;
+    assert_eq!(item.state, LotState::Succeeded, "{item:?}");
+    assert_eq!(item.counters.copied, 40);
+    // three looks (two find the restores running, one done), each an empty page and the page
+    // its token leads to
+    assert_eq!(moto.bucket_counts(&bucket).get(LIST), 6);
+    for (key, n) in per_key(moto, &bucket, &keys) {
+        // every key reached by the listings: no polling HEAD
+        assert_eq!(
+            (n.get(HEAD), n.get("s3:CopyObject")),
+            (2, 1),
+            "{key}: {n:?}"
+        );
+    }
+}
+
+/// `follow`'s look goes past an empty truncated page too, sees every waiting key, and the lot
+/// finishes once its restores are done.
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_looks_past_empty_truncated_pages() {
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    moto.configure(r#"{"restore_heads": 1000, "list_empty_first": true}"#);
+    let bucket = unique("lfempty");
+    let keys = archived(&c, &bucket, 30).await;
+    let (table, job, pt) = one_lot_job(moto, &c, &bucket, &keys, &["--max-wait", "1"]).await;
+    let waiting = lot0(&pt, &job).await;
+    assert_eq!(waiting.state, LotState::Waiting, "{waiting:?}");
+    until_due(&pt, &job).await;
+
+    let lists_before = moto.bucket_counts(&bucket).get(LIST);
+    let err = follow_once(moto, &table, &job);
+    let after = lot0(&pt, &job).await;
+    assert_eq!(
+        after.attempt, waiting.attempt,
+        "no worker was started: {err}"
+    );
+    let look = after.ready_look.expect("the look is recorded");
+    assert_eq!((look.done, look.looked), (0, 30), "{look:?}");
+    assert_eq!(moto.bucket_counts(&bucket).get(LIST) - lists_before, 2);
+    // the look's requests are added to the lot's: two pages, one manifest read
+    let req = |l: &LotItem, op: &str| l.checkpoint.requests.get(op).copied().unwrap_or(0);
+    assert_eq!(
+        req(&after, "s3_list"),
+        req(&waiting, "s3_list") + 2,
+        "{after:?}"
+    );
+    assert_eq!(
+        req(&after, "s3_get"),
+        req(&waiting, "s3_get") + 1,
+        "{after:?}"
+    );
+
+    moto.configure(r#"{"restore_heads": 0}"#);
+    until_due(&pt, &job).await;
+    let err = follow_once(moto, &table, &job);
+    let done = until_state(&pt, &job, LotState::Succeeded, waiting.attempt + 1).await;
+    assert_eq!(done.counters.copied, 30, "{err}");
+}
+
+/// Listings ask for URL-encoded keys and decode them: keys with spaces and `+` are matched to
+/// the lot's keys, so none of them needs a polling HEAD.
+#[tokio::test(flavor = "multi_thread")]
+async fn listed_keys_with_spaces_and_plus_signs_are_matched() {
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    moto.configure(r#"{"restore_heads": 2}"#);
+    let bucket = unique("lencoded");
+    create_bucket(&c, &bucket).await;
+    let keys: Vec<String> = (0..20).map(|i| format!("k/{i:03} a+b c%41")).collect();
+    let objects = keys
+        .iter()
+        .map(|k| (k.clone(), "GLACIER", k.as_bytes().to_vec()))
+        .collect();
+    put_many(&c, &bucket, objects).await;
+    let (_, job, pt) = one_lot_job(moto, &c, &bucket, &keys, &[]).await;
+
+    let item = lot0(&pt, &job).await;
+    assert_eq!(item.state, LotState::Succeeded, "{item:?}");
+    assert_eq!(item.key_order, thaw_common::plan::KeyOrder::Sorted);
+    assert_eq!(moto.bucket_counts(&bucket).get(LIST), 3);
+    for (key, n) in per_key(moto, &bucket, &keys) {
+        assert_eq!(
+            (n.get(HEAD), n.get("s3:CopyObject")),
+            (2, 1),
+            "{key}: {n:?}"
+        );
+    }
+}

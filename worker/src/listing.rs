@@ -7,7 +7,7 @@
 
 use thaw_common::bitmap::Bitmap;
 use thaw_common::plan::KeyOrder;
-use thaw_common::restore_listing::{look, worth_listing, Listed};
+use thaw_common::restore_listing::{look, page_budget, worth_listing, Listed};
 
 use crate::manifest::Manifest;
 use crate::metrics::Metrics;
@@ -22,8 +22,8 @@ pub struct Restoring {
     pub deep: bool,
 }
 
-/// Of the keys `due` for a look, those a listing shows still being restored. None when the lot
-/// is not sorted, when listing them would cost more than a HEAD each, or when the listing fails
+/// Of the keys `due` for a look, those a listing shows still being restored (keys past the
+/// look's page budget are HEADed). None when the lot is not sorted, when listing them would cost more than a HEAD each, or when the listing fails
 /// (then every key is HEADed, as before).
 pub async fn still_restoring(ctx: &Ctx, manifest: &Manifest, due: &Bitmap) -> Restoring {
     let mut restoring = Restoring {
@@ -53,6 +53,7 @@ pub async fn still_restoring(ctx: &Ctx, manifest: &Manifest, due: &Bitmap) -> Re
         bucket,
         ctx.request_payer(),
         &names,
+        page_budget(names.len()),
         || async {
             ctx.pacing.acquire(Kind::Head).await;
             Metrics::inc(&ctx.metrics.s3_list);

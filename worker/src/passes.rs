@@ -16,6 +16,8 @@ use futures::StreamExt;
 use thaw_common::bitmap::Bitmap;
 use thaw_common::keys::KeyLine;
 use thaw_common::progress::now_secs;
+use thaw_common::recheck::latest_recheck;
+use thaw_common::restore_listing::Archive;
 use thaw_common::spec::poll_delay;
 use thaw_common::storage::RestoreTier;
 use thaw_common::weather::{
@@ -24,7 +26,7 @@ use thaw_common::weather::{
 };
 
 use crate::key::{process_key, Again, Step};
-use crate::listing::still_restoring;
+use crate::listing::{still_restoring, Restoring};
 use crate::manifest::Manifest;
 use crate::watchdog::watched;
 use crate::Ctx;
@@ -106,8 +108,7 @@ pub async fn process_lot(ctx: &Arc<Ctx>, manifest: &Manifest) -> Result<LotOutco
             let delay = delay.max(fallback_delay(ctx, waits.deep));
             return Ok(LotOutcome::Waiting {
                 pending: waiting,
-                next_check: now_secs()
-                    .saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX)),
+                next_check: next_check(now_secs(), delay, ctx.spec.restore_days),
             });
         }
         tracing::info!(
@@ -126,9 +127,8 @@ pub async fn process_lot(ctx: &Arc<Ctx>, manifest: &Manifest) -> Result<LotOutco
 /// The waiting keys now due for a look, less those a listing shows still being restored (a
 /// sorted lot, [`crate::listing`]): they stay waiting for the next poll without a HEAD each.
 async fn due_for_heads(ctx: &Ctx, manifest: &Manifest, waits: &mut Waits) -> Bitmap {
-    let deep = waits.deep;
     let due = waits.take_if_due(Bitmap::new(manifest.len));
-    keep_restoring(ctx, manifest, waits, due, deep).await
+    keep_restoring(ctx, manifest, waits, due).await
 }
 
 /// The keys of a relaunched lot its first pass takes: every key not done, less those whose
@@ -148,7 +148,7 @@ async fn first_pass_keys(ctx: &Ctx, manifest: &Manifest, waits: &mut Waits) -> O
     for i in 0..manifest.len {
         all.set(i, !requested.get(i));
     }
-    let due = keep_restoring(ctx, manifest, waits, requested, false).await;
+    let due = keep_restoring(ctx, manifest, waits, requested).await;
     for i in due.ones() {
         all.set(i, true);
     }
@@ -156,40 +156,30 @@ async fn first_pass_keys(ctx: &Ctx, manifest: &Manifest, waits: &mut Waits) -> O
 }
 
 /// `due` less the keys a listing shows still being restored, which go back to `waits` for the
-/// next poll (`deep`: some of `due` are DEEP_ARCHIVE).
-async fn keep_restoring(
-    ctx: &Ctx,
-    manifest: &Manifest,
-    waits: &mut Waits,
-    mut due: Bitmap,
-    deep: bool,
-) -> Bitmap {
+/// next poll.
+async fn keep_restoring(ctx: &Ctx, manifest: &Manifest, waits: &mut Waits, due: Bitmap) -> Bitmap {
     let restoring = still_restoring(ctx, manifest, &due).await;
-    if restoring.keys.count() == 0 {
-        return due;
-    }
-    for i in restoring.keys.ones() {
-        due.set(i, false);
-    }
-    let deep = deep || restoring.deep;
-    let kept = PassResult {
-        pending: restoring.keys,
-        deep,
-        again: Bitmap::new(manifest.len),
-    };
-    waits.add(&kept, poll_delay_of(ctx, deep));
-    due
+    let deep = restoring.deep;
+    waits.keep(due, restoring, poll_delay_of(ctx, deep))
+}
+
+/// When a run that ends WAITING `delay` before its next poll (at `now`) has its lot looked at
+/// again: then, but never later than a restored copy made now could expire
+/// ([`thaw_common::recheck`]).
+fn next_check(now: i64, delay: Duration, restore_days: u32) -> i64 {
+    now.saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX))
+        .min(latest_recheck(now, restore_days))
 }
 
 /// The poll delay of restores of this class at the tier they were asked at (DEEP_ARCHIVE has no
 /// Expedited tier: Standard).
 fn poll_delay_of(ctx: &Ctx, deep: bool) -> Duration {
-    let class = if deep { "DEEP_ARCHIVE" } else { "GLACIER" };
+    let archive = Archive::deep_if(deep);
     let tier = match ctx.spec.restore_tier {
         RestoreTier::Expedited if deep => RestoreTier::Standard,
         t => t,
     };
-    poll_delay(class, tier, ctx.settings.poll_interval)
+    poll_delay(archive.class(), tier, ctx.settings.poll_interval)
 }
 
 /// The least wait before the next run of a lot whose Expedited restores fell back to Standard
@@ -199,8 +189,12 @@ fn fallback_delay(ctx: &Ctx, deep: bool) -> Duration {
     if ctx.spec.restore_tier != RestoreTier::Expedited || ctx.tracker.tier_fallbacks() == 0 {
         return Duration::ZERO;
     }
-    let class = if deep { "DEEP_ARCHIVE" } else { "GLACIER" };
-    poll_delay(class, RestoreTier::Standard, ctx.settings.poll_interval)
+    let archive = Archive::deep_if(deep);
+    poll_delay(
+        archive.class(),
+        RestoreTier::Standard,
+        ctx.settings.poll_interval,
+    )
 }
 
 /// Sleeps `d`; false when a stop signal came first.
@@ -222,6 +216,25 @@ impl Waits {
         if self.poll_at.is_none() && pass.pending.count() > 0 {
             self.poll_at = Some(Instant::now() + delay);
         }
+    }
+
+    /// `due` less the keys `restoring` (a listing shows them still being restored): those wait
+    /// again, polled `delay` from now when nothing waits yet. Their deepness is the listing's,
+    /// not that of the keys that waited before.
+    fn keep(&mut self, mut due: Bitmap, restoring: Restoring, delay: Duration) -> Bitmap {
+        if restoring.keys.count() == 0 {
+            return due;
+        }
+        for i in restoring.keys.ones() {
+            due.set(i, false);
+        }
+        let kept = PassResult {
+            pending: restoring.keys,
+            deep: restoring.deep,
+            again: Bitmap::new(due.len()),
+        };
+        self.add(&kept, delay);
+        due
     }
 
     /// `again`, plus every waiting key when their poll is due (they leave the waiting set: the
@@ -348,4 +361,49 @@ async fn run_pass(
 /// timeout ([`crate::watchdog`]).
 async fn watched_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
     watched(ctx, i, entry, || process_key(ctx, i, entry)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bits(len: usize, ones: &[usize]) -> Bitmap {
+        let mut b = Bitmap::new(len);
+        for &i in ones {
+            b.set(i, true);
+        }
+        b
+    }
+
+    #[test]
+    fn keys_kept_waiting_take_the_listings_deepness_not_the_last_polls() {
+        // a DEEP_ARCHIVE key waited; its poll is due and it is taken
+        let mut waits = Waits {
+            keys: bits(4, &[0]),
+            deep: true,
+            poll_at: Some(Instant::now()),
+        };
+        let due = waits.take_if_due(Bitmap::new(4));
+        assert_eq!(due.ones().collect::<Vec<_>>(), vec![0]);
+        // the listing shows GLACIER keys 1 and 2 still being restored (key 0 is done)
+        let due = bits(4, &[0, 1, 2]);
+        let restoring = Restoring {
+            keys: bits(4, &[1, 2]),
+            deep: false,
+        };
+        let left = waits.keep(due, restoring, Duration::from_secs(5));
+        assert_eq!(left.ones().collect::<Vec<_>>(), vec![0]);
+        assert_eq!(waits.keys.ones().collect::<Vec<_>>(), vec![1, 2]);
+        assert!(!waits.deep, "GLACIER keys wait at the GLACIER delay");
+    }
+
+    #[test]
+    fn a_waiting_run_is_looked_at_again_before_copies_expire() {
+        // DEEP_ARCHIVE Bulk (48 h poll delay), copies kept 1 day: 12 h
+        let bulk = Duration::from_secs(48 * 3600);
+        assert_eq!(next_check(1_000, bulk, 1), 1_000 + 12 * 3600);
+        // a short delay stays
+        assert_eq!(next_check(1_000, Duration::from_secs(60), 1), 1_060);
+        assert_eq!(next_check(0, bulk, 30), 48 * 3600);
+    }
 }

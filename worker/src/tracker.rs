@@ -129,11 +129,13 @@ impl Tracker {
     pub fn restore_requested(&self, i: usize, accepted: bool) {
         self.with(|s| {
             s.cp.restore_requested.set(i, true);
+            let now = now_secs();
             if accepted {
                 s.cp.counters.restore_requested += 1;
+                s.cp.restore_last_requested_at = Some(now);
             }
             if s.cp.restore_requested_at.is_none() {
-                s.cp.restore_requested_at = Some(now_secs());
+                s.cp.restore_requested_at = Some(now);
             }
             s.dirty = true;
         })

@@ -95,6 +95,7 @@ impl LotItem {
                 failed: failures(item, len),
                 counters,
                 restore_requested_at: get_n(item, "restore_requested_at"),
+                restore_last_requested_at: get_n(item, "restore_last_requested_at"),
                 requests: string_map(item, "requests", |v| v.as_n().ok()?.parse().ok()),
                 left_out: left_out(item, len),
             },

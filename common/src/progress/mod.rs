@@ -33,7 +33,7 @@ mod uploads;
 
 pub use budget::{budget_key, BUDGET_ITEM_LOT};
 pub use item::{JobItem, JobSummary, LotItem};
-pub use ready::{LookBy, ReadyLook};
+pub use ready::{LookBy, LookRequests, ReadyLook};
 
 /// The lot number of a job's own item.
 pub const JOB_ITEM_LOT: i64 = -1;

@@ -170,6 +170,10 @@ impl ProgressTable {
             expr.push_str(", restore_requested_at = :rat");
             vals.push((":rat", n(t)));
         }
+        if let Some(t) = cp.restore_last_requested_at {
+            expr.push_str(", restore_last_requested_at = :rlat");
+            vals.push((":rlat", n(t)));
+        }
         if let Some(t) = next_check_at {
             expr.push_str(", next_check_at = :next");
             vals.push((":next", n(t)));

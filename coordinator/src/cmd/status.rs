@@ -356,12 +356,29 @@ fn sorted_lots(lots: &[LotItem]) -> usize {
 
 /// `follow`'s last look at a WAITING lot's restores, or null.
 fn ready_look_json(l: &LotItem) -> Value {
-    match (&l.state, &l.ready_look) {
-        (LotState::Waiting, Some(r)) => {
-            json!({ "done": r.done, "looked": r.looked, "by": r.by.as_str(), "at": r.at })
-        }
-        _ => Value::Null,
+    match l.current_ready_look() {
+        Some(r) => json!({ "done": r.done, "looked": r.looked, "by": r.by.as_str(), "at": r.at }),
+        None => Value::Null,
     }
+}
+
+/// A lot's next check, and `follow`'s last look at its restores when it is about this run.
+fn next_check_text(l: &LotItem, next_check_at: i64, now: i64) -> String {
+    let look = match l.current_ready_look() {
+        Some(r) => format!(
+            "; restores done at the last look: {}/{} ({}, {}s ago)",
+            r.done,
+            r.looked,
+            r.by.as_str(),
+            (now - r.at).max(0)
+        ),
+        None => String::new(),
+    };
+    format!(
+        "lot {}: next check in {}s{look}\n",
+        l.lot,
+        (next_check_at - now).max(0)
+    )
 }
 
 fn percent(c: &Counters) -> f64 {
@@ -450,21 +467,7 @@ fn status_text(job: &str, lots: &[LotItem], now: i64) -> String {
             out.push_str(&format!("lot {}: {e}\n", l.lot));
         }
         if let Some(t) = l.next_check_at {
-            let look = match (&l.state, &l.ready_look) {
-                (LotState::Waiting, Some(r)) => format!(
-                    "; restores done at the last look: {}/{} ({}, {}s ago)",
-                    r.done,
-                    r.looked,
-                    r.by.as_str(),
-                    (now - r.at).max(0)
-                ),
-                _ => String::new(),
-            };
-            out.push_str(&format!(
-                "lot {}: next check in {}s{look}\n",
-                l.lot,
-                (t - now).max(0)
-            ));
+            out.push_str(&next_check_text(l, t, now));
         }
     }
     out
@@ -517,6 +520,7 @@ mod tests {
             looked: 8,
             by: LookBy::List,
             at: 100,
+            attempt: 1,
         };
         let waiting = LotItemBuilder::new(0, 10)
             .state(LotState::Waiting)
