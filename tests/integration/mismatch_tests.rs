@@ -1,0 +1,88 @@
+//! A copy found not to be its source stays failed: a later run of its lot (`retry`, or `follow`
+//! relaunching a FAILED lot) does not judge the key again, so the lot stays FAILED and the
+//! source version stays (the bad copy, current in the target class, would otherwise be counted
+//! skipped).
+
+use std::time::{Duration, Instant};
+
+use thaw_common::checkpoint::LotState;
+use thaw_common::progress::{LotItem, ProgressTable};
+
+use crate::rig::*;
+
+/// Waits (up to a minute) until lot 0 is no longer active at `attempt`.
+async fn until_ended(pt: &ProgressTable, job: &str, attempt: u64) -> LotItem {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let item = pt.get_lot(job, 0).await.expect("get").expect("lot");
+        if item.attempt == attempt && !item.state.is_active() && item.state != LotState::Pending {
+            return item;
+        }
+        assert!(Instant::now() < deadline, "never ended: {item:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mismatched_copy_stays_failed_through_a_retry_and_its_source_stays() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let table = unique("table");
+    init_table(moto, &table);
+    let bucket = unique("mmretry");
+    create_bucket(&c, &bucket).await;
+    enable_versioning(&c, &bucket).await;
+    put(&c, &bucket, "bad", "STANDARD", &[7u8; 3_000]).await;
+    put(&c, &bucket, "good", "STANDARD", &[8u8; 3_000]).await;
+    moto.configure(
+        &serde_json::json!({"corrupt_copy": {"bucket": bucket, "key": "bad", "what": "etag"}})
+            .to_string(),
+    );
+    let keys = vec!["bad".to_owned(), "good".to_owned()];
+    let job = unique("job");
+    let out = launch_local(
+        moto,
+        &table,
+        &bucket,
+        &job,
+        write_keys(&keys),
+        &["--delete-source-version"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let pt = ProgressTable::new(c.ddb.clone(), &table);
+    let first = until_ended(&pt, &job, 1).await;
+    assert_eq!(first.state, LotState::Failed, "{first:?}");
+
+    // The lot runs again: the bad copy is now the current object in the target class.
+    assert_eq!(class_of(&c, &bucket, "bad").await, "STANDARD_IA");
+    run_ok(
+        moto,
+        "coordinator",
+        &["retry", &job, "--table", &table],
+        &[],
+    );
+    let second = until_ended(&pt, &job, 2).await;
+    assert_eq!(second.state, LotState::Failed, "{second:?}");
+    assert_eq!(
+        (second.counters.failed, second.counters.skipped),
+        (1, 0),
+        "{second:?}"
+    );
+    assert!(second.checkpoint.is_mismatched(0), "{second:?}");
+    assert_eq!(
+        second.checkpoint.failure_of(0).map(|(code, _)| code),
+        Some("CopyMismatch")
+    );
+    // the source version of the bad copy is still there; the good one's was deleted
+    assert_eq!(version_ids(&c, &bucket, "bad").await.len(), 2);
+    assert_eq!(version_ids(&c, &bucket, "good").await.len(), 1);
+    let text = stdout(&run_ok(
+        moto,
+        "coordinator",
+        &["failures", &job, "--table", &table, "--with-errors"],
+        &[],
+    ));
+    assert_eq!(text.matches(",CopyMismatch,").count(), 1, "{text}");
+    let status = status_json(moto, &table, &job);
+    assert_eq!(status["totals"]["failed"], 1, "{status}");
+}
