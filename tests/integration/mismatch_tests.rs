@@ -85,4 +85,21 @@ async fn a_mismatched_copy_stays_failed_through_a_retry_and_its_source_stays() {
     assert_eq!(text.matches(",CopyMismatch,").count(), 1, "{text}");
     let status = status_json(moto, &table, &job);
     assert_eq!(status["totals"]["failed"], 1, "{status}");
+    let csv = std::env::temp_dir()
+        .join(unique("mm-report"))
+        .with_extension("csv");
+    let out = run_ok(
+        moto,
+        "coordinator",
+        &["report", &job, "--table", &table, "-o", &csv.to_string_lossy()],
+        &[],
+    );
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("summary");
+    assert_eq!(summary["verification"]["mismatch"], 1, "{summary}");
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    let bad = text.lines().find(|l| l.contains(",bad,") || l.starts_with("bad,"));
+    assert!(
+        bad.is_some_and(|l| l.contains(",failed,CopyMismatch,")),
+        "{text}"
+    );
 }
