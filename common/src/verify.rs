@@ -394,9 +394,54 @@ pub fn compare(source: &SourceFacts, path: CopyPath, copy: &CopyFacts) -> Proof 
     }
 }
 
+/// The proof of a copy made earlier, from two HeadObject answers (both asked with
+/// `ChecksumMode=ENABLED`): the source version's and the copy's. How it was copied is read
+/// from the copy's ETag (`-N`: in parts). Checked before a source version is deleted by a
+/// later look than the copy's own answer (a recovered delete, a pinned version whose copy is
+/// already current), at no extra request.
+pub fn compare_heads(source: &SourceFacts, copy: &CopyFacts) -> Proof {
+    let path = if copy.etag.as_deref().is_some_and(has_part_suffix) {
+        CopyPath::Multipart
+    } else {
+        CopyPath::Single
+    };
+    compare(source, path, copy)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heads_compared_along_the_path_the_copy_s_etag_shows() {
+        let source = src("\"abc\"", false, Some(crc("C")));
+        // single-part copy: checksum and ETag both compared
+        assert_eq!(
+            compare_heads(&source, &copy("\"abc\"", false, Some(crc("C")))),
+            Proof::Verified {
+                by: By::Checksum(Algorithm::Crc64Nvme),
+                value: "C".into()
+            }
+        );
+        assert!(matches!(
+            compare_heads(&source, &copy("\"abd\"", false, Some(crc("C")))),
+            Proof::Mismatch { by: By::ETag, .. }
+        ));
+        // in parts (`-2`): the ETag is not compared, the full-object checksum is
+        let parts = copy("\"xyz-2\"", false, Some(crc("C")));
+        assert!(matches!(compare_heads(&source, &parts), Proof::Verified { .. }));
+        let bad_parts = copy("\"xyz-2\"", false, Some(crc("D")));
+        assert!(matches!(
+            compare_heads(&source, &bad_parts),
+            Proof::Mismatch { by: By::Checksum(_), .. }
+        ));
+        // in parts without a checksum: nothing to compare, and no false mismatch
+        let plain = src("\"abc\"", false, None);
+        assert_eq!(
+            compare_heads(&plain, &copy("\"xyz-2\"", false, None)),
+            Proof::NotComparable(Reason::CopiedInParts)
+        );
+    }
 
     fn crc(value: &str) -> Checksum {
         Checksum::reported(Algorithm::Crc64Nvme, value, None)

@@ -74,8 +74,9 @@ async fn abort_stale_upload(ctx: &Ctx, e: &UploadEntry, manifest: &Manifest) -> 
 }
 
 /// Finishes a delete an earlier run recorded before its copy and did not get to: looks at the
-/// copy's target and at the recorded source version, then deletes the version and counts the
-/// key copied, or counts it copied when the version is already gone, or drops the record (no
+/// copy's target and at the recorded source version, then deletes the version (only when the
+/// copy is not proved other than its source: see [`delete_source_version`]; never for a key an
+/// earlier run found mismatched) and counts the key copied, or counts it copied when the version is already gone, or drops the record (no
 /// copy: the key is processed as usual). A failure leaves the record for the next run.
 async fn finish_pending_delete(
     ctx: &Ctx,
@@ -88,6 +89,16 @@ async fn finish_pending_delete(
         ctx.forget(UploadSlot::PendingDelete(i)).await;
         return Ok(());
     };
+    if ctx.tracker.is_mismatched(i) {
+        // An earlier run found this copy is not its source: its source version stays.
+        tracing::warn!(
+            key = entry.key,
+            version,
+            "a pending delete of a mismatched copy dropped: the source version stays"
+        );
+        ctx.forget(UploadSlot::PendingDelete(i)).await;
+        return Ok(());
+    }
     let (bucket, key) = ctx.target_of(&entry);
     let target = match object::head_at(ctx, &bucket, &key, None).await {
         Ok(c) => Some(c),

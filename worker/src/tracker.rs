@@ -46,6 +46,11 @@ impl Tracker {
         self.with(|s| s.cp.done.get(i) || s.cp.is_mismatched(i))
     }
 
+    /// True when an earlier run (or this one) found key `i`'s copy is not its source.
+    pub fn is_mismatched(&self, i: usize) -> bool {
+        self.with(|s| s.cp.is_mismatched(i))
+    }
+
     /// When this lot asked for key `i`'s restore (the lot's first restore request), if it did
     /// and the restore is not known lost: whether it is still valid is the verdict's to say
     /// ([`thaw_common::keystate::restore_still_valid`]).
