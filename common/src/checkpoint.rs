@@ -277,11 +277,7 @@ impl LotCheckpoint {
     /// copies found not to be their source: those stay failed ([`Self::is_mismatched`]).
     pub fn clear_failures(&mut self) {
         self.failed.retain(|code, _| code == MISMATCH_CODE);
-        self.counters.failed = self
-            .failed
-            .values()
-            .map(|g| g.keys.count() as u64)
-            .sum();
+        self.counters.failed = self.failed.values().map(|g| g.keys.count() as u64).sum();
     }
 }
 

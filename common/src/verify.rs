@@ -429,11 +429,17 @@ mod tests {
         ));
         // in parts (`-2`): the ETag is not compared, the full-object checksum is
         let parts = copy("\"xyz-2\"", false, Some(crc("C")));
-        assert!(matches!(compare_heads(&source, &parts), Proof::Verified { .. }));
+        assert!(matches!(
+            compare_heads(&source, &parts),
+            Proof::Verified { .. }
+        ));
         let bad_parts = copy("\"xyz-2\"", false, Some(crc("D")));
         assert!(matches!(
             compare_heads(&source, &bad_parts),
-            Proof::Mismatch { by: By::Checksum(_), .. }
+            Proof::Mismatch {
+                by: By::Checksum(_),
+                ..
+            }
         ));
         // in parts without a checksum: nothing to compare, and no false mismatch
         let plain = src("\"abc\"", false, None);

@@ -309,7 +309,8 @@ async fn run_pass(
     let work = futures::stream::iter(keys.enumerate())
         .take_while(|_| futures::future::ready(!ctx.stopping()))
         .filter_map(|(i, line)| {
-            let wanted = line.is_ok() && !ctx.tracker.is_settled(i) && only.is_none_or(|b| b.get(i));
+            let wanted =
+                line.is_ok() && !ctx.tracker.is_settled(i) && only.is_none_or(|b| b.get(i));
             futures::future::ready(if wanted {
                 line.ok().map(|l| (i, l))
             } else {

@@ -9,6 +9,7 @@ use thaw_common::keys::KeyLine;
 use thaw_common::keystate::{recover_pending_delete, PendingDeleteFacts, Recovery};
 use thaw_common::progress::LotItem;
 use thaw_common::upload_record::{self, UploadEntry, UploadRecord, UploadSlot};
+use thaw_common::verify::MISMATCH_CODE;
 
 use crate::copy::{self, Copied};
 use crate::delete::delete_source_version;
@@ -141,7 +142,9 @@ async fn finish_pending_delete(
 }
 
 /// Deletes source version `version`, whose copy `target` an earlier run made, and counts the key
-/// copied. False (and the record kept) when the delete or its checks fail.
+/// copied. False when the delete or its checks fail: the record kept for the next run, or,
+/// when the copy is proved other than its source, the key failed `CopyMismatch` and the
+/// record dropped (the source version stays).
 async fn delete_copied_version(
     ctx: &Ctx,
     i: usize,
@@ -169,6 +172,13 @@ async fn delete_copied_version(
             ctx.tracker
                 .copied(i, target.size(), source.facts.head.is_archived());
             true
+        }
+        Err(e) if e.code == MISMATCH_CODE => {
+            // The copy is not its source: the key fails for good, its source version stays.
+            tracing::error!(key = entry.key, version, error = %e, "the copy an earlier run made is not its source");
+            ctx.tracker.failed(i, &e.code, &e.message);
+            ctx.forget_mismatched(i).await;
+            false
         }
         Err(e) => {
             tracing::warn!(key = entry.key, error = %e, "could not delete a source version an earlier run copied; the next run tries again");
