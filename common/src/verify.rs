@@ -219,10 +219,12 @@ pub enum Reason {
     ShaInParts,
     /// S3's answer carried no ETag or checksum of the copy.
     NotInAnswer,
+    /// The source's HeadObject carried no ETag (and it has no full-object checksum).
+    SourceNoETag,
 }
 
 impl Reason {
-    const ALL: [Reason; 7] = [
+    const ALL: [Reason; 8] = [
         Reason::SourceKms,
         Reason::CopyKms,
         Reason::SourceInParts,
@@ -230,6 +232,7 @@ impl Reason {
         Reason::CompositeChecksum,
         Reason::ShaInParts,
         Reason::NotInAnswer,
+        Reason::SourceNoETag,
     ];
 
     /// Short code in proof records.
@@ -242,6 +245,7 @@ impl Reason {
             Reason::CompositeChecksum => "CompositeChecksum",
             Reason::ShaInParts => "ShaInParts",
             Reason::NotInAnswer => "NotInAnswer",
+            Reason::SourceNoETag => "SourceNoETag",
         }
     }
 
@@ -267,6 +271,9 @@ impl Reason {
                 "a SHA-1/SHA-256 checksum copied in parts is composite on the copy (S3 computes full-object checksums in parts for CRCs only)"
             }
             Reason::NotInAnswer => "S3's answer to the copy carried no ETag or checksum to compare",
+            Reason::SourceNoETag => {
+                "the source's HeadObject carried no ETag and it has no full-object checksum"
+            }
         }
     }
 }
@@ -359,7 +366,7 @@ fn by_etag(
     if source.kms {
         return Err(Reason::SourceKms);
     }
-    let s = source.etag.as_deref().ok_or(Reason::NotInAnswer)?;
+    let s = source.etag.as_deref().ok_or(Reason::SourceNoETag)?;
     if has_part_suffix(s) {
         return Err(Reason::SourceInParts);
     }
@@ -538,6 +545,17 @@ mod tests {
             compare(&src("\"a\"", false, None), CopyPath::Single, &no_answer),
             Proof::NotComparable(Reason::NotInAnswer)
         );
+        // a source HeadObject without an ETag is the source's lack, not the answer's
+        let no_source_etag = SourceFacts::default();
+        assert_eq!(
+            compare(
+                &no_source_etag,
+                CopyPath::Single,
+                &copy("\"a\"", false, None)
+            ),
+            Proof::NotComparable(Reason::SourceNoETag)
+        );
+        assert_eq!("SourceNoETag".parse(), Ok(Reason::SourceNoETag));
     }
 
     #[test]
