@@ -171,6 +171,16 @@ pub fn checksum_to_ask(
     Some((algorithm, kind))
 }
 
+/// The full-object checksum a copy in parts hands S3 on CompleteMultipartUpload
+/// (`x-amz-checksum-<algorithm>` with `ChecksumType=FULL_OBJECT`): the source's, when it is a
+/// full-object CRC (the checksums S3 computes whole over parts). S3 checks the assembled object
+/// against it and refuses a copy whose bytes are not the source's (`BadDigest`) before the
+/// object exists, so an in-place key is never overwritten by a bad copy. `None`: nothing S3
+/// can check on completion (no checksum, composite, SHA).
+pub fn checksum_on_complete(source: Option<&Checksum>) -> Option<&Checksum> {
+    source.filter(|c| c.kind == ChecksumKind::FullObject && c.algorithm.full_object_in_parts())
+}
+
 /// What a copy was compared by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum By {
@@ -418,6 +428,20 @@ pub fn compare_heads(source: &SourceFacts, copy: &CopyFacts) -> Proof {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_full_object_crcs_are_handed_to_complete() {
+        let full = |a: Algorithm| Checksum::reported(a, "AAAA", Some("FULL_OBJECT"));
+        for a in [Algorithm::Crc64Nvme, Algorithm::Crc32, Algorithm::Crc32C] {
+            assert_eq!(checksum_on_complete(Some(&full(a))), Some(&full(a)));
+        }
+        for a in [Algorithm::Sha1, Algorithm::Sha256] {
+            assert_eq!(checksum_on_complete(Some(&full(a))), None);
+        }
+        let composite = Checksum::reported(Algorithm::Crc32C, "AAAA-3", None);
+        assert_eq!(checksum_on_complete(Some(&composite)), None);
+        assert_eq!(checksum_on_complete(None), None);
+    }
 
     #[test]
     fn heads_compared_along_the_path_the_copy_s_etag_shows() {

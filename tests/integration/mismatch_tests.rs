@@ -157,3 +157,81 @@ async fn a_recovered_delete_over_a_copy_that_is_not_its_source_deletes_nothing()
     let ids = version_ids(&c, &bucket, "k").await;
     assert!(ids.contains(&version), "the source version stays: {ids:?}");
 }
+
+/// A copy in parts whose assembled bytes are not its source's is refused by S3 on
+/// CompleteMultipartUpload (the worker hands it the source's full-object CRC): nothing is
+/// written over the in-place key, the key fails `BadDigest`, and the next run copies it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_in_parts_of_other_bytes_is_refused_before_it_exists() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let table = unique("table");
+    init_table(moto, &table);
+    let bucket = unique("mmparts");
+    create_bucket(&c, &bucket).await;
+    enable_versioning(&c, &bucket).await;
+    let size = 9 * 1024 * 1024 + 1;
+    let body: Vec<u8> = b"parts".iter().copied().cycle().take(size).collect();
+    let version =
+        c.s3.put_object()
+            .bucket(&bucket)
+            .key("big")
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32C)
+            .body(body.into())
+            .send()
+            .await
+            .expect("put")
+            .version_id()
+            .expect("version")
+            .to_owned();
+    moto.configure(
+        &serde_json::json!({"corrupt_copy": {"bucket": bucket, "key": "big", "what": "bytes"}})
+            .to_string(),
+    );
+    let job = unique("job");
+    let flags = [
+        "--multipart-threshold",
+        "8388608",
+        "--part-size",
+        "5242880",
+        "--delete-source-version",
+    ];
+    let out = launch_local(
+        moto,
+        &table,
+        &bucket,
+        &job,
+        write_keys(&["big".to_owned()]),
+        &flags,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let pt = ProgressTable::new(c.ddb.clone(), &table);
+    let first = until_ended(&pt, &job, 1).await;
+    assert_eq!(first.state, LotState::Failed, "{first:?}");
+    assert_eq!(
+        first.checkpoint.failure_of(0).map(|(code, _)| code),
+        Some("BadDigest"),
+        "{first:?}"
+    );
+    // nothing was written over the key: its source is still the current, only version
+    assert_eq!(version_ids(&c, &bucket, "big").await, vec![version.clone()]);
+    assert_eq!(class_of(&c, &bucket, "big").await, "STANDARD");
+
+    // No copy exists, so the next run copies it (the bytes right this time).
+    run_ok(
+        moto,
+        "coordinator",
+        &["retry", &job, "--table", &table],
+        &[],
+    );
+    let second = until_ended(&pt, &job, 2).await;
+    assert_eq!(second.state, LotState::Succeeded, "{second:?}");
+    assert_eq!(second.counters.verified_checksum, 1, "{second:?}");
+    let ids = version_ids(&c, &bucket, "big").await;
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_ne!(
+        ids[0], version,
+        "the source version went after its verified copy"
+    );
+    assert_eq!(class_of(&c, &bucket, "big").await, "STANDARD_IA");
+}
