@@ -299,6 +299,28 @@ impl FromStr for Reason {
     }
 }
 
+/// `By` and `Reason` are written by their names ([`By::as_str`], [`Reason::as_str`]) in proof
+/// records, and read back by them.
+macro_rules! serde_by_name {
+    ($t:ty) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                name.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+serde_by_name!(By);
+serde_by_name!(Reason);
+
 /// One copy's proof.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Proof {
