@@ -272,7 +272,10 @@ mod tests {
         );
         let proofs = t.proofs();
         assert_eq!(proofs.len(), 5);
-        assert_eq!(proofs[4].verdict, thaw_common::proof_record::MISMATCH);
+        assert!(matches!(
+            proofs[4].record,
+            thaw_common::proof_record::ProofRecord::Mismatch { .. }
+        ));
         let line = describe(LotState::Running, &t.snapshot());
         assert!(
             line.ends_with("copies verified: 1 by checksum, 1 by ETag, 1 not comparable"),
