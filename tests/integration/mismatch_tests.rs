@@ -235,3 +235,48 @@ async fn a_copy_in_parts_of_other_bytes_is_refused_before_it_exists() {
     );
     assert_eq!(class_of(&c, &bucket, "big").await, "STANDARD_IA");
 }
+
+/// A run that found a mismatch but could not drop the key's pending delete left both in the lot
+/// item: the next run's recovery drops the record without deleting, even though what stands
+/// where the copy should be now looks like a good copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_delete_of_a_key_found_mismatched_deletes_nothing() {
+    use crate::worker_tests::{fast_settings, Job};
+    use thaw_common::checkpoint::LotCheckpoint;
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("mmrecorded");
+    create_bucket(&c, &bucket).await;
+    enable_versioning(&c, &bucket).await;
+    let version =
+        c.s3.put_object()
+            .bucket(&bucket)
+            .key("k")
+            .body(vec![3u8; 3_000].into())
+            .send()
+            .await
+            .expect("put")
+            .version_id()
+            .expect("version")
+            .to_owned();
+    put(&c, &bucket, "k", "STANDARD_IA", &[3u8; 3_000]).await;
+    let keys = vec!["k".to_owned()];
+    let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
+    job.edit_spec(&c, &bucket, |spec| spec.delete_source_version = true)
+        .await;
+    job.record_pending_delete(&c, 0, &version).await;
+    let item = job.item(&c).await;
+    let mut cp = LotCheckpoint::new(1);
+    cp.record_failure(0, "CopyMismatch", "the copy's ETag b is not the source's a");
+    ProgressTable::new(c.ddb.clone(), &job.table)
+        .write_checkpoint(&job.job_id, 0, item.attempt, &cp, LotState::Failed, None)
+        .await
+        .expect("checkpoint");
+    let out = job.run(moto, &[]);
+    let item = job.item(&c).await;
+    assert_eq!(item.state, LotState::Failed, "{}", stderr(&out));
+    assert!(item.checkpoint.is_mismatched(0), "{item:?}");
+    assert!(item.uploads.is_empty(), "{:?}", item.uploads);
+    let ids = version_ids(&c, &bucket, "k").await;
+    assert!(ids.contains(&version), "the source version stays: {ids:?}");
+}

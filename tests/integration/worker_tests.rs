@@ -25,8 +25,8 @@ const MIB: usize = 1024 * 1024;
 
 /// A one-lot job written straight to the emulator.
 pub(crate) struct Job {
-    table: String,
-    job_id: String,
+    pub(crate) table: String,
+    pub(crate) job_id: String,
     control: S3Location,
 }
 
