@@ -17,9 +17,15 @@ computes the copy's checksum and returns it in CopyObjectResult; CreateMultipart
 * UploadPartCopy into an upload created with a checksum algorithm answers the part's checksum
   in CopyPartResult, and CompleteMultipartUpload of such an upload without a part's checksum is
   refused (400 InvalidRequest), as S3 does (moto gives none and checks none);
+* CompleteMultipartUpload carrying a full-object checksum (`x-amz-checksum-crc64nvme`, `-crc32`
+  or `-crc32c`, as a client hands the source's) is checked against the assembled parts and
+  refused with 400 BadDigest when it differs, as S3 does: nothing is created, the upload stays
+  open (moto checks none);
 * a fault switch: {"corrupt_copy": {"bucket": B, "key": K, "what": "etag" | "checksum"}} makes
   the next CopyObject or CompleteMultipartUpload answer for B/K report another ETag or checksum
-  than the copy's (one-shot; several may be queued), so the worker's mismatch path runs.
+  than the copy's (one-shot; several may be queued), so the worker's mismatch path runs;
+  `"what": "bytes"` makes the next CompleteMultipartUpload of B/K assemble its parts with one
+  byte changed (a part copied wrong), which the checksum check above refuses.
 """
 
 import base64
@@ -211,10 +217,58 @@ def _with_part_checksum(body: bytes, environ, bucket: str) -> bytes:
     return body.replace(b"</CopyPartResult>", extra + b"</CopyPartResult>")
 
 
-def _refused(start_response, message: str):
+def _expected_checksum(environ):
+    """The full-object checksum a CompleteMultipartUpload hands S3, as (algorithm, value)."""
+    for algorithm in ("CRC64NVME", "CRC32", "CRC32C"):
+        value = environ.get("HTTP_X_AMZ_CHECKSUM_" + algorithm)
+        if value:
+            return algorithm, value
+    return None
+
+
+def _assembled(environ, bucket: str, key: str):
+    """The bytes the parts a CompleteMultipartUpload lists assemble to (a queued "bytes"
+    corruption of bucket/key changes one), or None when the upload is unknown."""
+    _, upload = _upload_algorithm(bucket, _upload_id(environ))
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    if upload is None:
+        return None
+    numbers = [int(n) for n in re.findall(rb"<PartNumber>(\d+)</PartNumber>", body)]
+    if any(n not in upload.parts for n in numbers):
+        return None
+    data = bytearray(b"".join(bytes(upload.parts[n].value) for n in numbers))
+    with _LOCK:
+        queued = CORRUPT.get((bucket, key))
+        if queued and queued[0] == "bytes" and data:
+            queued.pop(0)
+            if not queued:
+                CORRUPT.pop((bucket, key), None)
+            data[0] ^= 0xFF
+    return bytes(data)
+
+
+def _bad_digest(environ, bucket: str, key: str):
+    """S3's refusal message when the full-object checksum handed on completion is not the
+    assembled object's; None when it is (or none was handed)."""
+    expected = _expected_checksum(environ)
+    if expected is None:
+        return None
+    algorithm, value = expected
+    data = _assembled(environ, bucket, key)
+    if data is None:
+        return None
+    actual = compute_checksum(data, algorithm).decode()
+    if actual == value:
+        return None
+    return f"The {algorithm.lower()} you specified did not match the calculated checksum."
+
+
+def _refused(start_response, message: str, code: str = "InvalidRequest"):
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>InvalidRequest</Code><Message>{message}</Message>"
+        f"<Error><Code>{code}</Code><Message>{message}</Message>"
         "<RequestId>thaw-moto</RequestId><HostId>thaw-moto</HostId></Error>"
     ).encode()
     start_response("400 Bad Request", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
@@ -238,6 +292,9 @@ def around(op: str, environ, start_response, app):
                 f"The upload was created using a {algorithm.lower()} checksum. The complete request "
                 f"must include the checksum for each part. It was missing for part {number} in the request.",
             )
+        bad = _bad_digest(environ, *_object_of(environ))
+        if bad:
+            return _refused(start_response, bad, "BadDigest")
     return _answer(environ, start_response, app, lambda b: _copy_answer(b, environ, complete))
 
 

@@ -8,6 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::bitmap::Bitmap;
+use crate::verify::MISMATCH_CODE;
 
 /// Lifecycle of a lot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -222,9 +223,13 @@ impl LotCheckpoint {
             .map(|(reason, _)| *reason)
     }
 
-    /// Records a failure of key `i`.
+    /// Records a failure of key `i`. A [`MISMATCH_CODE`] failure keeps its own group whatever
+    /// the number of codes: it is what keeps the key from ever being judged again.
     pub fn record_failure(&mut self, i: usize, code: &str, message: &str) {
-        let code = if self.failed.contains_key(code) || self.failed.len() < MAX_FAILURE_CODES {
+        let code = if code == MISMATCH_CODE
+            || self.failed.contains_key(code)
+            || self.failed.len() < MAX_FAILURE_CODES
+        {
             code
         } else {
             "Other"
@@ -262,10 +267,21 @@ impl LotCheckpoint {
         (0..len).all(|i| self.done.get(i) || self.restore_requested.get(i) || failed(i))
     }
 
-    /// Forgets earlier failures so a new run retries those keys (counters follow).
+    /// True when key `i`'s copy was found not to be its source ([`MISMATCH_CODE`]): it stays
+    /// failed and is never judged again by a later run (in place the bad copy is the current
+    /// object in the target class and would be counted skipped; elsewhere the destination is
+    /// newer than its source), so the lot cannot end SUCCEEDED over it.
+    pub fn is_mismatched(&self, i: usize) -> bool {
+        self.failed
+            .get(MISMATCH_CODE)
+            .is_some_and(|g| g.keys.get(i))
+    }
+
+    /// Forgets earlier failures so a new run retries those keys (counters follow), except the
+    /// copies found not to be their source: those stay failed ([`Self::is_mismatched`]).
     pub fn clear_failures(&mut self) {
-        self.failed.clear();
-        self.counters.failed = 0;
+        self.failed.retain(|code, _| code == MISMATCH_CODE);
+        self.counters.failed = self.failed.values().map(|g| g.keys.count() as u64).sum();
     }
 }
 
@@ -334,6 +350,27 @@ mod tests {
         c.clear_failures();
         assert_eq!(c.counters.failed, 0);
         assert_eq!(c.failure_of(3), None);
+    }
+
+    #[test]
+    fn mismatched_copies_stay_failed_through_a_new_run_and_keep_the_lot_failed() {
+        let mut c = LotCheckpoint::new(20);
+        for i in 0..MAX_FAILURE_CODES {
+            c.record_failure(i, &format!("Code{i}"), "m");
+        }
+        // Even with every code slot taken, a mismatch keeps its own group.
+        c.record_failure(12, MISMATCH_CODE, "checksum abc, copy abd");
+        assert!(c.is_mismatched(12) && !c.is_mismatched(0));
+        assert_eq!(c.counters.failed, MAX_FAILURE_CODES as u64 + 1);
+        c.clear_failures();
+        assert_eq!(c.failure_of(0), None);
+        assert_eq!(
+            c.failure_of(12),
+            Some((MISMATCH_CODE, "checksum abc, copy abd"))
+        );
+        assert!(c.is_mismatched(12));
+        assert_eq!(c.counters.failed, 1);
+        assert_eq!(final_state(&c.counters, 0), LotState::Failed);
     }
 
     #[test]

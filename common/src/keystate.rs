@@ -552,6 +552,16 @@ pub fn check_copy(
     ))
 }
 
+/// Checks the proof of a copy (see [`crate::verify::compare_heads`]) before its source version is
+/// deleted: a mismatch keeps the source ([`crate::verify::MISMATCH_CODE`]); a verified or not
+/// comparable copy leaves the decision to [`check_copy`].
+pub fn check_copy_proof(proof: &crate::verify::Proof) -> Result<(), Failure> {
+    match proof.mismatch_message() {
+        Some(message) => Err(Failure::new(crate::verify::MISMATCH_CODE, message)),
+        None => Ok(()),
+    }
+}
+
 /// What a run finds of a source version an earlier run recorded to delete after its copy.
 #[derive(Debug, Clone)]
 pub struct PendingDeleteFacts<'a> {
@@ -619,6 +629,28 @@ pub fn recover_pending_delete(target_class: StorageClass, p: &PendingDeleteFacts
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_proved_not_its_source_keeps_its_source_version() {
+        use crate::verify::{By, Proof, Reason, MISMATCH_CODE};
+        let bad = Proof::Mismatch {
+            by: By::ETag,
+            source: "a".into(),
+            copy: "b".into(),
+        };
+        let refused = check_copy_proof(&bad).expect_err("a mismatch deletes nothing");
+        assert_eq!(refused.code, MISMATCH_CODE);
+        assert!(refused.message.contains("the source is kept"));
+        let good = Proof::Verified {
+            by: By::ETag,
+            value: "a".into(),
+        };
+        assert_eq!(check_copy_proof(&good), Ok(()));
+        assert_eq!(
+            check_copy_proof(&Proof::NotComparable(Reason::SourceKms)),
+            Ok(())
+        );
+    }
 
     const GOAL: Goal = Goal {
         target: StorageClass::StandardIa,

@@ -5,29 +5,55 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::verify::Proof;
+use crate::verify::{By, Proof, Reason};
 
-/// One key's proof as the worker records it for the report: one JSON line per key.
+/// One key's proof as the worker records it for the report: one JSON line per key, e.g.
+/// `{"i":3,"v":"verified","by":"CRC64NVME","s":"..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyProof {
     /// Manifest position of the key in its lot.
     #[serde(rename = "i")]
     pub index: usize,
-    /// `verified`, `mismatch` or `not comparable`.
-    #[serde(rename = "v")]
-    pub verdict: String,
-    /// `ETag` or the checksum algorithm; empty when not comparable.
-    #[serde(rename = "by", default)]
-    pub by: String,
-    /// The source's value (or the reason's code when not comparable).
-    #[serde(rename = "s", default)]
-    pub source: String,
-    /// The copy's value.
-    #[serde(rename = "c", default)]
-    pub copy: String,
+    /// The proof, tagged by its verdict (`"v"`).
+    #[serde(flatten)]
+    pub record: ProofRecord,
 }
 
-/// Verdict names of [`KeyProof::verdict`].
+/// A proof as recorded: [`Proof`] with its verdict as the tag `"v"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "v")]
+pub enum ProofRecord {
+    /// See [`Proof::Verified`].
+    #[serde(rename = "verified")]
+    Verified {
+        /// Compared by: `ETag` or the checksum algorithm.
+        by: By,
+        /// The value both have.
+        #[serde(rename = "s")]
+        value: String,
+    },
+    /// See [`Proof::Mismatch`].
+    #[serde(rename = "mismatch")]
+    Mismatch {
+        /// Compared by.
+        by: By,
+        /// The source's value.
+        #[serde(rename = "s")]
+        source: String,
+        /// The copy's value.
+        #[serde(rename = "c")]
+        copy: String,
+    },
+    /// See [`Proof::NotComparable`].
+    #[serde(rename = "not comparable")]
+    NotComparable {
+        /// Why (its code; records written before this field kept it in `"s"`).
+        #[serde(rename = "r", alias = "s")]
+        reason: Reason,
+    },
+}
+
+/// Verdict names of [`ProofRecord`]'s tag, and the report's `Verification` column.
 pub const VERIFIED: &str = "verified";
 /// See [`VERIFIED`].
 pub const MISMATCH: &str = "mismatch";
@@ -37,36 +63,34 @@ pub const NOT_COMPARABLE: &str = "not comparable";
 impl KeyProof {
     /// The record of key `index`'s proof.
     pub fn of(index: usize, proof: &Proof) -> Self {
-        let (verdict, by, source, copy) = match proof {
-            Proof::Verified { by, value } => (VERIFIED, by.as_str(), value.clone(), value.clone()),
-            Proof::Mismatch { by, source, copy } => {
-                (MISMATCH, by.as_str(), source.clone(), copy.clone())
-            }
-            Proof::NotComparable(r) => (NOT_COMPARABLE, "", r.as_str().to_owned(), String::new()),
+        let record = match proof {
+            Proof::Verified { by, value } => ProofRecord::Verified {
+                by: *by,
+                value: value.clone(),
+            },
+            Proof::Mismatch { by, source, copy } => ProofRecord::Mismatch {
+                by: *by,
+                source: source.clone(),
+                copy: copy.clone(),
+            },
+            Proof::NotComparable(reason) => ProofRecord::NotComparable { reason: *reason },
         };
-        Self {
-            index,
-            verdict: verdict.to_owned(),
-            by: by.to_owned(),
-            source,
-            copy,
-        }
+        Self { index, record }
     }
 
     /// The proof this record holds back.
-    pub fn proof(&self) -> Result<Proof, String> {
-        match self.verdict.as_str() {
-            VERIFIED => Ok(Proof::Verified {
-                by: self.by.parse()?,
-                value: self.source.clone(),
-            }),
-            MISMATCH => Ok(Proof::Mismatch {
-                by: self.by.parse()?,
-                source: self.source.clone(),
-                copy: self.copy.clone(),
-            }),
-            NOT_COMPARABLE => Ok(Proof::NotComparable(self.source.parse()?)),
-            other => Err(format!("unknown proof verdict '{other}'")),
+    pub fn proof(&self) -> Proof {
+        match &self.record {
+            ProofRecord::Verified { by, value } => Proof::Verified {
+                by: *by,
+                value: value.clone(),
+            },
+            ProofRecord::Mismatch { by, source, copy } => Proof::Mismatch {
+                by: *by,
+                source: source.clone(),
+                copy: copy.clone(),
+            },
+            ProofRecord::NotComparable { reason } => Proof::NotComparable(*reason),
         }
     }
 }
@@ -98,7 +122,46 @@ pub fn proofs_key(lot: u32, attempt: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::{Algorithm, By, Reason};
+    use crate::verify::Algorithm;
+
+    #[test]
+    fn records_are_tagged_by_verdict_and_earlier_lines_still_read() {
+        let line = serde_json::to_string(&KeyProof::of(
+            2,
+            &Proof::NotComparable(Reason::SourceNoETag),
+        ))
+        .expect("json");
+        assert_eq!(line, r#"{"i":2,"v":"not comparable","r":"SourceNoETag"}"#);
+        // lines written before the records were typed: the reason in "s", empty "by"/"c"
+        let old = [
+            r#"{"i":0,"v":"verified","by":"ETag","s":"abc","c":"abc"}"#,
+            r#"{"i":1,"v":"mismatch","by":"CRC32C","s":"a","c":"b"}"#,
+            r#"{"i":2,"v":"not comparable","by":"","s":"ShaInParts","c":""}"#,
+        ];
+        let back = read_proofs(&old.join("\n")).expect("read");
+        assert_eq!(
+            back.iter().map(KeyProof::proof).collect::<Vec<_>>(),
+            [
+                Proof::Verified {
+                    by: By::ETag,
+                    value: "abc".into()
+                },
+                Proof::Mismatch {
+                    by: By::Checksum(Algorithm::Crc32C),
+                    source: "a".into(),
+                    copy: "b".into()
+                },
+                Proof::NotComparable(Reason::ShaInParts),
+            ]
+        );
+        for bad in [
+            r#"{"i":0,"v":"maybe","s":"x"}"#,
+            r#"{"i":0,"v":"verified","by":"MD6","s":"x"}"#,
+            r#"{"i":0,"v":"not comparable","r":"Because"}"#,
+        ] {
+            assert!(read_proofs(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn records_round_trip() {
@@ -126,7 +189,7 @@ mod tests {
         let back = read_proofs(&proofs_body(&records)).expect("read");
         assert_eq!(back, records);
         for (r, p) in back.iter().zip(&proofs) {
-            assert_eq!(&r.proof().expect("proof"), p);
+            assert_eq!(&r.proof(), p);
         }
         assert!(read_proofs("{not json").is_err());
         assert_eq!(proofs_key(3, 2), "proofs/00003/000002.jsonl");

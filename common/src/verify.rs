@@ -171,6 +171,16 @@ pub fn checksum_to_ask(
     Some((algorithm, kind))
 }
 
+/// The full-object checksum a copy in parts hands S3 on CompleteMultipartUpload
+/// (`x-amz-checksum-<algorithm>` with `ChecksumType=FULL_OBJECT`): the source's, when it is a
+/// full-object CRC (the checksums S3 computes whole over parts). S3 checks the assembled object
+/// against it and refuses a copy whose bytes are not the source's (`BadDigest`) before the
+/// object exists, so an in-place key is never overwritten by a bad copy. `None`: nothing S3
+/// can check on completion (no checksum, composite, SHA).
+pub fn checksum_on_complete(source: Option<&Checksum>) -> Option<&Checksum> {
+    source.filter(|c| c.kind == ChecksumKind::FullObject && c.algorithm.full_object_in_parts())
+}
+
 /// What a copy was compared by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum By {
@@ -219,10 +229,12 @@ pub enum Reason {
     ShaInParts,
     /// S3's answer carried no ETag or checksum of the copy.
     NotInAnswer,
+    /// The source's HeadObject carried no ETag (and it has no full-object checksum).
+    SourceNoETag,
 }
 
 impl Reason {
-    const ALL: [Reason; 7] = [
+    const ALL: [Reason; 8] = [
         Reason::SourceKms,
         Reason::CopyKms,
         Reason::SourceInParts,
@@ -230,6 +242,7 @@ impl Reason {
         Reason::CompositeChecksum,
         Reason::ShaInParts,
         Reason::NotInAnswer,
+        Reason::SourceNoETag,
     ];
 
     /// Short code in proof records.
@@ -242,6 +255,7 @@ impl Reason {
             Reason::CompositeChecksum => "CompositeChecksum",
             Reason::ShaInParts => "ShaInParts",
             Reason::NotInAnswer => "NotInAnswer",
+            Reason::SourceNoETag => "SourceNoETag",
         }
     }
 
@@ -267,6 +281,9 @@ impl Reason {
                 "a SHA-1/SHA-256 checksum copied in parts is composite on the copy (S3 computes full-object checksums in parts for CRCs only)"
             }
             Reason::NotInAnswer => "S3's answer to the copy carried no ETag or checksum to compare",
+            Reason::SourceNoETag => {
+                "the source's HeadObject carried no ETag and it has no full-object checksum"
+            }
         }
     }
 }
@@ -281,6 +298,28 @@ impl FromStr for Reason {
             .ok_or_else(|| format!("unknown reason '{s}'"))
     }
 }
+
+/// `By` and `Reason` are written by their names ([`By::as_str`], [`Reason::as_str`]) in proof
+/// records, and read back by them.
+macro_rules! serde_by_name {
+    ($t:ty) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                name.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+serde_by_name!(By);
+serde_by_name!(Reason);
 
 /// One copy's proof.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -359,7 +398,7 @@ fn by_etag(
     if source.kms {
         return Err(Reason::SourceKms);
     }
-    let s = source.etag.as_deref().ok_or(Reason::NotInAnswer)?;
+    let s = source.etag.as_deref().ok_or(Reason::SourceNoETag)?;
     if has_part_suffix(s) {
         return Err(Reason::SourceInParts);
     }
@@ -394,9 +433,74 @@ pub fn compare(source: &SourceFacts, path: CopyPath, copy: &CopyFacts) -> Proof 
     }
 }
 
+/// The proof of a copy made earlier, from two HeadObject answers (both asked with
+/// `ChecksumMode=ENABLED`): the source version's and the copy's. How it was copied is read
+/// from the copy's ETag (`-N`: in parts). Checked before a source version is deleted by a
+/// later look than the copy's own answer (a recovered delete, a pinned version whose copy is
+/// already current), at no extra request.
+pub fn compare_heads(source: &SourceFacts, copy: &CopyFacts) -> Proof {
+    let path = if copy.etag.as_deref().is_some_and(has_part_suffix) {
+        CopyPath::Multipart
+    } else {
+        CopyPath::Single
+    };
+    compare(source, path, copy)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_full_object_crcs_are_handed_to_complete() {
+        let full = |a: Algorithm| Checksum::reported(a, "AAAA", Some("FULL_OBJECT"));
+        for a in [Algorithm::Crc64Nvme, Algorithm::Crc32, Algorithm::Crc32C] {
+            assert_eq!(checksum_on_complete(Some(&full(a))), Some(&full(a)));
+        }
+        for a in [Algorithm::Sha1, Algorithm::Sha256] {
+            assert_eq!(checksum_on_complete(Some(&full(a))), None);
+        }
+        let composite = Checksum::reported(Algorithm::Crc32C, "AAAA-3", None);
+        assert_eq!(checksum_on_complete(Some(&composite)), None);
+        assert_eq!(checksum_on_complete(None), None);
+    }
+
+    #[test]
+    fn heads_compared_along_the_path_the_copy_s_etag_shows() {
+        let source = src("\"abc\"", false, Some(crc("C")));
+        // single-part copy: checksum and ETag both compared
+        assert_eq!(
+            compare_heads(&source, &copy("\"abc\"", false, Some(crc("C")))),
+            Proof::Verified {
+                by: By::Checksum(Algorithm::Crc64Nvme),
+                value: "C".into()
+            }
+        );
+        assert!(matches!(
+            compare_heads(&source, &copy("\"abd\"", false, Some(crc("C")))),
+            Proof::Mismatch { by: By::ETag, .. }
+        ));
+        // in parts (`-2`): the ETag is not compared, the full-object checksum is
+        let parts = copy("\"xyz-2\"", false, Some(crc("C")));
+        assert!(matches!(
+            compare_heads(&source, &parts),
+            Proof::Verified { .. }
+        ));
+        let bad_parts = copy("\"xyz-2\"", false, Some(crc("D")));
+        assert!(matches!(
+            compare_heads(&source, &bad_parts),
+            Proof::Mismatch {
+                by: By::Checksum(_),
+                ..
+            }
+        ));
+        // in parts without a checksum: nothing to compare, and no false mismatch
+        let plain = src("\"abc\"", false, None);
+        assert_eq!(
+            compare_heads(&plain, &copy("\"xyz-2\"", false, None)),
+            Proof::NotComparable(Reason::CopiedInParts)
+        );
+    }
 
     fn crc(value: &str) -> Checksum {
         Checksum::reported(Algorithm::Crc64Nvme, value, None)
@@ -487,6 +591,17 @@ mod tests {
             compare(&src("\"a\"", false, None), CopyPath::Single, &no_answer),
             Proof::NotComparable(Reason::NotInAnswer)
         );
+        // a source HeadObject without an ETag is the source's lack, not the answer's
+        let no_source_etag = SourceFacts::default();
+        assert_eq!(
+            compare(
+                &no_source_etag,
+                CopyPath::Single,
+                &copy("\"a\"", false, None)
+            ),
+            Proof::NotComparable(Reason::SourceNoETag)
+        );
+        assert_eq!("SourceNoETag".parse(), Ok(Reason::SourceNoETag));
     }
 
     #[test]

@@ -46,19 +46,14 @@ pub async fn lot_proofs(
             .map_err(anyhow::Error::msg)
             .with_context(|| format!("s3://{}/{key}", control.bucket))?
         {
-            insert(&mut proofs, &record)?;
+            insert(&mut proofs, &record);
         }
     }
     Ok(proofs)
 }
 
-fn insert(proofs: &mut BTreeMap<usize, Proof>, record: &KeyProof) -> anyhow::Result<()> {
-    let proof = record
-        .proof()
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("proof record of key {}", record.index))?;
-    proofs.insert(record.index, proof);
-    Ok(())
+fn insert(proofs: &mut BTreeMap<usize, Proof>, record: &KeyProof) {
+    proofs.insert(record.index, record.proof());
 }
 
 /// The report's proof columns of one key.

@@ -18,6 +18,7 @@ mod ecs;
 mod hang_tests;
 mod launch_weather_tests;
 mod listing_tests;
+mod mismatch_tests;
 mod ops_tests;
 mod output_tests;
 mod pace_tests;

@@ -25,8 +25,8 @@ const MIB: usize = 1024 * 1024;
 
 /// A one-lot job written straight to the emulator.
 pub(crate) struct Job {
-    table: String,
-    job_id: String,
+    pub(crate) table: String,
+    pub(crate) job_id: String,
     control: S3Location,
 }
 
@@ -120,7 +120,7 @@ impl Job {
 
     /// Records a pending delete of line `index`'s source `version`, as a worker does before its
     /// copy (made now).
-    async fn record_pending_delete(&self, c: &Clients, index: usize, version: &str) {
+    pub(crate) async fn record_pending_delete(&self, c: &Clients, index: usize, version: &str) {
         self.record_upload(c, &UploadEntry::pending_delete(index, now_secs(), version))
             .await;
     }

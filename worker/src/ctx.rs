@@ -164,6 +164,34 @@ impl Ctx {
         }
     }
 
+    /// Forgets the pending delete of a key whose copy is not its source, trying again (1 s to
+    /// 10 s, 6 more tries) until the table takes it: no later run may delete that source version.
+    /// When it still fails, the run stops taking keys (its checkpoint, which records the
+    /// mismatch, is flushed on the way out; the next run's recovery sees the mismatch and
+    /// drops the record, and compares the copy with its source again before any delete).
+    pub async fn forget_mismatched(&self, i: usize) {
+        use backon::{ExponentialBuilder, Retryable};
+        let slot = UploadSlot::PendingDelete(i);
+        let forgotten = (|| self.change_uploads(UploadChange::Remove(slot)))
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(std::time::Duration::from_secs(1))
+                    .with_max_delay(std::time::Duration::from_secs(10))
+                    .with_max_times(6)
+                    .with_jitter(),
+            )
+            .when(|_| !self.is_fenced())
+            .await;
+        if let Err(e) = forgotten {
+            tracing::error!(
+                index = i,
+                error = %e,
+                "could not drop the pending delete of a mismatched copy: stopping the run"
+            );
+            self.stop.send_replace(true);
+        }
+    }
+
     /// `x-amz-request-payer: requester` for every S3 request about the objects, when the job
     /// says the source is a requester-pays bucket (`--request-payer`).
     pub fn request_payer(&self) -> Option<aws_sdk_s3::types::RequestPayer> {

@@ -1,14 +1,15 @@
 //! `--delete-source-version`: after a copy, check the copy (HeadObject of exactly the version
-//! the copy created: target class, the source's size) and only then delete exactly the source
-//! version that was copied. The checks are [`delete_versions`] and [`check_copy`]; no other
-//! version is ever touched.
+//! the copy created: not proved other than its source by checksum or ETag against the source's
+//! HeadObject, then target class, the source's size) and only then delete exactly the source
+//! version that was copied. The checks are [`delete_versions`], [`check_copy_proof`] and
+//! [`check_copy`]; no other version is ever touched.
 
 use thaw_common::aws::AwsError;
 use thaw_common::keys::KeyLine;
-use thaw_common::keystate::{check_copy, delete_versions, Failure};
+use thaw_common::keystate::{check_copy, check_copy_proof, delete_versions, Failure};
 use thaw_common::weather::is_weather;
 
-use crate::copy::{source_version, Copied};
+use crate::copy::{heads_proof, source_version, Copied};
 use crate::metrics::Metrics;
 use crate::object::{head_at, ObjectInfo};
 use crate::Ctx;
@@ -37,9 +38,10 @@ pub async fn delete_source_version_retried(
         .await
 }
 
-/// Checks that the copy exists in the target class with the source's size, then deletes exactly
-/// the source version that was copied. Never deletes when the version is unknown or is the copy
-/// itself.
+/// Checks that the copy exists in the target class with the source's size and that its checksum
+/// or ETag (where comparable) is the source's, then deletes exactly the source version that was
+/// copied. Never deletes when the version is unknown or is the copy itself, nor a copy proved
+/// other than its source (refused with `CopyMismatch`).
 pub async fn delete_source_version(
     ctx: &Ctx,
     entry: &KeyLine,
@@ -60,6 +62,7 @@ pub async fn delete_source_version(
     )
     .map_err(refuse)?;
     let copy = head_at(ctx, &to_bucket, &to_key, copy_version).await?;
+    check_copy_proof(&heads_proof(obj, &copy)).map_err(refuse)?;
     check_copy(&copy.facts, obj.size(), ctx.spec.target_class).map_err(refuse)?;
     Metrics::inc(&ctx.metrics.s3_delete);
     ctx.s3

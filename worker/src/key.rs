@@ -237,17 +237,22 @@ async fn copied_or_not(
             let proof = copied.proof.as_ref();
             if let (Some(p), Some(message)) = (proof, proof.and_then(|p| p.mismatch_message())) {
                 tracing::error!(key, %message, "the copy is not its source");
-                if pending {
-                    ctx.forget(UploadSlot::PendingDelete(i)).await;
-                }
+                // Recorded first (the checkpoint keeps it: no later run judges the key again,
+                // nor deletes its source), then the pending delete dropped for sure.
                 ctx.tracker.proved(i, p);
                 ctx.tracker.failed(i, MISMATCH_CODE, &message);
+                if pending {
+                    ctx.forget_mismatched(i).await;
+                }
                 return Step::Finished;
             }
             if ctx.rules.delete_source_version {
                 if let Err(e) = delete_source_version_retried(ctx, entry, obj, &copied).await {
                     let message = format!("copied, but the source version was kept: {}", e.message);
                     ctx.tracker.failed(i, &e.code, &message);
+                    if pending && e.code == MISMATCH_CODE {
+                        ctx.forget_mismatched(i).await;
+                    }
                     return Step::Finished;
                 }
                 if pending {

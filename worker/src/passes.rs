@@ -137,7 +137,7 @@ async fn due_for_heads(ctx: &Ctx, manifest: &Manifest, waits: &mut Waits) -> Bit
 async fn first_pass_keys(ctx: &Ctx, manifest: &Manifest, waits: &mut Waits) -> Option<Bitmap> {
     let mut requested = Bitmap::new(manifest.len);
     for i in 0..manifest.len {
-        if ctx.tracker.restore_requested_at(i).is_some() && !ctx.tracker.is_done(i) {
+        if ctx.tracker.restore_requested_at(i).is_some() && !ctx.tracker.is_settled(i) {
             requested.set(i, true);
         }
     }
@@ -322,7 +322,8 @@ async fn run_pass(
     let work = futures::stream::iter(keys.enumerate())
         .take_while(|_| futures::future::ready(!ctx.stopping()))
         .filter_map(|(i, line)| {
-            let wanted = line.is_ok() && !ctx.tracker.is_done(i) && only.is_none_or(|b| b.get(i));
+            let wanted =
+                line.is_ok() && !ctx.tracker.is_settled(i) && only.is_none_or(|b| b.get(i));
             futures::future::ready(if wanted {
                 line.ok().map(|l| (i, l))
             } else {

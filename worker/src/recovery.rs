@@ -9,6 +9,7 @@ use thaw_common::keys::KeyLine;
 use thaw_common::keystate::{recover_pending_delete, PendingDeleteFacts, Recovery};
 use thaw_common::progress::LotItem;
 use thaw_common::upload_record::{self, UploadEntry, UploadRecord, UploadSlot};
+use thaw_common::verify::MISMATCH_CODE;
 
 use crate::copy::{self, Copied};
 use crate::delete::delete_source_version;
@@ -74,8 +75,9 @@ async fn abort_stale_upload(ctx: &Ctx, e: &UploadEntry, manifest: &Manifest) -> 
 }
 
 /// Finishes a delete an earlier run recorded before its copy and did not get to: looks at the
-/// copy's target and at the recorded source version, then deletes the version and counts the
-/// key copied, or counts it copied when the version is already gone, or drops the record (no
+/// copy's target and at the recorded source version, then deletes the version (only when the
+/// copy is not proved other than its source: see [`delete_source_version`]; never for a key an
+/// earlier run found mismatched) and counts the key copied, or counts it copied when the version is already gone, or drops the record (no
 /// copy: the key is processed as usual). A failure leaves the record for the next run.
 async fn finish_pending_delete(
     ctx: &Ctx,
@@ -88,6 +90,16 @@ async fn finish_pending_delete(
         ctx.forget(UploadSlot::PendingDelete(i)).await;
         return Ok(());
     };
+    if ctx.tracker.is_mismatched(i) {
+        // An earlier run found this copy is not its source: its source version stays.
+        tracing::warn!(
+            key = entry.key,
+            version,
+            "a pending delete of a mismatched copy dropped: the source version stays"
+        );
+        ctx.forget(UploadSlot::PendingDelete(i)).await;
+        return Ok(());
+    }
     let (bucket, key) = ctx.target_of(&entry);
     let target = match object::head_at(ctx, &bucket, &key, None).await {
         Ok(c) => Some(c),
@@ -130,7 +142,9 @@ async fn finish_pending_delete(
 }
 
 /// Deletes source version `version`, whose copy `target` an earlier run made, and counts the key
-/// copied. False (and the record kept) when the delete or its checks fail.
+/// copied. False when the delete or its checks fail: the record kept for the next run, or,
+/// when the copy is proved other than its source, the key failed `CopyMismatch` and the
+/// record dropped (the source version stays).
 async fn delete_copied_version(
     ctx: &Ctx,
     i: usize,
@@ -158,6 +172,13 @@ async fn delete_copied_version(
             ctx.tracker
                 .copied(i, target.size(), source.facts.head.is_archived());
             true
+        }
+        Err(e) if e.code == MISMATCH_CODE => {
+            // The copy is not its source: the key fails for good, its source version stays.
+            tracing::error!(key = entry.key, version, error = %e, "the copy an earlier run made is not its source");
+            ctx.tracker.failed(i, &e.code, &e.message);
+            ctx.forget_mismatched(i).await;
+            false
         }
         Err(e) => {
             tracing::warn!(key = entry.key, error = %e, "could not delete a source version an earlier run copied; the next run tries again");

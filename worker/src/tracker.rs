@@ -40,9 +40,15 @@ impl Tracker {
         f(&mut g)
     }
 
-    /// True when key `i` reached the target class in this or an earlier run.
-    pub fn is_done(&self, i: usize) -> bool {
-        self.with(|s| s.cp.done.get(i))
+    /// True when key `i` is not to be looked at by this run: done, or its copy found not to be
+    /// its source by an earlier run (it stays failed: [`LotCheckpoint::is_mismatched`]).
+    pub fn is_settled(&self, i: usize) -> bool {
+        self.with(|s| s.cp.done.get(i) || s.cp.is_mismatched(i))
+    }
+
+    /// True when an earlier run (or this one) found key `i`'s copy is not its source.
+    pub fn is_mismatched(&self, i: usize) -> bool {
+        self.with(|s| s.cp.is_mismatched(i))
     }
 
     /// When this lot asked for key `i`'s restore (the lot's first restore request), if it did
@@ -230,7 +236,7 @@ mod tests {
         assert_eq!(cp.counters.skipped, 1);
         assert_eq!(cp.counters.failed, 1);
         assert!(t.take_if_dirty(false).is_none());
-        assert!(t.is_done(0) && t.is_done(1) && !t.is_done(2));
+        assert!(t.is_settled(0) && t.is_settled(1) && !t.is_settled(2));
     }
 
     #[test]
@@ -268,7 +274,10 @@ mod tests {
         );
         let proofs = t.proofs();
         assert_eq!(proofs.len(), 5);
-        assert_eq!(proofs[4].verdict, thaw_common::proof_record::MISMATCH);
+        assert!(matches!(
+            proofs[4].record,
+            thaw_common::proof_record::ProofRecord::Mismatch { .. }
+        ));
         let line = describe(LotState::Running, &t.snapshot());
         assert!(
             line.ends_with("copies verified: 1 by checksum, 1 by ETag, 1 not comparable"),

@@ -23,6 +23,7 @@ use thaw_common::verify::{compare, CopyPath, Proof};
 use self::acl::{object_grants, Grants};
 use self::multipart::multipart_copy;
 pub use self::multipart::{abort, abort_uploads_of};
+pub use self::proof::heads_proof;
 use self::proof::source_facts;
 use self::single::single_copy;
 use crate::object::ObjectInfo;

@@ -15,7 +15,9 @@
 
 use aws_sdk_s3::operation::create_multipart_upload::builders::CreateMultipartUploadFluentBuilder;
 use aws_sdk_s3::primitives::{DateTime, DateTimeFormat};
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MultipartUpload, StorageClass};
+use aws_sdk_s3::types::{
+    ChecksumType, CompletedMultipartUpload, CompletedPart, MultipartUpload, StorageClass,
+};
 use backon::{ExponentialBuilder, Retryable};
 use futures::{StreamExt, TryStreamExt};
 use thaw_common::aws::{long_request, AwsError};
@@ -24,7 +26,9 @@ use thaw_common::keystate::is_definite_refusal;
 use thaw_common::progress::now_secs;
 use thaw_common::spec::part_size_for;
 use thaw_common::upload_record::{UploadEntry, UploadSlot};
-use thaw_common::verify::{checksum_to_ask, Algorithm, CopyFacts, CopyPath};
+use thaw_common::verify::{
+    checksum_on_complete, checksum_to_ask, Algorithm, Checksum, CopyFacts, CopyPath,
+};
 
 use super::acl::{other_bucket_acl, Grants};
 use super::proof::{copy_facts, sdk_algorithm, sdk_kind, source_facts, ChecksumFields};
@@ -70,8 +74,11 @@ pub async fn multipart_copy(
     let with_checksums = asked.is_some();
     let result = match copy_parts(ctx, entry, obj, &upload_id, with_checksums).await {
         Ok(parts) => {
+            let source = source_facts(obj).checksum;
+            let expected = checksum_on_complete(source.as_ref());
             let asked = asked.map(|(a, _)| a);
-            complete(ctx, (&to_bucket, &to_key), &upload_id, parts, asked).await
+            let to = (to_bucket.as_str(), to_key.as_str());
+            complete(ctx, to, &upload_id, parts, (asked, expected)).await
         }
         Err(e) => Err(e),
     };
@@ -183,18 +190,28 @@ async fn create_upload(
         .to_owned())
 }
 
-/// CompleteMultipartUpload with the copied parts; the version it created, if any, and what the
-/// answer says of the copy (its checksum of algorithm `asked`).
+/// CompleteMultipartUpload with the copied parts, handing S3 the source's full-object checksum
+/// (`expected`, see [`checksum_on_complete`]) to check the assembled object against; the version
+/// it created, if any, and what the answer says of the copy (its checksum of algorithm `asked`).
 async fn complete(
     ctx: &Ctx,
     (to_bucket, to_key): (&str, &str),
     upload_id: &str,
     parts: Vec<CompletedPart>,
-    asked: Option<Algorithm>,
+    (asked, expected): (Option<Algorithm>, Option<&Checksum>),
 ) -> Result<(Option<String>, CopyFacts), AwsError> {
     Metrics::inc(&ctx.metrics.s3_multipart);
+    let value = |a: Algorithm| {
+        expected
+            .filter(|c| c.algorithm == a)
+            .map(|c| c.value.clone())
+    };
     ctx.s3_for(to_bucket)
         .complete_multipart_upload()
+        .set_checksum_crc64_nvme(value(Algorithm::Crc64Nvme))
+        .set_checksum_crc32(value(Algorithm::Crc32))
+        .set_checksum_crc32_c(value(Algorithm::Crc32C))
+        .set_checksum_type(expected.map(|_| ChecksumType::FullObject))
         .bucket(to_bucket)
         .key(to_key)
         .upload_id(upload_id)

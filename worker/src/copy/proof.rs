@@ -3,7 +3,9 @@
 //! CopyObject or CompleteMultipartUpload answer. [`thaw_common::verify::compare`] judges them.
 
 use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType, ServerSideEncryption};
-use thaw_common::verify::{Algorithm, Checksum, ChecksumKind, CopyFacts, SourceFacts};
+use thaw_common::verify::{
+    compare_heads, Algorithm, Checksum, ChecksumKind, CopyFacts, Proof, SourceFacts,
+};
 
 use crate::object::ObjectInfo;
 
@@ -60,22 +62,39 @@ pub fn is_kms(sse: Option<&ServerSideEncryption>) -> bool {
     )
 }
 
+/// The checksum fields of a HeadObject answer.
+fn head_fields(obj: &ObjectInfo) -> ChecksumFields<'_> {
+    let r = &obj.raw;
+    ChecksumFields {
+        crc64nvme: r.checksum_crc64_nvme(),
+        crc32: r.checksum_crc32(),
+        crc32c: r.checksum_crc32_c(),
+        sha1: r.checksum_sha1(),
+        sha256: r.checksum_sha256(),
+        kind: r.checksum_type(),
+    }
+}
+
 /// What HeadObject said of the source, for its proof.
 pub fn source_facts(obj: &ObjectInfo) -> SourceFacts {
-    let r = &obj.raw;
     SourceFacts {
         etag: obj.facts.etag.clone(),
         kms: obj.facts.kms,
-        checksum: ChecksumFields {
-            crc64nvme: r.checksum_crc64_nvme(),
-            crc32: r.checksum_crc32(),
-            crc32c: r.checksum_crc32_c(),
-            sha1: r.checksum_sha1(),
-            sha256: r.checksum_sha256(),
-            kind: r.checksum_type(),
-        }
-        .any(),
+        checksum: head_fields(obj).any(),
     }
+}
+
+/// The proof of an earlier copy from the HeadObject answers of its source and of the copy
+/// (no extra request: both are looked at before a delete anyway).
+pub fn heads_proof(source: &ObjectInfo, copy: &ObjectInfo) -> Proof {
+    let source = source_facts(source);
+    let asked = source.checksum.as_ref().map(|c| c.algorithm);
+    let copy = CopyFacts {
+        etag: copy.facts.etag.clone(),
+        kms: copy.facts.kms,
+        checksum: asked.and_then(|a| head_fields(copy).checksum(a)),
+    };
+    compare_heads(&source, &copy)
 }
 
 /// The copy's facts from an answer: its ETag, whether it is SSE-KMS encrypted, and the
@@ -133,6 +152,27 @@ mod tests {
             source_facts(&ObjectInfo::from_head(HeadObjectOutput::builder().build())).checksum,
             None
         );
+    }
+
+    #[test]
+    fn heads_proof_compares_the_source_s_algorithm() {
+        let head = |etag: &str, crc: &str| {
+            ObjectInfo::from_head(
+                HeadObjectOutput::builder()
+                    .e_tag(etag)
+                    .checksum_crc32_c(crc)
+                    .checksum_type(ChecksumType::FullObject)
+                    .build(),
+            )
+        };
+        let source = head("\"e\"", "AAAA");
+        assert!(matches!(
+            heads_proof(&source, &head("\"e\"", "AAAA")),
+            Proof::Verified { .. }
+        ));
+        assert!(heads_proof(&source, &head("\"x-3\"", "AAAB"))
+            .mismatch_message()
+            .is_some());
     }
 
     #[test]
