@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use thaw_common::checkpoint::LotState;
 use thaw_common::progress::LotItem;
+use thaw_common::verify::MISMATCH_CODE;
 
 use crate::liveness::Liveness;
 
@@ -52,6 +53,8 @@ pub fn due_lots(
                     }
                     Due::Resume
                 }
+                // A rerun cannot help copies found not to be their source: only `retry` reruns.
+                (LotState::Failed, _) if !explicit && only_mismatches(l) => return None,
                 (LotState::Failed, _) => Due::Retry,
                 _ => return None,
             };
@@ -61,6 +64,14 @@ pub fn due_lots(
             Some((l.clone(), due))
         })
         .collect()
+}
+
+/// True when every failed key of the lot is a copy found not to be its source: a new run skips
+/// those keys ([`thaw_common::checkpoint::LotCheckpoint::is_mismatched`]), so relaunching the lot
+/// would start a task for nothing; they need a person (see the report).
+pub fn only_mismatches(lot: &LotItem) -> bool {
+    let failed = &lot.checkpoint.failed;
+    !failed.is_empty() && failed.keys().all(|code| code == MISMATCH_CODE)
 }
 
 /// True when the lot failed because its worker could not be started (not because of its keys).
@@ -86,6 +97,26 @@ mod tests {
     use super::*;
     use crate::liveness::tests::lot;
     use thaw_common::task::LaunchFailure;
+
+    #[test]
+    fn lots_failed_only_by_mismatched_copies_are_left_to_a_person() {
+        let mut l = lot(3, LotState::Failed);
+        l.checkpoint
+            .record_failure(0, MISMATCH_CODE, "checksum a, copy b");
+        let live = BTreeMap::new();
+        assert!(only_mismatches(&l));
+        assert!(due_lots(std::slice::from_ref(&l), &live, 0, Some(3), None).is_empty());
+        // `retry` asks for it explicitly
+        assert_eq!(
+            due_lots(std::slice::from_ref(&l), &live, 0, None, None).len(),
+            1
+        );
+        // any other failure is worth a rerun
+        l.checkpoint
+            .record_failure(1, "SlowDown", "please slow down");
+        assert!(!only_mismatches(&l));
+        assert_eq!(due_lots(&[l], &live, 0, Some(3), None).len(), 1);
+    }
 
     #[test]
     fn due_selection() {

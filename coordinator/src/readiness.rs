@@ -212,7 +212,8 @@ mod tests {
         // GLACIER Bulk, asked half an hour ago: looked at again in a poll delay, 12 h (before
         // the 12 h + 1 h deadline, 12.5 h away)
         let fresh = Facts {
-            requested_at: Some(NOW - 1800),
+            first_requested_at: Some(NOW - 1800),
+            last_requested_at: Some(NOW - 1800),
             ..facts()
         };
         assert_eq!(

@@ -23,7 +23,7 @@ use thaw_common::progress::{now_secs, LotItem};
 
 use super::retry::relaunch_with;
 use super::{out, Global};
-use crate::due::{launch_failed, launch_refused};
+use crate::due::{launch_failed, launch_refused, only_mismatches};
 use crate::fleet::budget;
 use crate::fleet::pace::{restores_to_pace, started_lately, Pace};
 use crate::fleet::pause::pause_secs;
@@ -349,7 +349,7 @@ fn verdict(
     let exhausted: Vec<&LotItem> = lots
         .iter()
         .filter(|l| {
-            l.retries >= max_retries
+            (l.retries >= max_retries || only_mismatches(l))
                 && !launch_failed(l)
                 && (l.state == LotState::Failed
                     || matches!(live.get(&l.lot), Some(Liveness::Stale(_))))
