@@ -96,6 +96,27 @@ async fn a_requester_pays_source_is_read_with_request_payer() {
             .map(|r| r.status().as_u16()),
         Some(403)
     );
+    // planning from a listing: the listing and the cost sample's HEADs pay too
+    let from = format!("s3://{bucket}/rp/");
+    let plan = |paid: bool| {
+        let mut extra = vec!["--dry-run", "--from", &from, "--control-bucket", &control];
+        if paid {
+            extra.push("--request-payer");
+        }
+        launch_local(moto, &table, &bucket, &unique("job"), "", &extra)
+    };
+    let unpaid = plan(false);
+    assert_eq!(unpaid.status.code(), Some(1), "{}", stdout(&unpaid));
+    assert!(
+        stderr(&unpaid).contains("AccessDenied"),
+        "{}",
+        stderr(&unpaid)
+    );
+    let paid_plan = assert_success(plan(true), "paid dry run");
+    let text = stdout(&paid_plan);
+    assert!(text.contains("keys: 7 from"), "{text}");
+    assert!(text.contains("7 looked at with HeadObject"), "{text}");
+    assert!(text.contains("7 restores"), "{text}");
     let input = write_keys(&keys);
     let flags = [
         "--control-bucket",

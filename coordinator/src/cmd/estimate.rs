@@ -83,6 +83,10 @@ pub struct EstimateArgs {
     /// `launch` would.
     #[arg(long, env = "THAW_MIN_AGE")]
     pub min_age: Option<Age>,
+    /// The source is a requester-pays bucket of another account: the sample's HeadObject calls
+    /// send `x-amz-request-payer: requester`, as `launch --request-payer` does.
+    #[arg(long, env = "THAW_REQUEST_PAYER")]
+    pub request_payer: bool,
     /// One JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -121,6 +125,7 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
                 Sampling {
                     size: a.sample as usize,
                     leave_out,
+                    request_payer: a.request_payer,
                 },
             )
             .await?

@@ -44,6 +44,7 @@ pub async fn list_prefix(
     s3: &aws_sdk_s3::Client,
     loc: &S3Location,
     filter: &ListingFilter,
+    request_payer: bool,
 ) -> anyhow::Result<KeyList> {
     let name = loc.to_string();
     let (file, spool) = create_spool()?;
@@ -55,6 +56,7 @@ pub async fn list_prefix(
         .list_objects_v2()
         .bucket(&loc.bucket)
         .prefix(&loc.prefix)
+        .set_request_payer(request_payer.then_some(aws_sdk_s3::types::RequestPayer::Requester))
         .into_paginator()
         .send();
     while let Some(page) = stream

@@ -104,6 +104,8 @@ pub struct Sampling {
     pub size: usize,
     /// Objects the workers would leave where they are: counted apart, not priced.
     pub leave_out: LeaveOut,
+    /// Send `x-amz-request-payer: requester` (`--request-payer`: a requester-pays source).
+    pub request_payer: bool,
 }
 
 /// Samples `keys` (up to `sampling.size` entries, uniformly) and looks at each with HeadObject (the
@@ -118,6 +120,9 @@ pub async fn look_at(
     sampling: Sampling,
 ) -> anyhow::Result<ObjectSample> {
     let leave_out = &sampling.leave_out;
+    let payer = sampling
+        .request_payer
+        .then_some(aws_sdk_s3::types::RequestPayer::Requester);
     let mut sample = Reservoir::new(sampling.size);
     for line in keys.reopen()? {
         sample.offer(line.with_context(|| format!("key list {}", keys.name()))?);
@@ -131,7 +136,7 @@ pub async fn look_at(
                 days: 1,
                 in_place: spec_in_place && entry.dest.is_none(),
             };
-            head(s3, bucket, entry, goal, (now, leave_out))
+            head(s3, bucket, entry, goal, (now, leave_out, payer.clone()))
         })
         .buffer_unordered(HEADS_IN_FLIGHT)
         .collect()
@@ -145,13 +150,18 @@ async fn head(
     bucket: &str,
     entry: &KeyLine,
     goal: Goal,
-    (now, leave_out): (std::time::SystemTime, &LeaveOut),
+    (now, leave_out, payer): (
+        std::time::SystemTime,
+        &LeaveOut,
+        Option<aws_sdk_s3::types::RequestPayer>,
+    ),
 ) -> Looked {
     let head = s3
         .head_object()
         .bucket(bucket)
         .key(&entry.key)
         .set_version_id(entry.version_id.clone())
+        .set_request_payer(payer)
         .send()
         .await;
     match head {

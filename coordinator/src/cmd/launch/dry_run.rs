@@ -162,6 +162,7 @@ pub async fn print_cost(
                 Sampling {
                     size: a.sample as usize,
                     leave_out: spec.leave_out,
+                    request_payer: spec.request_payer,
                 },
             )
             .await

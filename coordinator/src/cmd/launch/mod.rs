@@ -214,7 +214,7 @@ async fn follow(g: &Global, job: &str) -> anyhow::Result<()> {
 /// takes. AWS is needed only for a list in S3 or a listing.
 async fn read_keys(g: &Global, a: &LaunchArgs, today: Date) -> anyhow::Result<KeyList> {
     if let Some(loc) = plan::source_location(a, today)? {
-        return list_prefix(&g.aws()?.s3(), &loc, &listing_filter(a)).await;
+        return list_prefix(&g.aws()?.s3(), &loc, &listing_filter(a), a.request_payer).await;
     }
     let input = a
         .keys_file
