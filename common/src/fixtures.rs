@@ -24,28 +24,10 @@ pub struct LotItemBuilder {
 impl LotItemBuilder {
     /// Lot `lot` of `keys` keys.
     pub fn new(lot: u32, keys: usize) -> Self {
-        let checkpoint = LotCheckpoint::new(keys);
         Self {
             item: LotItem {
-                lot,
-                state: LotState::Pending,
                 attempt: 1,
-                counters: checkpoint.counters,
-                task: None,
-                heartbeat_at: None,
-                updated_at: None,
-                next_check_at: None,
-                last_error: None,
-                launch_failure: None,
-                launch_failures: 0,
-                manifest: String::new(),
-                checkpoint,
-                uploads: BTreeMap::new(),
-                started_at: None,
-                launched_at: None,
-                retries: 0,
-                key_order: Default::default(),
-                ready_look: None,
+                ..LotItem::pending(lot, keys)
             },
         }
     }

@@ -151,3 +151,65 @@ pub fn run_worker_as_task(moto: &Moto, task_env: &[(String, String)], task_arn: 
     }
     cmd.output().expect("run worker")
 }
+
+/// A job on the shared emulator launched through the ECS launcher: its bucket (holding `keys` in
+/// `class`), table, keys file and ECS setup.
+pub struct EcsJob {
+    pub table: String,
+    pub bucket: String,
+    pub job: String,
+    pub file: std::path::PathBuf,
+    pub ecs: EcsSetup,
+}
+
+impl EcsJob {
+    /// Creates the bucket (named after `name`) with one object per key, the table and the ECS setup.
+    pub async fn new(
+        moto: &Moto,
+        c: &Clients,
+        name: &str,
+        class: &'static str,
+        keys: &[String],
+    ) -> Self {
+        let bucket = unique(name);
+        let table = unique("table");
+        crate::rig::init_table(moto, &table);
+        crate::rig::create_bucket(c, &bucket).await;
+        let objects = keys
+            .iter()
+            .map(|k| (k.clone(), class, k.as_bytes().to_vec()))
+            .collect();
+        crate::rig::put_many(c, &bucket, objects).await;
+        EcsJob {
+            table,
+            bucket,
+            job: unique("job"),
+            file: crate::rig::write_keys(keys),
+            ecs: ecs_setup(moto, c).await,
+        }
+    }
+
+    /// `launch --lots N <extra>` of this job with the ECS launcher.
+    pub fn launch(&self, moto: &Moto, lots: usize, extra: &[&str]) -> Output {
+        let lots = lots.to_string();
+        let mut args = vec!["--lots", &lots];
+        args.extend_from_slice(extra);
+        launch_ecs(
+            moto,
+            &self.ecs,
+            &self.table,
+            &self.bucket,
+            &self.job,
+            &self.file,
+            &args,
+        )
+    }
+
+    /// The job's lot items.
+    pub async fn lots(&self, c: &Clients) -> Vec<thaw_common::progress::LotItem> {
+        thaw_common::progress::ProgressTable::new(c.ddb.clone(), &self.table)
+            .lots(&self.job)
+            .await
+            .expect("lots")
+    }
+}

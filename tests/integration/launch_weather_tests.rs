@@ -16,57 +16,12 @@ use crate::ecs::*;
 use crate::rig::*;
 
 /// A job of `lots` lots of 2 GLACIER keys each, with its table, keys file and ECS setup.
-struct Job {
-    table: String,
-    bucket: String,
-    job: String,
-    file: std::path::PathBuf,
-    ecs: EcsSetup,
-}
-
-async fn job(moto: &Moto, c: &Clients, lots: usize) -> Job {
-    let bucket = unique("weather");
-    let table = unique("table");
-    init_table(moto, &table);
-    create_bucket(c, &bucket).await;
+async fn job(moto: &Moto, c: &Clients, lots: usize) -> EcsJob {
     let keys: Vec<String> = (0..lots * 2).map(|i| format!("w/{i}")).collect();
-    let objects = keys
-        .iter()
-        .map(|k| (k.clone(), "GLACIER", k.as_bytes().to_vec()))
-        .collect();
-    put_many(c, &bucket, objects).await;
-    Job {
-        table,
-        bucket,
-        job: unique("job"),
-        file: write_keys(&keys),
-        ecs: ecs_setup(moto, c).await,
-    }
+    EcsJob::new(moto, c, "weather", "GLACIER", &keys).await
 }
 
-impl Job {
-    fn launch(&self, moto: &Moto, lots: usize, extra: &[&str]) -> std::process::Output {
-        let lots = lots.to_string();
-        let mut args = vec!["--lots", &lots];
-        args.extend_from_slice(extra);
-        launch_ecs(
-            moto,
-            &self.ecs,
-            &self.table,
-            &self.bucket,
-            &self.job,
-            &self.file,
-            &args,
-        )
-    }
-
-    async fn lots(&self, c: &Clients) -> Vec<LotItem> {
-        ProgressTable::new(c.ddb.clone(), &self.table)
-            .lots(&self.job)
-            .await
-            .expect("lots")
-    }
-
+impl EcsJob {
     async fn tasks_per_lot(&self, c: &Clients) -> BTreeMap<String, usize> {
         let mut m = BTreeMap::new();
         for (_, env) in launched_tasks(c, &self.ecs.cluster, &self.job).await {

@@ -14,57 +14,12 @@ use crate::rig::*;
 
 /// A job of `lots` lots of 2 STANDARD keys each (copied into STANDARD_IA: no restores to wait
 /// for), with its table, keys file and ECS setup, on the shared emulator.
-struct Job {
-    table: String,
-    bucket: String,
-    job: String,
-    file: std::path::PathBuf,
-    ecs: EcsSetup,
-}
-
-async fn job(moto: &Moto, c: &Clients, lots: usize) -> Job {
-    let bucket = unique("window");
-    let table = unique("table");
-    init_table(moto, &table);
-    create_bucket(c, &bucket).await;
+async fn job(moto: &Moto, c: &Clients, lots: usize) -> EcsJob {
     let keys: Vec<String> = (0..lots * 2).map(|i| format!("win/{i:03}")).collect();
-    let objects = keys
-        .iter()
-        .map(|k| (k.clone(), "STANDARD", k.as_bytes().to_vec()))
-        .collect();
-    put_many(c, &bucket, objects).await;
-    Job {
-        table,
-        bucket,
-        job: unique("job"),
-        file: write_keys(&keys),
-        ecs: ecs_setup(moto, c).await,
-    }
+    EcsJob::new(moto, c, "window", "STANDARD", &keys).await
 }
 
-impl Job {
-    fn launch(&self, moto: &Moto, lots: usize, extra: &[&str]) -> std::process::Output {
-        let lots = lots.to_string();
-        let mut args = vec!["--lots", &lots];
-        args.extend_from_slice(extra);
-        launch_ecs(
-            moto,
-            &self.ecs,
-            &self.table,
-            &self.bucket,
-            &self.job,
-            &self.file,
-            &args,
-        )
-    }
-
-    async fn lots(&self, c: &Clients) -> Vec<LotItem> {
-        ProgressTable::new(c.ddb.clone(), &self.table)
-            .lots(&self.job)
-            .await
-            .expect("lots")
-    }
-
+impl EcsJob {
     /// `coordinator <cmd> JOB --table T <args>`, which must succeed.
     fn coordinator(&self, moto: &Moto, cmd: &str, args: &[&str]) -> String {
         let mut all = vec![cmd, &self.job, "--table", &self.table];

@@ -56,6 +56,32 @@ fn launch_failure(item: &HashMap<String, AttributeValue>) -> Option<LaunchFailur
 }
 
 impl LotItem {
+    /// Lot `lot` of `keys` keys as `launch` records it: PENDING, never run, no progress.
+    pub fn pending(lot: u32, keys: usize) -> Self {
+        let checkpoint = crate::checkpoint::LotCheckpoint::new(keys);
+        LotItem {
+            lot,
+            state: LotState::Pending,
+            attempt: 0,
+            counters: checkpoint.counters,
+            task: None,
+            heartbeat_at: None,
+            updated_at: None,
+            next_check_at: None,
+            last_error: None,
+            launch_failure: None,
+            launch_failures: 0,
+            manifest: String::new(),
+            checkpoint,
+            uploads: Default::default(),
+            started_at: None,
+            launched_at: None,
+            retries: 0,
+            key_order: Default::default(),
+            ready_look: None,
+        }
+    }
+
     pub(super) fn parse(job: &str, item: &HashMap<String, AttributeValue>) -> Result<Self> {
         let lot: i64 = get_n(item, SK).unwrap_or(JOB_ITEM_LOT);
         let bad = |what: &str| ProgressError::Malformed {

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::bail;
-use thaw_common::checkpoint::{LotCheckpoint, LotState};
+use thaw_common::checkpoint::LotState;
 use thaw_common::plan::{lot_sizes, LotSpec};
 use thaw_common::progress::LotItem;
 
@@ -583,28 +583,7 @@ impl<'a> Sim<'a> {
 
 /// A PENDING lot item as `launch` records it (the model keeps the keys' progress itself).
 fn pending_item(lot: u32) -> LotItem {
-    let checkpoint = LotCheckpoint::new(0);
-    LotItem {
-        lot,
-        state: LotState::Pending,
-        attempt: 0,
-        counters: checkpoint.counters,
-        task: None,
-        heartbeat_at: None,
-        updated_at: None,
-        next_check_at: None,
-        last_error: None,
-        launch_failure: None,
-        launch_failures: 0,
-        manifest: String::new(),
-        checkpoint,
-        uploads: BTreeMap::new(),
-        started_at: None,
-        launched_at: None,
-        retries: 0,
-        key_order: Default::default(),
-        ready_look: None,
-    }
+    LotItem::pending(lot, 0)
 }
 
 #[cfg(test)]
