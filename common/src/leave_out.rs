@@ -91,26 +91,21 @@ impl FromStr for ByteSize {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim();
-        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("'{s}' is not a size (e.g. 131072, 128KiB, 1MiB)"))?;
-        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-            "" | "b" => 1,
-            "k" | "kb" | "kib" => 1 << 10,
-            "m" | "mb" | "mib" => 1 << 20,
-            "g" | "gb" | "gib" => 1 << 30,
-            other => {
-                return Err(format!(
+        scaled(
+            s,
+            "a size (e.g. 131072, 128KiB, 1MiB)",
+            "too large",
+            |unit| match unit.to_ascii_lowercase().as_str() {
+                "" | "b" => Ok(1),
+                "k" | "kb" | "kib" => Ok(1 << 10),
+                "m" | "mb" | "mib" => Ok(1 << 20),
+                "g" | "gb" | "gib" => Ok(1 << 30),
+                other => Err(format!(
                     "unknown size unit '{other}' in '{s}' (B, KiB, MiB, GiB)"
-                ))
-            }
-        };
-        n.checked_mul(mult)
-            .map(ByteSize)
-            .ok_or_else(|| format!("'{s}' is too large"))
+                )),
+            },
+        )
+        .map(ByteSize)
     }
 }
 
@@ -122,28 +117,39 @@ impl FromStr for Age {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim();
-        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("'{s}' is not a duration (e.g. 90d, 12h, 2w)"))?;
-        let mult: u64 = match unit.trim() {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            "w" => 7 * 86_400,
-            other => {
-                return Err(format!(
+        scaled(
+            s,
+            "a duration (e.g. 90d, 12h, 2w)",
+            "too long",
+            |unit| match unit {
+                "s" => Ok(1),
+                "m" => Ok(60),
+                "h" => Ok(3600),
+                "d" => Ok(86_400),
+                "w" => Ok(7 * 86_400),
+                other => Err(format!(
                     "unknown duration unit '{other}' in '{s}' (s, m, h, d, w)"
-                ))
-            }
-        };
-        n.checked_mul(mult)
-            .map(Age)
-            .ok_or_else(|| format!("'{s}' is too long"))
+                )),
+            },
+        )
+        .map(Age)
     }
+}
+
+/// A number followed by a unit (`128KiB`, `90d`): the number times what `unit` says the unit is
+/// worth; `what` names the value in the error for a missing number, `too` its overflow.
+fn scaled(
+    s: &str,
+    what: &str,
+    too: &str,
+    unit: impl Fn(&str) -> Result<u64, String>,
+) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, rest) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not {what}"))?;
+    n.checked_mul(unit(rest.trim())?)
+        .ok_or_else(|| format!("'{s}' is {too}"))
 }
 
 #[cfg(test)]
