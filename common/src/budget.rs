@@ -16,6 +16,12 @@ pub const DEFAULT_ACCOUNT_RATE: f64 = 1000.0;
 /// Seconds after which a job's entry no longer counts (its coordinator stopped refreshing it).
 pub const STALE_AFTER_SECS: i64 = 600;
 
+/// Seconds after which an entry is removed from the budget item by the next coordinator that
+/// refreshes its own (a job whose `follow` ended or was stopped for a day): without it the item
+/// would grow by one entry per job forever, towards DynamoDB's 400 KB item limit (~6,000 jobs),
+/// and every read of it would cost more.
+pub const PRUNE_AFTER_SECS: i64 = 86_400;
+
 /// How often a coordinator refreshes its job's entry when nothing changed (well within
 /// [`STALE_AFTER_SECS`]).
 pub const REFRESH_SECS: i64 = STALE_AFTER_SECS / 4;
@@ -93,6 +99,19 @@ impl Budget {
             .copied()
             .unwrap_or(0.0);
         Some(allowance / f64::from(restoring))
+    }
+}
+
+impl Budget {
+    /// The entries other than `me`'s not refreshed for [`PRUNE_AFTER_SECS`] at `now`, with the
+    /// time each was last written (a removal is conditional on it: an entry refreshed meanwhile
+    /// stays).
+    pub fn prunable(&self, me: &str, now: i64) -> Vec<(String, i64)> {
+        self.jobs
+            .iter()
+            .filter(|(j, d)| j.as_str() != me && now - d.at > PRUNE_AFTER_SECS)
+            .map(|(j, d)| (j.clone(), d.at))
+            .collect()
     }
 }
 
@@ -174,6 +193,24 @@ mod tests {
         assert_eq!(all["mid"], 400.0);
         assert_eq!(all["big"], 500.0);
         assert!(all.values().sum::<f64>() <= 1000.0);
+    }
+
+    #[test]
+    fn entries_a_day_old_are_pruned_but_never_ones_own() {
+        let now = 10 * PRUNE_AFTER_SECS;
+        let b = budget(
+            None,
+            &[
+                ("gone", entry(10.0, 0, now - PRUNE_AFTER_SECS - 1)),
+                ("stopped", entry(10.0, 2, now - PRUNE_AFTER_SECS)),
+                ("live", entry(10.0, 1, now)),
+                ("me", entry(10.0, 1, 0)),
+            ],
+        );
+        assert_eq!(
+            b.prunable("me", now),
+            vec![("gone".to_owned(), now - PRUNE_AFTER_SECS - 1)]
+        );
     }
 
     #[test]

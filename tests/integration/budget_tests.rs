@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use thaw_common::budget::{Budget, STALE_AFTER_SECS};
+use thaw_common::budget::{Budget, JobDemand, STALE_AFTER_SECS};
 use thaw_common::progress::{now_secs, ProgressTable};
 
 use crate::rig::*;
@@ -204,11 +204,17 @@ async fn jobs_side_by_side_share_the_account_budget() {
         }
     });
 
-    let budget: Budget = ProgressTable::new(c.ddb.clone(), &table)
+    let mut budget: Budget = ProgressTable::new(c.ddb.clone(), &table)
         .get_budget(REGION)
         .await
         .expect("budget");
     assert_eq!(budget.account_rate, Some(40.0), "{budget:?}");
+    // Each local launch gave its part back when its workers exited; the shares its workers
+    // used were those of the 2 restoring workers it registered at the start.
+    for entry in budget.jobs.values_mut() {
+        assert_eq!(entry.restoring, 0, "{entry:?}");
+        entry.restoring = 2;
+    }
     let now = now_secs();
     let parts = budget.allowances(now, STALE_AFTER_SECS);
     assert_eq!(parts.values().sum::<f64>(), 40.0, "{parts:?}");
@@ -317,13 +323,26 @@ async fn follow_rewrites_the_restoring_lots_of_its_job() {
     );
     let progress = ProgressTable::new(c.ddb.clone(), &table);
     let mut entry = progress.get_budget(REGION).await.expect("budget").jobs[&job];
-    assert_eq!(entry.restoring, 3);
+    assert_eq!(entry.restoring, 0, "the local launch's workers have exited");
     entry.restoring = 7;
     entry.at -= 3600;
     progress
         .put_budget_entry(REGION, &job, &entry)
         .await
         .expect("a wrong entry");
+    // Entries of other jobs: one whose coordinator stopped writing two days ago (removed by this
+    // follow's refresh), one an hour ago (kept: only ignored while stale).
+    let other = |at_ago: i64| JobDemand {
+        rate: 5.0,
+        restoring: 1,
+        at: entry.at + 3600 - at_ago,
+    };
+    for (j, ago) in [("ended-job", 2 * 86_400), ("paused-job", 3600)] {
+        progress
+            .put_budget_entry(REGION, j, &other(ago))
+            .await
+            .expect("another job's entry");
+    }
 
     // Every lot is WAITING and due (restores polled every second): the look starts all three,
     // for their copies (`--ready-fraction 0`: their restores are not done, which would otherwise
@@ -346,6 +365,9 @@ async fn follow_rewrites_the_restoring_lots_of_its_job() {
     assert_eq!(after.restoring, 0, "{after:?}");
     assert!(after.at > entry.at, "{after:?}");
     assert_eq!(after.rate, entry.rate, "the job's rate is the launch's");
+    let jobs = progress.get_budget(REGION).await.expect("budget").jobs;
+    assert!(!jobs.contains_key("ended-job"), "{jobs:?}");
+    assert!(jobs.contains_key("paused-job"), "{jobs:?}");
 
     // The restores complete: `follow` drives the job to its end and gives its part back.
     moto.configure(r#"{"restore_delay": 0}"#);

@@ -114,6 +114,24 @@ impl ProgressTable {
         }
     }
 
+    /// Removes `job`'s entry if it was last written at `at`; false (nothing removed) when it is
+    /// gone or was refreshed meanwhile.
+    pub async fn remove_budget_entry(&self, region: &str, job: &str, at: i64) -> Result<bool> {
+        let res = self
+            .budget_req(region, "REMOVE #jobs.#j")
+            .condition_expression("#jobs.#j.#at = :at")
+            .expression_attribute_names("#j", job)
+            .expression_attribute_names("#at", "at")
+            .expression_attribute_values(":at", n(at))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_code(&e, "ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(self.map_err("UpdateItem", e)),
+        }
+    }
+
     /// An update of `region`'s budget item with `expr` (`#jobs` names the entries map; with
     /// [`CREATE`] in it, `:empty` and `:kind` are bound).
     fn budget_req(

@@ -120,6 +120,7 @@ pub async fn refresh(
         .get_budget(region)
         .await
         .with_context(|| format!("reading the restore budget of {region}"))?;
+    prune(table, region, &budget.prunable(job, table.now())).await;
     if !needs_refresh(budget.jobs.get(job), restoring, table.now()) {
         return Ok(None);
     }
@@ -128,6 +129,22 @@ pub async fn refresh(
         .await
         .with_context(|| format!("refreshing job {job} in the restore budget of {region}"))?;
     Ok(Some(restoring))
+}
+
+/// Removes the entries of jobs whose coordinator has not written for a day (see
+/// [`thaw_common::budget::PRUNE_AFTER_SECS`]); a failure is only logged.
+async fn prune(table: &ProgressTable, region: &str, old: &[(String, i64)]) {
+    for (job, at) in old {
+        match table.remove_budget_entry(region, job, *at).await {
+            Ok(true) => tracing::info!(
+                job,
+                region,
+                "removed a day-old entry from the restore budget"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(job, region, "removing an old restore budget entry: {e:#}"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -89,6 +89,13 @@ pub async fn run(g: &Global, a: LaunchArgs, log_format: LogFormat) -> anyhow::Re
     }
     let launcher = Launcher::new(aws, &plan.settings, WorkerEnv::new(&spec, &g.table, aws));
     let outcomes = start(&display, &a, launcher, &table, &spec, &selection).await;
+    if let (LaunchSettings::Local(_), Some(region)) = (&plan.settings, &spec.restore_budget) {
+        // The local workers have all exited: the job sends no restores until it runs again
+        // (other jobs get its part back now, not once its entry goes stale).
+        if let Err(e) = budget::refresh(&table, region, &spec.job_id, 0).await {
+            tracing::warn!("{e:#}");
+        }
+    }
     let reported = match &plan.settings {
         LaunchSettings::Ecs(s) => report::report_ecs(g, &spec, s, &selection, &outcomes),
         LaunchSettings::Local(_) => report::report_local(g, &table, &spec, &outcomes).await,
