@@ -93,6 +93,10 @@ pub struct TimelineArgs {
     /// pacing).
     #[arg(long)]
     pub unpaced: bool,
+    /// `follow --ready-fraction` of the simulated `follow`: a WAITING lot due is launched when
+    /// this share of its restores is done (or near their expiry, or past their longest time).
+    #[arg(long, default_value_t = crate::readiness::DEFAULT_READY_FRACTION)]
+    pub ready_fraction: f64,
     /// Model: the account's restore requests per second.
     #[arg(long, default_value_t = 1000.0)]
     pub account_restore_rate: f64,
@@ -205,6 +209,7 @@ pub fn for_estimate(t: &TimelineArgs, job: &EstimateJob) -> anyhow::Result<Timel
         task_vcpu: job.task.0,
         task_gb: job.task.1,
         spot: job.task.2,
+        ready_fraction: Some(t.ready_fraction),
     };
     simulate(&sim, &model)
 }
@@ -277,6 +282,7 @@ pub fn for_launch(
         task_vcpu: 1.0,
         task_gb: 2.0,
         spot: a.spot,
+        ready_fraction: Some(crate::readiness::DEFAULT_READY_FRACTION),
     };
     match simulate(&sim, &AwsModel::default()) {
         Ok(t) => t.short(),

@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod job;
+pub mod look;
 pub mod model;
 pub mod restores;
 pub mod timeline;
