@@ -795,7 +795,11 @@ mod tests {
         early.ready_fraction = job.ready_fraction;
         let looked = simulate(&early, &m).expect("5 h, looked at");
         check(&early, &looked);
-        assert_eq!((looked.launches, looked.max_launches_per_lot), (400, 2), "{looked:?}");
+        assert_eq!(
+            (looked.launches, looked.max_launches_per_lot),
+            (400, 2),
+            "{looked:?}"
+        );
         assert!(looked.deferred_looks > 0, "{looked:?}");
     }
 
