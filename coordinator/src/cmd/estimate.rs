@@ -162,7 +162,11 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         "{}{}{}{lines}{}",
         keys.left_out.lines(),
         render(&e, &sample, lots),
-        restore_days::render(&e, tier),
+        restore_days::render(
+            &e,
+            tier,
+            restore_days::extra_run_usd_of(&sample.objects, lots, task, &prices)
+        ),
         render_advice(&advice)
     ))
 }

@@ -2,13 +2,14 @@
 //! `estimate` takes for it (`--timeline`, and `--keys` to ask about a job without its list), and
 //! the lines `estimate` and `launch --dry-run` print next to the money.
 
-use thaw_common::cost::{PlannedAction, PlannedObject};
+use thaw_common::cost::{restored_copies_usd, Estimate, PlannedAction, PlannedObject, Prices};
 use thaw_common::spec::WorkerSettings;
 use thaw_common::storage::RestoreTier;
 
 use super::launch::args::{LaunchArgs, LauncherKind, DEFAULT_RESTORE_RATE};
 use crate::fleet::sim::{simulate, Archive, AwsModel, Budget, SimJob, Timeline, WorkerModel};
 use crate::fleet::sizing::{Sizing, FOLLOW_INTERVAL_SECS};
+use crate::pricing::restore_days;
 
 /// `follow --interval`'s default, seconds.
 const FOLLOW_INTERVAL: f64 = FOLLOW_INTERVAL_SECS as f64;
@@ -234,7 +235,40 @@ pub fn what_if(
         objects: (archive, t.object_size as f64),
         task,
     };
-    Ok(for_estimate(t, &job)?.long())
+    let mut report = for_estimate(t, &job)?.long();
+    if archive != Archive::None {
+        report.push_str(&restored_copies(t, keys, lot_size, tier, task));
+    }
+    Ok(report)
+}
+
+/// The restored copies' lines of a `--keys` job: `keys` objects of `--object-size` restored,
+/// at the built-in prices.
+fn restored_copies(
+    t: &TimelineArgs,
+    keys: u64,
+    lot_size: u64,
+    tier: RestoreTier,
+    task: (f64, f64, bool),
+) -> String {
+    let prices = Prices::default();
+    let bytes = keys.saturating_mul(t.object_size);
+    let e = Estimate {
+        restores: keys,
+        restore_bytes: bytes,
+        restore_days: t.restore_days,
+        restored_copies_usd: restored_copies_usd(bytes, t.restore_days, &prices),
+        restored_copies_one_day_usd: restored_copies_usd(bytes, 1, &prices),
+        ..Estimate::default()
+    };
+    let model = AwsModel::default();
+    let extra = restore_days::extra_run_usd(
+        t.from_class == FromClass::DeepArchive,
+        keys.div_ceil(lot_size.max(1)),
+        model.task_start_secs + model.worker_overhead_secs,
+        model.task_hour_price(task.0, task.1, task.2),
+    );
+    restore_days::render(&e, tier, extra)
 }
 
 /// The timeline lines of `launch --dry-run`: the job as planned, `launch`'s settings, the
