@@ -134,6 +134,9 @@ pub struct PlannedObject {
     pub age_days: Option<f64>,
     /// What the worker will do with it.
     pub action: PlannedAction,
+    /// Its restore keeps a temporary copy billed for `--restore-days` (GLACIER, DEEP_ARCHIVE);
+    /// Intelligent-Tiering's archive tiers take no days and move the object back instead.
+    pub restored_copy: bool,
 }
 
 /// The job settings the estimate depends on.
@@ -201,6 +204,8 @@ pub struct Estimate {
     pub failing: u64,
     /// Bytes to restore.
     pub restore_bytes: u64,
+    /// Bytes restored into a temporary copy (not Intelligent-Tiering's archive tiers).
+    pub restored_copy_bytes: u64,
     /// Bytes to copy.
     pub copy_bytes: u64,
     /// HEAD/GET requests (HEADs, polls, tag reads).
@@ -328,6 +333,9 @@ impl Tally {
         let e = &mut self.e;
         e.restores += 1;
         e.restore_bytes += o.size;
+        if o.restored_copy {
+            e.restored_copy_bytes += o.size;
+        }
         e.restore_requests += 1;
         e.get_requests += 1; // HEAD after the wait
         self.polls += job.polls_per_restore;
@@ -363,6 +371,7 @@ impl Tally {
         e.already_in_target = w(e.already_in_target);
         e.failing = w(e.failing);
         e.restore_bytes = w(e.restore_bytes);
+        e.restored_copy_bytes = w(e.restored_copy_bytes);
         e.copy_bytes = w(e.copy_bytes);
         e.get_requests = w(e.get_requests);
         e.restore_requests = w(e.restore_requests);
@@ -438,8 +447,8 @@ pub fn restored_copies_usd(bytes: u64, days: u32, prices: &Prices) -> f64 {
 /// The restored copies' storage at the days asked and at one day.
 fn add_restored_copies(e: &mut Estimate, days: u32, prices: &Prices) {
     e.restore_days = days;
-    e.restored_copies_usd = restored_copies_usd(e.restore_bytes, days, prices);
-    e.restored_copies_one_day_usd = restored_copies_usd(e.restore_bytes, 1, prices);
+    e.restored_copies_usd = restored_copies_usd(e.restored_copy_bytes, days, prices);
+    e.restored_copies_one_day_usd = restored_copies_usd(e.restored_copy_bytes, 1, prices);
 }
 
 impl Estimate {
@@ -535,6 +544,7 @@ mod tests {
             size,
             age_days: age,
             action,
+            restored_copy: true,
         }
     }
 
@@ -990,6 +1000,12 @@ mod tests {
             (e.restored_copies_usd, e.restored_copies_one_day_usd),
             (0.0, 0.0)
         );
+        // Intelligent-Tiering's archive tiers: restored, but no temporary copy
+        let mut tiering = obj("GLACIER", GIB, None);
+        tiering.restored_copy = false;
+        let e = estimate(&[tiering], &job(), &p);
+        assert_eq!((e.restores, e.restored_copy_bytes), (1, 0));
+        assert_eq!(e.restored_copies_usd, 0.0);
         // a sample scales them like the bytes
         let one = [obj("GLACIER", GIB, None)];
         let s = estimate_sampled(&one, 400.0, &job(), &p);

@@ -256,6 +256,7 @@ fn restored_copies(
     let e = Estimate {
         restores: keys,
         restore_bytes: bytes,
+        restored_copy_bytes: bytes,
         restore_days: t.restore_days,
         restored_copies_usd: restored_copies_usd(bytes, t.restore_days, &prices),
         restored_copies_one_day_usd: restored_copies_usd(bytes, 1, &prices),

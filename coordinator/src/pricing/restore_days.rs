@@ -65,10 +65,10 @@ pub fn extra_run_usd(deep: bool, lots: u64, task_secs: f64, task_hour_usd: f64) 
 /// restores nothing.
 pub fn render(e: &Estimate, tier: RestoreTier, extra_usd: f64) -> String {
     let mut o = String::new();
-    if e.restores == 0 {
+    if e.restored_copy_bytes == 0 {
         return o;
     }
-    let gib = e.restore_bytes as f64 / (1024.0 * 1024.0 * 1024.0);
+    let gib = e.restored_copy_bytes as f64 / (1024.0 * 1024.0 * 1024.0);
     let saving = e.one_day_saving_usd();
     push_line!(
         o,
@@ -98,7 +98,7 @@ mod tests {
     fn estimate(days: u32) -> Estimate {
         Estimate {
             restores: 1000,
-            restore_bytes: 1000 << 30,
+            restored_copy_bytes: 1000 << 30,
             restore_days: days,
             restored_copies_usd: 2.68,
             restored_copies_one_day_usd: 1.15,
