@@ -16,14 +16,18 @@ fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
 
-/// Three 1 MiB GLACIER objects and one STANDARD object, a key list naming them, and a prices
+/// Three 1 MiB objects in `class` and one STANDARD object, a key list naming them, and a prices
 /// file.
-async fn archived(c: &Clients, bucket: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+async fn archived(
+    c: &Clients,
+    bucket: &str,
+    class: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
     create_bucket(c, bucket).await;
     let mut keys = Vec::new();
     for i in 0..3 {
         let key = format!("cold/{i}");
-        put(c, bucket, &key, "GLACIER", &vec![b'g'; MIB]).await;
+        put(c, bucket, &key, class, &vec![b'g'; MIB]).await;
         keys.push(key);
     }
     put(c, bucket, "warm/0", "STANDARD", &vec![b's'; MIB]).await;
@@ -38,7 +42,7 @@ async fn estimate_and_dry_run_price_the_restored_copies_and_the_one_day_saving()
     let moto = Moto::shared();
     let c = moto.clients().await;
     let bucket = unique("bucket");
-    let (keys, prices) = archived(&c, &bucket).await;
+    let (keys, prices) = archived(&c, &bucket, "GLACIER").await;
     let (keys, prices) = (keys.to_str().expect("path"), prices.to_str().expect("path"));
     let estimate = |extra: &[&str]| {
         let mut args = vec![
@@ -139,4 +143,41 @@ async fn estimate_and_dry_run_price_the_restored_copies_and_the_one_day_saving()
         "{text}"
     );
     assert!(text.contains("advice: --restore-days 1 is safe"), "{text}");
+}
+
+#[tokio::test]
+async fn deep_archive_advice_counts_the_run_one_day_adds() {
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let bucket = unique("bucket");
+    let (keys, prices) = archived(&c, &bucket, "DEEP_ARCHIVE").await;
+    let out = run_ok(
+        moto,
+        "coordinator",
+        &[
+            "estimate",
+            keys.to_str().expect("path"),
+            "--bucket",
+            &bucket,
+            "--storage-class",
+            "STANDARD_IA",
+            "--restore-tier",
+            "bulk",
+            "--prices",
+            prices.to_str().expect("path"),
+        ],
+        &[],
+    );
+    let text = stdout(&out);
+    // the same storage as GLACIER's; one lot, one more task start of 65 s at 1 vCPU / 2 GB
+    assert!(
+        text.contains("at --restore-days 1: $0.44 (saving $0.59)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "saves $0.59 (less $0.00 of Fargate: DEEP_ARCHIVE lots copy in one more run)"
+        ),
+        "{text}"
+    );
 }
