@@ -96,7 +96,7 @@ pub struct TimelineArgs {
     pub unpaced: bool,
     /// `follow --ready-fraction` of the simulated `follow`: a WAITING lot due is launched when
     /// this share of its restores is done (or near their expiry, or past their longest time).
-    #[arg(long, default_value_t = crate::readiness::DEFAULT_READY_FRACTION)]
+    #[arg(long, default_value_t = crate::readiness::DEFAULT_READY_FRACTION, value_parser = fraction)]
     pub ready_fraction: f64,
     /// Model: the account's restore requests per second.
     #[arg(long, default_value_t = 1000.0)]
@@ -111,6 +111,13 @@ pub struct TimelineArgs {
     /// documented times for the class and tier].
     #[arg(long, value_parser = parse_hours)]
     pub restore_hours: Option<(f64, f64)>,
+}
+
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("'{s}' is not a fraction between 0 and 1")),
+    }
 }
 
 fn parse_hours(s: &str) -> Result<(f64, f64), String> {

@@ -61,7 +61,7 @@ pub fn extra_run_usd(deep: bool, lots: u64, task_secs: f64, task_hour_usd: f64) 
 
 /// The lines `estimate` and `launch --dry-run` print about the restored copies: their storage
 /// at the days asked against one day, and the advice when a shorter restore is safe and saves
-/// more than the runs it adds (`extra_usd`, see [`extra_run_usd`]). Nothing when the job
+/// a cent or more, and more than the runs it adds (`extra_usd`, see [`extra_run_usd`]). Nothing when the job
 /// restores nothing.
 pub fn render(e: &Estimate, tier: RestoreTier, extra_usd: f64) -> String {
     let mut o = String::new();
@@ -77,7 +77,7 @@ pub fn render(e: &Estimate, tier: RestoreTier, extra_usd: f64) -> String {
         e.restored_copies_usd,
         e.restored_copies_one_day_usd,
     );
-    if e.restore_days > 1 && one_day_is_safe(tier) && saving > extra_usd {
+    if e.restore_days > 1 && one_day_is_safe(tier) && saving >= 0.01 && saving > extra_usd {
         let extra = if extra_usd > 0.0 {
             format!(" (less ${extra_usd:.2} of Fargate: DEEP_ARCHIVE lots copy in one more run)")
         } else {
@@ -153,5 +153,12 @@ mod tests {
             "{s}"
         );
         assert!(!render(&estimate(3), RestoreTier::Bulk, 2.0).contains("advice"));
+        // less than a cent to save: not worth a word
+        let tiny = Estimate {
+            restored_copies_usd: 0.004,
+            restored_copies_one_day_usd: 0.001,
+            ..estimate(3)
+        };
+        assert!(!render(&tiny, RestoreTier::Bulk, 0.0).contains("advice"));
     }
 }

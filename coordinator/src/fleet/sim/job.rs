@@ -1,7 +1,8 @@
 //! The simulated job: `launch` and `follow` driving lots through their runs against the model.
 //!
 //! `follow`'s look is thaw's own: the lot items go through [`crate::due::due_lots`], the window
-//! picks which due lots start now, and each run's restore share comes from the job's rate split
+//! picks which due lots start now, a WAITING lot among them starts only when thaw's readiness
+//! verdict on its restores says so ([`super::look`]), and each run's restore share comes from the job's rate split
 //! over the running workers. Everything else (tasks starting, restores completing, passes ending)
 //! is an event on the [`Clock`].
 
