@@ -134,6 +134,9 @@ pub struct PlannedObject {
     pub age_days: Option<f64>,
     /// What the worker will do with it.
     pub action: PlannedAction,
+    /// Its restore keeps a temporary copy billed for `--restore-days` (GLACIER, DEEP_ARCHIVE);
+    /// Intelligent-Tiering's archive tiers take no days and move the object back instead.
+    pub restored_copy: bool,
 }
 
 /// The job settings the estimate depends on.
@@ -170,6 +173,9 @@ pub struct CostJob {
     /// The source object is gone after its copy (see [`source_removed`]): only then is an
     /// early deletion charged, and only then does its storage stop.
     pub source_removed: bool,
+    /// `--restore-days`: how long each restored copy is kept, and billed (see
+    /// [`restored_copies_usd`]).
+    pub restore_days: u32,
 }
 
 /// Whether a job's copies remove their source: an in-place copy in an unversioned bucket
@@ -198,6 +204,8 @@ pub struct Estimate {
     pub failing: u64,
     /// Bytes to restore.
     pub restore_bytes: u64,
+    /// Bytes restored into a temporary copy (not Intelligent-Tiering's archive tiers).
+    pub restored_copy_bytes: u64,
     /// Bytes to copy.
     pub copy_bytes: u64,
     /// HEAD/GET requests (HEADs, polls, tag reads).
@@ -220,6 +228,13 @@ pub struct Estimate {
     pub get_request_usd: f64,
     /// USD: early deletion of archived objects copied before their minimum duration.
     pub early_deletion_usd: f64,
+    /// `--restore-days` the restored copies are priced at.
+    pub restore_days: u32,
+    /// USD: the restored copies' storage, STANDARD for `restore_days` (see
+    /// [`restored_copies_usd`]).
+    pub restored_copies_usd: f64,
+    /// USD: the same at `--restore-days 1`, for the saving a shorter restore would make.
+    pub restored_copies_one_day_usd: f64,
     /// USD: Fargate.
     pub fargate_usd: f64,
     /// USD: DynamoDB writes.
@@ -255,6 +270,7 @@ pub fn estimate_sampled<'a>(
         tally.add(o, job, prices, &tier);
     }
     let mut e = tally.scaled(weight, job, prices);
+    add_restored_copies(&mut e, job.restore_days, prices);
     add_fargate_and_dynamodb(&mut e, job, prices);
     add_totals(&mut e, prices);
     e
@@ -317,6 +333,9 @@ impl Tally {
         let e = &mut self.e;
         e.restores += 1;
         e.restore_bytes += o.size;
+        if o.restored_copy {
+            e.restored_copy_bytes += o.size;
+        }
         e.restore_requests += 1;
         e.get_requests += 1; // HEAD after the wait
         self.polls += job.polls_per_restore;
@@ -352,6 +371,7 @@ impl Tally {
         e.already_in_target = w(e.already_in_target);
         e.failing = w(e.failing);
         e.restore_bytes = w(e.restore_bytes);
+        e.restored_copy_bytes = w(e.restored_copy_bytes);
         e.copy_bytes = w(e.copy_bytes);
         e.get_requests = w(e.get_requests);
         e.restore_requests = w(e.restore_requests);
@@ -405,6 +425,39 @@ pub fn early_deletion_usd(o: &PlannedObject, prices: &Prices) -> f64 {
     }
 }
 
+/// Days S3 keeps a restored copy past its `Days`, on average: the expiry is the restore's
+/// completion plus `Days`, rounded up to the next 00:00 UTC (the `expiry-date` of
+/// `x-amz-restore` is always a midnight), so between 0 and 1 day more; restores completing
+/// spread over the day keep half a day more on average.
+pub const EXPIRY_ROUNDING_DAYS: f64 = 0.5;
+
+/// The storage of restored copies of `bytes` kept `days` (`--restore-days`): a restored copy is
+/// billed as STANDARD storage for every day it is kept, until its expiry rounded up to midnight
+/// UTC ([`EXPIRY_ROUNDING_DAYS`]), at the STANDARD price per GB-month of 30 days. The copy is
+/// kept for its days whether the object was copied within the first hour or on the last day.
+pub fn restored_copies_usd(bytes: u64, days: u32, prices: &Prices) -> f64 {
+    let standard = prices
+        .storage_gb_month
+        .get("STANDARD")
+        .copied()
+        .unwrap_or(0.023);
+    gb(bytes) * standard * (f64::from(days) + EXPIRY_ROUNDING_DAYS) / 30.0
+}
+
+/// The restored copies' storage at the days asked and at one day.
+fn add_restored_copies(e: &mut Estimate, days: u32, prices: &Prices) {
+    e.restore_days = days;
+    e.restored_copies_usd = restored_copies_usd(e.restored_copy_bytes, days, prices);
+    e.restored_copies_one_day_usd = restored_copies_usd(e.restored_copy_bytes, 1, prices);
+}
+
+impl Estimate {
+    /// What `--restore-days 1` would save on the restored copies' storage (0 at 1 day).
+    pub fn one_day_saving_usd(&self) -> f64 {
+        (self.restored_copies_usd - self.restored_copies_one_day_usd).max(0.0)
+    }
+}
+
 /// Fargate time, DynamoDB writes and the LIST requests of a `--from` listing.
 fn add_fargate_and_dynamodb(e: &mut Estimate, job: &CostJob, prices: &Prices) {
     let hours = job.lots as f64 * job.worker_hours_per_lot;
@@ -436,10 +489,12 @@ fn add_totals(e: &mut Estimate, prices: &Prices) {
         + e.copy_request_usd
         + e.get_request_usd
         + e.list_request_usd
-        + e.early_deletion_usd;
+        + e.early_deletion_usd
+        + e.restored_copies_usd;
     e.total_usd = s3 + e.fargate_usd + e.dynamodb_usd;
     // Batch Operations: a restore job and a copy job, each billed per object; the same S3 work
-    // minus thaw's HEADs (Batch Operations does not poll; it never says when restores finish).
+    // minus thaw's HEADs (Batch Operations does not poll; it never says when restores finish),
+    // and the same restored copies (its restore job's ExpirationInDays).
     let jobs = if e.restores > 0 { 2.0 } else { 1.0 };
     let batch_objects = (e.restores + e.objects - e.already_in_target - e.failing) as f64;
     e.batch_operations_usd = jobs * prices.batch_per_job
@@ -447,7 +502,8 @@ fn add_totals(e: &mut Estimate, prices: &Prices) {
         + e.restore_request_usd
         + e.retrieval_usd
         + e.copy_request_usd
-        + e.early_deletion_usd;
+        + e.early_deletion_usd
+        + e.restored_copies_usd;
 }
 
 #[cfg(test)]
@@ -472,6 +528,7 @@ mod tests {
             extra_heads_per_copy: 0.0,
             list_requests: 0,
             source_removed: true,
+            restore_days: 3,
         }
     }
 
@@ -487,6 +544,7 @@ mod tests {
             size,
             age_days: age,
             action,
+            restored_copy: true,
         }
     }
 
@@ -632,13 +690,19 @@ mod tests {
         assert!((spot.fargate_usd - fargate * 0.3).abs() < 1e-6);
         assert!((e.dynamodb_usd - 4000.0 * 0.625 / 1e6).abs() < 1e-9);
         // Batch Operations: two jobs, 2M object-operations, same S3 work minus HEADs
-        let batch = 0.5 + 2.0 + e.restore_request_usd + e.retrieval_usd + e.copy_request_usd;
+        let batch = 0.5
+            + 2.0
+            + e.restore_request_usd
+            + e.retrieval_usd
+            + e.copy_request_usd
+            + e.restored_copies_usd;
         assert!((e.batch_operations_usd - batch).abs() < 1e-6, "{e:?}");
         let sum = e.restore_request_usd
             + e.retrieval_usd
             + e.copy_request_usd
             + e.get_request_usd
             + e.early_deletion_usd
+            + e.restored_copies_usd
             + e.fargate_usd
             + e.dynamodb_usd;
         assert!((e.total_usd - sum).abs() < 1e-9);
@@ -709,6 +773,7 @@ mod tests {
             e.get_request_usd,
             e.list_request_usd,
             e.early_deletion_usd,
+            e.restored_copies_usd,
             e.fargate_usd,
             e.dynamodb_usd,
         ];
@@ -723,7 +788,8 @@ mod tests {
             + e.restore_request_usd
             + e.retrieval_usd
             + e.copy_request_usd
-            + e.early_deletion_usd;
+            + e.early_deletion_usd
+            + e.restored_copies_usd;
         assert!((e.batch_operations_usd - batch).abs() < 1e-9, "{e:?}");
     }
 
@@ -878,5 +944,74 @@ mod tests {
         let g = obj("GLACIER", 1024, Some(30.0));
         let want = 60.0 / 30.0 * 0.0036 * (33.0 * 1024.0) / GIB as f64;
         assert!((early_deletion_usd(&g, &p) - want).abs() < 1e-15);
+    }
+    #[test]
+    fn restored_copies_are_standard_storage_for_their_days_and_the_rounding() {
+        let p = Prices::default();
+        // 1,000 GiB restored, kept 3 days (+ half a day to the next midnight UTC on average)
+        let objs: Vec<PlannedObject> = (0..1000).map(|_| obj("GLACIER", GIB, None)).collect();
+        let e = estimate(&objs, &job(), &p);
+        let three = 1000.0 * 0.023 * 3.5 / 30.0;
+        let one = 1000.0 * 0.023 * 1.5 / 30.0;
+        assert_eq!(e.restore_days, 3);
+        assert!((e.restored_copies_usd - three).abs() < 1e-9, "{e:?}");
+        assert!((e.restored_copies_one_day_usd - one).abs() < 1e-9, "{e:?}");
+        assert!((e.one_day_saving_usd() - (three - one)).abs() < 1e-9);
+        // at 1 day there is nothing to save
+        let short = estimate(
+            &objs,
+            &CostJob {
+                restore_days: 1,
+                ..job()
+            },
+            &p,
+        );
+        assert!((short.restored_copies_usd - one).abs() < 1e-9);
+        assert_eq!(short.one_day_saving_usd(), 0.0);
+        assert!((e.total_usd - short.total_usd - (three - one)).abs() < 1e-9);
+        // the STANDARD price of the prices file, whatever the tier or class restored from
+        let dear = Prices {
+            storage_gb_month: map(&[("STANDARD", 0.03)]),
+            ..Prices::default()
+        };
+        assert!((restored_copies_usd(10 * GIB, 7, &dear) - 10.0 * 0.03 * 7.5 / 30.0).abs() < 1e-12);
+        let deep: Vec<PlannedObject> = (0..1000).map(|_| obj("DEEP_ARCHIVE", GIB, None)).collect();
+        let d = estimate(&deep, &job(), &p);
+        assert!((d.restored_copies_usd - three).abs() < 1e-9, "{d:?}");
+    }
+
+    #[test]
+    fn only_restores_the_job_asks_for_make_restored_copies() {
+        let p = Prices::default();
+        // readable, already restored, restore running (asked by someone else, with their days),
+        // already in the target: no restored copy of the job's
+        let mut restored = obj("GLACIER", GIB, None);
+        restored.action = PlannedAction::Copy;
+        let mut waiting = obj("GLACIER", GIB, None);
+        waiting.action = PlannedAction::WaitThenCopy;
+        let objs = [
+            obj("STANDARD", GIB, None),
+            restored,
+            waiting,
+            obj("STANDARD_IA", GIB, None),
+        ];
+        let e = estimate(&objs, &job(), &p);
+        assert_eq!(
+            (e.restored_copies_usd, e.restored_copies_one_day_usd),
+            (0.0, 0.0)
+        );
+        // Intelligent-Tiering's archive tiers: restored, but no temporary copy
+        let mut tiering = obj("GLACIER", GIB, None);
+        tiering.restored_copy = false;
+        let e = estimate(&[tiering], &job(), &p);
+        assert_eq!((e.restores, e.restored_copy_bytes), (1, 0));
+        assert_eq!(e.restored_copies_usd, 0.0);
+        // a sample scales them like the bytes
+        let one = [obj("GLACIER", GIB, None)];
+        let s = estimate_sampled(&one, 400.0, &job(), &p);
+        assert!(
+            (s.restored_copies_usd - 400.0 * 0.023 * 3.5 / 30.0).abs() < 1e-9,
+            "{s:?}"
+        );
     }
 }

@@ -22,6 +22,7 @@ mod mismatch_tests;
 mod ops_tests;
 mod output_tests;
 mod pace_tests;
+mod restore_days_tests;
 mod rig;
 mod stack_lint_tests;
 mod timeline_tests;

@@ -154,6 +154,7 @@ mod tests {
             size,
             age_days: None,
             action,
+            restored_copy: true,
         }
     }
 

@@ -20,8 +20,8 @@ use crate::keylist::source::{read_list, ListFormat};
 use crate::keylist::KeyList;
 use crate::pricing::source::source_fate;
 use crate::pricing::{
-    extra_heads_per_copy, from_inventory, load_prices, look_at, price, render, CostSettings,
-    ObjectSample, Sampling,
+    extra_heads_per_copy, from_inventory, load_prices, look_at, price, render, restore_days,
+    CostSettings, ObjectSample, Sampling,
 };
 
 /// Flags of `coordinator estimate`.
@@ -159,9 +159,14 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         timeline.short()
     };
     out(&format!(
-        "{}{}{lines}{}",
+        "{}{}{}{lines}{}",
         keys.left_out.lines(),
         render(&e, &sample, lots),
+        restore_days::render(
+            &e,
+            tier,
+            restore_days::extra_run_usd_of(&sample.objects, lots, task, &prices)
+        ),
         render_advice(&advice)
     ))
 }
@@ -194,6 +199,7 @@ async fn cost_and_advice(
         ddb_writes_per_1000: 4.0,
         list_requests: 0,
         source_removed: fate.removed,
+        restore_days: a.timeline.restore_days,
     };
     let e = price(sample, a.storage_class, a.restore_tier, &settings, prices);
     let job = AdviceJob {

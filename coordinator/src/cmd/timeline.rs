@@ -2,13 +2,14 @@
 //! `estimate` takes for it (`--timeline`, and `--keys` to ask about a job without its list), and
 //! the lines `estimate` and `launch --dry-run` print next to the money.
 
-use thaw_common::cost::{PlannedAction, PlannedObject};
+use thaw_common::cost::{restored_copies_usd, Estimate, PlannedAction, PlannedObject, Prices};
 use thaw_common::spec::WorkerSettings;
 use thaw_common::storage::RestoreTier;
 
 use super::launch::args::{LaunchArgs, LauncherKind, DEFAULT_RESTORE_RATE};
 use crate::fleet::sim::{simulate, Archive, AwsModel, Budget, SimJob, Timeline, WorkerModel};
 use crate::fleet::sizing::{Sizing, FOLLOW_INTERVAL_SECS};
+use crate::pricing::restore_days;
 
 /// `follow --interval`'s default, seconds.
 const FOLLOW_INTERVAL: f64 = FOLLOW_INTERVAL_SECS as f64;
@@ -93,6 +94,10 @@ pub struct TimelineArgs {
     /// pacing).
     #[arg(long)]
     pub unpaced: bool,
+    /// `follow --ready-fraction` of the simulated `follow`: a WAITING lot due is launched when
+    /// this share of its restores is done (or near their expiry, or past their longest time).
+    #[arg(long, default_value_t = crate::readiness::DEFAULT_READY_FRACTION, value_parser = fraction)]
+    pub ready_fraction: f64,
     /// Model: the account's restore requests per second.
     #[arg(long, default_value_t = 1000.0)]
     pub account_restore_rate: f64,
@@ -106,6 +111,13 @@ pub struct TimelineArgs {
     /// documented times for the class and tier].
     #[arg(long, value_parser = parse_hours)]
     pub restore_hours: Option<(f64, f64)>,
+}
+
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("'{s}' is not a fraction between 0 and 1")),
+    }
 }
 
 fn parse_hours(s: &str) -> Result<(f64, f64), String> {
@@ -205,6 +217,7 @@ pub fn for_estimate(t: &TimelineArgs, job: &EstimateJob) -> anyhow::Result<Timel
         task_vcpu: job.task.0,
         task_gb: job.task.1,
         spot: job.task.2,
+        ready_fraction: Some(t.ready_fraction),
     };
     simulate(&sim, &model)
 }
@@ -229,7 +242,41 @@ pub fn what_if(
         objects: (archive, t.object_size as f64),
         task,
     };
-    Ok(for_estimate(t, &job)?.long())
+    let mut report = for_estimate(t, &job)?.long();
+    if archive != Archive::None {
+        report.push_str(&restored_copies(t, keys, lot_size, tier, task));
+    }
+    Ok(report)
+}
+
+/// The restored copies' lines of a `--keys` job: `keys` objects of `--object-size` restored,
+/// at the built-in prices.
+fn restored_copies(
+    t: &TimelineArgs,
+    keys: u64,
+    lot_size: u64,
+    tier: RestoreTier,
+    task: (f64, f64, bool),
+) -> String {
+    let prices = Prices::default();
+    let bytes = keys.saturating_mul(t.object_size);
+    let e = Estimate {
+        restores: keys,
+        restore_bytes: bytes,
+        restored_copy_bytes: bytes,
+        restore_days: t.restore_days,
+        restored_copies_usd: restored_copies_usd(bytes, t.restore_days, &prices),
+        restored_copies_one_day_usd: restored_copies_usd(bytes, 1, &prices),
+        ..Estimate::default()
+    };
+    let model = AwsModel::default();
+    let extra = restore_days::extra_run_usd(
+        t.from_class == FromClass::DeepArchive,
+        keys.div_ceil(lot_size.max(1)),
+        model.task_start_secs + model.worker_overhead_secs,
+        model.task_hour_price(task.0, task.1, task.2),
+    );
+    restore_days::render(&e, tier, extra)
 }
 
 /// The timeline lines of `launch --dry-run`: the job as planned, `launch`'s settings, the
@@ -277,6 +324,7 @@ pub fn for_launch(
         task_vcpu: 1.0,
         task_gb: 2.0,
         spot: a.spot,
+        ready_fraction: Some(crate::readiness::DEFAULT_READY_FRACTION),
     };
     match simulate(&sim, &AwsModel::default()) {
         Ok(t) => t.short(),

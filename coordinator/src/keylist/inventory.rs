@@ -137,6 +137,7 @@ fn planned_row(
     size: u64,
     age_days: Option<f64>,
 ) -> PlannedObject {
+    let plain = class;
     let (class, age_days) = match (class, access_tier) {
         ("INTELLIGENT_TIERING", Some("DEEP_ARCHIVE_ACCESS")) => ("DEEP_ARCHIVE", None),
         ("INTELLIGENT_TIERING", Some("ARCHIVE_ACCESS")) => ("GLACIER", None),
@@ -149,6 +150,7 @@ fn planned_row(
         PlannedAction::Copy
     };
     PlannedObject {
+        restored_copy: class == plain,
         class: class.to_owned(),
         size,
         age_days,
@@ -321,5 +323,22 @@ mod tests {
         );
         assert!(orc.unwrap_err().to_string().contains("ORC"));
         assert!(parse_manifest(b"not json", "m").is_err());
+    }
+
+    #[test]
+    fn only_the_archive_classes_keep_a_restored_copy() {
+        let glacier = planned_row("GLACIER", None, 10, Some(1.0));
+        assert!(glacier.restored_copy);
+        assert_eq!(glacier.action, PlannedAction::RestoreThenCopy);
+        // Intelligent-Tiering's archive tiers are restored without days: no temporary copy
+        let tiering = planned_row("INTELLIGENT_TIERING", Some("ARCHIVE_ACCESS"), 10, None);
+        assert_eq!(
+            (
+                tiering.class.as_str(),
+                tiering.action,
+                tiering.restored_copy
+            ),
+            ("GLACIER", PlannedAction::RestoreThenCopy, false)
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! pricing itself (`thaw_common::cost`) and the lines both commands print. The objects come from
 //! [`sample`]: an inventory's own columns, or a sample looked at with HeadObject.
 
+pub mod restore_days;
 pub mod sample;
 pub mod source;
 
@@ -53,6 +54,8 @@ pub struct CostSettings {
     pub list_requests: u64,
     /// The copies remove their source (see [`source::SourceFate`]).
     pub source_removed: bool,
+    /// `--restore-days`: the restored copies' storage is billed for them.
+    pub restore_days: u32,
 }
 
 /// The HeadObject calls a copy makes beyond the state machine's, averaged over the list: one
@@ -111,6 +114,7 @@ pub fn price(
         extra_heads_per_copy: s.extra_heads_per_copy,
         list_requests: s.list_requests,
         source_removed: s.source_removed,
+        restore_days: s.restore_days,
     };
     let mut e = estimate_sampled(&sample.objects, sample.weight, &job, prices);
     add_left_out_heads(&mut e, sample, prices);
@@ -173,6 +177,7 @@ pub fn render(e: &Estimate, sample: &ObjectSample, lots: u64) -> String {
         ("HEAD/GET requests", e.get_request_usd),
         ("LIST requests", e.list_request_usd),
         ("early deletion", e.early_deletion_usd),
+        ("restored copies", e.restored_copies_usd),
         ("Fargate", e.fargate_usd),
         ("DynamoDB", e.dynamodb_usd),
     ] {
@@ -221,6 +226,7 @@ mod tests {
             ddb_writes_per_1000: 0.0,
             list_requests: 0,
             source_removed: true,
+            restore_days: 3,
         };
         let p = Prices::default();
         let e = price(

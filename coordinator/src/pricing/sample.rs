@@ -90,6 +90,7 @@ fn planned(
         None // Intelligent-Tiering has no minimum storage duration
     };
     PlannedObject {
+        restored_copy: head.storage_class == class,
         class,
         size: h.content_length().unwrap_or(0).max(0) as u64,
         age_days,
@@ -198,6 +199,7 @@ fn tally(looked: Vec<Looked>, keys: u64, weight: f64) -> ObjectSample {
             size: 0,
             age_days: None,
             action: PlannedAction::Fail,
+            restored_copy: false,
         };
         match l {
             Looked::Object(o) => objects.push(o),

@@ -16,8 +16,8 @@ use crate::keylist::KeyList;
 use crate::launcher::{ecs, LaunchSettings, WorkerEnv};
 use crate::pricing::source::source_fate;
 use crate::pricing::{
-    extra_heads_per_copy, from_inventory, load_prices, look_at, price, render, CostSettings,
-    Sampling,
+    extra_heads_per_copy, from_inventory, load_prices, look_at, price, render, restore_days,
+    CostSettings, Sampling,
 };
 
 /// Prints the plan: the job, its lots, where its objects go and how its workers start.
@@ -206,8 +206,18 @@ pub async fn print_cost(
     };
     let advice = advise(reader.as_ref(), &job, keys, &sample, &e, &prices).await?;
     out(&format!(
-        "cost estimate (us-east-1 prices unless --prices; Fargate at 1 vCPU/2 GB and 50 keys/s per task):\n{}",
-        render(&e, &sample, u64::from(spec.lots))
+        "cost estimate (us-east-1 prices unless --prices; Fargate at 1 vCPU/2 GB and 50 keys/s per task):\n{}{}",
+        render(&e, &sample, u64::from(spec.lots)),
+        restore_days::render(
+            &e,
+            spec.restore_tier,
+            restore_days::extra_run_usd_of(
+                &sample.objects,
+                u64::from(spec.lots),
+                (1.0, 2.0, a.spot),
+                &prices
+            )
+        )
     ))?;
     out(&for_launch(
         a,
@@ -255,5 +265,6 @@ fn cost_settings(
         },
         list_requests: keys.list_pages,
         source_removed,
+        restore_days: spec.restore_days,
     }
 }

@@ -1,7 +1,8 @@
 //! The simulated job: `launch` and `follow` driving lots through their runs against the model.
 //!
 //! `follow`'s look is thaw's own: the lot items go through [`crate::due::due_lots`], the window
-//! picks which due lots start now, and each run's restore share comes from the job's rate split
+//! picks which due lots start now, a WAITING lot among them starts only when thaw's readiness
+//! verdict on its restores says so ([`super::look`]), and each run's restore share comes from the job's rate split
 //! over the running workers. Everything else (tasks starting, restores completing, passes ending)
 //! is an event on the [`Clock`].
 
@@ -13,6 +14,7 @@ use thaw_common::plan::{lot_sizes, LotSpec};
 use thaw_common::progress::LotItem;
 
 use super::clock::{Clock, Event};
+use super::look::{look, LookJob};
 use super::model::{Archive, AwsModel};
 use super::timeline::Timeline;
 use super::worker::{LotModel, Phase, Run, WorkerModel, EPSILON};
@@ -21,7 +23,9 @@ use crate::fleet::pause::pause_secs;
 use crate::fleet::quota::QuotaWindow;
 use crate::fleet::window::{plan, Facts};
 use crate::liveness::Liveness;
+use crate::readiness::Verdict;
 use thaw_common::budget::{Budget as RegionBudget, JobDemand, STALE_AFTER_SECS};
+use thaw_common::recheck::latest_recheck;
 
 /// The job to simulate, with the settings `launch` would give it.
 #[derive(Debug, Clone)]
@@ -53,6 +57,10 @@ pub struct SimJob {
     pub task_gb: f64,
     /// Fargate Spot.
     pub spot: bool,
+    /// `follow --ready-fraction`: a WAITING lot that is due is looked at first
+    /// ([`super::look`]) and launched only when thaw's readiness verdict says so. `None`:
+    /// what-if, `follow` before its looks (every due lot launched).
+    pub ready_fraction: Option<f64>,
 }
 
 /// How the job's restore rate is shared by its workers.
@@ -127,6 +135,7 @@ struct Sim<'a> {
     done_at: f64,
     task_secs: f64,
     did_work: Vec<bool>,
+    lot_launches: Vec<u64>,
     t: Timeline,
 }
 
@@ -153,7 +162,6 @@ impl<'a> Sim<'a> {
             job,
             model,
             clock: Clock::default(),
-            lots,
             items,
             runs: Vec::new(),
             active: BTreeSet::new(),
@@ -181,6 +189,8 @@ impl<'a> Sim<'a> {
             done_at: 0.0,
             task_secs: 0.0,
             did_work: Vec::new(),
+            lot_launches: vec![0; lots.len()],
+            lots,
             t,
         })
     }
@@ -228,6 +238,7 @@ impl<'a> Sim<'a> {
             Some(p) => p.admit(verdict.launch, now as i64),
             None => verdict.launch,
         };
+        let launch = self.worth_a_task(launch, now);
         for (item, _) in launch {
             if !self.launch(item.lot as usize) {
                 let running = u32::try_from(self.live).unwrap_or(u32::MAX);
@@ -243,6 +254,52 @@ impl<'a> Sim<'a> {
         let interval = self.job.follow_interval.max(1.0) as u64;
         let pause = pause_secs(next_checks, now as i64, interval, window_full);
         self.clock.at(now + pause as f64, Event::Look);
+    }
+
+    /// The lots of `launch` worth a task now, as `follow`'s readiness look decides
+    /// ([`super::look`]): PENDING lots all; WAITING lots when the verdict launches them, the
+    /// others looked at again when it says (their next check moved, as `follow` records it).
+    fn worth_a_task(
+        &mut self,
+        launch: Vec<(LotItem, crate::due::Due)>,
+        now: f64,
+    ) -> Vec<(LotItem, crate::due::Due)> {
+        let Some(ready_fraction) = self.job.ready_fraction else {
+            return launch;
+        };
+        let w = &self.job.worker;
+        let job = LookJob {
+            archive: w.archive,
+            tier: w.tier,
+            restore_days: self.job.restore_days,
+            poll_interval: w.poll_interval,
+            ready_fraction,
+        };
+        let mut keep = Vec::with_capacity(launch.len());
+        for (item, why) in launch {
+            if item.state != LotState::Waiting {
+                keep.push((item, why));
+                continue;
+            }
+            let lot = item.lot as usize;
+            let (verdict, pages) = look(&self.lots[lot], &job, now);
+            self.t.readiness_looks += 1;
+            self.t.s3_lists += pages;
+            self.t.s3_manifest_gets += 1;
+            match verdict {
+                Verdict::Launch(_) => keep.push((item, why)),
+                Verdict::Defer(next) => {
+                    self.t.deferred_looks += 1;
+                    self.t.ddb_writes += 1;
+                    if let Some(at) = self.items[lot].next_check_at {
+                        self.waiting.remove(&(at, item.lot));
+                    }
+                    self.items[lot].next_check_at = Some(next);
+                    self.waiting.insert((next, item.lot));
+                }
+            }
+        }
+        keep
     }
 
     /// The lot items the window's plan can pick from at `now` with `window` slots: the WAITING
@@ -292,6 +349,7 @@ impl<'a> Sim<'a> {
             share: 0.0,
         });
         self.did_work.push(false);
+        self.lot_launches[lot] += 1;
         self.lots[lot].run = Some(run);
         if let Some(at) = self.items[lot].next_check_at {
             self.waiting.remove(&(at, lot as u32));
@@ -500,7 +558,11 @@ impl<'a> Sim<'a> {
                 self.runs[run].phase = Phase::Sleeping;
                 self.clock.at(at, Event::Poll { run });
             }
-            Err(next) => self.exit(run, LotState::Waiting, Some(next)),
+            Err(next) => {
+                // the worker's next check never outlives a copy made now (`worker/src/passes.rs`)
+                let latest = latest_recheck(now as i64, self.job.restore_days) as f64;
+                self.exit(run, LotState::Waiting, Some(next.min(latest)));
+            }
         }
     }
 
@@ -573,6 +635,7 @@ impl<'a> Sim<'a> {
         t.first_copy_h = self.first_copy.unwrap_or(0.0) / 3600.0;
         t.done_h = self.done_at / 3600.0;
         t.task_hours = self.task_secs / 3600.0;
+        t.max_launches_per_lot = self.lot_launches.iter().copied().max().unwrap_or(0);
         t.fargate_usd = t.task_hours
             * self
                 .model
@@ -613,6 +676,7 @@ mod tests {
             task_vcpu: 1.0,
             task_gb: 2.0,
             spot: false,
+            ready_fraction: Some(crate::readiness::DEFAULT_READY_FRACTION),
         }
     }
 
@@ -720,10 +784,90 @@ mod tests {
         let job = million(Budget::Shared, true, 45);
         let t = simulate(&job, &m).expect("12 h");
         assert_eq!((t.lots, t.launches), (200, 400), "{t:?}");
+        // looked at after 5 h, before most restores are done: without follow's readiness look
+        // each early look starts a task for little
         let mut early = job.clone();
         early.worker.poll_interval = Some(5 * 3600);
+        early.ready_fraction = None;
         let e = simulate(&early, &m).expect("5 h");
         assert!(e.launches > 600, "{e:?}");
         assert!(e.task_hours > t.task_hours);
+        // with it the early looks defer the lots, and each is still launched once more
+        early.ready_fraction = job.ready_fraction;
+        let looked = simulate(&early, &m).expect("5 h, looked at");
+        check(&early, &looked);
+        assert_eq!(
+            (looked.launches, looked.max_launches_per_lot),
+            (400, 2),
+            "{looked:?}"
+        );
+        assert!(looked.deferred_looks > 0, "{looked:?}");
+    }
+
+    /// `--restore-days 1`, restores of `archive` at Bulk, copied by `follow` with its
+    /// readiness look.
+    fn one_day(archive: Archive, keys: u64) -> SimJob {
+        SimJob {
+            keys,
+            lot_size: 5000,
+            restore_rate: 1000.0,
+            restore_days: 1,
+            ..small(archive, RestoreTier::Bulk, 45)
+        }
+    }
+
+    #[test]
+    fn one_day_restores_expire_nowhere() {
+        let m = AwsModel::default();
+        // GLACIER Bulk (5-12 h): each lot runs twice, one run requesting its restores, one
+        // copying them; DEEP_ARCHIVE Bulk (24-48 h, wider than a day less the 12 h margin):
+        // the first copies are near their expiry at 36 h, so a third run copies the rest
+        for (archive, runs) in [(Archive::Glacier, 2), (Archive::Deep, 3)] {
+            let job = one_day(archive, 1_000_000);
+            let t = simulate(&job, &m).expect("simulated");
+            // nothing expires uncopied, every key copied once (check)
+            check(&job, &t);
+            assert_eq!(t.max_launches_per_lot, runs, "{archive:?} {t:?}");
+            assert_eq!(t.launches, runs * t.lots, "{archive:?} {t:?}");
+            assert_eq!(t.idle_runs, 0, "{archive:?} {t:?}");
+            // kept 3 days, DEEP_ARCHIVE lots wait for 90% and run twice
+            let three = SimJob {
+                restore_days: 3,
+                ..job.clone()
+            };
+            let t = simulate(&three, &m).expect("simulated");
+            check(&three, &t);
+            assert_eq!(t.launches, 2 * t.lots, "{archive:?} {t:?}");
+        }
+    }
+
+    #[test]
+    fn restores_finishing_within_one_look_launch_each_lot_once_more() {
+        // restores done 1-2 h after their request, polled at 1 h: the first look after them
+        // finds most done; the lot runs once to request and once to copy
+        let m = AwsModel {
+            restore_window: Some((3600.0, 7200.0)),
+            ..AwsModel::default()
+        };
+        let mut job = one_day(Archive::Glacier, 100_000);
+        job.worker.poll_interval = Some(3600);
+        let t = simulate(&job, &m).expect("simulated");
+        check(&job, &t);
+        assert_eq!((t.launches, t.max_launches_per_lot), (40, 2), "{t:?}");
+        assert!(t.deferred_looks > 0, "{t:?}");
+    }
+
+    #[test]
+    fn a_lot_is_launched_before_its_first_copies_expire_even_if_few_are_done() {
+        // restores spread over 2-40 h with copies kept 1 day: waiting for 90% would let the
+        // first ones expire; the look launches the lot 12 h before they may
+        let m = AwsModel {
+            restore_window: Some((2.0 * 3600.0, 40.0 * 3600.0)),
+            ..AwsModel::default()
+        };
+        let job = one_day(Archive::Glacier, 100_000);
+        let t = simulate(&job, &m).expect("simulated");
+        check(&job, &t);
+        assert!(t.max_launches_per_lot > 2, "{t:?}");
     }
 }

@@ -61,6 +61,16 @@ impl Restores {
             .min_by(f64::total_cmp)
     }
 
+    /// When the first request was sent (`None` before it).
+    pub fn first_request(&self) -> Option<f64> {
+        self.spans.iter().map(|s| s.from).min_by(f64::total_cmp)
+    }
+
+    /// When the last request was sent (`None` before the first).
+    pub fn last_request(&self) -> Option<f64> {
+        self.spans.iter().map(|s| s.to).max_by(f64::total_cmp)
+    }
+
     /// P(S + D <= t) for S uniform over the span and D uniform over `lo..hi`.
     fn share_done(&self, s: &Span, t: f64) -> f64 {
         let width = s.to - s.from;
@@ -113,6 +123,11 @@ mod tests {
         assert!(s.completed(60.0) > 0.0 && s.completed(60.0) < 1000.0);
         assert!((s.completed(120.0) - 1000.0).abs() < 1e-9);
         assert_eq!(s.first_completion(), Some(10.0));
+        assert_eq!(
+            (s.first_request(), s.last_request()),
+            (Some(0.0), Some(100.0))
+        );
+        assert_eq!(Restores::new(1.0, 2.0).first_request(), None);
         // the expected count of a spread is the average over the span
         let mid = s.completed(65.0);
         let by_points: f64 = (0..1000)

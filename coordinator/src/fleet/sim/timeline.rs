@@ -32,6 +32,14 @@ pub struct Timeline {
     pub refused_launches: u64,
     /// Runs that copied nothing and requested nothing (started too early).
     pub idle_runs: u64,
+    /// The most launches one lot had.
+    pub max_launches_per_lot: u64,
+    /// `follow`'s readiness looks at WAITING lots that were due.
+    pub readiness_looks: u64,
+    /// Of those, the ones that found the lot not worth a task yet.
+    pub deferred_looks: u64,
+    /// S3 ListObjectsV2 pages of those looks.
+    pub s3_lists: u64,
     /// Billed Fargate task-hours.
     pub task_hours: f64,
     /// Their price.
@@ -129,8 +137,13 @@ impl Timeline {
         );
         let _ = writeln!(
             s,
-            "S3 requests:    {} HEAD, {} RESTORE, {} COPY, {} manifest GET",
-            self.s3_heads, self.s3_restores, self.s3_copies, self.s3_manifest_gets
+            "readiness:      {} looks at due WAITING lots ({} deferred), at most {} launches for one lot ({:.2} per lot)",
+            self.readiness_looks, self.deferred_looks, self.max_launches_per_lot, self.launches_per_lot()
+        );
+        let _ = writeln!(
+            s,
+            "S3 requests:    {} HEAD, {} RESTORE, {} COPY, {} LIST, {} manifest GET",
+            self.s3_heads, self.s3_restores, self.s3_copies, self.s3_lists, self.s3_manifest_gets
         );
         let _ = writeln!(
             s,
@@ -143,6 +156,15 @@ impl Timeline {
             self.max_live, self.window, self.max_shares, self.restore_rate, self.max_sent, self.expired_uncopied, self.copied_twice
         );
         s
+    }
+
+    /// Launches per lot, on average.
+    pub fn launches_per_lot(&self) -> f64 {
+        if self.lots > 0 {
+            self.launches as f64 / self.lots as f64
+        } else {
+            0.0
+        }
     }
 
     /// Restore requests per second until the last one.
