@@ -57,10 +57,9 @@ pub fn first_step(rules: &Rules, k: &KeyFacts, seen: &Seen) -> FirstStep {
         Verdict::LeaveOut(reason) => FirstStep::LeaveOut(reason),
         Verdict::Restore { days } => FirstStep::Restore { days, head },
         Verdict::Wait => FirstStep::Wait { deep },
-        Verdict::Need(_)
-        | Verdict::Copy
-        | Verdict::Fail(_)
-        | Verdict::DeleteSourceThenSkip => FirstStep::Head,
+        Verdict::Need(_) | Verdict::Copy | Verdict::Fail(_) | Verdict::DeleteSourceThenSkip => {
+            FirstStep::Head
+        }
     }
 }
 
