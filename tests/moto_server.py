@@ -99,6 +99,7 @@ import emulator_checksum  # noqa: E402 - copies' checksums as S3 reports them (i
 import emulator_rates  # requests per second (GET /_thaw/rates)
 import emulator_throttle  # noqa: E402 - S3's rate limits and Expedited capacity (its own module)
 import emulator_listing  # noqa: E402 - RestoreStatus in ListObjectsV2 (its own module)
+import emulator_listing_refusal  # noqa: E402 - listings refused with 403 (its own module)
 
 CONFIG = {
     "restore_delay": float(os.environ.get("THAW_MOTO_RESTORE_DELAY", "0") or 0),
@@ -139,6 +140,7 @@ def _configure(update: dict):
         emulator_throttle.configure(update)
         emulator_advice.configure(update)
         emulator_checksum.configure(update)
+        emulator_listing_refusal.configure(update)
         for name in FAULT_RATES:
             if name in update:
                 FAULT_CALLS[name] = 0
@@ -681,6 +683,7 @@ def wrap(app):
             lambda: emulator_access.intercept(environ, start_response, op),
             lambda: emulator_advice.intercept(environ, start_response, op),
             lambda: _restore_refused(environ, start_response, op),
+            lambda: emulator_listing_refusal.intercept(environ, start_response, op),
         ):
             refused = answer()
             if refused is not None:

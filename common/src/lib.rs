@@ -17,6 +17,7 @@ pub mod input;
 pub mod keys;
 pub mod keystate;
 pub mod leave_out;
+pub mod listed_plan;
 pub mod logging;
 pub mod plan;
 pub mod progress;

@@ -205,6 +205,52 @@ pub struct Lookup {
     pub pages: u64,
 }
 
+/// What a listing showed of one object: what its first step is decided from
+/// ([`crate::listed_plan`]). A listing has neither the object's encryption, its metadata, its
+/// version, nor Intelligent-Tiering's archive tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// `StorageClass` (S3 always names it in a listing; `None` reads as STANDARD).
+    pub storage_class: Option<String>,
+    /// `Size`.
+    pub size: u64,
+    /// `LastModified`, epoch seconds.
+    pub last_modified: Option<i64>,
+    /// Its restore: [`Listed::InProgress`], [`Listed::Restored`] or [`Listed::NoRestore`].
+    pub restore: Listed,
+}
+
+/// What a listing saw of one key asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// Listed.
+    Object(ListedObject),
+    /// Not in the listing ([`Listed::Absent`]).
+    Absent,
+    /// Not reached ([`Listed::NotLooked`]).
+    NotLooked,
+}
+
+impl Seen {
+    /// What it says about the object's restore.
+    pub fn listed(&self) -> Listed {
+        match self {
+            Self::Object(o) => o.restore,
+            Self::Absent => Listed::Absent,
+            Self::NotLooked => Listed::NotLooked,
+        }
+    }
+}
+
+/// What a listing of some keys saw of each object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Objects {
+    /// For each key asked (in the order asked), what the listing saw.
+    pub seen: Vec<Seen>,
+    /// ListObjectsV2 requests made.
+    pub pages: u64,
+}
+
 /// Looks at the restores of `keys` (sorted in S3's order, no duplicates) in `bucket` with
 /// ListObjectsV2 pages, at most `max_pages` of them ([`page_budget`]): the keys not reached are
 /// [`Listed::NotLooked`]. `before_page` runs before every request (pacing, counting). An error
@@ -215,8 +261,28 @@ pub async fn look<F, Fut>(
     payer: Option<RequestPayer>,
     keys: &[&str],
     max_pages: u64,
-    mut before_page: F,
+    before_page: F,
 ) -> Result<Lookup, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let objects = look_objects(s3, bucket, payer, keys, max_pages, before_page).await?;
+    Ok(Lookup {
+        seen: objects.seen.iter().map(Seen::listed).collect(),
+        pages: objects.pages,
+    })
+}
+
+/// [`look`], keeping what each page showed of the objects (class, size, last modified).
+pub async fn look_objects<F, Fut>(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    payer: Option<RequestPayer>,
+    keys: &[&str],
+    max_pages: u64,
+    mut before_page: F,
+) -> Result<Objects, AwsError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = ()>,
@@ -243,24 +309,33 @@ where
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("ListObjectsV2", &e))?;
-        let listed: Vec<(String, Listed)> = out
+        let mut listed: Vec<(String, ListedObject)> = out
             .contents()
             .iter()
-            .filter_map(|o| Some((decode_key(o.key()?)?, listed_of(o))))
+            .filter_map(|o| Some((decode_key(o.key()?)?, listed_object(o))))
             .collect();
-        let page: HashMap<&str, Listed> = listed.iter().map(|(k, l)| (k.as_str(), *l)).collect();
-        let last = listed.last().map(|(k, _)| k.as_str());
+        let last = listed.last().map(|(k, _)| k.clone());
         let truncated = out.is_truncated().unwrap_or(false);
-        let n = covered(rest, last, truncated);
-        seen.extend(
-            rest[..n]
-                .iter()
-                .map(|k| page.get(k).copied().unwrap_or(Listed::Absent)),
-        );
-        cursor.advance(last, truncated, out.next_continuation_token());
+        let n = covered(rest, last.as_deref(), truncated);
+        let mut page: HashMap<String, ListedObject> = listed.drain(..).collect();
+        seen.extend(rest[..n].iter().map(|k| match page.remove(*k) {
+            Some(o) => Seen::Object(o),
+            None => Seen::Absent,
+        }));
+        cursor.advance(last.as_deref(), truncated, out.next_continuation_token());
     }
-    seen.resize(keys.len(), Listed::NotLooked);
-    Ok(Lookup { seen, pages })
+    seen.resize(keys.len(), Seen::NotLooked);
+    Ok(Objects { seen, pages })
+}
+
+/// What a page shows of a listed object.
+fn listed_object(o: &aws_sdk_s3::types::Object) -> ListedObject {
+    ListedObject {
+        storage_class: o.storage_class().map(|c| c.as_str().to_owned()),
+        size: o.size().unwrap_or(0).max(0) as u64,
+        last_modified: o.last_modified().map(|t| t.secs()),
+        restore: listed_of(o),
+    }
 }
 
 /// What a listed object's `RestoreStatus` says.

@@ -2,6 +2,8 @@
 //! pages (`OptionalObjectAttributes=RestoreStatus`, tests/emulator_listing.py) instead of one
 //! HeadObject per waiting key, a scattered lot's still with HEAD; `follow` starts no task for a
 //! WAITING lot whose restores are not done, and `status` shows how many were at its last look.
+//! A sorted lot's first pass is decided by a listing too: an archived object is restored
+//! without a HeadObject, whose HEAD comes once, before its copy.
 //! Restores are held by the emulator's `restore_heads` (a restore stays ongoing for its first n
 //! looks, HEAD or listing), so every count here is exact whatever the machine's speed.
 
@@ -76,10 +78,11 @@ async fn a_sorted_lot_polls_its_restores_by_listing_and_copies_every_key() {
     assert_eq!(item.state, LotState::Succeeded, "{item:?}");
     assert_eq!(item.key_order, thaw_common::plan::KeyOrder::Sorted);
     assert_eq!((item.counters.copied, item.counters.restored), (40, 40));
-    // Two listings found every restore running, the third found them done: one page each.
+    // The first pass's listing found no restore; two listings found every restore running,
+    // the fourth found them done: one page each.
     let bucket_counts = moto.bucket_counts(&bucket);
-    assert_eq!(bucket_counts.get(LIST), 3, "{bucket_counts:?}");
-    assert_eq!(item.checkpoint.requests.get("s3_list"), Some(&3));
+    assert_eq!(bucket_counts.get(LIST), 4, "{bucket_counts:?}");
+    assert_eq!(item.checkpoint.requests.get("s3_list"), Some(&4));
     let report = run_ok(
         moto,
         "coordinator",
@@ -87,17 +90,17 @@ async fn a_sorted_lot_polls_its_restores_by_listing_and_copies_every_key() {
         &[],
     );
     let report: serde_json::Value = serde_json::from_str(&stdout(&report)).expect("report");
-    assert_eq!(report["requests"]["s3_list"], 3, "{report}");
-    assert_eq!(report["requests"]["s3_head"], 80, "{report}");
+    assert_eq!(report["requests"]["s3_list"], 4, "{report}");
+    assert_eq!(report["requests"]["s3_head"], 40, "{report}");
     for (key, n) in per_key(moto, &bucket, &keys) {
-        // one HEAD before the restore, one before the copy: no polling HEAD
+        // restored on the listing's word, one HEAD before the copy: no polling HEAD
         assert_eq!(
             (
                 n.get(HEAD),
                 n.get("s3:RestoreObject"),
                 n.get("s3:CopyObject")
             ),
-            (2, 1, 1),
+            (1, 1, 1),
             "{key}: {n:?}"
         );
     }
@@ -284,40 +287,115 @@ fn requests_per_key(moto: &Moto, bucket: &str, keys: &[String]) -> (f64, BTreeMa
 }
 
 /// The measurement of README "Restore status by listing": restores that take 20 s, polled every
-/// second, HEAD polling (a scattered lot) against LIST polling (a sorted lot), in one run.
+/// second, in one run: HEAD polling (a scattered lot), LIST polling after a HEAD first (a sorted
+/// lot whose first listing is refused, so its first pass HEADs every key, as before the first
+/// step was listed), and LIST first and polling (a sorted lot).
 #[tokio::test(flavor = "multi_thread")]
 async fn listing_cuts_the_requests_per_archived_key() {
     const KEYS: usize = 200;
     let moto = &Moto::start_with(&[("THAW_MOTO_RESTORE_DELAY", "20")]);
     let c = moto.clients().await;
-    let (sorted_bucket, scattered_bucket) = (unique("mlist"), unique("mhead"));
-    let sorted = archived(&c, &sorted_bucket, KEYS).await;
+    let (listed_bucket, polled_bucket, scattered_bucket) =
+        (unique("mfirst"), unique("mlist"), unique("mhead"));
+    let listed = archived(&c, &listed_bucket, KEYS).await;
+    let polled = archived(&c, &polled_bucket, KEYS).await;
     let mut scattered = archived(&c, &scattered_bucket, KEYS).await;
     scattered.reverse();
-    let (a, b) = tokio::join!(
-        one_lot_job(moto, &c, &sorted_bucket, &sorted, &[]),
+    moto.configure(&format!(
+        r#"{{"refuse_listing": {{"bucket": "{polled_bucket}", "times": 1}}}}"#
+    ));
+    let (a, b, d) = tokio::join!(
+        one_lot_job(moto, &c, &listed_bucket, &listed, &[]),
+        one_lot_job(moto, &c, &polled_bucket, &polled, &[]),
         one_lot_job(moto, &c, &scattered_bucket, &scattered, &[]),
     );
-    for (_, job, pt) in [&a, &b] {
+    for (_, job, pt) in [&a, &b, &d] {
         let item = lot0(pt, job).await;
         assert_eq!(
             (item.state, item.counters.copied),
             (LotState::Succeeded, KEYS as u64)
         );
     }
-    let (list, list_ops) = requests_per_key(moto, &sorted_bucket, &sorted);
+    let (first, first_ops) = requests_per_key(moto, &listed_bucket, &listed);
+    let (list, list_ops) = requests_per_key(moto, &polled_bucket, &polled);
     let (head, head_ops) = requests_per_key(moto, &scattered_bucket, &scattered);
-    eprintln!("LIST polling: {list:.3} S3 requests per archived key {list_ops:?}");
-    eprintln!("HEAD polling: {head:.3} S3 requests per archived key {head_ops:?}");
-    // Listing: one HEAD before the restore and one before the copy, whatever the polls.
-    assert_eq!(list_ops[HEAD], 2 * KEYS as u64, "{list_ops:?}");
+    eprintln!("LIST first step and polling: {first:.3} S3 requests per archived key {first_ops:?}");
+    eprintln!("HEAD first step, LIST polling: {list:.3} S3 requests per archived key {list_ops:?}");
+    eprintln!("HEAD first step, HEAD polling: {head:.3} S3 requests per archived key {head_ops:?}");
+    let keys = KEYS as u64;
+    // Listed first step: restored on the listing's word, one HEAD each, before its copy.
+    assert_eq!(
+        (
+            first_ops[HEAD],
+            first_ops["s3:RestoreObject"],
+            first_ops["s3:CopyObject"]
+        ),
+        (keys, keys, keys),
+        "{first_ops:?}"
+    );
+    assert!(first_ops[LIST] > 0, "{first_ops:?}");
+    // HEAD first: one HEAD before the restore and one before the copy, whatever the polls.
+    assert_eq!(list_ops[HEAD], 2 * keys, "{list_ops:?}");
     assert!(list_ops[LIST] > 0, "{list_ops:?}");
     // HEAD polling: one HEAD per key per poll on top.
-    assert!(
-        head_ops[HEAD] > list_ops[HEAD] + KEYS as u64,
-        "{head_ops:?}"
+    assert!(head_ops[HEAD] > list_ops[HEAD] + keys, "{head_ops:?}");
+    assert!(first < list && list < head, "{first} vs {list} vs {head}");
+}
+
+/// A sorted lot's first pass is decided by one listing: archived objects are restored, objects
+/// already in the target class skipped, small ones left out (with the report's reason), none
+/// of them looked at with HeadObject.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sorted_lot_takes_its_first_steps_from_a_listing_without_a_head() {
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    // restores that stay running: the run ends WAITING after its first pass
+    moto.configure(r#"{"restore_heads": 1000}"#);
+    let bucket = unique("lfirst");
+    create_bucket(&c, &bucket).await;
+    let mut objects = Vec::new();
+    for i in 0..20 {
+        objects.push((format!("a/{i:03}"), "GLACIER", vec![7u8; 2048]));
+    }
+    for i in 0..5 {
+        objects.push((format!("b/{i:03}"), "DEEP_ARCHIVE", vec![7u8; 10]));
+    }
+    for i in 0..5 {
+        objects.push((format!("c/{i:03}"), "STANDARD_IA", vec![7u8; 2048]));
+    }
+    let keys: Vec<String> = objects.iter().map(|(k, _, _)| k.clone()).collect();
+    put_many(&c, &bucket, objects).await;
+    let (table, job, pt) = one_lot_job(
+        moto,
+        &c,
+        &bucket,
+        &keys,
+        &["--max-wait", "1", "--min-size", "1KiB"],
+    )
+    .await;
+
+    let item = lot0(&pt, &job).await;
+    assert_eq!(item.state, LotState::Waiting, "{item:?}");
+    assert_eq!(item.key_order, thaw_common::plan::KeyOrder::Sorted);
+    let counts = moto.bucket_counts(&bucket);
+    assert_eq!(counts.get(HEAD), 0, "no HEAD before a restore: {counts:?}");
+    assert_eq!(counts.get(LIST), 1, "{counts:?}");
+    assert_eq!(item.checkpoint.requests.get("s3_list"), Some(&1));
+    assert_eq!(item.checkpoint.requests.get("s3_head"), Some(&0));
+    for (key, n) in per_key(moto, &bucket, &keys) {
+        let restores = u64::from(key.starts_with("a/"));
+        assert_eq!(n.get("s3:RestoreObject"), restores, "{key}: {n:?}");
+    }
+    assert_eq!(item.counters.restore_requested, 20, "{item:?}");
+    let report = run_ok(
+        moto,
+        "coordinator",
+        &["report", &job, "--table", &table],
+        &[],
     );
-    assert!(list < head, "{list} vs {head}");
+    let report: serde_json::Value = serde_json::from_str(&stdout(&report)).expect("report");
+    assert_eq!(report["left_out"]["MinSize"], 5, "{report}");
+    assert_eq!(report["skipped"], 10, "{report}");
 }
 
 /// S3 scanning past delete markers answers a truncated page that holds no key: the worker's
@@ -335,14 +413,14 @@ async fn a_worker_listing_goes_past_empty_truncated_pages() {
     let item = lot0(&pt, &job).await;
     assert_eq!(item.state, LotState::Succeeded, "{item:?}");
     assert_eq!(item.counters.copied, 40);
-    // three looks (two find the restores running, one done), each an empty page and the page
-    // its token leads to
-    assert_eq!(moto.bucket_counts(&bucket).get(LIST), 6);
+    // four looks (the first pass's, two that find the restores running, one done), each an
+    // empty page and the page its token leads to
+    assert_eq!(moto.bucket_counts(&bucket).get(LIST), 8);
     for (key, n) in per_key(moto, &bucket, &keys) {
-        // every key reached by the listings: no polling HEAD
+        // every key reached by the listings: no HEAD but the one before the copy
         assert_eq!(
             (n.get(HEAD), n.get("s3:CopyObject")),
-            (2, 1),
+            (1, 1),
             "{key}: {n:?}"
         );
     }
@@ -412,11 +490,11 @@ async fn listed_keys_with_spaces_and_plus_signs_are_matched() {
     let item = lot0(&pt, &job).await;
     assert_eq!(item.state, LotState::Succeeded, "{item:?}");
     assert_eq!(item.key_order, thaw_common::plan::KeyOrder::Sorted);
-    assert_eq!(moto.bucket_counts(&bucket).get(LIST), 3);
+    assert_eq!(moto.bucket_counts(&bucket).get(LIST), 4);
     for (key, n) in per_key(moto, &bucket, &keys) {
         assert_eq!(
             (n.get(HEAD), n.get("s3:CopyObject")),
-            (2, 1),
+            (1, 1),
             "{key}: {n:?}"
         );
     }

@@ -1,13 +1,16 @@
 //! One key of the lot, taken as far as it can go now: gather the facts a verdict needs
 //! (HeadObject of the source, then, when the verdict asks, of the target), let the pure
 //! [`judge`] decide, carry the verdict out (restore request, copy, delete of the copied source
-//! version) and record the result in the tracker.
+//! version) and record the result in the tracker. A key whose first step a listing decided
+//! ([`thaw_common::listed_plan`]) takes it without a HeadObject.
 
 use thaw_common::aws::AwsError;
 use thaw_common::keys::KeyLine;
 use thaw_common::keystate::{
-    is_not_restored_code, judge, made_no_copy, restore_tier_for, Fact, Failure, KeyFacts, Verdict,
+    is_not_restored_code, judge, made_no_copy, restore_tier_for, Fact, Failure, KeyFacts,
+    ObjectHead, Verdict,
 };
+use thaw_common::listed_plan::FirstStep;
 use thaw_common::progress::now_secs;
 use thaw_common::upload_record::{UploadEntry, UploadSlot};
 use thaw_common::verify::MISMATCH_CODE;
@@ -51,8 +54,14 @@ struct Looked {
     target: Option<ObjectInfo>,
 }
 
-/// Takes one key as far as it can go now, recording the result in the tracker.
-pub async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
+/// Takes one key as far as it can go now, recording the result in the tracker: `first`, its
+/// first step when a listing decided it, else what HeadObject shows.
+pub async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine, first: Option<FirstStep>) -> Step {
+    if let Some(step) = first {
+        if let Some(done) = take_listed_step(ctx, i, entry, step).await {
+            return done;
+        }
+    }
     let mut facts = KeyFacts {
         key: &entry.key,
         pinned: entry.version_id.as_deref(),
@@ -91,6 +100,24 @@ pub async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
     carry_out(ctx, i, entry, verdict, &looked).await
 }
 
+/// Takes the first step a listing decided; `None` for [`FirstStep::Head`] (judged after a
+/// HeadObject as usual).
+async fn take_listed_step(ctx: &Ctx, i: usize, entry: &KeyLine, step: FirstStep) -> Option<Step> {
+    Some(match step {
+        FirstStep::Skip => {
+            ctx.tracker.skipped(i);
+            Step::Finished
+        }
+        FirstStep::LeaveOut(reason) => {
+            ctx.tracker.left_out(i, reason);
+            Step::Finished
+        }
+        FirstStep::Wait { deep } => Step::Pending { deep },
+        FirstStep::Restore { days, head } => restore_key(ctx, i, entry, &head, days).await,
+        FirstStep::Head => return None,
+    })
+}
+
 /// Does what the verdict says and records it.
 async fn carry_out(
     ctx: &Ctx,
@@ -114,7 +141,9 @@ async fn carry_out(
         }
         (Verdict::Fail(f), _) => fail(ctx, i, &f),
         (Verdict::Wait, _) => Step::Pending { deep },
-        (Verdict::Restore { days }, Some(src)) => restore_key(ctx, i, entry, src, days).await,
+        (Verdict::Restore { days }, Some(src)) => {
+            restore_key(ctx, i, entry, &src.facts.head, days).await
+        }
         (Verdict::Copy, Some(src)) => copy_key(ctx, i, entry, src).await,
         (Verdict::DeleteSourceThenSkip, Some(src)) => {
             // The current version is the copy of the pinned one: delete that, count it done.
@@ -167,17 +196,18 @@ fn weather(e: &AwsError) -> Step {
     )))
 }
 
-/// Requests the restore at the tier the object can have, and records it: a new request
-/// counted as one (not a 200 "already restored"), a fallback to Standard counted as one.
+/// Requests the restore of the object `head` describes at the tier it can have, and records
+/// it: a new request counted as one (not a 200 "already restored"), a fallback to Standard
+/// counted as one.
 async fn restore_key(
     ctx: &Ctx,
     i: usize,
     entry: &KeyLine,
-    src: &ObjectInfo,
+    head: &ObjectHead,
     days: Option<u32>,
 ) -> Step {
-    let deep = src.facts.head.is_deep_archive();
-    let tier = restore_tier_for(&src.facts.head, ctx.spec.restore_tier);
+    let deep = head.is_deep_archive();
+    let tier = restore_tier_for(head, ctx.spec.restore_tier);
     let version = entry.version_id.as_deref();
     match restore::request(ctx, &entry.key, version, days, tier).await {
         Ok(r) => {

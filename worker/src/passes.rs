@@ -3,8 +3,9 @@
 //! (a request met weather, or the object changed under its copy) get another pass after a short
 //! backoff ([`thaw_common::weather`]); keys waiting for their restores are polled after a delay
 //! that fits the class and tier, or the run ends as WAITING when that would pass `--max-wait`.
-//! In a sorted lot a listing looks at the waiting keys first ([`crate::listing`]): those still
-//! being restored skip the poll's HEAD.
+//! In a sorted lot a listing looks at the keys first ([`crate::listing`]): on the first pass it
+//! decides each listed key's first step (restore, skip, leave out, wait) without a HEAD; on
+//! the polls, those still being restored skip the poll's HEAD.
 //! A stop signal ends the current pass after the shutdown grace period.
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use anyhow::Result;
 use futures::StreamExt;
 use thaw_common::bitmap::Bitmap;
 use thaw_common::keys::KeyLine;
+use thaw_common::listed_plan::FirstStep;
 use thaw_common::progress::now_secs;
 use thaw_common::recheck::latest_recheck;
 use thaw_common::restore_listing::Archive;
@@ -26,7 +28,7 @@ use thaw_common::weather::{
 };
 
 use crate::key::{process_key, Again, Step};
-use crate::listing::{still_restoring, Restoring};
+use crate::listing::{first_steps, still_restoring, FirstSteps, Restoring};
 use crate::manifest::Manifest;
 use crate::watchdog::watched;
 use crate::Ctx;
@@ -74,12 +76,18 @@ pub async fn process_lot(ctx: &Arc<Ctx>, manifest: &Manifest) -> Result<LotOutco
         deep: false,
         poll_at: None,
     };
-    // The first pass: every key not done, less the restores a listing shows still running;
-    // after it, just the keys left.
-    let mut only = first_pass_keys(ctx, manifest, &mut waits).await;
+    // The first pass: every key not done, each listed one with the first step its listing
+    // gave (a sorted lot), else less the restores a listing shows still running; after it,
+    // just the keys left.
+    let mut steps = first_steps(ctx, manifest, &not_done(ctx, manifest)).await;
+    let mut only = match steps {
+        Some(_) => None,
+        None => first_pass_keys(ctx, manifest, &mut waits).await,
+    };
     let mut soon_passes = 0;
     loop {
-        let Some(pass) = run_pass(ctx, manifest, only.as_ref(), &tries).await? else {
+        let pass = run_pass(ctx, manifest, only.as_ref(), steps.take().as_ref(), &tries).await?;
+        let Some(pass) = pass else {
             return Ok(LotOutcome::Interrupted);
         };
         waits.add(&pass, poll_delay_of(ctx, pass.deep));
@@ -129,6 +137,15 @@ pub async fn process_lot(ctx: &Arc<Ctx>, manifest: &Manifest) -> Result<LotOutco
 async fn due_for_heads(ctx: &Ctx, manifest: &Manifest, waits: &mut Waits) -> Bitmap {
     let due = waits.take_if_due(Bitmap::new(manifest.len));
     keep_restoring(ctx, manifest, waits, due).await
+}
+
+/// The lot's keys not done yet.
+fn not_done(ctx: &Ctx, manifest: &Manifest) -> Bitmap {
+    let mut todo = Bitmap::new(manifest.len);
+    for i in 0..manifest.len {
+        todo.set(i, !ctx.tracker.is_settled(i));
+    }
+    todo
 }
 
 /// The keys of a relaunched lot its first pass takes: every key not done, less those whose
@@ -304,13 +321,15 @@ fn sort_step(ctx: &Ctx, tries: &Tries, result: &Mutex<PassResult>, i: usize, ste
     }
 }
 
-/// One pass over the manifest. Returns the keys still waiting for a restore (and whether any is
+/// One pass over the manifest (`steps`: the first steps a listing decided, the first pass of
+/// a sorted lot). Returns the keys still waiting for a restore (and whether any is
 /// DEEP_ARCHIVE) and those to look at again soon, or `None` when a stop signal ended the pass
 /// early.
 async fn run_pass(
     ctx: &Arc<Ctx>,
     manifest: &Manifest,
     only: Option<&Bitmap>,
+    steps: Option<&FirstSteps>,
     tries: &Tries,
 ) -> Result<Option<PassResult>> {
     let result = Mutex::new(PassResult {
@@ -332,7 +351,8 @@ async fn run_pass(
         })
         .map(|(i, entry)| {
             let ctx = ctx.clone();
-            async move { (i, watched_key(&ctx, i, &entry).await) }
+            let first = steps.and_then(|s| s.get(&i)).cloned();
+            async move { (i, watched_key(&ctx, i, &entry, first).await) }
         })
         .buffer_unordered(ctx.settings.concurrency)
         .for_each(|(i, step)| {
@@ -359,9 +379,9 @@ async fn run_pass(
 }
 
 /// One key under the watchdog: abandoned and taken again when it makes no progress for the key
-/// timeout ([`crate::watchdog`]).
-async fn watched_key(ctx: &Ctx, i: usize, entry: &KeyLine) -> Step {
-    watched(ctx, i, entry, || process_key(ctx, i, entry)).await
+/// timeout ([`crate::watchdog`]). `first`: its first step, when a listing decided it.
+async fn watched_key(ctx: &Ctx, i: usize, entry: &KeyLine, first: Option<FirstStep>) -> Step {
+    watched(ctx, i, entry, || process_key(ctx, i, entry, first.clone())).await
 }
 
 #[cfg(test)]
