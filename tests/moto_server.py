@@ -54,6 +54,9 @@ What it adds to plain moto (all off unless configured):
   the first n HeadObject requests of the object after its RestoreObject (the n+1-th finds it
   done), whatever the time (a listing that shows its restore status counts as a look too);
 * ListObjectsV2's `RestoreStatus` (OptionalObjectAttributes): see emulator_listing.py;
+* restores that finish spread over a window ({"restore_delay_max": s}) and S3's "Object Restore
+  Completed" EventBridge events when they finish, lost or repeated on demand: see
+  emulator_events.py;
 * multipart copies keep what CreateMultipartUpload asked for: moto drops the object lock mode,
   retain-until date, legal hold and bucket-key setting of a multipart upload; the wrapper keeps
   them and applies them to the completed object, as S3 does;
@@ -99,6 +102,7 @@ import emulator_checksum  # noqa: E402 - copies' checksums as S3 reports them (i
 import emulator_rates  # requests per second (GET /_thaw/rates)
 import emulator_throttle  # noqa: E402 - S3's rate limits and Expedited capacity (its own module)
 import emulator_listing  # noqa: E402 - RestoreStatus in ListObjectsV2 (its own module)
+import emulator_events  # noqa: E402 - spread restores, restore-completed events (its own module)
 
 CONFIG = {
     "restore_delay": float(os.environ.get("THAW_MOTO_RESTORE_DELAY", "0") or 0),
@@ -139,6 +143,7 @@ def _configure(update: dict):
         emulator_throttle.configure(update)
         emulator_advice.configure(update)
         emulator_checksum.configure(update)
+        emulator_events.configure(update)
         for name in FAULT_RATES:
             if name in update:
                 FAULT_CALLS[name] = 0
@@ -168,6 +173,9 @@ def _restore(self, days):
     if not restored:
         self._thaw_restore_started = time.monotonic()
         self._thaw_heads_since_restore = 0
+        emulator_events.restore_started(
+            self, self._thaw_restore_started, emulator_events.restore_delay(self, CONFIG["restore_delay"])
+        )
     return _original_restore(self, days)
 
 
@@ -178,7 +186,7 @@ def _restore_in_progress(key) -> bool:
     heads = CONFIG["restore_heads"]
     if heads > 0 and getattr(key, "_thaw_heads_since_restore", 0) <= heads:
         return True
-    return time.monotonic() - started < CONFIG["restore_delay"]
+    return time.monotonic() - started < emulator_events.restore_delay(key, CONFIG["restore_delay"])
 
 
 def _count_restore_head(bucket: str, key: str):
@@ -619,7 +627,7 @@ def _restore_refused(environ, start_response, op):
         return None
     query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
     _REQUEST.restore_version = (query.get("versionId") or [None])[0]
-    if CONFIG["restore_delay"] <= 0 and CONFIG["restore_heads"] <= 0:
+    if CONFIG["restore_delay"] <= 0 and CONFIG["restore_heads"] <= 0 and not CONFIG.get("restore_delay_max"):
         return None
     obj = _find_key(*_object_of(environ))
     if obj is not None and _restore_in_progress(obj):
@@ -653,6 +661,7 @@ DDB_WRITES = ("UpdateItem", "PutItem", "DeleteItem", "BatchWriteItem", "Transact
 DDB_WRITE_LOCK = threading.Lock()
 
 
+emulator_events.install(_restore_in_progress, lambda names, bucket: _count(names, bucket))
 emulator_listing.install(
     _restore_in_progress, _count_restore_look, lambda names, bucket: _count(names, bucket), CONFIG
 )
