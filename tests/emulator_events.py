@@ -20,10 +20,22 @@ moto_server.py).
   faults (rate 1/n: every n-th event), counted from the last time the rate was configured.
   GET /_thaw/stats counts `events:RestoreCompleted` (emitted), `events:dropped` and
   `events:duplicated`.
+* The bucket's notification configuration, as S3 guards it:
+  - {"deny_notification_reads": [B, ...]}: GetBucketNotificationConfiguration of B answers 403
+    AccessDenied (a caller without s3:GetBucketNotification);
+  - {"notification_change_after_read": B}: right after the next read of B's configuration is
+    answered, someone else adds a topic configuration to it (one-shot), to exercise a change
+    between a read and a write;
+  - PutBucketNotificationConfiguration validates its destinations as S3 does ("Unable to
+    validate the following destination configurations", 400 InvalidArgument): a queue
+    configuration whose queue does not exist is refused, where moto takes any ARN.
 """
 
 import datetime
 import hashlib
+import io
+import re
+import urllib.parse
 import heapq
 import math
 import threading
@@ -34,7 +46,13 @@ from fractions import Fraction
 
 from moto.s3 import notifications
 
-CONFIG = {"restore_delay_max": None, "event_drop_rate": 0.0, "event_duplicate_rate": 0.0}
+CONFIG = {
+    "restore_delay_max": None,
+    "event_drop_rate": 0.0,
+    "event_duplicate_rate": 0.0,
+    "deny_notification_reads": [],
+    "notification_change_after_read": None,
+}
 _CALLS: Counter = Counter()
 _LOCK = threading.Lock()
 # (due monotonic time, sequence, key object) of the restores whose end is still to be announced
@@ -51,6 +69,78 @@ def configure(update: dict):
             if name in update:
                 CONFIG[name] = update[name]
                 _CALLS[name] = 0
+
+
+def _error(start_response, status: str, code: str, message: str):
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{message}</Message>"
+        "<RequestId>thaw-moto</RequestId></Error>"
+    ).encode()
+    start_response(status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _missing_queues(body: bytes) -> list:
+    """The queue ARNs a PutBucketNotificationConfiguration body names whose queue does not exist."""
+    from moto.sqs.models import sqs_backends
+
+    missing = []
+    for arn in re.findall(r"<Queue>([^<]+)</Queue>", body.decode("utf-8", "replace")):
+        parts = arn.split(":")
+        if len(parts) < 6:
+            missing.append(arn)
+            continue
+        region, account, name = parts[3], parts[4], parts[5]
+        if name not in sqs_backends[account][region].queues:
+            missing.append(arn)
+    return missing
+
+
+def _add_racing_topic(bucket_name: str):
+    """Someone else's change of the bucket's notification configuration."""
+    from moto.s3.models import Notification, NotificationConfiguration, s3_backends
+
+    for account in s3_backends.values():
+        for backend in account.values():
+            bucket = backend.buckets.get(bucket_name)
+            if bucket is None:
+                continue
+            if bucket.notification_configuration is None:
+                bucket.notification_configuration = NotificationConfiguration()
+            bucket.notification_configuration.topic.append(
+                Notification(f"arn:aws:sns:{bucket.region_name}:{bucket.account_id}:someone-else",
+                             ["s3:ObjectCreated:*"], notification_id="added-meanwhile")
+            )
+
+
+def intercept(environ, start_response, op: str, app):
+    """The emulator's answer to a notification configuration request; None for any other."""
+    if not op.startswith("s3:") or "notification" not in environ.get("QUERY_STRING", "").split("&"):
+        return None
+    bucket = urllib.parse.unquote(environ.get("PATH_INFO", "").lstrip("/").split("/", 1)[0])
+    method = environ["REQUEST_METHOD"]
+    with _LOCK:
+        denied = bucket in (CONFIG["deny_notification_reads"] or [])
+        race = method == "GET" and CONFIG["notification_change_after_read"] == bucket
+        if race:
+            CONFIG["notification_change_after_read"] = None
+    if method == "GET" and denied:
+        return _error(start_response, "403 Forbidden", "AccessDenied", "Access Denied")
+    if method == "PUT":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        chunked = not length and environ.get("wsgi.input_terminated")
+        body = environ["wsgi.input"].read() if chunked else environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        if _missing_queues(body):
+            return _error(start_response, "400 Bad Request", "InvalidArgument",
+                          "Unable to validate the following destination configurations")
+        return None
+    if race:
+        answer = b"".join(app(environ, start_response))
+        _add_racing_topic(bucket)
+        return [answer]
+    return None
 
 
 def restore_delay(key, base: float) -> float:

@@ -689,6 +689,7 @@ def wrap(app):
             lambda: _wrong_region(environ, start_response, op, path),
             lambda: emulator_access.intercept(environ, start_response, op),
             lambda: emulator_advice.intercept(environ, start_response, op),
+            lambda: emulator_events.intercept(environ, start_response, op, app),
             lambda: _restore_refused(environ, start_response, op),
         ):
             refused = answer()
