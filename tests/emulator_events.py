@@ -26,6 +26,9 @@ moto_server.py).
   - {"notification_change_after_read": B}: right after the next read of B's configuration is
     answered, someone else adds a topic configuration to it (one-shot), to exercise a change
     between a read and a write;
+  - GetBucketNotificationConfiguration answers as S3 does: `<NotificationConfiguration/>` for a
+    bucket without one (moto answers another root element, which the SDK refuses) and
+    `<EventBridgeConfiguration/>` when EventBridge is on (moto leaves it out);
   - PutBucketNotificationConfiguration validates its destinations as S3 does ("Unable to
     validate the following destination configurations", 400 InvalidArgument): a queue
     configuration whose queue does not exist is refused, where moto takes any ARN.
@@ -44,7 +47,10 @@ import uuid
 from collections import Counter
 from fractions import Fraction
 
+from xml.sax.saxutils import escape
+
 from moto.s3 import notifications
+from moto.s3 import responses as s3_responses
 
 CONFIG = {
     "restore_delay_max": None,
@@ -247,6 +253,36 @@ def _run(in_progress, count):
             count(["events:failed"], key.bucket_name)
 
 
+def _destination_xml(element: str, arn_element: str, item) -> str:
+    events = "".join(f"<Event>{escape(e)}</Event>" for e in item.events)
+    rules = (item.filters or {}).get("S3Key", {}).get("FilterRule", [])
+    if isinstance(rules, dict):
+        rules = [rules]
+    filters = "".join(
+        f"<FilterRule><Name>{escape(r['Name'])}</Name><Value>{escape(r['Value'])}</Value></FilterRule>"
+        for r in rules
+    )
+    filter_xml = f"<Filter><S3Key>{filters}</S3Key></Filter>" if filters else ""
+    return (f"<{element}><Id>{escape(item.id)}</Id><{arn_element}>{escape(item.arn)}</{arn_element}>"
+            f"{events}{filter_xml}</{element}>")
+
+
+def _get_bucket_notification(self):
+    """GetBucketNotificationConfiguration as S3 answers it."""
+    config = self.backend.get_bucket_notification_configuration(self.bucket_name)
+    parts = []
+    if config is not None:
+        parts += [_destination_xml("TopicConfiguration", "Topic", t) for t in config.topic]
+        parts += [_destination_xml("QueueConfiguration", "Queue", q) for q in config.queue]
+        parts += [_destination_xml("CloudFunctionConfiguration", "CloudFunction", f) for f in config.cloud_function]
+        if config.event_bridge is not None:
+            parts.append("<EventBridgeConfiguration/>")
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            + "".join(parts) + "</NotificationConfiguration>")
+    return 200, {"Content-Type": "application/xml"}, body
+
+
 def _moto_event_bridge(account_id, bucket, event_name, key):
     if event_name == _COMPLETED:
         return None  # announced by the scheduler when the restore ends
@@ -260,4 +296,5 @@ def install(in_progress, count):
     """Starts the scheduler; `in_progress(key)` tells whether a restore is still ongoing,
     `count(names, bucket)` records stats."""
     notifications._send_event_bridge_message = _moto_event_bridge
+    s3_responses.S3Response.get_bucket_notification = _get_bucket_notification
     threading.Thread(target=_run, args=(in_progress, count), daemon=True).start()

@@ -11,21 +11,21 @@ use super::Change;
 #[derive(Debug, thiserror::Error)]
 pub enum NotificationError {
     /// The configuration could not be read: an unknown configuration is never overwritten.
-    #[error("cannot read the notification configuration of bucket {bucket}, so it is left as it is ({source}); the caller needs s3:GetBucketNotification")]
+    #[error("cannot read the notification configuration of bucket {bucket}, so it is left as it is ({error}); the caller needs s3:GetBucketNotification")]
     Read {
         /// The bucket.
         bucket: String,
         /// The read's error.
-        source: AwsError,
+        error: AwsError,
     },
     /// S3 refused the write (e.g. a destination of the existing configuration is no longer
     /// valid: S3 validates every destination of a write).
-    #[error("S3 refused the merged notification configuration of bucket {bucket} ({source}); the configuration is as it was")]
+    #[error("S3 refused the merged notification configuration of bucket {bucket} ({error}); the configuration is as it was")]
     Write {
         /// The bucket.
         bucket: String,
         /// The write's error.
-        source: AwsError,
+        error: AwsError,
     },
     /// Not safe, or not done.
     #[error("bucket {bucket}: {refusal}")]
@@ -46,7 +46,7 @@ pub async fn read(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Current, Noti
         .await
         .map_err(|e| NotificationError::Read {
             bucket: bucket.to_owned(),
-            source: AwsError::from_sdk("GetBucketNotificationConfiguration", &e),
+            error: AwsError::from_sdk("GetBucketNotificationConfiguration", &e),
         })?;
     Ok(Current {
         topics: out.topic_configurations().to_vec(),
@@ -68,7 +68,7 @@ async fn write(
         .await
         .map_err(|e| NotificationError::Write {
             bucket: bucket.to_owned(),
-            source: AwsError::from_sdk("PutBucketNotificationConfiguration", &e),
+            error: AwsError::from_sdk("PutBucketNotificationConfiguration", &e),
         })?;
     Ok(())
 }

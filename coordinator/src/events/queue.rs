@@ -30,12 +30,12 @@ pub struct Queue {
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     /// An SQS call failed.
-    #[error("queue {queue}: {source}")]
+    #[error("queue {queue}: {error}")]
     Aws {
         /// The queue name or URL.
         queue: String,
         /// The call's error.
-        source: AwsError,
+        error: AwsError,
     },
     /// The queue has a policy that is not a JSON policy document: not overwritten.
     #[error("queue {0} has a policy that is not a JSON object with a Statement list; it is left as it is: let events.amazonaws.com send to it (aws:SourceArn = the rule) by hand")]
@@ -89,7 +89,7 @@ where
 {
     QueueError::Aws {
         queue: queue.to_owned(),
-        source: AwsError::from_sdk(op, e),
+        error: AwsError::from_sdk(op, e),
     }
 }
 

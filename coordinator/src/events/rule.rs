@@ -14,12 +14,12 @@ pub const TARGET_ID: &str = "thaw-restore-queue";
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
     /// An EventBridge call failed.
-    #[error("EventBridge rule {rule}: {source}")]
+    #[error("EventBridge rule {rule}: {error}")]
     Aws {
         /// The rule name.
         rule: String,
         /// The call's error.
-        source: AwsError,
+        error: AwsError,
     },
     /// PutRule answered without the rule's ARN, or PutTargets refused the target.
     #[error("EventBridge rule {rule}: {what}")]
@@ -59,7 +59,7 @@ where
 {
     RuleError::Aws {
         rule: rule.to_owned(),
-        source: AwsError::from_sdk(op, e),
+        error: AwsError::from_sdk(op, e),
     }
 }
 
