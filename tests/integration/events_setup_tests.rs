@@ -428,3 +428,41 @@ async fn events_can_be_lost_or_repeated_as_configured() {
         )
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bucket_only_turns_event_bridge_on_and_makes_no_queue() {
+    build_binaries();
+    let moto = Moto::shared();
+    let c = moto.clients().await;
+    let q = sqs(moto).await;
+    let bucket = unique("evonly");
+    create_bucket(&c, &bucket).await;
+    let (_, arn) = their_queue(&q, &unique("theirs")).await;
+    existing_destinations(&c, &bucket, &arn).await;
+    let args = [
+        "events",
+        "setup",
+        "--bucket",
+        bucket.as_str(),
+        "--bucket-only",
+    ];
+
+    let out = run_ok(moto, "coordinator", &args, &[]);
+    assert_eq!(
+        stdout(&out),
+        format!("bucket {bucket} EventBridge notifications: updated (was: 1 topic(s), 1 queue(s), 1 Lambda function(s), EventBridge off)\n")
+    );
+    assert!(destinations(&c, &bucket).await.3, "EventBridge on");
+    let queue = q
+        .get_queue_url()
+        .queue_name(format!("thaw-restore-{bucket}"))
+        .send()
+        .await;
+    assert!(queue.is_err(), "no queue made: {queue:?}");
+    let again = run_ok(moto, "coordinator", &args, &[]);
+    assert!(
+        stdout(&again).contains("EventBridge notifications: unchanged"),
+        "{}",
+        stdout(&again)
+    );
+}

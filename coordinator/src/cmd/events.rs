@@ -31,8 +31,13 @@ pub struct SetupArgs {
     pub bucket: String,
     /// The SQS queue name [default: thaw-restore-<bucket>, dots as dashes]. Several buckets may
     /// share one queue: each gets its own rule and policy statement.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "bucket_only")]
     pub queue: Option<String>,
+    /// Only turn EventBridge notifications on for the bucket (same read-merge-write): the
+    /// queue and rule come from elsewhere, e.g. task-defs/stack.yaml with
+    /// EnableRestoreEvents=true (a second rule to the same queue would send every event twice).
+    #[arg(long)]
+    pub bucket_only: bool,
 }
 
 /// Runs `coordinator events ...`.
@@ -53,6 +58,10 @@ async fn setup(g: &Global, args: SetupArgs) -> anyhow::Result<()> {
         )));
     }
     let aws = g.aws()?;
+    if args.bucket_only {
+        let change = bucket_notifications(&aws.s3(), &args.bucket).await?;
+        return out(&format!("{change}\n"));
+    }
     let sqs = aws_sdk_sqs::Client::new(&aws.config);
     let eventbridge = aws_sdk_eventbridge::Client::new(&aws.config);
     let s3 = aws.s3();
@@ -91,4 +100,15 @@ async fn setup(g: &Global, args: SetupArgs) -> anyhow::Result<()> {
     push_line!(o, "queue URL: {}", q.url);
     push_line!(o, "next: coordinator follow --events {} ...", q.url);
     out(&o)
+}
+
+/// Turns EventBridge notifications on for `bucket`; the output line saying what it did.
+async fn bucket_notifications(s3: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<String> {
+    let (change, before) = notification::enable_event_bridge(s3, bucket)
+        .await
+        .with_context(|| format!("turning EventBridge notifications on for bucket {bucket}"))?;
+    Ok(format!(
+        "bucket {bucket} EventBridge notifications: {} (was: {before})",
+        change.word()
+    ))
 }
