@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::types::{
-    Event, LambdaFunctionConfiguration, NotificationConfiguration, QueueConfiguration,
-    RestoreRequest, TopicConfiguration,
+    Event, FilterRule, FilterRuleName, LambdaFunctionConfiguration, NotificationConfiguration,
+    NotificationConfigurationFilter, QueueConfiguration, RestoreRequest, S3KeyFilter,
+    TopicConfiguration,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -60,6 +61,20 @@ async fn existing_destinations(c: &Clients, bucket: &str, queue_arn: &str) {
                 .id("their-queue")
                 .queue_arn(queue_arn)
                 .events(Event::S3ObjectCreated)
+                .filter(
+                    NotificationConfigurationFilter::builder()
+                        .key(
+                            S3KeyFilter::builder()
+                                .filter_rules(
+                                    FilterRule::builder()
+                                        .name(FilterRuleName::Prefix)
+                                        .value("incoming/")
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
                 .build()
                 .expect("queue configuration"),
         )
@@ -155,6 +170,19 @@ async fn setup_keeps_every_destination_and_a_second_run_changes_nothing() {
             true
         )
     );
+    let kept =
+        c.s3.get_bucket_notification_configuration()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("read back");
+    let rules = kept.queue_configurations()[0]
+        .filter()
+        .and_then(|f| f.key())
+        .map(|k| k.filter_rules().to_vec())
+        .unwrap_or_default();
+    assert_eq!(rules.len(), 1, "the queue's key filter is kept");
+    assert_eq!(rules[0].value(), Some("incoming/"));
     let url = queue_url(&first);
     let attrs = q
         .get_queue_attributes()
