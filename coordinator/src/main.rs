@@ -88,7 +88,7 @@ enum Command {
     Report(cmd::failures::ReportArgs),
     /// Estimates what a job will cost (S3 requests, retrieval, early deletion, Fargate) before it runs.
     Estimate(Box<cmd::estimate::EstimateArgs>),
-    /// Restore-completed events: `events setup` routes a bucket's to an SQS queue.
+    /// Restore-completed events: `events setup` routes a bucket's events to an SQS queue.
     #[command(subcommand)]
     Events(cmd::events::EventsCommand),
 }

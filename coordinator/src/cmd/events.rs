@@ -17,9 +17,10 @@ pub enum EventsCommand {
     /// send to it, an EventBridge rule on the default bus matching the bucket's restore-completed
     /// events with the queue as target, and turns EventBridge notifications on for the bucket:
     /// the bucket's notification configuration is read, EventBridge merged into it (every topic,
-    /// queue and Lambda destination kept), read again, written and read back. It refuses, writing
-    /// nothing, when the configuration cannot be read or changes meanwhile. Run it again any
-    /// time: what is already in place is left as it is.
+    /// queue and Lambda destination kept), read again, written and read back. It refuses, leaving
+    /// the configuration as it was, when it cannot be read, changes between the two reads, or S3
+    /// refuses the merged configuration (e.g. an existing destination that is no longer valid).
+    /// Run it again any time: what is already in place is left as it is.
     Setup(SetupArgs),
 }
 
@@ -30,7 +31,8 @@ pub struct SetupArgs {
     #[arg(long)]
     pub bucket: String,
     /// The SQS queue name [default: thaw-restore-<bucket>, dots as dashes]. Several buckets may
-    /// share one queue: each gets its own rule and policy statement.
+    /// share one queue: each gets its own rule and policy statement. task-defs/iam/coordinator.json
+    /// covers queues named thaw-restore-*.
     #[arg(long, conflicts_with = "bucket_only")]
     pub queue: Option<String>,
     /// Only turn EventBridge notifications on for the bucket (same read-merge-write): the
