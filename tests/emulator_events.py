@@ -122,7 +122,8 @@ def _add_racing_topic(bucket_name: str):
 
 def intercept(environ, start_response, op: str, app):
     """The emulator's answer to a notification configuration request; None for any other."""
-    if not op.startswith("s3:") or "notification" not in environ.get("QUERY_STRING", "").split("&"):
+    names = [q.split("=", 1)[0] for q in environ.get("QUERY_STRING", "").split("&")]
+    if not op.startswith("s3:") or "notification" not in names:
         return None
     bucket = urllib.parse.unquote(environ.get("PATH_INFO", "").lstrip("/").split("/", 1)[0])
     method = environ["REQUEST_METHOD"]
