@@ -54,6 +54,9 @@ What it adds to plain moto (all off unless configured):
   the first n HeadObject requests of the object after its RestoreObject (the n+1-th finds it
   done), whatever the time (a listing that shows its restore status counts as a look too);
 * ListObjectsV2's `RestoreStatus` (OptionalObjectAttributes): see emulator_listing.py;
+* restores that finish spread over a window ({"restore_delay_max": s}) and S3's "Object Restore
+  Completed" EventBridge events when they finish, lost or repeated on demand: see
+  emulator_events.py;
 * multipart copies keep what CreateMultipartUpload asked for: moto drops the object lock mode,
   retain-until date, legal hold and bucket-key setting of a multipart upload; the wrapper keeps
   them and applies them to the completed object, as S3 does;
@@ -100,6 +103,7 @@ import emulator_rates  # requests per second (GET /_thaw/rates)
 import emulator_throttle  # noqa: E402 - S3's rate limits and Expedited capacity (its own module)
 import emulator_listing  # noqa: E402 - RestoreStatus in ListObjectsV2 (its own module)
 import emulator_listing_refusal  # noqa: E402 - listings refused with 403 (its own module)
+import emulator_events  # noqa: E402 - spread restores, restore-completed events (its own module)
 
 CONFIG = {
     "restore_delay": float(os.environ.get("THAW_MOTO_RESTORE_DELAY", "0") or 0),
@@ -141,6 +145,7 @@ def _configure(update: dict):
         emulator_advice.configure(update)
         emulator_checksum.configure(update)
         emulator_listing_refusal.configure(update)
+        emulator_events.configure(update)
         for name in FAULT_RATES:
             if name in update:
                 FAULT_CALLS[name] = 0
@@ -170,6 +175,9 @@ def _restore(self, days):
     if not restored:
         self._thaw_restore_started = time.monotonic()
         self._thaw_heads_since_restore = 0
+        emulator_events.restore_started(
+            self, self._thaw_restore_started, emulator_events.restore_delay(self, CONFIG["restore_delay"])
+        )
     return _original_restore(self, days)
 
 
@@ -180,7 +188,7 @@ def _restore_in_progress(key) -> bool:
     heads = CONFIG["restore_heads"]
     if heads > 0 and getattr(key, "_thaw_heads_since_restore", 0) <= heads:
         return True
-    return time.monotonic() - started < CONFIG["restore_delay"]
+    return time.monotonic() - started < emulator_events.restore_delay(key, CONFIG["restore_delay"])
 
 
 def _count_restore_head(bucket: str, key: str):
@@ -621,7 +629,7 @@ def _restore_refused(environ, start_response, op):
         return None
     query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
     _REQUEST.restore_version = (query.get("versionId") or [None])[0]
-    if CONFIG["restore_delay"] <= 0 and CONFIG["restore_heads"] <= 0:
+    if CONFIG["restore_delay"] <= 0 and CONFIG["restore_heads"] <= 0 and not CONFIG.get("restore_delay_max"):
         return None
     obj = _find_key(*_object_of(environ))
     if obj is not None and _restore_in_progress(obj):
@@ -655,6 +663,7 @@ DDB_WRITES = ("UpdateItem", "PutItem", "DeleteItem", "BatchWriteItem", "Transact
 DDB_WRITE_LOCK = threading.Lock()
 
 
+emulator_events.install(_restore_in_progress, lambda names, bucket: _count(names, bucket))
 emulator_listing.install(
     _restore_in_progress, _count_restore_look, lambda names, bucket: _count(names, bucket), CONFIG
 )
@@ -682,6 +691,7 @@ def wrap(app):
             lambda: _wrong_region(environ, start_response, op, path),
             lambda: emulator_access.intercept(environ, start_response, op),
             lambda: emulator_advice.intercept(environ, start_response, op),
+            lambda: emulator_events.intercept(environ, start_response, op, app),
             lambda: _restore_refused(environ, start_response, op),
             lambda: emulator_listing_refusal.intercept(environ, start_response, op),
         ):

@@ -98,6 +98,12 @@ pub const OPERATIONS: &[Operation] = &[
         name: "GetBucketLifecycleConfiguration",
         actions: &["s3:GetLifecycleConfiguration"],
     },
+    // The notification configuration's actions are s3:GetBucketNotification / s3:PutBucketNotification.
+    Operation {
+        method: "get_bucket_notification_configuration",
+        name: "GetBucketNotificationConfiguration",
+        actions: &["s3:GetBucketNotification"],
+    },
     Operation {
         method: "get_bucket_ownership_controls",
         name: "GetBucketOwnershipControls",
@@ -154,6 +160,11 @@ pub const OPERATIONS: &[Operation] = &[
         method: "list_objects_v2",
         name: "ListObjectsV2",
         actions: &["s3:ListBucket"],
+    },
+    Operation {
+        method: "put_bucket_notification_configuration",
+        name: "PutBucketNotificationConfiguration",
+        actions: &["s3:PutBucketNotification"],
     },
     Operation {
         method: "put_object",
@@ -259,6 +270,69 @@ pub const OPERATIONS: &[Operation] = &[
         name: "StopTask",
         actions: &["ecs:StopTask"],
     },
+    // SQS (restore-completed events)
+    Operation {
+        method: "change_message_visibility",
+        name: "ChangeMessageVisibility",
+        actions: &["sqs:ChangeMessageVisibility"],
+    },
+    Operation {
+        method: "create_queue",
+        name: "CreateQueue",
+        actions: &["sqs:CreateQueue"],
+    },
+    Operation {
+        method: "delete_message",
+        name: "DeleteMessage",
+        actions: &["sqs:DeleteMessage"],
+    },
+    // DeleteMessageBatch has no action of its own: sqs:DeleteMessage.
+    Operation {
+        method: "delete_message_batch",
+        name: "DeleteMessageBatch",
+        actions: &["sqs:DeleteMessage"],
+    },
+    Operation {
+        method: "get_queue_attributes",
+        name: "GetQueueAttributes",
+        actions: &["sqs:GetQueueAttributes"],
+    },
+    Operation {
+        method: "get_queue_url",
+        name: "GetQueueUrl",
+        actions: &["sqs:GetQueueUrl"],
+    },
+    Operation {
+        method: "receive_message",
+        name: "ReceiveMessage",
+        actions: &["sqs:ReceiveMessage"],
+    },
+    Operation {
+        method: "set_queue_attributes",
+        name: "SetQueueAttributes",
+        actions: &["sqs:SetQueueAttributes"],
+    },
+    // EventBridge
+    Operation {
+        method: "describe_rule",
+        name: "DescribeRule",
+        actions: &["events:DescribeRule"],
+    },
+    Operation {
+        method: "list_targets_by_rule",
+        name: "ListTargetsByRule",
+        actions: &["events:ListTargetsByRule"],
+    },
+    Operation {
+        method: "put_rule",
+        name: "PutRule",
+        actions: &["events:PutRule"],
+    },
+    Operation {
+        method: "put_targets",
+        name: "PutTargets",
+        actions: &["events:PutTargets"],
+    },
 ];
 
 /// The SDK operations the `worker` binary calls (in `worker/src`, or in `common/src` code the
@@ -287,27 +361,37 @@ pub const WORKER_OPERATIONS: &[&str] = &[
 /// sorted.
 pub const COORDINATOR_OPERATIONS: &[&str] = &[
     "create_bucket",
+    "create_queue",
     "create_table",
     "describe_clusters",
+    "describe_rule",
     "describe_table",
     "describe_task_definition",
     "describe_tasks",
     "get_bucket_lifecycle_configuration",
+    "get_bucket_notification_configuration",
     "get_bucket_ownership_controls",
     "get_bucket_versioning",
     "get_item",
     "get_object",
     "get_object_lock_configuration",
+    "get_queue_attributes",
+    "get_queue_url",
     "head_bucket",
     "head_object",
     "list_bucket_intelligent_tiering_configurations",
     "list_objects_v2",
+    "list_targets_by_rule",
     "list_tasks",
+    "put_bucket_notification_configuration",
     "put_item",
     "put_object",
+    "put_rule",
+    "put_targets",
     "query",
     "run_task",
     "scan",
+    "set_queue_attributes",
     "stop_task",
     "update_item",
 ];
@@ -349,6 +433,18 @@ pub const COORDINATOR_EXTRA_ACTIONS: &[(&str, &str)] = &[
     (
         "kms:GenerateDataKey",
         "writing lot manifests, job.json and reports to a control bucket whose default encryption is SSE-KMS",
+    ),
+    (
+        "sqs:ChangeMessageVisibility",
+        "`follow --events` hands back the events of a lot it cannot relaunch yet (ChangeMessageVisibility)",
+    ),
+    (
+        "sqs:DeleteMessage",
+        "`follow --events` deletes the restore-completed events it has acted on (DeleteMessage, DeleteMessageBatch)",
+    ),
+    (
+        "sqs:ReceiveMessage",
+        "`follow --events` drains the queue `events setup` made (ReceiveMessage)",
     ),
 ];
 
@@ -398,10 +494,15 @@ pub const COORDINATOR_ACTIONS: &[&str] = &[
     "ecs:RunTask",
     "ecs:StopTask",
     "ecs:TagResource",
+    "events:DescribeRule",
+    "events:ListTargetsByRule",
+    "events:PutRule",
+    "events:PutTargets",
     "iam:PassRole",
     "kms:Decrypt",
     "kms:GenerateDataKey",
     "s3:CreateBucket",
+    "s3:GetBucketNotification",
     "s3:GetBucketObjectLockConfiguration",
     "s3:GetBucketOwnershipControls",
     "s3:GetBucketVersioning",
@@ -409,7 +510,15 @@ pub const COORDINATOR_ACTIONS: &[&str] = &[
     "s3:GetLifecycleConfiguration",
     "s3:GetObject",
     "s3:ListBucket",
+    "s3:PutBucketNotification",
     "s3:PutObject",
+    "sqs:ChangeMessageVisibility",
+    "sqs:CreateQueue",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "sqs:ReceiveMessage",
+    "sqs:SetQueueAttributes",
 ];
 
 /// The coordinator's actions that only `coordinator init` uses (creating the table and, with
@@ -467,7 +576,8 @@ mod tests {
     fn assert_action_shape(action: &str) {
         let (service, name) = action.split_once(':').expect("service:Action");
         assert!(
-            ["s3", "dynamodb", "ecs", "iam", "kms", "ecr", "logs"].contains(&service),
+            ["s3", "dynamodb", "ecs", "iam", "kms", "ecr", "logs", "sqs", "events"]
+                .contains(&service),
             "unexpected service in {action}"
         );
         assert!(

@@ -18,6 +18,7 @@ mod buckets;
 mod cmd;
 mod control;
 mod due;
+mod events;
 mod expiry;
 mod fleet;
 mod ids;
@@ -87,6 +88,9 @@ enum Command {
     Report(cmd::failures::ReportArgs),
     /// Estimates what a job will cost (S3 requests, retrieval, early deletion, Fargate) before it runs.
     Estimate(Box<cmd::estimate::EstimateArgs>),
+    /// Restore-completed events: `events setup` routes a bucket's events to an SQS queue.
+    #[command(subcommand)]
+    Events(cmd::events::EventsCommand),
 }
 
 /// Parses the command line. A value its parser refuses (`--storage-class COLD`) is one
@@ -120,6 +124,7 @@ async fn main() -> ExitCode {
         Command::Failures(args) => cmd::failures::run_failures(&global, args).await,
         Command::Report(args) => cmd::failures::run_report(&global, args).await,
         Command::Estimate(args) => cmd::estimate::run(&global, *args).await,
+        Command::Events(command) => cmd::events::run(&global, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

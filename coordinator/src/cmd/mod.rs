@@ -3,6 +3,7 @@
 
 pub mod cancel;
 pub mod estimate;
+pub mod events;
 pub mod failures;
 pub mod follow;
 pub mod init;
