@@ -18,6 +18,7 @@ mod buckets;
 mod cmd;
 mod control;
 mod due;
+mod events;
 mod expiry;
 mod fleet;
 mod ids;
