@@ -15,6 +15,7 @@ mod counts;
 mod deploy_tests;
 mod e2e_tests;
 mod ecs;
+mod events_follow_tests;
 mod hang_tests;
 mod launch_weather_tests;
 mod listing_tests;
