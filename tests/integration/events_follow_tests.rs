@@ -133,7 +133,9 @@ fn events(bucket: &str, keys: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// `follow JOB --events URL`, looking at the table every ten minutes by itself; its output goes
+/// `follow JOB --events URL`, looking at the table every ten minutes by itself (its lots' own
+/// checks aside: the rig's `--poll-interval 1` makes a lot looked at and deferred due a second
+/// later); its output goes
 /// to a file (a pipe nobody reads could fill and stop it).
 struct Follow {
     child: Child,
@@ -290,7 +292,8 @@ async fn repeated_events_bring_a_look_forward_but_no_task() {
     let (table, job, pt, lot) = waiting_job(moto, &c, &bucket, &keys).await;
     let q = sqs(moto).await;
     let url = queue(&q).await;
-    let follow = Follow::start(moto, &table, &job, &url, &[]);
+    // looking every 2 s, so the look after the one the events brought records the reset count
+    let follow = Follow::every(moto, &table, &job, &url, "2", &[]);
     // ten events, all for two keys (at least once: repeated), none of the restores done
     let dup: Vec<String> = (0..10).map(|i| keys[i % 2].clone()).collect();
     send(&q, &url, &events(&bucket, &dup)).await;
@@ -307,6 +310,10 @@ async fn repeated_events_bring_a_look_forward_but_no_task() {
         (LotState::Waiting, lot.attempt)
     );
     assert!(looked.next_check_at.is_some_and(|t| t > now_secs()));
+    // the count becomes what the look saw (none done), recorded for `status`
+    until(&pt, &job, |l| l.current_events() == Some(0)).await;
+    let st = status_json(moto, &table, &job);
+    assert_eq!(st["lots"][0]["events_counted"], 0, "{st}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while left(&q, &url).await > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -319,7 +326,8 @@ async fn repeated_events_bring_a_look_forward_but_no_task() {
         (LotState::Waiting, lot.attempt),
         "{out}"
     );
-    assert_eq!(after.ready_look, looked.ready_look, "looked at once: {out}");
+    assert_eq!(after.counters.copied, 0, "{out}");
+    assert!(out.contains("1 lots due early"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

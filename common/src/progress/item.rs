@@ -48,6 +48,8 @@ pub struct LotItem {
     pub ready_look: Option<super::ReadyLook>,
     /// A sorted lot's first and last key (lots recorded before ranges were: none).
     pub key_range: Option<crate::plan::KeyRange>,
+    /// While WAITING: the restore-completed events `follow --events` counted for the run.
+    pub events: Option<super::EventsCounted>,
 }
 
 /// The item's launch failure: its `launch_failure` attribute, or for items written before it
@@ -82,6 +84,7 @@ impl LotItem {
             key_order: Default::default(),
             ready_look: None,
             key_range: None,
+            events: None,
         }
     }
 
@@ -137,6 +140,7 @@ impl LotItem {
             key_range: get_s(item, "first_key")
                 .zip(get_s(item, "last_key"))
                 .map(|(first, last)| crate::plan::KeyRange { first, last }),
+            events: super::EventsCounted::read(item),
         })
     }
 }

@@ -254,9 +254,14 @@ impl Look<'_> {
             .lots(&args.job)
             .await
             .with_context(|| format!("reading the lots of job {}", args.job))?;
-        let brought = self
-            .events
-            .map_or(0, |e| e.bring_forward(&mut lots, now_secs()).len());
+        let brought = match self.events {
+            Some(e) => {
+                let brought = e.bring_forward(&mut lots, now_secs()).len();
+                e.record(self.table, &args.job, &lots).await;
+                brought
+            }
+            None => 0,
+        };
         check_complete(self.job, &lots).map_err(|e| Finished(format!("{e:#}")))?;
         // The window as recorded now: a `retry --max-tasks` elsewhere takes effect here too.
         let recorded = load_job(self.table, &args.job).await?;

@@ -15,14 +15,18 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use thaw_common::aws::Aws;
-use thaw_common::progress::LotItem;
+use thaw_common::progress::{LotItem, ProgressError, ProgressTable};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
-use tracing::info;
+use tracing::{info, warn};
 
 use self::lot_map::LotMap;
 use self::tally::{Tally, Totals};
+
+/// Lot items written at once when recording events.
+const RECORDS: usize = 16;
 
 /// Shortest attempt timeout of the SQS client: a long poll holds a receive for 20 s.
 const LONG_POLL_ATTEMPT: Duration = Duration::from_secs(40);
@@ -112,6 +116,25 @@ impl Events {
             info!(lots = ?due, "events: lots due before their scheduled check");
         }
         due
+    }
+
+    /// Records on their items the counts of WAITING lots that moved by a tenth of their waiting
+    /// keys (what `status` shows); a lot relaunched meanwhile is left alone.
+    pub async fn record(&self, table: &ProgressTable, job: &str, lots: &[LotItem]) {
+        let writes = self.with_tally(|t| t.to_record(lots));
+        let results: Vec<(u32, Result<(), ProgressError>)> = futures::stream::iter(writes)
+            .map(|(lot, attempt, counted)| async move {
+                (lot, table.record_events(job, lot, attempt, counted).await)
+            })
+            .buffer_unordered(RECORDS)
+            .collect()
+            .await;
+        for (lot, r) in results {
+            match r {
+                Ok(()) | Err(ProgressError::Fenced { .. }) => {}
+                Err(e) => warn!(lot, "{e:#}; could not record the lot's events"),
+            }
+        }
     }
 
     /// Events counted for each lot's current run.

@@ -124,6 +124,26 @@ impl Tally {
             .collect()
     }
 
+    /// The WAITING lots whose count is worth recording on their item (for `status`): those
+    /// whose count moved to another tenth of their waiting keys than the one recorded, so a lot
+    /// is written a dozen times per wait at most, not once per event. (lot, attempt, count).
+    pub fn to_record(&self, lots: &[LotItem]) -> Vec<(u32, u64, u64)> {
+        let tenth = |n: u64, waiting: u64| (n.saturating_mul(10) / waiting.max(1)).min(10);
+        lots.iter()
+            .filter(|l| l.state == LotState::Waiting)
+            .filter_map(|l| {
+                let t = self.lots.get(&l.lot).filter(|t| t.attempt == l.attempt)?;
+                let waiting = waiting_keys(l);
+                let recorded = l.current_events();
+                let moved = match recorded {
+                    Some(r) => tenth(r, waiting) != tenth(t.counted, waiting),
+                    None => t.counted > 0 && tenth(t.counted, waiting) > 0,
+                };
+                moved.then_some((l.lot, l.attempt, t.counted))
+            })
+            .collect()
+    }
+
     /// Events counted for lot `lot`'s current run.
     pub fn counted(&self, lot: u32) -> u64 {
         self.lots.get(&lot).map_or(0, |t| t.counted)
@@ -221,6 +241,38 @@ mod tests {
         });
         t.observe(&lots);
         assert_eq!(t.counted(0), 25);
+    }
+
+    #[test]
+    fn counts_are_recorded_once_per_tenth_of_the_waiting_keys() {
+        let mut lots = vec![waiting(0, 100), waiting(1, 100)];
+        lots[1].state = LotState::Running;
+        let mut t = Tally::new(0.9);
+        t.observe(&lots);
+        for _ in 0..9 {
+            t.count(0);
+            t.count(1);
+        }
+        assert!(t.to_record(&lots).is_empty(), "under a tenth");
+        t.count(0);
+        t.count(1);
+        assert_eq!(t.to_record(&lots), vec![(0, 1, 10)], "WAITING lots only");
+        lots[0].events = Some(thaw_common::progress::EventsCounted {
+            counted: 10,
+            attempt: 1,
+        });
+        for _ in 0..9 {
+            t.count(0);
+        }
+        assert!(t.to_record(&lots).is_empty(), "same tenth as recorded");
+        t.count(0);
+        assert_eq!(t.to_record(&lots), vec![(0, 1, 20)]);
+        // recorded for an older run: not this run's
+        lots[0].events = Some(thaw_common::progress::EventsCounted {
+            counted: 20,
+            attempt: 0,
+        });
+        assert_eq!(t.to_record(&lots), vec![(0, 1, 20)]);
     }
 
     #[test]
