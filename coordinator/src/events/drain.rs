@@ -18,7 +18,7 @@ use super::lot_map::LotMap;
 use super::tally::Tally;
 
 /// Receive loops at once.
-pub const RECEIVERS: usize = 3;
+pub const RECEIVERS: usize = 16;
 /// Messages per ReceiveMessage (SQS's most).
 const BATCH: i32 = 10;
 /// Long-poll wait (SQS's most).

@@ -19,14 +19,19 @@ use super::key_index::{IndexBuilder, KeyIndex};
 /// Which lot holds a key.
 pub struct LotMap {
     /// Disjoint ranges, by first key.
-    ranges: Vec<(KeyRange, u32)>,
+    ranges: Vec<Ranged>,
     /// The other lots' keys.
     index: Option<KeyIndex>,
 }
 
+/// A sorted lot's key range, and the lot.
+type Ranged = (KeyRange, u32);
+/// A lot to index, and its manifest.
+type ToIndex = (u32, String);
+
 /// The lots not yet SUCCEEDED, split: disjoint ranges of sorted lots (by first key), and the lots
-/// to index (lot, manifest).
-pub fn split(lots: &[LotItem]) -> (Vec<(KeyRange, u32)>, Vec<(u32, String)>) {
+/// to index.
+pub fn split(lots: &[LotItem]) -> (Vec<Ranged>, Vec<ToIndex>) {
     let open = lots.iter().filter(|l| l.state != LotState::Succeeded);
     let mut ranges = Vec::new();
     let mut index = Vec::new();
@@ -62,7 +67,7 @@ pub fn split(lots: &[LotItem]) -> (Vec<(KeyRange, u32)>, Vec<(u32, String)>) {
 
 impl LotMap {
     /// A map of ranges only (no lot needs the index).
-    pub fn of_ranges(ranges: Vec<(KeyRange, u32)>) -> Self {
+    pub fn of_ranges(ranges: Vec<Ranged>) -> Self {
         Self {
             ranges,
             index: None,
