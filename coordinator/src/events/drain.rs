@@ -159,3 +159,91 @@ impl Drain {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use thaw_common::checkpoint::LotState;
+    use thaw_common::plan::KeyRange;
+    use thaw_common::progress::LotItem;
+    use thaw_common::restore_event::envelope;
+
+    fn drain() -> Drain {
+        let range = |a: &str, b: &str| KeyRange {
+            first: a.into(),
+            last: b.into(),
+        };
+        let mut lot = LotItem::pending(0, 2);
+        lot.state = LotState::Waiting;
+        lot.counters.restore_requested = 2;
+        let mut tally = Tally::new(1.0);
+        tally.observe(&[lot]);
+        Drain {
+            queue_url: "q".into(),
+            bucket: "b".into(),
+            // lot 0 holds "a b" .. "a c"; lot 1 "a+" .. "a+z"
+            map: LotMap::of_ranges(vec![(range("a b", "a c"), 0), (range("a+", "a+z"), 1)]),
+            tally: Arc::new(Mutex::new(tally)),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    fn message(body: &str) -> SqsMessage {
+        SqsMessage::builder().body(body).receipt_handle("r").build()
+    }
+
+    #[test]
+    fn messages_are_counted_by_lot_and_kind() {
+        let d = drain();
+        let of = |key: &str| {
+            d.lots_of(&RestoreEvent {
+                bucket: "b".into(),
+                key: key.into(),
+                version_id: None,
+                expiry: None,
+                source_class: None,
+            })
+            .expect("lookup")
+        };
+        assert_eq!(of("a b"), vec![0]);
+        // as sent first: "a+b" is a key of lot 1
+        assert_eq!(of("a+b"), vec![1]);
+        // maps nowhere as sent, so URL-decoded: "a%20bz" is "a bz"
+        assert_eq!(of("a%20bz"), vec![0]);
+        assert!(of("zz").is_empty());
+
+        for body in [
+            envelope("b", "a b", None, "x"),
+            envelope("other-bucket", "a b", None, "x"),
+            envelope("b", "zz", None, "x"),
+            envelope("b", "a b", None, "x").replace("Object Restore Completed", "Object Created"),
+            "garbage".to_owned(),
+        ] {
+            d.take(&message(&body)).expect("taken");
+        }
+        let totals = d.with_tally(|t| t.totals);
+        assert_eq!(
+            (
+                totals.counted,
+                totals.foreign,
+                totals.ignored,
+                totals.malformed
+            ),
+            (1, 2, 1, 1)
+        );
+        assert_eq!(d.with_tally(|t| t.counted(0)), 1);
+    }
+
+    #[tokio::test]
+    async fn the_event_that_makes_a_lot_due_wakes_follow() {
+        let d = drain();
+        d.take(&message(&envelope("b", "a b", None, "x")))
+            .expect("taken");
+        let woke = tokio::time::timeout(std::time::Duration::ZERO, d.wake.notified()).await;
+        assert!(woke.is_err(), "one of two keys: not due yet");
+        d.take(&message(&envelope("b", "a c", None, "x")))
+            .expect("taken");
+        // the permit is stored: the next wait returns at once
+        d.wake.notified().await;
+    }
+}

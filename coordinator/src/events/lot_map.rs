@@ -66,7 +66,7 @@ pub fn split(lots: &[LotItem]) -> (Vec<Ranged>, Vec<ToIndex>) {
 }
 
 impl LotMap {
-    /// A map of ranges only (no lot needs the index).
+    /// A map of ranges only (no lot needs the index): disjoint, by first key ([`split`]'s).
     pub fn of_ranges(ranges: Vec<Ranged>) -> Self {
         Self {
             ranges,
