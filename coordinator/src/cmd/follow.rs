@@ -254,14 +254,7 @@ impl Look<'_> {
             .lots(&args.job)
             .await
             .with_context(|| format!("reading the lots of job {}", args.job))?;
-        let brought = match self.events {
-            Some(e) => {
-                let brought = e.bring_forward(&mut lots, now_secs()).len();
-                e.record(self.table, &args.job, &lots).await;
-                brought
-            }
-            None => 0,
-        };
+        let brought = self.bring_forward(&mut lots).await;
         check_complete(self.job, &lots).map_err(|e| Finished(format!("{e:#}")))?;
         // The window as recorded now: a `retry --max-tasks` elsewhere takes effect here too.
         let recorded = load_job(self.table, &args.job).await?;
@@ -285,10 +278,7 @@ impl Look<'_> {
             max_retries: Some(max_retries),
             only: None,
         });
-        let mut window = window_text(&v, recorded.window());
-        if let Some(e) = self.events {
-            window.push_str(&format!("; {}", events_text(e, &lots, brought)));
-        }
+        let window = self.window_and_events(&v, recorded.window(), &lots, brought);
         out(&progress_line(&args.job, &lots, &live, &window, self.tty))?;
         refused(&args.job, &lots)?;
         if let Some(done) = verdict(args, &lots, &live, max_retries)? {
@@ -335,6 +325,26 @@ impl Look<'_> {
             .filter_map(|l| l.next_check_at);
         let pause = pause_secs(waiting, now, args.interval, v.window_full() > 0);
         Ok(Step::Again(Duration::from_secs(pause)))
+    }
+
+    /// The window as the progress line shows it, and with `--events` what they brought.
+    fn window_and_events(&self, v: &Verdict, max: u32, lots: &[LotItem], brought: usize) -> String {
+        let window = window_text(v, max);
+        match self.events {
+            Some(e) => format!("{window}; {}", events_text(e, lots, brought)),
+            None => window,
+        }
+    }
+
+    /// `--events`: makes the WAITING lots whose events reached the fraction due now (in `lots`)
+    /// and records the lots' counts for `status`; how many lots it brought forward.
+    async fn bring_forward(&self, lots: &mut [LotItem]) -> usize {
+        let Some(e) = self.events else {
+            return 0;
+        };
+        let brought = e.bring_forward(lots, now_secs()).len();
+        e.record(self.table, &self.args.job, lots).await;
+        brought
     }
 
     /// When the Fargate quota refused a task of this round: the window of the session becomes
