@@ -364,3 +364,33 @@ async fn foreign_events_are_deleted_and_bring_nothing_forward() {
     );
     assert_eq!(moto.bucket_counts(&bucket).get(LIST), lists, "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_with_spaces_plus_percent_and_unicode_map_to_their_lot() {
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    moto.configure(r#"{"restore_heads": 1000}"#);
+    let bucket = unique("evkeys");
+    create_bucket(&c, &bucket).await;
+    let keys: Vec<String> = ["日本/ключ", "a b", "100%", "a+b", "x%20y"]
+        .map(str::to_owned)
+        .to_vec();
+    let objects = keys
+        .iter()
+        .map(|k| (k.clone(), "GLACIER", k.as_bytes().to_vec()))
+        .collect();
+    put_many(&c, &bucket, objects).await;
+    let (table, job, pt, lot) = waiting_job(moto, &c, &bucket, &keys).await;
+    assert_eq!(lot.key_order.as_str(), "scattered");
+    let q = sqs(moto).await;
+    let url = queue(&q).await;
+    let follow = Follow::start(moto, &table, &job, &url, &[]);
+    moto.configure(r#"{"restore_heads": 0}"#);
+    // every key as sent, through SQS's JSON body: all five count for the lot (5 of 5 needed)
+    send(&q, &url, &events(&bucket, &keys)).await;
+    let done = until(&pt, &job, |l| l.state == LotState::Succeeded).await;
+    let out = follow.stop();
+    assert_eq!(done.counters.copied, 5, "{out}");
+    assert_eq!(done.attempt, lot.attempt + 1, "{out}");
+    assert!(!out.contains("foreign"), "{out}");
+}
