@@ -363,6 +363,7 @@ pub const COORDINATOR_OPERATIONS: &[&str] = &[
     "create_bucket",
     "create_queue",
     "create_table",
+    "delete_message_batch",
     "describe_clusters",
     "describe_rule",
     "describe_table",
@@ -389,6 +390,7 @@ pub const COORDINATOR_OPERATIONS: &[&str] = &[
     "put_rule",
     "put_targets",
     "query",
+    "receive_message",
     "run_task",
     "scan",
     "set_queue_attributes",
@@ -433,18 +435,6 @@ pub const COORDINATOR_EXTRA_ACTIONS: &[(&str, &str)] = &[
     (
         "kms:GenerateDataKey",
         "writing lot manifests, job.json and reports to a control bucket whose default encryption is SSE-KMS",
-    ),
-    (
-        "sqs:ChangeMessageVisibility",
-        "`follow --events` hands back the events of a lot it cannot relaunch yet (ChangeMessageVisibility)",
-    ),
-    (
-        "sqs:DeleteMessage",
-        "`follow --events` deletes the restore-completed events it has acted on (DeleteMessage, DeleteMessageBatch)",
-    ),
-    (
-        "sqs:ReceiveMessage",
-        "`follow --events` drains the queue `events setup` made (ReceiveMessage)",
     ),
 ];
 
@@ -512,7 +502,6 @@ pub const COORDINATOR_ACTIONS: &[&str] = &[
     "s3:ListBucket",
     "s3:PutBucketNotification",
     "s3:PutObject",
-    "sqs:ChangeMessageVisibility",
     "sqs:CreateQueue",
     "sqs:DeleteMessage",
     "sqs:GetQueueAttributes",

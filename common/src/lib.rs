@@ -23,6 +23,7 @@ pub mod plan;
 pub mod progress;
 pub mod proof_record;
 pub mod recheck;
+pub mod restore_event;
 pub mod restore_listing;
 pub mod sample;
 pub mod spec;

@@ -87,9 +87,36 @@ impl KeyOrder {
     }
 }
 
+/// The first and last key of a sorted lot (S3's order): `follow --events` finds the lot of a key
+/// by these, without its key list.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KeyRange {
+    /// The lot's first key.
+    pub first: String,
+    /// The lot's last key.
+    pub last: String,
+}
+
+impl KeyRange {
+    /// Whether `key` lies within the range (S3's order: UTF-8 bytes).
+    pub fn holds(&self, key: &str) -> bool {
+        self.first.as_bytes() <= key.as_bytes() && key.as_bytes() <= self.last.as_bytes()
+    }
+}
+
+/// How a lot's keys lie: their order, and for a sorted lot with keys, its range.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LotOrder {
+    /// The order.
+    pub order: KeyOrder,
+    /// First and last key, for a sorted lot.
+    pub range: Option<KeyRange>,
+}
+
 /// Follows a lot's keys as they come and tells their [`KeyOrder`].
 #[derive(Debug, Default)]
 pub struct OrderCheck {
+    first: Option<String>,
     last: Option<String>,
     unsorted: bool,
 }
@@ -101,6 +128,9 @@ impl OrderCheck {
         if self.unsorted {
             return;
         }
+        if self.first.is_none() {
+            self.first = Some(key.to_owned());
+        }
         if pinned
             || self
                 .last
@@ -108,6 +138,7 @@ impl OrderCheck {
                 .is_some_and(|l| l.as_bytes() >= key.as_bytes())
         {
             self.unsorted = true;
+            self.first = None;
             self.last = None;
             return;
         }
@@ -116,10 +147,24 @@ impl OrderCheck {
 
     /// The order of the keys seen.
     pub fn finish(self) -> KeyOrder {
+        self.lot_order().order
+    }
+
+    /// The order of the keys seen and, when sorted, their range.
+    pub fn lot_order(self) -> LotOrder {
         if self.unsorted {
-            KeyOrder::Scattered
-        } else {
-            KeyOrder::Sorted
+            return LotOrder {
+                order: KeyOrder::Scattered,
+                range: None,
+            };
+        }
+        let range = self
+            .first
+            .zip(self.last)
+            .map(|(first, last)| KeyRange { first, last });
+        LotOrder {
+            order: KeyOrder::Sorted,
+            range,
         }
     }
 }
@@ -155,6 +200,25 @@ mod tests {
             KeyOrder::read(Some(KeyOrder::Scattered.as_str())),
             KeyOrder::Scattered
         );
+    }
+
+    #[test]
+    fn a_sorted_lot_has_its_first_and_last_key() {
+        let lot = |keys: &[&str]| {
+            let mut c = OrderCheck::default();
+            for k in keys {
+                c.add(k, false);
+            }
+            c.lot_order()
+        };
+        let sorted = lot(&["a/1", "a/2", "b"]);
+        assert_eq!(sorted.order, KeyOrder::Sorted);
+        let range = sorted.range.expect("range");
+        assert_eq!((range.first.as_str(), range.last.as_str()), ("a/1", "b"));
+        assert!(range.holds("a/1") && range.holds("a/15") && range.holds("b"));
+        assert!(!range.holds("a") && !range.holds("b/") && !range.holds("B"));
+        assert_eq!(lot(&["b", "a"]).range, None);
+        assert_eq!(lot(&[]).range, None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use futures::{StreamExt, TryStreamExt};
 use thaw_common::aws::AwsError;
 use thaw_common::keys::KeyReader;
-use thaw_common::plan::{KeyOrder, OrderCheck};
+use thaw_common::plan::{LotOrder, OrderCheck};
 use thaw_common::spec::{lot_manifest_name, JobSpec, S3Location, JOB_SPEC_NAME};
 
 use crate::ids::Fingerprint;
@@ -27,8 +27,8 @@ const MANIFEST_UPLOADS: usize = 8;
 /// goes so a list that changed since pass 1 is noticed.
 struct LotBodies<R> {
     reader: KeyReader<R>,
-    /// The key order of each lot built so far, in lot order.
-    orders: Vec<KeyOrder>,
+    /// The key order (and range) of each lot built so far, in lot order.
+    orders: Vec<LotOrder>,
     sizes: Vec<u64>,
     next: usize,
     fp: Fingerprint,
@@ -72,7 +72,7 @@ impl<R: BufRead> Iterator for LotBodies<R> {
                 }
             }
         }
-        self.orders.push(order.finish());
+        self.orders.push(order.lot_order());
         match u32::try_from(lot) {
             Ok(lot) => Some(Ok((lot, body))),
             Err(_) => {
@@ -85,7 +85,7 @@ impl<R: BufRead> Iterator for LotBodies<R> {
 
 impl<R: BufRead> LotBodies<R> {
     /// Reads what is left and checks the list is the one pass 1 saw; the key order of each lot.
-    fn finish(mut self, expected: &str) -> anyhow::Result<Vec<KeyOrder>> {
+    fn finish(mut self, expected: &str) -> anyhow::Result<Vec<LotOrder>> {
         for item in self.reader.by_ref() {
             let line = item.with_context(|| format!("key list {}", self.name))?;
             self.fp.add(&line.encode());
@@ -132,7 +132,7 @@ pub async fn upload_manifests(
     control: &S3Location,
     keys: &KeyList,
     sizes: &[u64],
-) -> anyhow::Result<Vec<KeyOrder>> {
+) -> anyhow::Result<Vec<LotOrder>> {
     let mut bodies = LotBodies {
         reader: keys.reopen()?,
         orders: Vec::new(),
@@ -165,6 +165,11 @@ pub async fn put_job_spec(s3: &aws_sdk_s3::Client, spec: &JobSpec) -> anyhow::Re
 mod tests {
     use super::*;
     use crate::keylist::fingerprint_of;
+    use thaw_common::plan::{KeyOrder, KeyRange};
+
+    fn orders(lots: Vec<LotOrder>) -> Vec<KeyOrder> {
+        lots.into_iter().map(|l| l.order).collect()
+    }
 
     fn bodies<'a>(input: &'a [u8], sizes: &[u64]) -> LotBodies<&'a [u8]> {
         LotBodies {
@@ -195,14 +200,20 @@ mod tests {
             vec![(0, b"a\nb c\n".to_vec()), (1, b"+%20\nd\n".to_vec())]
         );
         // lot 0 is in S3's key order; lot 1's "+ " sorts before "d" too
-        assert_eq!(
-            it.finish(&pass1(input)).expect("unchanged"),
-            vec![KeyOrder::Sorted, KeyOrder::Sorted]
-        );
+        let lots = it.finish(&pass1(input)).expect("unchanged");
+        let range = |a: &str, b: &str| {
+            Some(KeyRange {
+                first: a.into(),
+                last: b.into(),
+            })
+        };
+        assert_eq!(lots[0].range, range("a", "b c"));
+        assert_eq!(lots[1].range, range("+%20", "d"));
+        assert_eq!(orders(lots), vec![KeyOrder::Sorted, KeyOrder::Sorted]);
         let mut it = bodies(b"b\na\nc\n", &[2, 1]);
         assert!(it.by_ref().all(|r| r.is_ok()));
         assert_eq!(
-            it.finish(&pass1(b"b\na\nc\n")).expect("unchanged"),
+            orders(it.finish(&pass1(b"b\na\nc\n")).expect("unchanged")),
             vec![KeyOrder::Scattered, KeyOrder::Sorted]
         );
     }

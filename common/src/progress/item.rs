@@ -46,6 +46,10 @@ pub struct LotItem {
     pub key_order: crate::plan::KeyOrder,
     /// While WAITING: what `follow`'s last look at its restores saw.
     pub ready_look: Option<super::ReadyLook>,
+    /// A sorted lot's first and last key (lots recorded before ranges were: none).
+    pub key_range: Option<crate::plan::KeyRange>,
+    /// While WAITING: the restore-completed events `follow --events` counted for the run.
+    pub events: Option<super::EventsCounted>,
 }
 
 /// The item's launch failure: its `launch_failure` attribute, or for items written before it
@@ -79,6 +83,8 @@ impl LotItem {
             retries: 0,
             key_order: Default::default(),
             ready_look: None,
+            key_range: None,
+            events: None,
         }
     }
 
@@ -131,6 +137,10 @@ impl LotItem {
             uploads: string_map(item, "uploads", |v| v.as_s().ok().cloned()),
             key_order: crate::plan::KeyOrder::read(get_s(item, "key_order").as_deref()),
             ready_look: super::ReadyLook::read(item),
+            key_range: get_s(item, "first_key")
+                .zip(get_s(item, "last_key"))
+                .map(|(first, last)| crate::plan::KeyRange { first, last }),
+            events: super::EventsCounted::read(item),
         })
     }
 }

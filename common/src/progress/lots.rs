@@ -1,7 +1,7 @@
 //! Lot items: written PENDING by `launch` (never reset by a re-launch), read back whole.
 
 use super::*;
-use crate::plan::KeyOrder;
+use crate::plan::{KeyRange, LotOrder};
 
 impl ProgressTable {
     /// Writes a PENDING lot item unless it exists (a re-launch never resets progress); its keys'
@@ -13,18 +13,19 @@ impl ProgressTable {
         keys_total: u64,
         manifest: &str,
     ) -> Result<bool> {
-        self.put_lot_in_order_if_absent(job, lot, keys_total, manifest, KeyOrder::Scattered)
+        self.put_lot_in_order_if_absent(job, lot, keys_total, manifest, &LotOrder::default())
             .await
     }
 
-    /// Writes a PENDING lot item unless it exists, with the order of its keys.
+    /// Writes a PENDING lot item unless it exists, with the order of its keys (and, for a sorted
+    /// lot, its first and last key).
     pub async fn put_lot_in_order_if_absent(
         &self,
         job: &str,
         lot: u32,
         keys_total: u64,
         manifest: &str,
-        order: KeyOrder,
+        order: &LotOrder,
     ) -> Result<bool> {
         let mut item = key(job, i64::from(lot));
         item.insert("kind".into(), s("LOT"));
@@ -42,7 +43,11 @@ impl ProgressTable {
             item.insert(c.into(), n(0));
         }
         item.insert("manifest".into(), s(manifest));
-        item.insert("key_order".into(), s(order.as_str()));
+        item.insert("key_order".into(), s(order.order.as_str()));
+        if let Some(KeyRange { first, last }) = &order.range {
+            item.insert("first_key".into(), s(first));
+            item.insert("last_key".into(), s(last));
+        }
         item.insert("uploads".into(), AttributeValue::M(HashMap::new()));
         item.insert("updated_at".into(), n(now_secs()));
         self.put_if_absent(item).await

@@ -23,6 +23,7 @@ use crate::task::LaunchFailure;
 
 mod budget;
 mod claims;
+mod events;
 mod item;
 mod jobs;
 mod lots;
@@ -32,6 +33,7 @@ mod schema;
 mod uploads;
 
 pub use budget::{budget_key, BUDGET_ITEM_LOT};
+pub use events::EventsCounted;
 pub use item::{JobItem, JobSummary, LotItem};
 pub use ready::{LookBy, LookRequests, ReadyLook};
 

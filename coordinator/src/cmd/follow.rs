@@ -24,6 +24,8 @@ use thaw_common::progress::{now_secs, LotItem};
 use super::retry::relaunch_with;
 use super::{out, Global};
 use crate::due::{launch_failed, launch_refused, only_mismatches};
+use crate::events::tally::waiting_keys;
+use crate::events::{progress_text, Events};
 use crate::fleet::budget;
 use crate::fleet::pace::{restores_to_pace, started_lately, Pace};
 use crate::fleet::pause::pause_secs;
@@ -66,6 +68,21 @@ pub struct FollowArgs {
     /// the restored copies' expiry or the restores' longest time is near).
     #[arg(long, env = "THAW_READY_FRACTION", default_value_t = crate::readiness::DEFAULT_READY_FRACTION, value_parser = ready_fraction)]
     pub ready_fraction: f64,
+    /// SQS queue URL of the job's restore-completed events (`Object Restore Completed`, sent by
+    /// S3 through EventBridge): a WAITING lot whose events reach `--ready-fraction` of its
+    /// waiting keys is looked at (and launched when the look agrees) before its scheduled check.
+    #[arg(
+        long = "events",
+        value_name = "QUEUE_URL",
+        env = "THAW_EVENTS_QUEUE",
+        conflicts_with = "once"
+    )]
+    pub events: Option<String>,
+    /// Directory of the on-disk index that maps scattered lots' keys to their lots (12 bytes a
+    /// key; default: a directory of the session under the system's temporary directory,
+    /// removed when `follow` ends).
+    #[arg(long = "events-index-dir", value_name = "DIR", requires = "events")]
+    pub events_index_dir: Option<std::path::PathBuf>,
 }
 
 fn ready_fraction(s: &str) -> Result<f64, String> {
@@ -91,6 +108,10 @@ pub async fn run(g: &Global, args: FollowArgs) -> anyhow::Result<()> {
     let launcher = job.launcher(&g.table, aws);
     let tty = std::io::stdout().is_terminal();
     let mut failures_in_a_row = 0u32;
+    let events = match &args.events {
+        Some(queue) => Some(start_events(aws, &table, &job, &args, queue).await?),
+        None => None,
+    };
     let mut session = Session {
         beats: Heartbeats::default(),
         quota: QuotaWindow::new(job.launch_window()),
@@ -110,6 +131,7 @@ pub async fn run(g: &Global, args: FollowArgs) -> anyhow::Result<()> {
             launcher: &launcher,
             args: &args,
             tty,
+            events: events.as_ref(),
         };
         match look.step(&mut session).await {
             Ok(Step::Done) => return Ok(()),
@@ -118,7 +140,10 @@ pub async fn run(g: &Global, args: FollowArgs) -> anyhow::Result<()> {
                 if args.once {
                     return Ok(());
                 }
-                tokio::time::sleep(pause).await;
+                match &events {
+                    Some(e) => e.pause(pause).await,
+                    None => tokio::time::sleep(pause).await,
+                }
             }
             Err(e) if e.is::<Finished>() || args.once => return Err(e),
             Err(e) => {
@@ -132,6 +157,31 @@ pub async fn run(g: &Global, args: FollowArgs) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// Maps the job's open lots and starts draining the events queue.
+async fn start_events(
+    aws: &thaw_common::aws::Aws,
+    table: &thaw_common::progress::ProgressTable,
+    job: &Job,
+    args: &FollowArgs,
+    queue: &str,
+) -> anyhow::Result<Events> {
+    let lots = table
+        .lots(&args.job)
+        .await
+        .with_context(|| format!("reading the lots of job {}", args.job))?;
+    Events::start(
+        aws,
+        &args.job,
+        &job.spec.bucket,
+        &lots,
+        queue,
+        args.events_index_dir.clone(),
+        args.ready_fraction,
+    )
+    .await
+    .with_context(|| format!("starting to drain the events of {queue}"))
 }
 
 /// The job ended with lots that will not succeed: `follow` exits non-zero with this message.
@@ -189,6 +239,8 @@ struct Look<'a> {
     launcher: &'a Launcher,
     args: &'a FollowArgs,
     tty: bool,
+    /// `--events`: the session's restore-completed events.
+    events: Option<&'a Events>,
 }
 
 impl Look<'_> {
@@ -197,11 +249,12 @@ impl Look<'_> {
     async fn step(&self, session: &mut Session) -> anyhow::Result<Step> {
         let args = self.args;
         let max_retries = args.lot_attempts - 1;
-        let lots = self
+        let mut lots = self
             .table
             .lots(&args.job)
             .await
             .with_context(|| format!("reading the lots of job {}", args.job))?;
+        let brought = self.bring_forward(&mut lots).await;
         check_complete(self.job, &lots).map_err(|e| Finished(format!("{e:#}")))?;
         // The window as recorded now: a `retry --max-tasks` elsewhere takes effect here too.
         let recorded = load_job(self.table, &args.job).await?;
@@ -225,7 +278,7 @@ impl Look<'_> {
             max_retries: Some(max_retries),
             only: None,
         });
-        let window = window_text(&v, recorded.window());
+        let window = self.window_and_events(&v, recorded.window(), &lots, brought);
         out(&progress_line(&args.job, &lots, &live, &window, self.tty))?;
         refused(&args.job, &lots)?;
         if let Some(done) = verdict(args, &lots, &live, max_retries)? {
@@ -274,6 +327,26 @@ impl Look<'_> {
         Ok(Step::Again(Duration::from_secs(pause)))
     }
 
+    /// The window as the progress line shows it, and with `--events` what they brought.
+    fn window_and_events(&self, v: &Verdict, max: u32, lots: &[LotItem], brought: usize) -> String {
+        let window = window_text(v, max);
+        match self.events {
+            Some(e) => format!("{window}; {}", events_text(e, lots, brought)),
+            None => window,
+        }
+    }
+
+    /// `--events`: makes the WAITING lots whose events reached the fraction due now (in `lots`)
+    /// and records the lots' counts for `status`; how many lots it brought forward.
+    async fn bring_forward(&self, lots: &mut [LotItem]) -> usize {
+        let Some(e) = self.events else {
+            return 0;
+        };
+        let brought = e.bring_forward(lots, now_secs()).len();
+        e.record(self.table, &self.args.job, lots).await;
+        brought
+    }
+
     /// When the Fargate quota refused a task of this round: the window of the session becomes
     /// the tasks that run (those live before the round and those it started), and says so.
     fn quota_refused(
@@ -318,6 +391,25 @@ fn window_text(v: &Verdict, max: u32) -> String {
     let full = v.window_full();
     if full > 0 {
         t.push_str(&format!(", {full} lots wait for a slot"));
+    }
+    t
+}
+
+/// The events part of the progress line, with the events counted of each WAITING lot that has
+/// some (the first few).
+fn events_text(e: &Events, lots: &[LotItem], brought: usize) -> String {
+    let mut t = progress_text(&e.totals(), brought);
+    let per_lot: Vec<String> = lots
+        .iter()
+        .filter(|l| l.state == LotState::Waiting)
+        .filter_map(|l| {
+            let n = e.counted(l.lot);
+            (n > 0).then(|| format!("{} {n}/{}", l.lot, waiting_keys(l)))
+        })
+        .take(5)
+        .collect();
+    if !per_lot.is_empty() {
+        t.push_str(&format!(" (waiting lots: {})", per_lot.join(", ")));
     }
     t
 }

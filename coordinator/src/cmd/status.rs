@@ -336,6 +336,7 @@ fn status_json(job: &str, lots: &[LotItem], now: i64) -> Value {
             m.insert("next_check_at".into(), json!(l.next_check_at));
             m.insert("key_order".into(), json!(l.key_order.as_str()));
             m.insert("ready_look".into(), ready_look_json(l));
+            m.insert("events_counted".into(), json!(l.current_events()));
             Value::Object(m)
         })
         .collect();
@@ -374,8 +375,12 @@ fn next_check_text(l: &LotItem, next_check_at: i64, now: i64) -> String {
         ),
         None => String::new(),
     };
+    let events = match l.current_events() {
+        Some(n) => format!("; restore events counted: {n}"),
+        None => String::new(),
+    };
     format!(
-        "lot {}: next check in {}s{look}\n",
+        "lot {}: next check in {}s{look}{events}\n",
         l.lot,
         (next_check_at - now).max(0)
     )
@@ -549,6 +554,34 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("1 lots by listing"), "{t}");
+    }
+
+    #[test]
+    fn restore_events_counted_for_a_waiting_lot() {
+        use thaw_common::progress::EventsCounted;
+        let mut waiting = LotItemBuilder::new(0, 10)
+            .state(LotState::Waiting)
+            .next_check_at(190)
+            .build();
+        waiting.attempt = 2;
+        waiting.events = Some(EventsCounted {
+            counted: 7,
+            attempt: 2,
+        });
+        // counted for an older run: not shown
+        let mut older = waiting.clone();
+        older.lot = 1;
+        older.attempt = 3;
+        let lots = [waiting, older];
+        let v = status_json("j", &lots, 130);
+        assert_eq!(v["lots"][0]["events_counted"], 7);
+        assert_eq!(v["lots"][1]["events_counted"], Value::Null);
+        let t = status_text("j", &lots, 130);
+        assert!(
+            t.contains("lot 0: next check in 60s; restore events counted: 7\n"),
+            "{t}"
+        );
+        assert!(t.contains("lot 1: next check in 60s\n"), "{t}");
     }
 
     #[test]

@@ -212,6 +212,8 @@ async fn follow(g: &Global, job: &str) -> anyhow::Result<()> {
             once: false,
             ready_fraction: crate::readiness::DEFAULT_READY_FRACTION,
             max_tasks: None,
+            events: None,
+            events_index_dir: None,
         },
     )
     .await

@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{StreamExt, TryStreamExt};
 use thaw_common::checkpoint::LotState;
-use thaw_common::plan::KeyOrder;
+use thaw_common::plan::LotOrder;
 use thaw_common::progress::{JobItem, LotItem, ProgressTable};
 use thaw_common::spec::JobSpec;
 use tracing::info;
@@ -30,7 +30,7 @@ pub async fn ensure_job(
     table: &ProgressTable,
     plan: &Plan,
     keys: &KeyList,
-) -> anyhow::Result<(JobSpec, Vec<KeyOrder>)> {
+) -> anyhow::Result<(JobSpec, Vec<LotOrder>)> {
     let job = plan.spec.job_id.as_str();
     if let Some(existing) = table.get_job(job).await? {
         let spec = same_job(&existing, &plan.spec)?;
@@ -124,7 +124,7 @@ pub async fn ensure_lots(
     table: &ProgressTable,
     spec: &JobSpec,
     sizes: &[u64],
-    orders: &[KeyOrder],
+    orders: &[LotOrder],
 ) -> anyhow::Result<()> {
     let job = spec.job_id.as_str();
     let existing = table.lots(job).await?;
@@ -145,10 +145,10 @@ pub async fn ensure_lots(
         .collect();
     futures::stream::iter(missing)
         .map(|(lot, keys)| async move {
-            let order = orders.get(lot as usize).copied().unwrap_or_default();
+            let order = orders.get(lot as usize).cloned().unwrap_or_default();
             let manifest = manifest_uri(&spec.control, lot);
             table
-                .put_lot_in_order_if_absent(job, lot, keys, &manifest, order)
+                .put_lot_in_order_if_absent(job, lot, keys, &manifest, &order)
                 .await
                 .with_context(|| format!("recording lot {lot}"))
                 .map(|_| ())

@@ -1,0 +1,287 @@
+//! Restore-completed events counted per lot, and which WAITING lots they make due before their
+//! scheduled check: a lot whose events reach `--ready-fraction` of its waiting keys. Events are
+//! at least once and may be lost: a lot brought forward is looked at before any task starts,
+//! and when the look says not yet its count becomes what the look saw (repeated events do not
+//! bring it forward again and again); a lot whose events were lost keeps its scheduled check.
+//! Pure: facts in (events, lots), verdict out (due lots, whether to wake `follow`).
+
+use std::collections::BTreeMap;
+
+use thaw_common::checkpoint::LotState;
+use thaw_common::progress::{LookBy, LotItem};
+
+/// One lot's events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct LotTally {
+    /// Events counted for the lot's current run (or, after a look, what the look saw done).
+    counted: u64,
+    /// The run (attempt) the count is about.
+    attempt: u64,
+    /// The look the count was last set from (its time).
+    look_at: Option<i64>,
+    /// The lot's waiting keys, when it is WAITING.
+    waiting: Option<u64>,
+}
+
+/// What the drainer counted since the session started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Restore events mapped to a lot of the job.
+    pub counted: u64,
+    /// Restore events of another bucket, or of keys of no open lot of the job.
+    pub foreign: u64,
+    /// Other events (other detail-types or sources).
+    pub ignored: u64,
+    /// Messages that are not events.
+    pub malformed: u64,
+}
+
+/// Events per lot.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    lots: BTreeMap<u32, LotTally>,
+    fraction: f64,
+    /// Session totals.
+    pub totals: Totals,
+}
+
+/// A WAITING lot's keys still waiting for a restore, from its counters: restores S3 accepted
+/// less keys copied after a restore.
+pub fn waiting_keys(lot: &LotItem) -> u64 {
+    lot.counters
+        .restore_requested
+        .saturating_sub(lot.counters.restored)
+}
+
+impl Tally {
+    /// A tally bringing lots forward at `fraction` (`--ready-fraction`) of their waiting keys.
+    pub fn new(fraction: f64) -> Self {
+        Self {
+            lots: BTreeMap::new(),
+            fraction,
+            totals: Totals::default(),
+        }
+    }
+
+    fn need(&self, waiting: u64) -> u64 {
+        ((self.fraction * waiting as f64).ceil() as u64).max(1)
+    }
+
+    /// One event for lot `lot`; true when it makes the WAITING lot due (wake `follow`).
+    pub fn count(&mut self, lot: u32) -> bool {
+        self.totals.counted += 1;
+        let t = self.lots.entry(lot).or_default();
+        t.counted += 1;
+        let t = *t;
+        t.waiting
+            .is_some_and(|w| w > 0 && t.counted == self.need(w))
+    }
+
+    /// The lots as `follow` last read them: the waiting keys of WAITING lots; a lot relaunched
+    /// since starts again from nothing; a lot looked at since its count was set gets what the
+    /// look saw done (scaled to its waiting keys when the look was a sample).
+    pub fn observe(&mut self, lots: &[LotItem]) {
+        for l in lots {
+            let t = self.lots.entry(l.lot).or_default();
+            if t.attempt != l.attempt {
+                *t = LotTally {
+                    attempt: l.attempt,
+                    ..LotTally::default()
+                };
+            }
+            let waiting = (l.state == LotState::Waiting).then(|| waiting_keys(l));
+            t.waiting = waiting;
+            let Some(look) = l.current_ready_look() else {
+                continue;
+            };
+            if t.look_at == Some(look.at) {
+                continue;
+            }
+            t.look_at = Some(look.at);
+            t.counted = match look.by {
+                LookBy::List => look.done,
+                LookBy::HeadSample if look.looked > 0 => {
+                    let w = waiting.unwrap_or(0) as f64;
+                    (look.done as f64 / look.looked as f64 * w).floor() as u64
+                }
+                LookBy::HeadSample => 0,
+            };
+        }
+    }
+
+    /// WAITING lots whose events reached the fraction of their waiting keys, among `lots` whose
+    /// scheduled check is still to come (`now`).
+    pub fn due(&self, lots: &[LotItem], now: i64) -> Vec<u32> {
+        lots.iter()
+            .filter(|l| l.state == LotState::Waiting && l.next_check_at.is_some_and(|t| t > now))
+            .filter(|l| {
+                let waiting = waiting_keys(l);
+                self.lots.get(&l.lot).is_some_and(|t| {
+                    t.attempt == l.attempt && waiting > 0 && t.counted >= self.need(waiting)
+                })
+            })
+            .map(|l| l.lot)
+            .collect()
+    }
+
+    /// The WAITING lots whose count is worth recording on their item (for `status`): those
+    /// whose count moved to another tenth of their waiting keys than the one recorded, so a lot
+    /// is written a dozen times per wait at most, not once per event. (lot, attempt, count).
+    pub fn to_record(&self, lots: &[LotItem]) -> Vec<(u32, u64, u64)> {
+        let tenth = |n: u64, waiting: u64| (n.saturating_mul(10) / waiting.max(1)).min(10);
+        lots.iter()
+            .filter(|l| l.state == LotState::Waiting)
+            .filter_map(|l| {
+                let t = self.lots.get(&l.lot).filter(|t| t.attempt == l.attempt)?;
+                let waiting = waiting_keys(l);
+                let recorded = l.current_events();
+                let moved = match recorded {
+                    Some(r) => tenth(r, waiting) != tenth(t.counted, waiting),
+                    None => t.counted > 0 && tenth(t.counted, waiting) > 0,
+                };
+                moved.then_some((l.lot, l.attempt, t.counted))
+            })
+            .collect()
+    }
+
+    /// Events counted for lot `lot`'s current run.
+    pub fn counted(&self, lot: u32) -> u64 {
+        self.lots.get(&lot).map_or(0, |t| t.counted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use thaw_common::progress::ReadyLook;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn waiting(n: u32, keys: u64) -> LotItem {
+        let mut l = LotItem::pending(n, keys as usize);
+        l.state = LotState::Waiting;
+        l.attempt = 1;
+        l.counters.restore_requested = keys;
+        l.next_check_at = Some(NOW + 3600);
+        l
+    }
+
+    #[test]
+    fn a_lot_is_due_once_its_events_reach_the_fraction() {
+        let lots = vec![waiting(0, 10), waiting(1, 10)];
+        let mut t = Tally::new(0.9);
+        t.observe(&lots);
+        let woke: Vec<bool> = (0..10).map(|_| t.count(0)).collect();
+        // the 9th event (90% of 10) wakes follow, once
+        assert_eq!(woke.iter().filter(|w| **w).count(), 1);
+        assert!(woke[8]);
+        assert!(!t.count(1));
+        assert_eq!(t.due(&lots, NOW), vec![0]);
+        // its scheduled check has come anyway: not brought forward, simply due
+        let mut later = lots.clone();
+        later[0].next_check_at = Some(NOW - 1);
+        assert!(t.due(&later, NOW).is_empty());
+        assert_eq!(t.totals.counted, 11);
+    }
+
+    #[test]
+    fn lots_not_waiting_are_never_due_and_relaunches_start_from_nothing() {
+        let mut lots = vec![waiting(0, 4)];
+        lots[0].state = LotState::Running;
+        let mut t = Tally::new(0.5);
+        t.observe(&lots);
+        for _ in 0..4 {
+            assert!(!t.count(0), "a RUNNING lot does not wake follow");
+        }
+        assert!(t.due(&lots, NOW).is_empty());
+        // the run went WAITING: the events counted meanwhile stand
+        lots[0].state = LotState::Waiting;
+        t.observe(&lots);
+        assert_eq!(t.due(&lots, NOW), vec![0]);
+        // relaunched: a new run
+        lots[0].attempt = 2;
+        t.observe(&lots);
+        assert_eq!(t.counted(0), 0);
+        assert!(t.due(&lots, NOW).is_empty());
+    }
+
+    #[test]
+    fn a_look_resets_the_count_to_what_it_saw() {
+        let mut lots = vec![waiting(0, 100)];
+        let mut t = Tally::new(0.9);
+        t.observe(&lots);
+        for _ in 0..95 {
+            t.count(0); // repeated events for a few keys
+        }
+        assert_eq!(t.due(&lots, NOW), vec![0]);
+        lots[0].ready_look = Some(ReadyLook {
+            done: 3,
+            looked: 100,
+            by: LookBy::List,
+            at: NOW,
+            attempt: 1,
+        });
+        t.observe(&lots);
+        assert_eq!(t.counted(0), 3);
+        assert!(t.due(&lots, NOW).is_empty());
+        // new events count on top of the look, once
+        for _ in 0..87 {
+            t.count(0);
+        }
+        t.observe(&lots);
+        assert_eq!(t.counted(0), 90);
+        assert_eq!(t.due(&lots, NOW), vec![0]);
+        // a HEAD sample scales to the waiting keys
+        lots[0].ready_look = Some(ReadyLook {
+            done: 5,
+            looked: 20,
+            by: LookBy::HeadSample,
+            at: NOW + 60,
+            attempt: 1,
+        });
+        t.observe(&lots);
+        assert_eq!(t.counted(0), 25);
+    }
+
+    #[test]
+    fn counts_are_recorded_once_per_tenth_of_the_waiting_keys() {
+        let mut lots = vec![waiting(0, 100), waiting(1, 100)];
+        lots[1].state = LotState::Running;
+        let mut t = Tally::new(0.9);
+        t.observe(&lots);
+        for _ in 0..9 {
+            t.count(0);
+            t.count(1);
+        }
+        assert!(t.to_record(&lots).is_empty(), "under a tenth");
+        t.count(0);
+        t.count(1);
+        assert_eq!(t.to_record(&lots), vec![(0, 1, 10)], "WAITING lots only");
+        lots[0].events = Some(thaw_common::progress::EventsCounted {
+            counted: 10,
+            attempt: 1,
+        });
+        for _ in 0..9 {
+            t.count(0);
+        }
+        assert!(t.to_record(&lots).is_empty(), "same tenth as recorded");
+        t.count(0);
+        assert_eq!(t.to_record(&lots), vec![(0, 1, 20)]);
+        // recorded for an older run: not this run's
+        lots[0].events = Some(thaw_common::progress::EventsCounted {
+            counted: 20,
+            attempt: 0,
+        });
+        assert_eq!(t.to_record(&lots), vec![(0, 1, 20)]);
+    }
+
+    #[test]
+    fn a_lot_with_nothing_waiting_is_not_brought_forward() {
+        let mut lots = vec![waiting(0, 10)];
+        lots[0].counters.restored = 10;
+        let mut t = Tally::new(0.9);
+        t.observe(&lots);
+        assert!(!t.count(0));
+        assert!(t.due(&lots, NOW).is_empty());
+    }
+}
