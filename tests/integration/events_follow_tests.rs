@@ -394,3 +394,42 @@ async fn keys_with_spaces_plus_percent_and_unicode_map_to_their_lot() {
     assert_eq!(done.attempt, lot.attempt + 1, "{out}");
     assert!(!out.contains("foreign"), "{out}");
 }
+
+/// The whole path on the emulator, nothing sent by the test: `events setup` makes the queue, the
+/// rule and the bucket's EventBridge notifications; restores that finish spread over seconds make
+/// S3's own "Object Restore Completed" events (the emulator emits one at each restore's end,
+/// through the rule, into the queue); `follow --events` brings the lot forward from them while its
+/// scheduled check is an hour away, and starts one task once they all arrived (`--ready-fraction
+/// 1`: the look then sees every restore done, so the one run copies every key).
+#[tokio::test(flavor = "multi_thread")]
+async fn restores_finishing_bring_their_lot_forward_through_event_bridge() {
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    let bucket = unique("evpath");
+    let keys = archived(&c, &bucket, 20).await;
+    let out = run_ok(
+        moto,
+        "coordinator",
+        &["events", "setup", "--bucket", &bucket],
+        &[],
+    );
+    let url = stdout(&out)
+        .lines()
+        .find_map(|l| l.strip_prefix("queue URL: "))
+        .map(|u| u.trim().to_owned())
+        .unwrap_or_else(|| panic!("no queue URL: {}", stdout(&out)));
+    moto.configure(r#"{"restore_delay": 3, "restore_delay_max": 8}"#);
+    let (table, job, pt, lot) = waiting_job(moto, &c, &bucket, &keys).await;
+    let follow = Follow::start(moto, &table, &job, &url, &["--ready-fraction", "1"]);
+    let done = until(&pt, &job, |l| l.state == LotState::Succeeded).await;
+    let out = follow.stop();
+    assert_eq!(done.counters.copied, 20);
+    assert_eq!(done.attempt, lot.attempt + 1, "one task start: {out}");
+    assert!(out.contains("1 lots due early"), "{out}");
+    // one event per restore, every one drained
+    assert_eq!(
+        moto.bucket_counts(&bucket).get("events:RestoreCompleted"),
+        20
+    );
+    assert_eq!(left(&sqs(moto).await, &url).await, 0);
+}
