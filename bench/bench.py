@@ -20,6 +20,14 @@ B5  thaw under S3's rate limits: the emulator caps CopyObject at C/s per bucket 
     it) and one worker copies STANDARD objects; its sustained copy rate (from the emulator's own
     counts of served copies, sampled every 0.1 s) against C, and the 503s it provoked per key. The
     same with RestoreObject capped account-wide, on GLACIER objects.
+B6  knowing when restores finish: the same archived objects (3 lots of 100 keys each), restores
+    finishing spread between 20 s and 60 s, the workers asking for the restores and ending WAITING,
+    then `coordinator follow` driving each job to its end, four ways side by side in the same
+    minutes: (a) relaunching a lot at every check, as before readiness looks (`--ready-fraction 0`,
+    scattered keys: every run HEADs its waiting keys), (b) follow's HEAD-sample look (scattered
+    keys), (c) its LIST look (sorted keys), (d) restore-completed events (`follow --events`, sorted
+    keys). S3 requests per archived key (the emulator's counts for the bucket: the workers' and
+    follow's HEAD, RESTORE, COPY and LIST) and tasks started per lot.
 """
 
 import json
@@ -56,9 +64,11 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def stats(endpoint):
+def stats(endpoint, bucket=None):
+    """The emulator's request counts: overall, or of one bucket."""
     import urllib.request
-    return json.loads(urllib.request.urlopen(endpoint + "/_thaw/stats").read())
+    query = f"?bucket={bucket}" if bucket else ""
+    return json.loads(urllib.request.urlopen(endpoint + "/_thaw/stats" + query).read())
 
 
 def configure(endpoint, **cfg):
@@ -255,7 +265,7 @@ def check_copied(s3, bucket, keys, cls="STANDARD_IA", sample=25):
     if wrong or len(seen) != len(keys):
         sys.exit(f"{bucket}: {len(wrong)} of {len(keys)} keys are not {cls} "
                  f"(e.g. {[(k, seen.get(k)) for k in wrong[:5]]}), {len(seen)} objects listed")
-    for k in keys[::max(1, len(keys) // sample)]:
+    for k in keys[::max(1, len(keys) // sample)] if sample else ():
         h = s3.head_object(Bucket=bucket, Key=k)
         if h.get("ContentType") != COPY_PHASE_ATTRS["ContentType"] or h.get("Metadata") != COPY_PHASE_ATTRS["Metadata"]:
             sys.exit(f"{bucket}/{k}: copy lost its attributes: {h.get('ContentType')} {h.get('Metadata')}")
@@ -675,6 +685,79 @@ def b5(b):
     }
 
 
+B6_LOTS, B6_LOT_KEYS = 3, 100
+B6_RESTORE_WINDOW = (20, 60)
+# What a variant of B6 sets: key order, follow's flags, and whether events are set up.
+B6_VARIANTS = {
+    "relaunch_every_check": ("scattered", ("--ready-fraction", "0"), False),
+    "head_look": ("scattered", (), False),
+    "list_look": ("sorted", (), False),
+    "events": ("sorted", (), True),
+    "events_all_done": ("sorted", ("--ready-fraction", "1"), True),
+}
+# The workers' --poll-interval: a lot's first check 30 s after its restores were asked, inside the
+# 20-60 s the restores take (on AWS: GLACIER Bulk's first look at 12 h, restores over 5-12 h).
+B6_POLL = "30"
+B6_OPS = ("s3:HeadObject", "s3:RestoreObject", "s3:CopyObject", "s3:ListObjectsV2:RestoreStatus")
+
+
+def b6_variant(b, name, order, follow_flags, events):
+    """One B6 variant: its own bucket and job; launch (restores asked, lots end WAITING), then
+    follow to the end. Returns its requests per archived key and tasks per lot."""
+    bucket = job = f"bench-b6-{name.replace('_', '-')}"
+    keys = [f"b6/{i:05d}.jpg" for i in range(B6_LOTS * B6_LOT_KEYS)]
+    fill(b.s3, bucket, keys)
+    listed = keys if order == "sorted" else list(reversed(keys))
+    kf = write_keys(listed)
+    flags = list(follow_flags)
+    if events:
+        out = subprocess.run([f"{REL}/coordinator", "events", "setup", "--bucket", bucket], env=b.env,
+                             capture_output=True, text=True, check=True)
+        url = next(line.removeprefix("queue URL: ").strip() for line in out.stdout.splitlines()
+                   if line.startswith("queue URL: "))
+        flags += ["--events", url]
+    t0 = time.monotonic()
+    subprocess.run([f"{REL}/coordinator", "launch", "--launcher", "local", "--lots", str(B6_LOTS),
+                    "--parallel", str(B6_LOTS), "--bucket", bucket, "--storage-class", "STANDARD_IA",
+                    "--poll-interval", B6_POLL, "--max-wait", "1", "--job-id", job, "--worker-bin", f"{REL}/worker",
+                    kf], env=b.env, capture_output=True, text=True, check=True)
+    out = subprocess.run([f"{REL}/coordinator", "follow", job, "--interval", "2", *flags], env=b.env,
+                         capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    os.unlink(kf)
+    counts = stats(f"{b.endpoint}", bucket)
+    status = json.loads(subprocess.run([f"{REL}/coordinator", "status", job, "--json"], env=b.env,
+                                       capture_output=True, text=True, check=True).stdout)
+    attempts = [lot["attempt"] for lot in status["lots"]]
+    n = len(keys)
+    res = {
+        "keys": n,
+        "follow_exit": out.returncode,
+        "wall_s": wall,
+        "s3_requests_per_key": sum(counts.get(op, 0) for op in B6_OPS) / n,
+        "per_key": {op.removeprefix("s3:"): counts.get(op, 0) / n for op in B6_OPS},
+        "tasks_per_lot": sum(attempts) / len(attempts),
+        "succeeded": all(lot["state"] == "SUCCEEDED" for lot in status["lots"]),
+    }
+    if out.returncode != 0 or not res["succeeded"]:
+        print(f"B6 {name}: {res}\n{out.stderr[-3000:]}", file=sys.stderr)
+    else:
+        check_copied(b.s3, bucket, keys, sample=0)
+    return res
+
+
+def b6(b):
+    """B6: the four ways side by side (in threads: the restores' 20-60 s dominate)."""
+    configure(b.endpoint, restore_delay=B6_RESTORE_WINDOW[0], restore_delay_max=B6_RESTORE_WINDOW[1])
+    try:
+        with ThreadPoolExecutor(len(B6_VARIANTS)) as ex:
+            runs = {name: ex.submit(b6_variant, b, name, *v) for name, v in B6_VARIANTS.items()}
+            b.res["b6_restore_status"] = {name: r.result() for name, r in runs.items()}
+    finally:
+        configure(b.endpoint, restore_delay=0, restore_delay_max=0)
+    b.res["b6_restore_status"]["restore_window_s"] = list(B6_RESTORE_WINDOW)
+
+
 # B2 sizes (millions of keys). The 10M point (2,000 manifests) took about 1 minute on the 2-core
 # machine of the recorded run, well inside the ~15-minute budget of the whole benchmark.
 B2_SIZES = (1, 3, 10)
@@ -694,6 +777,7 @@ def main():
         ("b1_s5cmd", b1_s5cmd, (min(N, 1000),)),
         ("b3", b3, ()),
         ("b5", b5, ()),
+        ("b6", b6, ()),
         ("b2", b2, (B2_SIZES,)),
         ("b4", b4, ()),
         ("b4_unthrottled", b4, (1000, 0.0, "b4-unthrottled")),
