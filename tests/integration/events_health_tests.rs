@@ -1,0 +1,79 @@
+//! `follow --events` health: a queue it cannot reach is refused at start (one line, before any
+//! look), and restore events whose restored copy already expired (old messages of a 14-day
+//! queue) are deleted as stale, not counted; foreign messages outnumbering counted ones warn
+//! that the queue looks shared.
+
+use std::process::Command;
+
+use thaw_common::checkpoint::LotState;
+use thaw_common::restore_event::envelope;
+
+use crate::events_follow_tests::{
+    archived, endpoint, events, left, queue, send, sqs, waiting_job, Follow,
+};
+use crate::rig::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_refuses_a_queue_it_cannot_reach() {
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    moto.configure(r#"{"restore_heads": 1000}"#);
+    let bucket = unique("evbad");
+    let keys = archived(&c, &bucket, 3).await;
+    let (table, job, pt, lot) = waiting_job(moto, &c, &bucket, &keys).await;
+    let url = format!("{}/123456789012/no-such-queue", endpoint(moto));
+    let mut cmd = Command::new(bin("coordinator"));
+    cmd.args(["follow", &job, "--table", &table, "--events", &url]);
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run follow");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("is not reachable"), "{err}");
+    assert!(err.contains("GetQueueAttributes"), "{err}");
+    let after = pt.get_lot(&job, 0).await.expect("get").expect("lot");
+    assert_eq!(
+        (after.state, after.attempt),
+        (LotState::Waiting, lot.attempt)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stale_events_are_deleted_uncounted_and_a_shared_queue_is_named() {
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    moto.configure(r#"{"restore_heads": 1000}"#);
+    let bucket = unique("evstale");
+    let keys = archived(&c, &bucket, 10).await;
+    let (table, job, pt, lot) = waiting_job(moto, &c, &bucket, &keys).await;
+    moto.configure(r#"{"restore_heads": 0}"#);
+    let q = sqs(moto).await;
+    let url = queue(&q).await;
+    // every key of the lot, but each restored copy expired in 2020: nothing to bring forward
+    let stale: Vec<String> = keys
+        .iter()
+        .map(|k| envelope(&bucket, k, None, "2020-01-01T00:00:00.000Z"))
+        .collect();
+    send(&q, &url, &stale).await;
+    send(&q, &url, &events("another-bucket", &keys)).await;
+    let follow = Follow::every(moto, &table, &job, &url, "1", &[]);
+    follow.until_written("events 0 counted, 10 foreign, 10 stale (queue shared?", 2);
+    assert_eq!(
+        left(&q, &url).await,
+        0,
+        "stale and foreign messages are deleted"
+    );
+    let out = follow.stop();
+    assert_eq!(
+        out.matches("queue shared? They are deleted").count(),
+        1,
+        "warned once: {out}"
+    );
+    let after = pt.get_lot(&job, 0).await.expect("get").expect("lot");
+    assert_eq!(
+        (after.state, after.attempt),
+        (LotState::Waiting, lot.attempt),
+        "not brought forward: {out}"
+    );
+}
