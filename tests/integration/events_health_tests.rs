@@ -77,3 +77,45 @@ async fn stale_events_are_deleted_uncounted_and_a_shared_queue_is_named() {
         "not brought forward: {out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_queue_for_a_bucket_is_added_beside_the_first() {
+    use crate::events_setup_tests::{archive_and_restore, drain, queue_url};
+    build_binaries();
+    let moto = Moto::start();
+    moto.configure(r#"{"restore_delay": 1, "restore_delay_max": 2}"#);
+    let c = moto.clients().await;
+    let q = sqs(&moto).await;
+    let bucket = unique("evtwo");
+    create_bucket(&c, &bucket).await;
+    let setup = |extra: &[&str]| {
+        let mut args = vec!["events", "setup", "--bucket", &bucket];
+        args.extend_from_slice(extra);
+        assert_success(run(&moto, "coordinator", &args, &[]), "events setup")
+    };
+    let first = queue_url(&setup(&[]));
+    let second_name = unique("thaw-restore-job2");
+    let out = setup(&["--queue", &second_name]);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("rule target {second_name}: created")),
+        "{text}"
+    );
+    let second = queue_url(&out);
+    // run again: both targets there, nothing changed
+    let again = stdout(&setup(&["--queue", &second_name]));
+    assert!(
+        again.contains(&format!("rule target {second_name}: unchanged")),
+        "{again}"
+    );
+    let keys: Vec<String> = (0..3).map(|i| format!("k{i}")).collect();
+    archive_and_restore(&c, &bucket, &keys).await;
+    let (a, _) = drain(&q, &first, keys.len()).await;
+    let (b, _) = drain(&q, &second, keys.len()).await;
+    assert_eq!(
+        a.len(),
+        keys.len(),
+        "the first queue still gets every event"
+    );
+    assert_eq!(b.len(), keys.len(), "the second queue gets every event too");
+}
