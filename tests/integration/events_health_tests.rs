@@ -119,3 +119,69 @@ async fn a_second_queue_for_a_bucket_is_added_beside_the_first() {
     );
     assert_eq!(b.len(), keys.len(), "the second queue gets every event too");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_follow_and_removes_its_index_and_dead_sessions_ones() {
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    moto.configure(r#"{"restore_heads": 1000}"#);
+    let bucket = unique("evterm");
+    let mut keys = archived(&c, &bucket, 5).await;
+    keys.reverse(); // scattered: the lot maps through the on-disk index
+    let (table, job, _pt, _lot) = waiting_job(moto, &c, &bucket, &keys).await;
+    let q = sqs(moto).await;
+    let url = queue(&q).await;
+    let tmp = std::env::temp_dir().join(unique("evtmp"));
+    // left by a session killed with SIGKILL: no process has this pid
+    let dead = tmp.join("thaw-events-old-4294967295");
+    std::fs::create_dir_all(&dead).expect("mkdir");
+    let log = tmp.join("follow.log");
+    let file = std::fs::File::create(&log).expect("log");
+    let mut cmd = Command::new(bin("coordinator"));
+    cmd.args([
+        "follow",
+        &job,
+        "--table",
+        &table,
+        "--events",
+        &url,
+        "--interval",
+        "600",
+    ]);
+    for (k, v) in moto.env() {
+        cmd.env(k, v);
+    }
+    cmd.env("TMPDIR", &tmp)
+        .env("THAW_LOG_FORMAT", "human")
+        .stdin(std::process::Stdio::null())
+        .stdout(file.try_clone().expect("log"))
+        .stderr(file);
+    let mut child = cmd.spawn().expect("start follow");
+    let index = tmp.join(format!("thaw-events-{job}-{}", child.id()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // the first progress line: the index is built and follow is pausing
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("events 0 counted")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(index.exists(), "the session's index");
+    assert!(!dead.exists(), "a dead session's index is removed");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("wait");
+    let out = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!status.success(), "{out}");
+    assert!(out.contains("interrupted: resume with"), "{out}");
+    assert!(!index.exists(), "removed on SIGTERM: {out}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
