@@ -3,8 +3,8 @@
 //!
 //! The key: the S3 user guide's EventBridge message structure shows `detail.object.key` as a
 //! plain JSON string and, unlike classic S3 event notifications (whose keys are URL-encoded,
-//! `+` for a space), does not say it is encoded. It is read as is; [`RestoreEvent::decoded_key`]
-//! gives the URL-decoded form, which `follow --events` tries only when the key as is maps to no
+//! `+` for a space), does not say it is encoded. It is read as is; [`RestoreEvent::decoded_keys`]
+//! gives the URL-decoded forms, which `follow --events` tries only when the key as is maps to no
 //! lot. Either way a wrongly attributed event only brings a lot's look forward: the look
 //! reconciles, and nothing is ever copied on the word of an event.
 
@@ -31,15 +31,37 @@ pub struct RestoreEvent {
 }
 
 impl RestoreEvent {
-    /// The key URL-decoded (`+` as a space, `%XX` as bytes), when that differs from the key as
-    /// sent and is valid UTF-8.
-    pub fn decoded_key(&self) -> Option<String> {
-        let plus = self.key.replace('+', " ");
-        let decoded = percent_encoding::percent_decode_str(&plus)
-            .decode_utf8()
-            .ok()?
-            .into_owned();
-        (decoded != self.key).then_some(decoded)
+    /// The key URL-decoded, when that differs from the key as sent and is valid UTF-8, most
+    /// likely first: `%XX` as bytes with `+` kept (a `+` in a key is sent as `%2B` by an encoder,
+    /// but a key with a literal `+` and a `%XX` is more likely than a form-encoded one), then the
+    /// form decode (`+` as a space as well).
+    pub fn decoded_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        for text in [self.key.clone(), self.key.replace('+', " ")] {
+            let Ok(decoded) = percent_encoding::percent_decode_str(&text).decode_utf8() else {
+                continue;
+            };
+            if decoded != self.key && !keys.iter().any(|k| *k == decoded) {
+                keys.push(decoded.into_owned());
+            }
+        }
+        keys
+    }
+
+    /// Whether the restored copy had already expired at `now` (Unix seconds): an event up to
+    /// 14 days old in the queue whose copy is gone says nothing about the object now. An expiry
+    /// that is missing or not RFC 3339 is not stale.
+    pub fn is_stale(&self, now: i64) -> bool {
+        self.expiry
+            .as_deref()
+            .and_then(|t| {
+                aws_smithy_types::DateTime::from_str(
+                    t,
+                    aws_smithy_types::date_time::Format::DateTime,
+                )
+                .ok()
+            })
+            .is_some_and(|t| t.secs() < now)
     }
 }
 
@@ -186,17 +208,29 @@ mod tests {
             let e = restored(&envelope("b", key, None, "x"));
             assert_eq!(e.key, key);
         }
-        let dec = |k: &str| restored(&envelope("b", k, None, "x")).decoded_key();
-        assert_eq!(dec("a+b").as_deref(), Some("a b"));
-        assert_eq!(dec("a%20b%2Bc").as_deref(), Some("a b+c"));
-        assert_eq!(
-            dec("%E6%97%A5%E6%9C%AC").as_deref(),
-            Some("日本"),
-            "encoded UTF-8"
-        );
-        assert_eq!(dec("plain/key"), None);
-        assert_eq!(dec("日本/ключ"), None, "already decoded");
-        assert_eq!(dec("%FF"), None, "not UTF-8 once decoded");
+        let dec = |k: &str| restored(&envelope("b", k, None, "x")).decoded_keys();
+        assert_eq!(dec("a+b"), vec!["a b"]);
+        assert_eq!(dec("a%20b%2Bc"), vec!["a b+c"]);
+        // percent-only first: a literal '+' next to an escape is kept, then the form decode
+        assert_eq!(dec("a+b%21"), vec!["a+b!", "a b!"]);
+        assert_eq!(dec("%E6%97%A5%E6%9C%AC"), vec!["日本"], "encoded UTF-8");
+        assert!(dec("plain/key").is_empty());
+        assert!(dec("日本/ключ").is_empty(), "already decoded");
+        assert!(dec("%FF").is_empty(), "not UTF-8 once decoded");
+    }
+
+    #[test]
+    fn an_event_whose_copy_expired_is_stale() {
+        let at = |expiry: &str| restored(&envelope("b", "k", None, expiry));
+        // 2021-11-13T00:00:00Z is 1636761600
+        let e = at("2021-11-13T00:00:00.000Z");
+        assert!(!e.is_stale(1_636_761_599));
+        assert!(e.is_stale(1_636_761_601));
+        assert!(at("2021-11-13T00:00:00Z").is_stale(1_636_761_601));
+        assert!(!at("not a time").is_stale(i64::MAX), "unreadable: kept");
+        let mut none = at("x");
+        none.expiry = None;
+        assert!(!none.is_stale(i64::MAX));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::rig::*;
 const LIST: &str = "s3:ListObjectsV2:RestoreStatus";
 
 /// `n` GLACIER objects `k/000`.. in a new bucket; their keys in S3's order.
-async fn archived(c: &Clients, bucket: &str, n: usize) -> Vec<String> {
+pub(crate) async fn archived(c: &Clients, bucket: &str, n: usize) -> Vec<String> {
     create_bucket(c, bucket).await;
     let keys: Vec<String> = (0..n).map(|i| format!("k/{i:03}")).collect();
     let objects = keys
@@ -29,7 +29,7 @@ async fn archived(c: &Clients, bucket: &str, n: usize) -> Vec<String> {
 }
 
 /// A WAITING one-lot job over `keys` (in that order) whose next check is an hour away; its lot.
-async fn waiting_job(
+pub(crate) async fn waiting_job(
     moto: &Moto,
     c: &Clients,
     bucket: &str,
@@ -65,7 +65,7 @@ async fn waiting_job(
     (table, job, pt, lot)
 }
 
-fn endpoint(moto: &Moto) -> String {
+pub(crate) fn endpoint(moto: &Moto) -> String {
     moto.env()
         .into_iter()
         .find(|(k, _)| k == "THAW_ENDPOINT_URL")
@@ -73,7 +73,7 @@ fn endpoint(moto: &Moto) -> String {
         .expect("endpoint")
 }
 
-async fn sqs(moto: &Moto) -> aws_sdk_sqs::Client {
+pub(crate) async fn sqs(moto: &Moto) -> aws_sdk_sqs::Client {
     let creds = aws_sdk_sqs::config::Credentials::new("test", "test", None, None, "rig");
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(REGION))
@@ -84,7 +84,7 @@ async fn sqs(moto: &Moto) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(&conf)
 }
 
-async fn queue(q: &aws_sdk_sqs::Client) -> String {
+pub(crate) async fn queue(q: &aws_sdk_sqs::Client) -> String {
     q.create_queue()
         .queue_name(unique("events"))
         .send()
@@ -95,7 +95,7 @@ async fn queue(q: &aws_sdk_sqs::Client) -> String {
         .to_owned()
 }
 
-async fn send(q: &aws_sdk_sqs::Client, url: &str, bodies: &[String]) {
+pub(crate) async fn send(q: &aws_sdk_sqs::Client, url: &str, bodies: &[String]) {
     for b in bodies {
         q.send_message()
             .queue_url(url)
@@ -107,7 +107,7 @@ async fn send(q: &aws_sdk_sqs::Client, url: &str, bodies: &[String]) {
 }
 
 /// Messages left in the queue, visible or being handled.
-async fn left(q: &aws_sdk_sqs::Client, url: &str) -> u64 {
+pub(crate) async fn left(q: &aws_sdk_sqs::Client, url: &str) -> u64 {
     use aws_sdk_sqs::types::QueueAttributeName as A;
     let out = q
         .get_queue_attributes()
@@ -127,7 +127,7 @@ async fn left(q: &aws_sdk_sqs::Client, url: &str) -> u64 {
 }
 
 /// The restore-completed events of `keys` in `bucket`.
-fn events(bucket: &str, keys: &[String]) -> Vec<String> {
+pub(crate) fn events(bucket: &str, keys: &[String]) -> Vec<String> {
     keys.iter()
         .map(|k| envelope(bucket, k, None, "2030-01-01T00:00:00.000Z"))
         .collect()
@@ -137,7 +137,7 @@ fn events(bucket: &str, keys: &[String]) -> Vec<String> {
 /// checks aside: the rig's `--poll-interval 1` makes a lot looked at and deferred due a second
 /// later); its output goes
 /// to a file (a pipe nobody reads could fill and stop it).
-struct Follow {
+pub(crate) struct Follow {
     child: Child,
     log: std::path::PathBuf,
 }
@@ -148,7 +148,7 @@ impl Follow {
     }
 
     /// `follow`, looking every `interval` seconds.
-    fn every(
+    pub(crate) fn every(
         moto: &Moto,
         table: &str,
         job: &str,
@@ -184,7 +184,7 @@ impl Follow {
     }
 
     /// Waits (up to a minute) until what `follow` wrote holds `line` `times` times.
-    fn until_written(&self, line: &str, times: usize) {
+    pub(crate) fn until_written(&self, line: &str, times: usize) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let out = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -197,7 +197,7 @@ impl Follow {
     }
 
     /// Stops `follow`; what it wrote.
-    fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let out = std::fs::read_to_string(&self.log).unwrap_or_default();

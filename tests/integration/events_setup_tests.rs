@@ -134,7 +134,7 @@ fn setup(moto: &Moto, bucket: &str) -> std::process::Output {
 }
 
 /// The queue URL `events setup` printed.
-fn queue_url(out: &std::process::Output) -> String {
+pub(crate) fn queue_url(out: &std::process::Output) -> String {
     stdout(out)
         .lines()
         .find_map(|l| l.strip_prefix("queue URL: "))
@@ -312,7 +312,7 @@ async fn setup_refuses_a_configuration_changed_meanwhile_or_refused_by_s3() {
 
 /// Receives (and deletes) every message of the queue until `expected` arrived and the queue
 /// then stays empty for a few receives; the key of each event, counted.
-async fn drain(
+pub(crate) async fn drain(
     q: &aws_sdk_sqs::Client,
     url: &str,
     expected: usize,
@@ -355,7 +355,7 @@ async fn drain(
     (keys, events)
 }
 
-async fn archive_and_restore(c: &Clients, bucket: &str, keys: &[String]) {
+pub(crate) async fn archive_and_restore(c: &Clients, bucket: &str, keys: &[String]) {
     put_many(
         c,
         bucket,

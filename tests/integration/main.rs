@@ -16,6 +16,7 @@ mod deploy_tests;
 mod e2e_tests;
 mod ecs;
 mod events_follow_tests;
+mod events_health_tests;
 mod events_setup_tests;
 mod hang_tests;
 mod launch_weather_tests;

@@ -31,8 +31,10 @@ pub struct SetupArgs {
     #[arg(long)]
     pub bucket: String,
     /// The SQS queue name [default: thaw-restore-<bucket>, dots as dashes]. Several buckets may
-    /// share one queue: each gets its own rule and policy statement. task-defs/iam/coordinator.json
-    /// covers queues named thaw-restore-*.
+    /// share one queue: each gets its own rule and policy statement. Two jobs on the same bucket
+    /// at once need a queue each (one `follow --events` per queue): a second queue is added as
+    /// another target of the bucket's rule (up to 5), the first one kept.
+    /// task-defs/iam/coordinator.json covers queues named thaw-restore-*.
     #[arg(long, conflicts_with = "bucket_only")]
     pub queue: Option<String>,
     /// Only turn EventBridge notifications on for the bucket (same read-merge-write): the
@@ -80,8 +82,13 @@ async fn setup(g: &Global, args: SetupArgs) -> anyhow::Result<()> {
         "queue policy (EventBridge may send from {rule_name}): {}",
         change.word()
     );
-    let change = rule::ensure_target(&eventbridge, &rule_name, &q.arn).await?;
-    push_line!(o, "rule target {}: {}", rule::TARGET_ID, change.word());
+    let change = rule::ensure_target(&eventbridge, &rule_name, &queue_name, &q.arn).await?;
+    push_line!(
+        o,
+        "rule target {}: {}",
+        events::setup::target_id(&queue_name),
+        change.word()
+    );
     out(&o)?;
     o.clear();
 

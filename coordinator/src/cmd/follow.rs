@@ -71,6 +71,9 @@ pub struct FollowArgs {
     /// SQS queue URL of the job's restore-completed events (`Object Restore Completed`, sent by
     /// S3 through EventBridge): a WAITING lot whose events reach `--ready-fraction` of its
     /// waiting keys is looked at (and launched when the look agrees) before its scheduled check.
+    /// One `follow --events` per queue at a time: the events of other buckets or of keys not in
+    /// the job are deleted, so jobs on the same bucket at once need a queue each (`events setup
+    /// --bucket B --queue NAME`).
     #[arg(
         long = "events",
         value_name = "QUEUE_URL",
@@ -123,6 +126,9 @@ pub async fn run(g: &Global, args: FollowArgs) -> anyhow::Result<()> {
             if l.stopping() {
                 anyhow::bail!("interrupted: resume with `coordinator follow {}`", args.job);
             }
+        }
+        if events.as_ref().is_some_and(Events::interrupted) {
+            anyhow::bail!("interrupted: resume with `coordinator follow {}`", args.job);
         }
         let look = Look {
             aws,

@@ -20,7 +20,8 @@ pub mod tally;
 
 pub use setup::{default_queue_name, rule_name, valid_queue_name, Change};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use self::drain::{looks_shared, Health};
 use self::lot_map::LotMap;
 use self::tally::{Tally, Totals};
 
@@ -43,11 +45,27 @@ const LONG_POLL_ATTEMPT: Duration = Duration::from_secs(40);
 /// A `follow` session's events: the drainer running, and what it counted.
 pub struct Events {
     tally: Arc<Mutex<Tally>>,
+    health: Arc<Mutex<Health>>,
     wake: Arc<Notify>,
+    /// Set by the first Ctrl-C or SIGTERM.
+    interrupted: Arc<AtomicBool>,
     _drainers: JoinSet<()>,
+    _signals: JoinSet<()>,
     /// The index directory this session made (removed when it ends).
     made_dir: Option<PathBuf>,
 }
+
+/// What the drainer saw this session: the counts, and its health.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// What it counted.
+    pub totals: Totals,
+    /// Stale events, receive errors, restarts.
+    pub health: Health,
+}
+
+/// The prefix of the index directories sessions make under the temporary directory.
+const DIR_PREFIX: &str = "thaw-events-";
 
 /// Where the session's index goes: `--events-index-dir`, else a directory of its own under the
 /// system's temporary directory (removed at the end).
@@ -55,10 +73,87 @@ fn index_dir(job: &str, dir: Option<PathBuf>) -> (PathBuf, bool) {
     match dir {
         Some(d) => (d, false),
         None => (
-            std::env::temp_dir().join(format!("thaw-events-{job}-{}", std::process::id())),
+            std::env::temp_dir().join(format!("{DIR_PREFIX}{job}-{}", std::process::id())),
             true,
         ),
     }
+}
+
+/// Of the directory names `names`, the index directories of sessions whose process is gone
+/// (`thaw-events-<job>-<pid>`, `alive(pid)` false): what a killed `follow` left behind.
+fn dead_sessions<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    alive: impl Fn(u32) -> bool,
+) -> Vec<&'a str> {
+    names
+        .into_iter()
+        .filter(|n| {
+            n.strip_prefix(DIR_PREFIX)
+                .and_then(|rest| rest.rsplit_once('-'))
+                .and_then(|(job, pid)| (!job.is_empty()).then_some(pid))
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !alive(pid))
+        })
+        .collect()
+}
+
+/// Removes the index directories under `tmp` of sessions whose process is gone; only where
+/// /proc tells which processes run (Linux), else nothing.
+fn remove_dead_sessions(tmp: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    let names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    let alive = |pid: u32| Path::new(&format!("/proc/{pid}")).exists();
+    for name in dead_sessions(names.iter().map(String::as_str), alive) {
+        match std::fs::remove_dir_all(tmp.join(name)) {
+            Ok(()) => info!(
+                dir = name,
+                "events: removed the index of a session that is gone"
+            ),
+            Err(e) => warn!(dir = name, "{e}; could not remove a stale events index"),
+        }
+    }
+}
+
+/// Sets `interrupted` and wakes `follow` on the first Ctrl-C or SIGTERM (`follow` then stops
+/// and the session's index is removed); removes `dir` and exits on the second.
+fn watch_signals(
+    interrupted: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+    dir: Option<PathBuf>,
+) -> JoinSet<()> {
+    let mut set = JoinSet::new();
+    set.spawn(async move {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        for first in [true, false] {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                _ = term.recv() => {}
+            }
+            if first {
+                warn!("interrupted: follow stops after this look (again to quit now)");
+                interrupted.store(true, Ordering::SeqCst);
+                wake.notify_one();
+            }
+        }
+        if let Some(d) = dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+        std::process::exit(130);
+    });
+    set
 }
 
 impl Events {
@@ -73,7 +168,15 @@ impl Events {
         dir: Option<PathBuf>,
         fraction: f64,
     ) -> anyhow::Result<Self> {
+        let sqs = sqs(aws);
+        drain::check(&sqs, queue_url).await?;
         let (dir, own) = index_dir(job, dir);
+        if own {
+            remove_dead_sessions(&std::env::temp_dir());
+        }
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(Notify::new());
+        let signals = watch_signals(interrupted.clone(), wake.clone(), own.then(|| dir.clone()));
         let map = LotMap::build(&aws.s3(), lots, &dir).await?;
         info!(
             ranges = map.ranges(),
@@ -84,21 +187,26 @@ impl Events {
         let mut tally = Tally::new(fraction);
         tally.observe(lots);
         let tally = Arc::new(Mutex::new(tally));
-        let wake = Arc::new(Notify::new());
+        let health = Arc::new(Mutex::new(Health::default()));
         let drainers = drain::start(
-            sqs(aws),
+            sqs,
             drain::Drain {
                 queue_url: queue_url.to_owned(),
                 bucket: bucket.to_owned(),
                 map,
                 tally: tally.clone(),
+                health: health.clone(),
                 wake: wake.clone(),
+                warned_shared: AtomicBool::new(false),
             },
         );
         Ok(Self {
             tally,
+            health,
             wake,
+            interrupted,
             _drainers: drainers,
+            _signals: signals,
             made_dir: own.then_some(dir),
         })
     }
@@ -151,9 +259,22 @@ impl Events {
         self.with_tally(|t| t.counted(lot))
     }
 
-    /// What the drainer counted this session.
-    pub fn totals(&self) -> Totals {
-        self.with_tally(|t| t.totals)
+    /// What the drainer counted and how it is doing, this session.
+    pub fn totals(&self) -> Summary {
+        let health = self
+            .health
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        Summary {
+            totals: self.with_tally(|t| t.totals),
+            health,
+        }
+    }
+
+    /// True once Ctrl-C or SIGTERM asked `follow` to stop.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
     }
 
     /// Sleeps `pause`, or less when an event makes a lot due.
@@ -192,21 +313,31 @@ fn sqs(aws: &Aws) -> aws_sdk_sqs::Client {
 }
 
 /// The events part of `follow`'s progress line.
-pub fn progress_text(t: &Totals, brought: usize) -> String {
-    let mut s = format!("events {} counted", t.counted);
+pub fn progress_text(s: &Summary, brought: usize) -> String {
+    let (t, h) = (&s.totals, &s.health);
+    let mut text = format!("events {} counted", t.counted);
     if brought > 0 {
-        s.push_str(&format!(", {brought} lots due early"));
+        text.push_str(&format!(", {brought} lots due early"));
     }
     for (n, what) in [
         (t.foreign, "foreign"),
+        (h.stale, "stale"),
         (t.ignored, "other"),
         (t.malformed, "malformed"),
+        (h.receive_errors, "receive errors"),
+        (h.restarts, "receivers restarted"),
     ] {
         if n > 0 {
-            s.push_str(&format!(", {n} {what}"));
+            text.push_str(&format!(", {n} {what}"));
         }
     }
-    s
+    if looks_shared(t) {
+        text.push_str(" (queue shared? one follow --events per queue)");
+    }
+    if let Some(e) = &h.last_error {
+        text.push_str(&format!("; receiving fails: {e}"));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -215,17 +346,67 @@ mod tests {
 
     #[test]
     fn the_events_in_the_progress_line() {
-        let t = Totals {
-            counted: 12,
-            foreign: 3,
-            ignored: 0,
-            malformed: 1,
+        let mut s = Summary {
+            totals: Totals {
+                counted: 12,
+                foreign: 3,
+                ignored: 0,
+                malformed: 1,
+            },
+            health: Health::default(),
         };
         assert_eq!(
-            progress_text(&t, 2),
+            progress_text(&s, 2),
             "events 12 counted, 2 lots due early, 3 foreign, 1 malformed"
         );
-        assert_eq!(progress_text(&Totals::default(), 0), "events 0 counted");
+        assert_eq!(progress_text(&Summary::default(), 0), "events 0 counted");
+        s.health = Health {
+            stale: 4,
+            receive_errors: 2,
+            last_error: Some("ReceiveMessage: AccessDenied".into()),
+            restarts: 0,
+        };
+        assert_eq!(
+            progress_text(&s, 0),
+            "events 12 counted, 3 foreign, 4 stale, 1 malformed, 2 receive errors; \
+             receiving fails: ReceiveMessage: AccessDenied"
+        );
+        s.totals.foreign = 40;
+        assert!(progress_text(&s, 0)
+            .contains("40 foreign, 4 stale, 1 malformed, 2 receive errors (queue shared?"));
+    }
+
+    #[test]
+    fn the_index_of_a_session_that_is_gone_is_found() {
+        let names = [
+            "thaw-events-j1-100",
+            "thaw-events-j-2-200",
+            "thaw-events-j1-300",
+            "thaw-events-j1-x",
+            "thaw-events--400",
+            "other-500",
+        ];
+        let alive = |pid: u32| pid == 300;
+        assert_eq!(
+            dead_sessions(names, alive),
+            vec!["thaw-events-j1-100", "thaw-events-j-2-200"]
+        );
+    }
+
+    #[test]
+    fn only_dead_sessions_directories_are_removed() {
+        let tmp = std::env::temp_dir().join(format!("thaw-evtest-{}", std::process::id()));
+        let live = tmp.join(format!("thaw-events-j-{}", std::process::id()));
+        // pid_max is at most 4194304 on Linux: this pid runs nowhere
+        let dead = tmp.join("thaw-events-j-4294967295");
+        for d in [&live, &dead] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        remove_dead_sessions(&tmp);
+        let (live_kept, dead_kept) = (live.exists(), dead.exists());
+        std::fs::remove_dir_all(&tmp).expect("cleanup");
+        assert!(live_kept);
+        assert!(!dead_kept);
     }
 
     #[test]

@@ -40,6 +40,14 @@ pub enum QueueError {
     /// The queue has a policy that is not a JSON policy document: not overwritten.
     #[error("queue {0} has a policy that is not a JSON object with a Statement list; it is left as it is: let events.amazonaws.com send to it (aws:SourceArn = the rule) by hand")]
     ForeignPolicy(String),
+    /// GetQueueUrl or CreateQueue answered without the queue's URL.
+    #[error("queue {queue}: {op} returned no QueueUrl")]
+    NoUrl {
+        /// The queue name.
+        queue: String,
+        /// The call.
+        op: &'static str,
+    },
     /// GetQueueAttributes answered without the queue's ARN.
     #[error("queue {0}: GetQueueAttributes returned no QueueArn")]
     NoArn(String),
@@ -93,11 +101,21 @@ where
     }
 }
 
+/// The queue URL a call answered, or an error naming the call.
+fn url_of(queue: &str, op: &'static str, url: Option<&str>) -> Result<String, QueueError> {
+    url.filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| QueueError::NoUrl {
+            queue: queue.to_owned(),
+            op,
+        })
+}
+
 /// Finds the queue `name`, or creates it; makes its retention 14 days.
 pub async fn ensure(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<Queue, QueueError> {
     let (url, mut change) = match sqs.get_queue_url().queue_name(name).send().await {
         Ok(out) => (
-            out.queue_url().unwrap_or_default().to_owned(),
+            url_of(name, "GetQueueUrl", out.queue_url())?,
             Change::Unchanged,
         ),
         Err(e)
@@ -115,7 +133,7 @@ pub async fn ensure(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<Queue, Queu
                 .await
                 .map_err(|e| aws_error(name, "CreateQueue", &e))?;
             (
-                out.queue_url().unwrap_or_default().to_owned(),
+                url_of(name, "CreateQueue", out.queue_url())?,
                 Change::Created,
             )
         }
@@ -246,6 +264,18 @@ mod tests {
             "ours replaced, theirs kept"
         );
         assert_eq!(merged_policy(Some(&policy), &wanted), Ok(None));
+    }
+
+    #[test]
+    fn a_missing_queue_url_is_an_error() {
+        assert_eq!(
+            url_of("q", "GetQueueUrl", Some("https://x/q")).expect("url"),
+            "https://x/q"
+        );
+        for missing in [None, Some("")] {
+            let e = url_of("q", "CreateQueue", missing).expect_err("no url");
+            assert_eq!(e.to_string(), "queue q: CreateQueue returned no QueueUrl");
+        }
     }
 
     #[test]

@@ -7,9 +7,6 @@ use thaw_common::aws::AwsError;
 
 use super::Change;
 
-/// The target id of the queue on the rule.
-pub const TARGET_ID: &str = "thaw-restore-queue";
-
 /// Why the rule could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
@@ -110,10 +107,39 @@ pub async fn ensure(
     Ok((arn.to_owned(), change))
 }
 
-/// Makes the queue `queue_arn` a target of the rule `name`.
+/// EventBridge's most targets on one rule.
+pub const MAX_TARGETS: usize = 5;
+
+/// What to do about the queue's target, given the rule's targets (id, ARN).
+#[derive(Debug, PartialEq, Eq)]
+pub enum TargetPlan {
+    /// A target already sends to the queue.
+    Present,
+    /// Put a target with this id (added beside the others, or correcting our old one).
+    Put(String),
+    /// The rule has its 5 targets already, none of them the queue.
+    Full,
+}
+
+/// How to make `queue_arn` (named `queue_name`) a target of a rule with `targets`: another
+/// queue's target stays (two jobs on one bucket, a queue each, each get every event).
+pub fn plan_target(targets: &[(&str, &str)], queue_name: &str, queue_arn: &str) -> TargetPlan {
+    if targets.iter().any(|(_, arn)| *arn == queue_arn) {
+        return TargetPlan::Present;
+    }
+    let id = super::setup::target_id(queue_name);
+    if targets.len() >= MAX_TARGETS && !targets.iter().any(|(i, _)| *i == id) {
+        return TargetPlan::Full;
+    }
+    TargetPlan::Put(id)
+}
+
+/// Makes the queue `queue_arn` (named `queue_name`) a target of the rule `name`, beside any
+/// other queue's.
 pub async fn ensure_target(
     events: &aws_sdk_eventbridge::Client,
     name: &str,
+    queue_name: &str,
     queue_arn: &str,
 ) -> Result<Change, RuleError> {
     let listed = events
@@ -122,12 +148,20 @@ pub async fn ensure_target(
         .send()
         .await
         .map_err(|e| aws_error(name, "ListTargetsByRule", &e))?;
-    let ours = listed.targets().iter().find(|t| t.id() == TARGET_ID);
-    if ours.is_some_and(|t| t.arn() == queue_arn) {
-        return Ok(Change::Unchanged);
-    }
+    let targets: Vec<(&str, &str)> = listed.targets().iter().map(|t| (t.id(), t.arn())).collect();
+    let id = match plan_target(&targets, queue_name, queue_arn) {
+        TargetPlan::Present => return Ok(Change::Unchanged),
+        TargetPlan::Full => {
+            return Err(RuleError::Refused {
+                rule: name.to_owned(),
+                what: format!("the rule has {MAX_TARGETS} targets already (EventBridge's most): remove one, or use one of their queues"),
+            })
+        }
+        TargetPlan::Put(id) => id,
+    };
+    let replaced = targets.iter().any(|(i, _)| *i == id);
     let target = Target::builder()
-        .id(TARGET_ID)
+        .id(&id)
         .arn(queue_arn)
         .build()
         .map_err(|e| RuleError::Refused {
@@ -159,7 +193,7 @@ pub async fn ensure_target(
             what: format!("PutTargets refused the queue target ({why})"),
         });
     }
-    Ok(if ours.is_some() {
+    Ok(if replaced {
         Change::Updated
     } else {
         Change::Created
@@ -191,5 +225,35 @@ mod tests {
         ));
         assert!(!is_wanted(None, true, &wanted));
         assert!(!is_wanted(Some("{"), true, &wanted));
+    }
+
+    #[test]
+    fn a_second_queue_is_added_beside_the_first() {
+        let a = "arn:aws:sqs:eu-west-1:1:thaw-restore-data";
+        let b = "arn:aws:sqs:eu-west-1:1:job2";
+        assert_eq!(
+            plan_target(&[], "thaw-restore-data", a),
+            TargetPlan::Put("thaw-restore-data".into())
+        );
+        // the stack's and older setups' target id
+        let first = [("thaw-restore-queue", a)];
+        assert_eq!(
+            plan_target(&first, "thaw-restore-data", a),
+            TargetPlan::Present
+        );
+        assert_eq!(
+            plan_target(&first, "job2", b),
+            TargetPlan::Put("job2".into())
+        );
+        let five: Vec<(String, String)> = (0..5)
+            .map(|i| (format!("t{i}"), format!("arn:{i}")))
+            .collect();
+        let five: Vec<(&str, &str)> = five.iter().map(|(i, a)| (i.as_str(), a.as_str())).collect();
+        assert_eq!(plan_target(&five, "job2", b), TargetPlan::Full);
+        assert_eq!(
+            plan_target(&five, "t3", b),
+            TargetPlan::Put("t3".into()),
+            "ours, to correct"
+        );
     }
 }

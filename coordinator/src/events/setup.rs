@@ -44,15 +44,30 @@ pub fn valid_queue_name(name: &str) -> bool {
 /// EventBridge's 64 characters with a hash of the whole name when longer (two long bucket names
 /// with the same beginning get different rules).
 pub fn rule_name(bucket: &str) -> String {
-    let full = format!("thaw-restore-{bucket}");
-    if full.len() <= 64 {
-        return full;
+    cut(&format!("thaw-restore-{bucket}"), 64)
+}
+
+/// The id of the queue `queue_name`'s target on a rule: the queue name, cut to EventBridge's 64
+/// characters like [`rule_name`] (queue names are `A-Za-z0-9_-`, all allowed in target ids).
+pub fn target_id(queue_name: &str) -> String {
+    cut(queue_name, 64)
+}
+
+/// `full` when at most `max` bytes, else its beginning (cut on a character boundary) and an
+/// 8-digit hash of the whole: at most `max` bytes.
+fn cut(full: &str, max: usize) -> String {
+    if full.len() <= max {
+        return full.to_owned();
     }
     // FNV-1a: stable across Rust versions, unlike std's hasher
     let hash = full.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
-    format!("{}-{:08x}", &full[..55], hash as u32)
+    let mut end = max - 9;
+    while !full.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}-{:08x}", &full[..end], hash as u32)
 }
 
 #[cfg(test)]
@@ -74,5 +89,13 @@ mod tests {
         assert!(r.starts_with("thaw-restore-aaaa"));
         let other = "a".repeat(40) + "." + &"c".repeat(22);
         assert_ne!(rule_name(&other), r, "same beginning, different rules");
+        // a legacy bucket name with a multi-byte character across the cut
+        let wide = "a".repeat(41) + "é" + &"b".repeat(20);
+        let r = rule_name(&wide);
+        assert!(r.len() <= 64 && r.starts_with("thaw-restore-aaa"), "{r}");
+        assert_eq!(target_id("thaw-restore-data"), "thaw-restore-data");
+        let q = "q".repeat(80);
+        assert_eq!(target_id(&q).len(), 64);
+        assert_ne!(target_id(&q), target_id(&("q".repeat(79) + "r")));
     }
 }
