@@ -35,15 +35,16 @@ async fn a_listed_restore_of_an_object_changed_since_the_listing_is_headed_and_c
     moto.configure(r#"{"restore_heads": 1000}"#);
     let bucket = unique("lchanged");
     create_bucket(&c, &bucket).await;
-    let keys: Vec<String> = (0..3).map(|i| format!("k/{i:03}")).collect();
+    // enough keys for a listing to cost less than a HEAD each
+    let keys: Vec<String> = (0..20).map(|i| format!("k/{i:03}")).collect();
     let mut objects: Vec<(String, &'static str, Vec<u8>)> = keys
         .iter()
         .map(|k| (k.clone(), "GLACIER", vec![7u8; 100]))
         .collect();
-    objects.push(("new/k001".into(), "STANDARD", b"new".to_vec()));
+    objects.push(("new/k007".into(), "STANDARD", b"new".to_vec()));
     put_many(&c, &bucket, objects).await;
     moto.configure(&format!(
-        r#"{{"overwrite_before_restore": {{"bucket": "{bucket}", "key": "k/001", "from_key": "new/k001"}}}}"#
+        r#"{{"overwrite_before_restore": {{"bucket": "{bucket}", "key": "k/007", "from_key": "new/k007"}}}}"#
     ));
     let table = unique("table");
     init_table(moto, &table);
@@ -62,7 +63,7 @@ async fn a_listed_restore_of_an_object_changed_since_the_listing_is_headed_and_c
     assert_eq!(item.counters.failed, 0, "{item:?}");
     assert_eq!(item.counters.copied, 1, "{item:?}");
     let all = moto.counts_by_key(&bucket);
-    let changed = all.get("k/001").cloned().unwrap_or_default();
+    let changed = all.get("k/007").cloned().unwrap_or_default();
     assert_eq!(
         changed.get(RESTORE),
         1,
@@ -70,8 +71,13 @@ async fn a_listed_restore_of_an_object_changed_since_the_listing_is_headed_and_c
     );
     assert_eq!(changed.get(COPY), 1, "{changed:?}");
     assert!(changed.get(HEAD) >= 1, "{changed:?}");
-    assert_eq!(class_of(&c, &bucket, "k/001").await, "STANDARD_IA");
-    for k in ["k/000", "k/002"] {
+    assert_eq!(class_of(&c, &bucket, "k/007").await, "STANDARD_IA");
+    assert_eq!(
+        item.checkpoint.requests.get("s3_list"),
+        Some(&1),
+        "{item:?}"
+    );
+    for k in keys.iter().filter(|k| *k != "k/007") {
         let n = all.get(k).cloned().unwrap_or_default();
         assert_eq!(n.get(HEAD), 0, "{k}: restored on the listing's word: {n:?}");
         assert_eq!(n.get(RESTORE), 1, "{k}: {n:?}");
