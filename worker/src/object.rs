@@ -145,7 +145,7 @@ fn name_400(get: Result<(), AwsError>) -> AwsError {
 #[cfg(test)]
 mod tests {
     use aws_sdk_s3::primitives::DateTime;
-    use aws_sdk_s3::types::{ArchiveStatus, StorageClass};
+    use aws_sdk_s3::types::{ArchiveStatus, ServerSideEncryption, StorageClass};
     use thaw_common::keystate::RestoreStatus;
 
     use super::*;
