@@ -348,3 +348,37 @@ async fn copied_or_not(
         Err(e) => fail_with(ctx, i, &e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use thaw_common::keystate::RestoreStatus;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn after_an_sse_c_failure_listed_restores_go_to_the_head_first() {
+        let ctx = crate::ctx::tests::ctx(None);
+        let entry = KeyLine {
+            line: 1,
+            key: "k".into(),
+            version_id: None,
+            dest: None,
+        };
+        let head = ObjectHead {
+            storage_class: "GLACIER".into(),
+            archive_status: None,
+            restore: RestoreStatus::None,
+            sse_customer: false,
+        };
+        ctx.tracker
+            .failed(0, SSE_C_CODE, "an SSE-C object of the lot");
+        assert_eq!(listed_restore(&ctx, 0, &entry, &head, Some(3)).await, None);
+        assert_eq!(
+            ctx.metrics.s3_restore.load(Ordering::Relaxed),
+            0,
+            "no restore asked"
+        );
+    }
+}
