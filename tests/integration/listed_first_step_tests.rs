@@ -1,8 +1,10 @@
 //! The listing-first pass meeting what its listing did not show, and `--from` meeting thaw's own
 //! control objects in the listed bucket (review findings on issue 15).
 
+use std::time::{Duration, Instant};
+
 use thaw_common::checkpoint::LotState;
-use thaw_common::progress::ProgressTable;
+use thaw_common::progress::{LotItem, ProgressTable};
 
 use crate::rig::*;
 
@@ -138,4 +140,78 @@ async fn from_leaves_out_the_control_objects_of_earlier_jobs() {
     for key in &control {
         assert_eq!(class_of(&c, &bucket, key).await, "STANDARD", "{key}");
     }
+}
+
+/// The lot's item once it is in `state` at `attempt` (waits up to a minute).
+async fn lot_at(pt: &ProgressTable, job: &str, state: LotState, attempt: u64) -> LotItem {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let item = pt.get_lot(job, 0).await.expect("get").expect("lot");
+        if item.state == state && item.attempt == attempt {
+            return item;
+        }
+        assert!(Instant::now() < deadline, "never {state:?}: {item:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A relaunched WAITING lot whose first listing is refused (no s3:ListBucket) HEADs every key
+/// in its first pass and tries no second listing of its restores: one refused LIST, not two.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_first_listing_is_not_tried_again_for_the_restores() {
+    let moto = &Moto::start();
+    let c = moto.clients().await;
+    moto.configure(r#"{"restore_heads": 1000}"#);
+    let bucket = unique("lrefused");
+    create_bucket(&c, &bucket).await;
+    let keys: Vec<String> = (0..30).map(|i| format!("k/{i:03}")).collect();
+    put_many(
+        &c,
+        &bucket,
+        keys.iter()
+            .map(|k| (k.clone(), "GLACIER", b"x".to_vec()))
+            .collect(),
+    )
+    .await;
+    let table = unique("table");
+    init_table(moto, &table);
+    let job = unique("job");
+    let args = ["--lots", "1", "--max-wait", "1"];
+    launch_local_ok(moto, &table, &bucket, &job, write_keys(&keys), &args);
+    let pt = ProgressTable::new(c.ddb.clone(), &table);
+    let waiting = lot_at(&pt, &job, LotState::Waiting, 1).await;
+    assert_eq!(waiting.checkpoint.requests.get("s3_list"), Some(&1));
+    assert_eq!(waiting.checkpoint.requests.get("s3_head"), Some(&0));
+
+    moto.configure(&format!(
+        r#"{{"refuse_listing": {{"bucket": "{bucket}", "times": 2}}}}"#
+    ));
+    let next = waiting.next_check_at.expect("next check");
+    let wait = next - thaw_common::progress::now_secs() + 1;
+    if wait > 0 {
+        tokio::time::sleep(Duration::from_secs(wait as u64)).await;
+    }
+    run_ok(
+        moto,
+        "coordinator",
+        &["retry", &job, "--table", &table],
+        &[],
+    );
+    let again = lot_at(&pt, &job, LotState::Waiting, 2).await;
+    assert_eq!(again.counters.failed, 0, "{again:?}");
+    // one refused listing, then a HEAD of each key (all still being restored)
+    assert_eq!(
+        again.checkpoint.requests.get("s3_list"),
+        Some(&2),
+        "{again:?}"
+    );
+    assert_eq!(
+        again.checkpoint.requests.get("s3_head"),
+        Some(&30),
+        "{again:?}"
+    );
+    assert_eq!(
+        again.counters.restore_requested, 30,
+        "not asked again: {again:?}"
+    );
 }
