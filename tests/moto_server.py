@@ -104,6 +104,7 @@ import emulator_throttle  # noqa: E402 - S3's rate limits and Expedited capacity
 import emulator_listing  # noqa: E402 - RestoreStatus in ListObjectsV2 (its own module)
 import emulator_listing_refusal  # noqa: E402 - listings refused with 403 (its own module)
 import emulator_events  # noqa: E402 - spread restores, restore-completed events (its own module)
+import emulator_overwrite  # noqa: E402 - an object overwritten before its restore (its own module)
 
 CONFIG = {
     "restore_delay": float(os.environ.get("THAW_MOTO_RESTORE_DELAY", "0") or 0),
@@ -146,6 +147,7 @@ def _configure(update: dict):
         emulator_checksum.configure(update)
         emulator_listing_refusal.configure(update)
         emulator_events.configure(update)
+        emulator_overwrite.configure(update)
         for name in FAULT_RATES:
             if name in update:
                 FAULT_CALLS[name] = 0
@@ -669,6 +671,9 @@ emulator_listing.install(
 )
 
 
+emulator_overwrite.install(_object_of, _backend_of)
+
+
 def wrap(app):
     def wrapped(environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -692,6 +697,7 @@ def wrap(app):
             lambda: emulator_access.intercept(environ, start_response, op),
             lambda: emulator_advice.intercept(environ, start_response, op),
             lambda: emulator_events.intercept(environ, start_response, op, app),
+            lambda: emulator_overwrite.intercept(environ, op),
             lambda: _restore_refused(environ, start_response, op),
             lambda: emulator_listing_refusal.intercept(environ, start_response, op),
         ):

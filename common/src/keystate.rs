@@ -105,12 +105,15 @@ pub struct Goal {
     pub in_place: bool,
 }
 
+/// The failure of an object encrypted with a customer-provided key (SSE-C): thaw cannot copy it.
+pub const SSE_C_CODE: &str = "SSECustomerKeyRequired";
+
 /// Decides the next step for an object. `restore_requested` is true when this lot already asked
 /// for its restore and that request is still within its validity, so it is never sent twice.
 pub fn decide(head: &ObjectHead, goal: Goal, restore_requested: bool) -> Next {
     if head.sse_customer {
         return Next::Fail {
-            code: "SSECustomerKeyRequired".into(),
+            code: SSE_C_CODE.into(),
             message: "object is encrypted with a customer-provided key (SSE-C); thaw cannot copy it without the key".into(),
         };
     }

@@ -12,6 +12,7 @@ pub mod cost;
 pub mod emf;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+pub mod head_facts;
 pub mod iam;
 pub mod input;
 pub mod keys;

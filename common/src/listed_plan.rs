@@ -5,7 +5,14 @@
 //! for its restore. Anything else goes to HeadObject as before: a readable object's copy needs
 //! what a listing does not show (its encryption and KMS key, Object Lock, checksum, metadata),
 //! an Intelligent-Tiering object's archive tier is not listed, a listing shows current
-//! versions only, and a copy elsewhere needs its destination looked at.
+//! versions only, and a copy elsewhere needs its destination looked at. An object whose listing
+//! lacks its size (or its date, under `--min-age`) is HEADed too.
+//!
+//! A listing does not show SSE-C either, which the HEAD path fails before any restore: an SSE-C
+//! archived object is restored on the listing's word (a restore request, its retrieval, days of
+//! restored copy paid for) and only failed at the HEAD before its copy. The worker stops taking
+//! listed restores for the rest of the lot once a key failed as SSE-C (it HEADs first from then
+//! on), so a lot pays that for the SSE-C objects met before the first one is seen.
 
 use crate::keystate::{judge, KeyFacts, ObjectFacts, ObjectHead, RestoreStatus, Rules, Verdict};
 use crate::leave_out::LeftOutReason;
@@ -42,7 +49,8 @@ pub fn first_step(rules: &Rules, k: &KeyFacts, seen: &Seen) -> FirstStep {
     let Some(source) = facts_of(listed) else {
         return FirstStep::Head;
     };
-    if k.pinned.is_some() || source.head.storage_class == "INTELLIGENT_TIERING" {
+    let undated = source.last_modified.is_none() && rules.leave_out.min_age_secs.is_some();
+    if k.pinned.is_some() || source.head.storage_class == "INTELLIGENT_TIERING" || undated {
         return FirstStep::Head;
     }
     let deep = source.head.is_deep_archive();
@@ -64,8 +72,10 @@ pub fn first_step(rules: &Rules, k: &KeyFacts, seen: &Seen) -> FirstStep {
 }
 
 /// The facts a verdict reads of a listed object, as a HeadObject would give them for what a
-/// listing shows (no SSE-C, KMS, version or archive tier: [`first_step`] lets through only the
-/// verdicts that do not depend on them). `None`: a restore state a listed object cannot have.
+/// listing shows. It shows no KMS key, version or archive tier ([`first_step`] lets through only
+/// the verdicts that do not depend on them), and no SSE-C: read as none, though the HEAD path
+/// fails an SSE-C object before anything else (see the module doc for what that costs). `None`:
+/// no size shown, or a restore state a listed object cannot have.
 fn facts_of(o: &ListedObject) -> Option<ObjectFacts> {
     let restore = match o.restore {
         Listed::InProgress { .. } => RestoreStatus::InProgress,
@@ -80,7 +90,7 @@ fn facts_of(o: &ListedObject) -> Option<ObjectFacts> {
             restore,
             sse_customer: false,
         },
-        size: o.size,
+        size: o.size?,
         etag: None,
         version_id: None,
         last_modified: o.last_modified,
@@ -91,8 +101,11 @@ fn facts_of(o: &ListedObject) -> Option<ObjectFacts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::head_facts::facts_of_head;
     use crate::leave_out::LeaveOut;
     use crate::storage::{RestoreTier, StorageClass};
+    use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+    use aws_smithy_types::DateTime;
 
     const NOW: i64 = 1_800_000_000;
 
@@ -126,7 +139,7 @@ mod tests {
     fn listed(class: &str, restore: Listed) -> Seen {
         Seen::Object(ListedObject {
             storage_class: Some(class.into()),
-            size: 1_000_000,
+            size: Some(1_000_000),
             last_modified: Some(NOW - 400 * 86_400),
             restore,
         })
@@ -249,12 +262,14 @@ mod tests {
             first_step(&r, &key(true), &small),
             FirstStep::LeaveOut(LeftOutReason::MinSize)
         );
-        // the same verdict the HEAD path gives for the same facts
-        let Seen::Object(o) = &small else {
-            unreachable!()
-        };
+        // the same verdict the HEAD path gives for the object as HeadObject describes it
+        let head = HeadObjectOutput::builder()
+            .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
+            .content_length(1_000_000)
+            .last_modified(DateTime::from_secs(NOW - 400 * 86_400))
+            .build();
         let headed = KeyFacts {
-            source: facts_of(o).map(Ok),
+            source: Some(Ok(facts_of_head(&head))),
             ..key(true)
         };
         assert_eq!(
@@ -277,15 +292,31 @@ mod tests {
             first_step(&young, &key(true), &small),
             FirstStep::LeaveOut(LeftOutReason::MinAge)
         );
-        // no last modified time: not left out for its age, as with HEAD
+        let Seen::Object(o) = &small else {
+            unreachable!()
+        };
+        // no last modified time under --min-age: HEADed, which tells it
         let undated = Seen::Object(ListedObject {
             last_modified: None,
             ..o.clone()
         });
+        assert_eq!(first_step(&young, &key(true), &undated), FirstStep::Head);
+        // nor without --min-age: restored
         assert_eq!(
-            first_step(&young, &key(true), &undated),
+            first_step(&r, &key(true), &undated),
+            FirstStep::LeaveOut(LeftOutReason::MinSize)
+        );
+        assert_eq!(
+            first_step(&rules(), &key(true), &undated),
             restore_of("GLACIER")
         );
+        // no size: HEADed, not left out as if empty
+        let unsized_ = Seen::Object(ListedObject {
+            size: None,
+            ..o.clone()
+        });
+        assert_eq!(first_step(&r, &key(true), &unsized_), FirstStep::Head);
+        assert_eq!(first_step(&rules(), &key(true), &unsized_), FirstStep::Head);
     }
 
     #[test]

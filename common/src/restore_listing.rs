@@ -212,8 +212,8 @@ pub struct Lookup {
 pub struct ListedObject {
     /// `StorageClass` (S3 always names it in a listing; `None` reads as STANDARD).
     pub storage_class: Option<String>,
-    /// `Size`.
-    pub size: u64,
+    /// `Size` (`None`: not shown; the first step is then a HEAD).
+    pub size: Option<u64>,
     /// `LastModified`, epoch seconds.
     pub last_modified: Option<i64>,
     /// Its restore: [`Listed::InProgress`], [`Listed::Restored`] or [`Listed::NoRestore`].
@@ -332,7 +332,7 @@ where
 fn listed_object(o: &aws_sdk_s3::types::Object) -> ListedObject {
     ListedObject {
         storage_class: o.storage_class().map(|c| c.as_str().to_owned()),
-        size: o.size().unwrap_or(0).max(0) as u64,
+        size: o.size().and_then(|s| u64::try_from(s).ok()),
         last_modified: o.last_modified().map(|t| t.secs()),
         restore: listed_of(o),
     }

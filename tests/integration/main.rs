@@ -20,6 +20,7 @@ mod events_health_tests;
 mod events_setup_tests;
 mod hang_tests;
 mod launch_weather_tests;
+mod listed_first_step_tests;
 mod listing_tests;
 mod mismatch_tests;
 mod ops_tests;

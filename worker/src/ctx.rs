@@ -202,7 +202,7 @@ impl Ctx {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use aws_sdk_s3::config::{BehaviorVersion, Region};
     use thaw_common::checkpoint::LotCheckpoint;
     use thaw_common::fixtures::JobSpecBuilder;
@@ -211,7 +211,7 @@ mod tests {
     use super::*;
 
     /// A context for a job on bucket `src` with `destination`, whose clients are never called.
-    fn ctx(destination: Option<Destination>) -> Ctx {
+    pub(crate) fn ctx(destination: Option<Destination>) -> Ctx {
         let spec = JobSpecBuilder::new("j", "src")
             .destination(destination)
             .build();

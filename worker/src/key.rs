@@ -8,7 +8,7 @@ use thaw_common::aws::AwsError;
 use thaw_common::keys::KeyLine;
 use thaw_common::keystate::{
     is_not_restored_code, judge, made_no_copy, restore_tier_for, Fact, Failure, KeyFacts,
-    ObjectHead, Verdict,
+    ObjectHead, Verdict, SSE_C_CODE,
 };
 use thaw_common::listed_plan::FirstStep;
 use thaw_common::progress::now_secs;
@@ -101,7 +101,8 @@ pub async fn process_key(ctx: &Ctx, i: usize, entry: &KeyLine, first: Option<Fir
 }
 
 /// Takes the first step a listing decided; `None` for [`FirstStep::Head`] (judged after a
-/// HeadObject as usual).
+/// HeadObject as usual), and for a listed restore the key is better HEADed first
+/// ([`listed_restore`]).
 async fn take_listed_step(ctx: &Ctx, i: usize, entry: &KeyLine, step: FirstStep) -> Option<Step> {
     Some(match step {
         FirstStep::Skip => {
@@ -113,9 +114,36 @@ async fn take_listed_step(ctx: &Ctx, i: usize, entry: &KeyLine, step: FirstStep)
             Step::Finished
         }
         FirstStep::Wait { deep } => Step::Pending { deep },
-        FirstStep::Restore { days, head } => restore_key(ctx, i, entry, &head, days).await,
+        FirstStep::Restore { days, head } => {
+            return listed_restore(ctx, i, entry, &head, days).await
+        }
         FirstStep::Head => return None,
     })
+}
+
+/// A restore decided from the listing, without a HeadObject. `None` sends the key to the HEAD
+/// path: once an object of the lot turned out SSE-C (a listing does not show it: restoring one
+/// pays for a restore thaw cannot copy from), and when the restore is refused for anything but
+/// weather (the object changed since the listing, e.g. overwritten in a class that needs no
+/// restore: the HEAD path judges the object as it is now).
+async fn listed_restore(
+    ctx: &Ctx,
+    i: usize,
+    entry: &KeyLine,
+    head: &ObjectHead,
+    days: Option<u32>,
+) -> Option<Step> {
+    if ctx.tracker.any_failed_with(SSE_C_CODE) {
+        return None;
+    }
+    match request_restore(ctx, i, entry, head, days).await {
+        Ok(step) => Some(step),
+        Err(e) if is_weather(&e.code, e.status) => Some(weather(&e)),
+        Err(e) => {
+            tracing::info!(key = entry.key.as_str(), code = %e.code, "a restore decided by listing was refused; the key is HEADed");
+            None
+        }
+    }
 }
 
 /// Does what the verdict says and records it.
@@ -206,20 +234,30 @@ async fn restore_key(
     head: &ObjectHead,
     days: Option<u32>,
 ) -> Step {
+    match request_restore(ctx, i, entry, head, days).await {
+        Ok(step) => step,
+        Err(e) => fail_with(ctx, i, &e),
+    }
+}
+
+/// Requests the restore and records it when S3 takes it: the key then waits for it.
+async fn request_restore(
+    ctx: &Ctx,
+    i: usize,
+    entry: &KeyLine,
+    head: &ObjectHead,
+    days: Option<u32>,
+) -> Result<Step, AwsError> {
     let deep = head.is_deep_archive();
     let tier = restore_tier_for(head, ctx.spec.restore_tier);
     let version = entry.version_id.as_deref();
-    match restore::request(ctx, &entry.key, version, days, tier).await {
-        Ok(r) => {
-            ctx.tracker
-                .restore_requested(i, r.answer == RestoreAnswer::Requested);
-            if r.tier != ctx.spec.restore_tier {
-                ctx.tracker.tier_fallback();
-            }
-            Step::Pending { deep }
-        }
-        Err(e) => fail_with(ctx, i, &e),
+    let r = restore::request(ctx, &entry.key, version, days, tier).await?;
+    ctx.tracker
+        .restore_requested(i, r.answer == RestoreAnswer::Requested);
+    if r.tier != ctx.spec.restore_tier {
+        ctx.tracker.tier_fallback();
     }
+    Ok(Step::Pending { deep })
 }
 
 /// Copies the key. Under `--delete-source-version` the lot item says first which version is to
@@ -308,5 +346,39 @@ async fn copied_or_not(
             Step::Again(Again::Changed)
         }
         Err(e) => fail_with(ctx, i, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use thaw_common::keystate::RestoreStatus;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn after_an_sse_c_failure_listed_restores_go_to_the_head_first() {
+        let ctx = crate::ctx::tests::ctx(None);
+        let entry = KeyLine {
+            line: 1,
+            key: "k".into(),
+            version_id: None,
+            dest: None,
+        };
+        let head = ObjectHead {
+            storage_class: "GLACIER".into(),
+            archive_status: None,
+            restore: RestoreStatus::None,
+            sse_customer: false,
+        };
+        ctx.tracker
+            .failed(0, SSE_C_CODE, "an SSE-C object of the lot");
+        assert_eq!(listed_restore(&ctx, 0, &entry, &head, Some(3)).await, None);
+        assert_eq!(
+            ctx.metrics.s3_restore.load(Ordering::Relaxed),
+            0,
+            "no restore asked"
+        );
     }
 }

@@ -85,13 +85,25 @@ pub async fn still_restoring(ctx: &Ctx, manifest: &Manifest, due: &Bitmap) -> Re
 /// HEADed as usual).
 pub type FirstSteps = HashMap<usize, FirstStep>;
 
+/// What the first pass's listing gave.
+pub enum FirstLook {
+    /// The first steps of the listed keys.
+    Decided(FirstSteps),
+    /// No listing: the lot is not sorted, or listing would cost more than a HEAD each.
+    NotListed,
+    /// The listing failed (e.g. AccessDenied without s3:ListBucket): every key is HEADed, and
+    /// no other listing is tried for this pass.
+    Failed,
+}
+
 /// The first steps of the lot's keys `todo` decided from one listing of them
 /// ([`thaw_common::listed_plan`]): archived objects restored, done ones skipped, small or young
-/// ones left out, restores running waited for, each without a HeadObject. `None` when the lot
-/// is not sorted, when listing would cost more than a HEAD each, or when the listing fails:
-/// then the first pass goes as before.
-pub async fn first_steps(ctx: &Ctx, manifest: &Manifest, todo: &Bitmap) -> Option<FirstSteps> {
-    let keys = listable_keys(ctx, manifest, todo)?;
+/// ones left out, restores running waited for, each without a HeadObject; or why there are
+/// none (then the first pass goes as before).
+pub async fn first_steps(ctx: &Ctx, manifest: &Manifest, todo: &Bitmap) -> FirstLook {
+    let Some(keys) = listable_keys(ctx, manifest, todo) else {
+        return FirstLook::NotListed;
+    };
     let names: Vec<&str> = keys.iter().map(|(_, k)| k.key.as_str()).collect();
     let bucket = &ctx.spec.bucket;
     let listed = look_objects(
@@ -110,7 +122,7 @@ pub async fn first_steps(ctx: &Ctx, manifest: &Manifest, todo: &Bitmap) -> Optio
         Ok(o) => o,
         Err(e) => {
             tracing::warn!(lot = ctx.lot, error = %e.message, code = %e.code, "listing failed; every key is HEADed first");
-            return None;
+            return FirstLook::Failed;
         }
     };
     let now = now_secs();
@@ -140,7 +152,7 @@ pub async fn first_steps(ctx: &Ctx, manifest: &Manifest, todo: &Bitmap) -> Optio
         decided = steps.len(),
         "first steps decided by listing"
     );
-    Some(steps)
+    FirstLook::Decided(steps)
 }
 
 /// The keys `wanted` a listing can look at, in S3's order, or `None` when the lot is not

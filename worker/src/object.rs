@@ -2,9 +2,10 @@
 //! ([`ObjectFacts`]), and every attribute a multipart copy must carry over by hand.
 
 use aws_sdk_s3::operation::head_object::HeadObjectOutput;
-use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption};
+use aws_sdk_s3::types::ChecksumMode;
 use thaw_common::aws::AwsError;
-use thaw_common::keystate::{parse_restore_header, Failure, Look, ObjectFacts, ObjectHead};
+use thaw_common::head_facts::facts_of_head;
+use thaw_common::keystate::{Failure, Look, ObjectFacts};
 
 use crate::metrics::Metrics;
 use crate::ratelimit::Kind;
@@ -22,26 +23,10 @@ pub struct ObjectInfo {
 impl ObjectInfo {
     /// The object a HeadObject answer describes.
     pub fn from_head(out: HeadObjectOutput) -> Self {
-        let facts = ObjectFacts {
-            head: ObjectHead {
-                storage_class: out
-                    .storage_class()
-                    .map(|c| c.as_str().to_owned())
-                    .unwrap_or_else(|| "STANDARD".to_owned()),
-                archive_status: out.archive_status().map(|a| a.as_str().to_owned()),
-                restore: parse_restore_header(out.restore()),
-                sse_customer: out.sse_customer_algorithm().is_some(),
-            },
-            size: out.content_length().unwrap_or(0).max(0) as u64,
-            etag: out.e_tag().map(str::to_owned),
-            version_id: out.version_id().map(str::to_owned),
-            last_modified: out.last_modified().map(|t| t.secs()),
-            kms: matches!(
-                out.server_side_encryption(),
-                Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
-            ),
-        };
-        Self { facts, raw: out }
+        Self {
+            facts: facts_of_head(&out),
+            raw: out,
+        }
     }
 
     /// Size in bytes.
@@ -160,7 +145,7 @@ fn name_400(get: Result<(), AwsError>) -> AwsError {
 #[cfg(test)]
 mod tests {
     use aws_sdk_s3::primitives::DateTime;
-    use aws_sdk_s3::types::{ArchiveStatus, StorageClass};
+    use aws_sdk_s3::types::{ArchiveStatus, ServerSideEncryption, StorageClass};
     use thaw_common::keystate::RestoreStatus;
 
     use super::*;

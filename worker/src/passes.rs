@@ -28,7 +28,7 @@ use thaw_common::weather::{
 };
 
 use crate::key::{process_key, Again, Step};
-use crate::listing::{first_steps, still_restoring, FirstSteps, Restoring};
+use crate::listing::{first_steps, still_restoring, FirstLook, FirstSteps, Restoring};
 use crate::manifest::Manifest;
 use crate::watchdog::watched;
 use crate::Ctx;
@@ -77,12 +77,12 @@ pub async fn process_lot(ctx: &Arc<Ctx>, manifest: &Manifest) -> Result<LotOutco
         poll_at: None,
     };
     // The first pass: every key not done, each listed one with the first step its listing
-    // gave (a sorted lot), else less the restores a listing shows still running; after it,
-    // just the keys left.
-    let mut steps = first_steps(ctx, manifest, &not_done(ctx, manifest)).await;
-    let mut only = match steps {
-        Some(_) => None,
-        None => first_pass_keys(ctx, manifest, &mut waits).await,
+    // gave (a sorted lot), else less the restores a listing shows still running (not tried
+    // again when the first listing failed); after it, just the keys left.
+    let (mut steps, mut only) = match first_steps(ctx, manifest, &not_done(ctx, manifest)).await {
+        FirstLook::Decided(steps) => (Some(steps), None),
+        FirstLook::Failed => (None, None),
+        FirstLook::NotListed => (None, first_pass_keys(ctx, manifest, &mut waits).await),
     };
     let mut soon_passes = 0;
     loop {

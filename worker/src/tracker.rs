@@ -131,6 +131,11 @@ impl Tracker {
         })
     }
 
+    /// True when a key of the lot failed with `code` (in this run: a new run clears failures).
+    pub fn any_failed_with(&self, code: &str) -> bool {
+        self.with(|s| s.cp.failed.contains_key(code))
+    }
+
     /// S3 accepted a restore request for key `i` (`accepted` false: one was already running).
     pub fn restore_requested(&self, i: usize, accepted: bool) {
         self.with(|s| {

@@ -26,6 +26,11 @@ pub struct ListingFilter {
     pub skip_class: String,
     /// `--min-size` and `--min-age`: the listing tells sizes and dates.
     pub leave_out: LeaveOut,
+    /// Where thaw keeps its jobs' control objects (specs, manifests) when that is in the listed
+    /// bucket: never part of a job (copied in place, an earlier job's manifest would change
+    /// class under it). `None` or an empty prefix: nothing to leave out (an empty control prefix
+    /// puts them under each job id, which a listing cannot tell from data).
+    pub control: Option<String>,
 }
 
 impl ListingFilter {
@@ -35,6 +40,13 @@ impl ListingFilter {
             && !self.exclude.as_ref().is_some_and(|p| p.matches(key))
             && (self.classes.is_empty() || self.classes.iter().any(|c| c == class))
             && class != self.skip_class
+    }
+
+    /// True when `key` is one of thaw's control objects (see [`Self::control`]).
+    pub fn is_control(&self, key: &str) -> bool {
+        self.control
+            .as_deref()
+            .is_some_and(|p| !p.is_empty() && key.starts_with(p))
     }
 }
 
@@ -49,7 +61,7 @@ pub async fn list_prefix(
     let name = loc.to_string();
     let (file, spool) = create_spool()?;
     let mut out = BufWriter::new(file);
-    let (mut listed, mut kept, mut pages) = (0u64, 0u64, 0u64);
+    let (mut listed, mut kept, mut pages, mut control) = (0u64, 0u64, 0u64, 0u64);
     let mut left_out = LeftOut::default();
     let now = thaw_common::progress::now_secs();
     let mut stream = s3
@@ -69,6 +81,10 @@ pub async fn list_prefix(
         for o in page.contents() {
             let Some(key) = o.key() else { continue };
             listed += 1;
+            if filter.is_control(key) {
+                control += 1;
+                continue;
+            }
             let class = o.storage_class().map(|c| c.as_str()).unwrap_or("STANDARD");
             if filter.keeps(key, class) {
                 let size = o.size().and_then(|s| u64::try_from(s).ok());
@@ -92,6 +108,7 @@ pub async fn list_prefix(
     let mut list = KeyList::from_spool(spool, &name, InputFormat::Keys)?;
     list.list_pages = pages;
     list.left_out = left_out;
+    list.control_left_out = control;
     Ok(list)
 }
 
@@ -107,6 +124,7 @@ mod tests {
             classes: vec!["GLACIER".into()],
             skip_class: "STANDARD_IA".into(),
             leave_out: LeaveOut::default(),
+            control: None,
         };
         assert!(f.keeps("a/b.gz", "GLACIER"));
         assert!(!f.keeps("a/b.txt", "GLACIER"));
@@ -118,5 +136,24 @@ mod tests {
         };
         assert!(all.keeps("x", "STANDARD"));
         assert!(!all.keeps("x", "STANDARD_IA"));
+    }
+
+    #[test]
+    fn control_objects_are_told_by_their_prefix() {
+        let f = ListingFilter {
+            control: Some("thaw/".into()),
+            ..Default::default()
+        };
+        assert!(f.is_control("thaw/job-1/spec.json"));
+        assert!(f.is_control("thaw/job-2/lots/0.keys"));
+        assert!(!f.is_control("thawed/a"));
+        assert!(!f.is_control("data/thaw/a"));
+        let none = ListingFilter::default();
+        assert!(!none.is_control("thaw/job-1/spec.json"));
+        let empty = ListingFilter {
+            control: Some(String::new()),
+            ..Default::default()
+        };
+        assert!(!empty.is_control("job-1/spec.json"));
     }
 }

@@ -98,6 +98,8 @@ pub struct KeyList {
     pub list_pages: u64,
     /// Objects `--min-size`/`--min-age` left out of the list (inventory and `--from` only).
     pub left_out: left_out::LeftOut,
+    /// thaw's own control objects a `--from` listing met and left out (0 otherwise).
+    pub control_left_out: u64,
     /// What its lines hold besides keys (versions, destinations).
     pub fields: ListFields,
     /// Keys in the list.
@@ -188,6 +190,7 @@ impl KeyList {
             format,
             known_objects: None,
             list_pages: 0,
+            control_left_out: 0,
             left_out: Default::default(),
             fields,
             count: fp.count(),
@@ -216,6 +219,7 @@ impl KeyList {
                 format: InputFormat::Keys,
                 known_objects: None,
                 list_pages: 0,
+                control_left_out: 0,
                 left_out: Default::default(),
                 fields,
                 count: fp.count(),
@@ -233,6 +237,7 @@ impl KeyList {
             format: InputFormat::Keys,
             known_objects: None,
             list_pages: 0,
+            control_left_out: 0,
             left_out: Default::default(),
             fields,
             count: fp.count(),

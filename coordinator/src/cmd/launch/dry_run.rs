@@ -37,6 +37,9 @@ pub fn print_plan(g: &Global, plan: &Plan, keys: &KeyList) -> anyhow::Result<()>
     );
     push_line!(o, "lots: {} ({min} to {max} keys each)", spec.lots);
     o.push_str(&keys.left_out.lines());
+    if keys.control_left_out > 0 {
+        push_line!(o, "{}", super::control_line(keys.control_left_out));
+    }
     if let Some(n) = spec.max_tasks {
         push_line!(
             o,

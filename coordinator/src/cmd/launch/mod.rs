@@ -27,7 +27,7 @@ use thaw_common::aws::Aws;
 use thaw_common::input::{Date, PatternSet};
 use thaw_common::logging::LogFormat;
 use thaw_common::progress::{now_secs, ProgressTable};
-use thaw_common::spec::JobSpec;
+use thaw_common::spec::{JobSpec, S3Location};
 use tracing::info;
 
 use super::{usage, Global};
@@ -69,6 +69,9 @@ pub async fn run(g: &Global, a: LaunchArgs, log_format: LogFormat) -> anyhow::Re
     let keys = read_keys(g, &a, cx.today).await?;
     if keys.left_out.total() > 0 {
         info!("{}", keys.left_out.lines().trim_end());
+    }
+    if keys.control_left_out > 0 {
+        info!("{}", control_line(keys.control_left_out));
     }
     let mut plan = plan::plan(&a, &keys.facts(), &cx)?;
     let planned = format!("{} keys in {} lots", plan.spec.keys_total, plan.sizes.len());
@@ -257,7 +260,16 @@ fn listing_filter(a: &LaunchArgs) -> ListingFilter {
             String::new()
         },
         leave_out: plan::leave_out(a),
+        control: (a.control_bucket.as_deref().unwrap_or(&a.bucket) == a.bucket)
+            .then(|| S3Location::new(&a.bucket, &a.control_prefix).prefix),
     }
+}
+
+/// The launch's line about the control objects a `--from` listing left out.
+pub(crate) fn control_line(n: u64) -> String {
+    format!(
+        "{n} control objects left out (thaw's own specs and manifests under the control prefix)"
+    )
 }
 
 /// The worker binary of a local launch (`--worker-bin`, or `worker` next to this executable),
