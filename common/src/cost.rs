@@ -1027,7 +1027,11 @@ mod tests {
         // never negative, never more than the days + a whole day
         for days in 1..10 {
             for class in ["GLACIER", "DEEP_ARCHIVE"] {
-                for tier in [RestoreTier::Bulk, RestoreTier::Standard, RestoreTier::Expedited] {
+                for tier in [
+                    RestoreTier::Bulk,
+                    RestoreTier::Standard,
+                    RestoreTier::Expedited,
+                ] {
                     let kept = d(days, class, tier);
                     assert!(kept >= 0.0 && kept <= f64::from(days) + 1.0, "{kept}");
                 }
@@ -1078,13 +1082,28 @@ mod tests {
         // DEEP_ARCHIVE Bulk restores take longer: kept 2 days of the 3
         let deep: Vec<PlannedObject> = (0..1000).map(|_| obj("DEEP_ARCHIVE", GIB, None)).collect();
         let d = estimate(&deep, &job(), &p);
-        assert!((d.restored_copies_usd - 1000.0 * 0.023 * 2.0 / 30.0).abs() < 1e-9, "{d:?}");
+        assert!(
+            (d.restored_copies_usd - 1000.0 * 0.023 * 2.0 / 30.0).abs() < 1e-9,
+            "{d:?}"
+        );
         // ... and are safe only at 3 days (48 h + follow's 12 h margin): nothing to save at 3
         assert_eq!(d.shortest_restore_days, 3);
         assert_eq!(d.shortest_days_saving_usd(), 0.0);
-        let week = estimate(&deep, &CostJob { restore_days: 7, ..job() }, &p);
-        let saving = 1000.0 * 0.023 * (restored_copy_days(7, "DEEP_ARCHIVE", RestoreTier::Bulk) - 2.0) / 30.0;
-        assert!((week.shortest_days_saving_usd() - saving).abs() < 1e-9, "{week:?}");
+        let week = estimate(
+            &deep,
+            &CostJob {
+                restore_days: 7,
+                ..job()
+            },
+            &p,
+        );
+        let saving =
+            1000.0 * 0.023 * (restored_copy_days(7, "DEEP_ARCHIVE", RestoreTier::Bulk) - 2.0)
+                / 30.0;
+        assert!(
+            (week.shortest_days_saving_usd() - saving).abs() < 1e-9,
+            "{week:?}"
+        );
     }
 
     #[test]

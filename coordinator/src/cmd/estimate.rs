@@ -168,10 +168,7 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         "{}{}{}{lines}{}",
         keys.left_out.lines(),
         render(&e, &sample, lots),
-        restore_days::render(
-            &e,
-            restore_days::extra_run_usd_of(&sample.objects, lots, task, &prices)
-        ),
+        restore_days::render(&e),
         render_advice(&advice)
     ))
 }

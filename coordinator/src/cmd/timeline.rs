@@ -248,8 +248,7 @@ pub fn what_if(
     };
     let mut report = for_estimate(t, &job)?.long();
     if archive != Archive::None {
-        let job = (keys, lot_size, archive, tier);
-        report.push_str(&restored_copies(t, job, task, prices));
+        report.push_str(&restored_copies(t, (keys, archive, tier), prices));
     }
     Ok(report)
 }
@@ -258,14 +257,14 @@ pub fn what_if(
 /// from `archive` at `tier`, at `prices` (`--prices`).
 fn restored_copies(
     t: &TimelineArgs,
-    (keys, lot_size, archive, tier): (u64, u64, Archive, RestoreTier),
-    task: (f64, f64, bool),
+    (keys, archive, tier): (u64, Archive, RestoreTier),
     prices: &Prices,
 ) -> String {
     let bytes = keys.saturating_mul(t.object_size);
     let class = archive.class();
     let shortest = shortest_safe_restore_days(tier.restore_secs(class).1);
-    let usd = |days| restored_copies_usd(bytes as f64 * restored_copy_days(days, class, tier), prices);
+    let usd =
+        |days| restored_copies_usd(bytes as f64 * restored_copy_days(days, class, tier), prices);
     let e = Estimate {
         restores: keys,
         restore_bytes: bytes,
@@ -276,17 +275,7 @@ fn restored_copies(
         restored_copies_shortest_usd: usd(shortest),
         ..Estimate::default()
     };
-    let model = AwsModel {
-        prices: prices.clone(),
-        ..AwsModel::default()
-    };
-    let extra = restore_days::extra_run_usd(
-        t.from_class == FromClass::DeepArchive,
-        keys.div_ceil(lot_size.max(1)),
-        model.task_start_secs + model.worker_overhead_secs,
-        model.task_hour_price(task.0, task.1, task.2),
-    );
-    restore_days::render(&e, extra)
+    restore_days::render(&e)
 }
 
 /// The timeline lines of `launch --dry-run`: the job as planned, `launch`'s settings, the

@@ -218,15 +218,7 @@ pub async fn print_cost(
     out(&format!(
         "cost estimate (us-east-1 prices unless --prices; Fargate at 1 vCPU/2 GB and 50 keys/s per task):\n{}{}",
         render(&e, &sample, u64::from(spec.lots)),
-        restore_days::render(
-            &e,
-            restore_days::extra_run_usd_of(
-                &sample.objects,
-                u64::from(spec.lots),
-                (1.0, 2.0, a.spot),
-                &prices
-            )
-        )
+        restore_days::render(&e)
     ))?;
     out(&for_launch(
         a,

@@ -529,7 +529,7 @@ impl<'a> Sim<'a> {
         self.t.s3_heads += waiting.round() as u64;
         self.t.ddb_writes += (secs / CHECKPOINT_SECS).ceil() as u64;
         let r = &mut self.runs[run];
-        r.phase = Phase::Copying { ready };
+        r.phase = Phase::Copying { ready, since: now };
         r.generation += 1;
         let generation = r.generation;
         self.clock
@@ -546,7 +546,7 @@ impl<'a> Sim<'a> {
                 self.runs[run].phase = Phase::Sleeping;
                 self.reshare();
             }
-            Phase::Copying { ready } => self.copied(run, ready),
+            Phase::Copying { ready, since } => self.copied(run, ready, since),
             _ => return,
         }
         if self.lots[lot].finished() {
@@ -566,25 +566,27 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// A copy pass copied `ready` keys: counted, and checked against their restore expiry.
-    fn copied(&mut self, run: usize, ready: f64) {
+    /// A copy pass begun at `since` copied `ready` keys, the restores completed since the last
+    /// pass began and by `since`: counted, and checked against their expiry, which S3 dates
+    /// from the restore request (taken as request + `--restore-days`, without S3's rounding up
+    /// to midnight: the model's copies expire no later than S3's).
+    fn copied(&mut self, run: usize, ready: f64, since: f64) {
         let now = self.now();
         let lot = &mut self.lots[self.runs[run].lot];
         if ready > EPSILON {
-            let oldest = match (lot.last_copy, lot.restores.first_completion()) {
-                (Some(a), Some(b)) => a.max(b),
-                (a, b) => a.or(b).unwrap_or(now),
-            };
-            if now - oldest > f64::from(self.job.restore_days) * 86400.0 {
-                self.t.expired_uncopied += ready;
-            }
+            let expired_before = now - f64::from(self.job.restore_days) * 86400.0;
+            let from = lot.copied_through.unwrap_or(f64::NEG_INFINITY);
+            let expired =
+                lot.restores
+                    .requested_before_completed_between(expired_before, from, since);
+            self.t.expired_uncopied += expired.min(ready);
             self.first_copy.get_or_insert(now);
         }
         if ready >= 1.0 {
             self.did_work[run] = true;
         }
         lot.copied += ready;
-        lot.last_copy = Some(now);
+        lot.copied_through = Some(since);
         if lot.copied > lot.keys + EPSILON {
             self.t.copied_twice += lot.copied - lot.keys;
         }
