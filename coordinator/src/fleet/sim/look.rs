@@ -91,9 +91,12 @@ mod tests {
         // 1,000 restores sent at 0, done 5-12 h later
         let mut lot = LotModel::new(1000.0, 5.0 * H, 12.0 * H);
         lot.restores.record(0.0, 0.0, 1000.0);
-        // at 6 h a seventh is done: deferred to the restores' deadline, 12 h + 1 h
+        // at 6 h a seventh is done: deferred to 12 h before the first copies expire, 1 day
+        // after their request (S3 dates the expiry from the request)
         let (v, pages) = look(&lot, &job(1), 6.0 * H);
-        assert_eq!(v, Verdict::Defer(13 * 3600));
+        assert_eq!(v, Verdict::Defer(12 * 3600));
+        // kept 3 days: to the restores' deadline, 12 h + 1 h
+        assert_eq!(look(&lot, &job(3), 6.0 * H).0, Verdict::Defer(13 * 3600));
         assert_eq!(pages, 1);
         // at 11.5 h over 90%: launched
         let (v, _) = look(&lot, &job(1), 11.5 * H);
