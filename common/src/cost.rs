@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::recheck::shortest_safe_restore_days;
 use crate::spec::part_size_for;
 use crate::storage::{RestoreTier, StorageClass};
 
@@ -230,11 +231,19 @@ pub struct Estimate {
     pub early_deletion_usd: f64,
     /// `--restore-days` the restored copies are priced at.
     pub restore_days: u32,
-    /// USD: the restored copies' storage, STANDARD for `restore_days` (see
-    /// [`restored_copies_usd`]).
+    /// USD: the restored copies' storage, STANDARD from each restore's completion to its expiry
+    /// (see [`restored_copy_days`]).
     pub restored_copies_usd: f64,
-    /// USD: the same at `--restore-days 1`, for the saving a shorter restore would make.
-    pub restored_copies_one_day_usd: f64,
+    /// The fewest `--restore-days` safe for the job's slowest restores
+    /// ([`crate::recheck::shortest_safe_restore_days`]): 1 for GLACIER, 3 for DEEP_ARCHIVE Bulk.
+    pub shortest_restore_days: u32,
+    /// USD: the restored copies' storage at `shortest_restore_days`, for the saving a shorter
+    /// restore would make.
+    pub restored_copies_shortest_usd: f64,
+    /// The copies remove their source ([`CostJob::source_removed`]): a restored copy goes with
+    /// its object, so it is billed only until the copy, and the two figures above are upper
+    /// bounds (as is the saving between them).
+    pub restored_copies_end_at_copy: bool,
     /// USD: Fargate.
     pub fargate_usd: f64,
     /// USD: DynamoDB writes.
@@ -269,8 +278,11 @@ pub fn estimate_sampled<'a>(
     for o in objects {
         tally.add(o, job, prices, &tier);
     }
+    let shortest = tally.shortest_days.max(1);
+    let at_shortest = tally.copy_byte_days_at[shortest as usize - 1];
+    let copies = (tally.copy_byte_days, shortest, at_shortest);
     let mut e = tally.scaled(weight, job, prices);
-    add_restored_copies(&mut e, job.restore_days, prices);
+    add_restored_copies(&mut e, copies, weight, job, prices);
     add_fargate_and_dynamodb(&mut e, job, prices);
     add_totals(&mut e, prices);
     e
@@ -286,7 +298,17 @@ struct Tally {
     early_deletion_usd: f64,
     polls: f64,
     extra_heads: f64,
+    /// Restored copies' bytes times their days kept at `--restore-days`, and at 1 to
+    /// [`MAX_SHORTEST_DAYS`] days.
+    copy_byte_days: f64,
+    copy_byte_days_at: [f64; MAX_SHORTEST_DAYS as usize],
+    /// The most of the restored objects' shortest safe days.
+    shortest_days: u32,
 }
+
+/// The most [`crate::recheck::shortest_safe_restore_days`] gives for a documented restore
+/// (DEEP_ARCHIVE Bulk, 48 h + the margin: 3).
+const MAX_SHORTEST_DAYS: u32 = 3;
 
 fn gb(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0 * 1024.0)
@@ -335,6 +357,15 @@ impl Tally {
         e.restore_bytes += o.size;
         if o.restored_copy {
             e.restored_copy_bytes += o.size;
+            let size = o.size as f64;
+            self.copy_byte_days += size * restored_copy_days(job.restore_days, &o.class, job.tier);
+            for (d, at) in (1..).zip(self.copy_byte_days_at.iter_mut()) {
+                *at += size * restored_copy_days(d, &o.class, job.tier);
+            }
+            let longest = job.tier.restore_secs(&o.class).1;
+            self.shortest_days = self
+                .shortest_days
+                .max(shortest_safe_restore_days(longest).min(MAX_SHORTEST_DAYS));
         }
         e.restore_requests += 1;
         e.get_requests += 1; // HEAD after the wait
@@ -425,36 +456,72 @@ pub fn early_deletion_usd(o: &PlannedObject, prices: &Prices) -> f64 {
     }
 }
 
-/// Days S3 keeps a restored copy past its `Days`, on average: the expiry is the restore's
-/// completion plus `Days`, rounded up to the next 00:00 UTC (the `expiry-date` of
-/// `x-amz-restore` is always a midnight), so between 0 and 1 day more; restores completing
-/// spread over the day keep half a day more on average.
-pub const EXPIRY_ROUNDING_DAYS: f64 = 0.5;
+/// The days a restored copy of an object restored from `class` at `tier` is billed, on average,
+/// at `--restore-days` `days`. S3 dates the expiry from the restore *request*: "Amazon S3 adds
+/// the number of days that you specify to the time that you request to restore the object, and
+/// then rounds to the next day at midnight UTC" (S3 user guide, "Restoring an archived object"),
+/// and bills the copy from the restore's completion to that expiry. A request made a fraction
+/// `u` into its day reaches the next midnight `1 - u` after `request + days`, so the copy is kept
+/// `days + (1 - u) - d` for a restore taking `d`, and nothing when that is negative (the copy
+/// expires as it is made): the mean over requests spread evenly over the day and `d` uniform over
+/// the class and tier's documented range ([`RestoreTier::restore_secs`]). About
+/// `days + 0.5 - mean restore time`: GLACIER Bulk (5-12 h) 1 day -> 1.15, 3 -> 3.15;
+/// DEEP_ARCHIVE Bulk (24-48 h) 1 day -> 0.17 (most copies expire within hours, or before they
+/// can be made), 3 -> 2.0.
+pub fn restored_copy_days(days: u32, class: &str, tier: RestoreTier) -> f64 {
+    const STEPS: u32 = 1000;
+    let (lo, hi) = tier.restore_secs(class);
+    let (lo, hi) = (lo / 86_400.0, hi / 86_400.0);
+    // E[max(0, a - d)] for d uniform over lo..hi
+    let kept = |a: f64| {
+        if a <= lo {
+            0.0
+        } else if a >= hi {
+            a - (lo + hi) / 2.0
+        } else {
+            (a - lo) * (a - lo) / (2.0 * (hi - lo))
+        }
+    };
+    let sum: f64 = (0..STEPS)
+        .map(|i| kept(f64::from(days) + (f64::from(i) + 0.5) / f64::from(STEPS)))
+        .sum();
+    sum / f64::from(STEPS)
+}
 
-/// The storage of restored copies of `bytes` kept `days` (`--restore-days`): a restored copy is
-/// billed as STANDARD storage for every day it is kept, until its expiry rounded up to midnight
-/// UTC ([`EXPIRY_ROUNDING_DAYS`]), at the STANDARD price per GB-month of 30 days. The copy is
-/// kept for its days whether the object was copied within the first hour or on the last day.
-pub fn restored_copies_usd(bytes: u64, days: u32, prices: &Prices) -> f64 {
+/// The STANDARD storage of restored copies kept `byte_days` (bytes times days, see
+/// [`restored_copy_days`]), at the STANDARD price per GB-month of 30 days. The copy is kept to
+/// its expiry whether the object was copied within the first hour or on the last day, unless the
+/// copy removes the source ([`Estimate::restored_copies_end_at_copy`]).
+pub fn restored_copies_usd(byte_days: f64, prices: &Prices) -> f64 {
     let standard = prices
         .storage_gb_month
         .get("STANDARD")
         .copied()
         .unwrap_or(0.023);
-    gb(bytes) * standard * (f64::from(days) + EXPIRY_ROUNDING_DAYS) / 30.0
+    byte_days / (1024.0 * 1024.0 * 1024.0) * standard / 30.0
 }
 
-/// The restored copies' storage at the days asked and at one day.
-fn add_restored_copies(e: &mut Estimate, days: u32, prices: &Prices) {
-    e.restore_days = days;
-    e.restored_copies_usd = restored_copies_usd(e.restored_copy_bytes, days, prices);
-    e.restored_copies_one_day_usd = restored_copies_usd(e.restored_copy_bytes, 1, prices);
+/// The restored copies' storage at the days asked and at the shortest safe days, from the
+/// byte-days tallied.
+fn add_restored_copies(
+    e: &mut Estimate,
+    (days, shortest, at_shortest): (f64, u32, f64),
+    weight: f64,
+    job: &CostJob,
+    prices: &Prices,
+) {
+    e.restore_days = job.restore_days;
+    e.restored_copies_usd = restored_copies_usd(days * weight, prices);
+    e.shortest_restore_days = shortest;
+    e.restored_copies_shortest_usd = restored_copies_usd(at_shortest * weight, prices);
+    e.restored_copies_end_at_copy = job.source_removed;
 }
 
 impl Estimate {
-    /// What `--restore-days 1` would save on the restored copies' storage (0 at 1 day).
-    pub fn one_day_saving_usd(&self) -> f64 {
-        (self.restored_copies_usd - self.restored_copies_one_day_usd).max(0.0)
+    /// What the shortest safe `--restore-days` would save on the restored copies' storage (0
+    /// at those days or fewer).
+    pub fn shortest_days_saving_usd(&self) -> f64 {
+        (self.restored_copies_usd - self.restored_copies_shortest_usd).max(0.0)
     }
 }
 
@@ -946,17 +1013,53 @@ mod tests {
         assert!((early_deletion_usd(&g, &p) - want).abs() < 1e-15);
     }
     #[test]
-    fn restored_copies_are_standard_storage_for_their_days_and_the_rounding() {
+    fn a_restored_copy_is_kept_from_its_completion_to_the_request_plus_its_days() {
+        let d = |days, class, tier| restored_copy_days(days, class, tier);
+        // GLACIER Bulk (5-12 h, 8.5 h on average): the days, + half a day to the midnight,
+        // less the restore
+        let glacier = 3.0 + 0.5 - 8.5 / 24.0;
+        assert!((d(3, "GLACIER", RestoreTier::Bulk) - glacier).abs() < 1e-9);
+        assert!((d(1, "GLACIER", RestoreTier::Bulk) - (glacier - 2.0)).abs() < 1e-9);
+        // DEEP_ARCHIVE Bulk (24-48 h): 3 days keep 2; at 1 day the copy outlives its completion
+        // only when the restore beats the next midnight: E[max(0, v - (d - 1))] = 1/6 day
+        assert!((d(3, "DEEP_ARCHIVE", RestoreTier::Bulk) - 2.0).abs() < 1e-9);
+        assert!((d(1, "DEEP_ARCHIVE", RestoreTier::Bulk) - 1.0 / 6.0).abs() < 1e-6);
+        // never negative, never more than the days + a whole day
+        for days in 1..10 {
+            for class in ["GLACIER", "DEEP_ARCHIVE"] {
+                for tier in [
+                    RestoreTier::Bulk,
+                    RestoreTier::Standard,
+                    RestoreTier::Expedited,
+                ] {
+                    let kept = d(days, class, tier);
+                    assert!(kept >= 0.0 && kept <= f64::from(days) + 1.0, "{kept}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn restored_copies_are_standard_storage_for_their_days_kept() {
         let p = Prices::default();
-        // 1,000 GiB restored, kept 3 days (+ half a day to the next midnight UTC on average)
+        // 1,000 GiB restored by GLACIER Bulk at 3 days: kept 3.15 days on average
         let objs: Vec<PlannedObject> = (0..1000).map(|_| obj("GLACIER", GIB, None)).collect();
         let e = estimate(&objs, &job(), &p);
-        let three = 1000.0 * 0.023 * 3.5 / 30.0;
-        let one = 1000.0 * 0.023 * 1.5 / 30.0;
+        let kept = |days| restored_copy_days(days, "GLACIER", RestoreTier::Bulk);
+        let three = 1000.0 * 0.023 * kept(3) / 30.0;
+        let one = 1000.0 * 0.023 * kept(1) / 30.0;
         assert_eq!(e.restore_days, 3);
         assert!((e.restored_copies_usd - three).abs() < 1e-9, "{e:?}");
-        assert!((e.restored_copies_one_day_usd - one).abs() < 1e-9, "{e:?}");
-        assert!((e.one_day_saving_usd() - (three - one)).abs() < 1e-9);
+        assert_eq!(e.shortest_restore_days, 1);
+        assert!((e.restored_copies_shortest_usd - one).abs() < 1e-9, "{e:?}");
+        assert!((e.shortest_days_saving_usd() - (three - one)).abs() < 1e-9);
+        // the job's copies remove their source: the figures are upper bounds
+        assert!(e.restored_copies_end_at_copy);
+        let kept_source = CostJob {
+            source_removed: false,
+            ..job()
+        };
+        assert!(!estimate(&objs, &kept_source, &p).restored_copies_end_at_copy);
         // at 1 day there is nothing to save
         let short = estimate(
             &objs,
@@ -967,17 +1070,40 @@ mod tests {
             &p,
         );
         assert!((short.restored_copies_usd - one).abs() < 1e-9);
-        assert_eq!(short.one_day_saving_usd(), 0.0);
+        assert_eq!(short.shortest_days_saving_usd(), 0.0);
         assert!((e.total_usd - short.total_usd - (three - one)).abs() < 1e-9);
         // the STANDARD price of the prices file, whatever the tier or class restored from
         let dear = Prices {
             storage_gb_month: map(&[("STANDARD", 0.03)]),
             ..Prices::default()
         };
-        assert!((restored_copies_usd(10 * GIB, 7, &dear) - 10.0 * 0.03 * 7.5 / 30.0).abs() < 1e-12);
+        let byte_days = 10.0 * GIB as f64 * 7.5;
+        assert!((restored_copies_usd(byte_days, &dear) - 10.0 * 0.03 * 7.5 / 30.0).abs() < 1e-12);
+        // DEEP_ARCHIVE Bulk restores take longer: kept 2 days of the 3
         let deep: Vec<PlannedObject> = (0..1000).map(|_| obj("DEEP_ARCHIVE", GIB, None)).collect();
         let d = estimate(&deep, &job(), &p);
-        assert!((d.restored_copies_usd - three).abs() < 1e-9, "{d:?}");
+        assert!(
+            (d.restored_copies_usd - 1000.0 * 0.023 * 2.0 / 30.0).abs() < 1e-9,
+            "{d:?}"
+        );
+        // ... and are safe only at 3 days (48 h + follow's 12 h margin): nothing to save at 3
+        assert_eq!(d.shortest_restore_days, 3);
+        assert_eq!(d.shortest_days_saving_usd(), 0.0);
+        let week = estimate(
+            &deep,
+            &CostJob {
+                restore_days: 7,
+                ..job()
+            },
+            &p,
+        );
+        let saving =
+            1000.0 * 0.023 * (restored_copy_days(7, "DEEP_ARCHIVE", RestoreTier::Bulk) - 2.0)
+                / 30.0;
+        assert!(
+            (week.shortest_days_saving_usd() - saving).abs() < 1e-9,
+            "{week:?}"
+        );
     }
 
     #[test]
@@ -997,7 +1123,7 @@ mod tests {
         ];
         let e = estimate(&objs, &job(), &p);
         assert_eq!(
-            (e.restored_copies_usd, e.restored_copies_one_day_usd),
+            (e.restored_copies_usd, e.restored_copies_shortest_usd),
             (0.0, 0.0)
         );
         // Intelligent-Tiering's archive tiers: restored, but no temporary copy
@@ -1010,7 +1136,10 @@ mod tests {
         let one = [obj("GLACIER", GIB, None)];
         let s = estimate_sampled(&one, 400.0, &job(), &p);
         assert!(
-            (s.restored_copies_usd - 400.0 * 0.023 * 3.5 / 30.0).abs() < 1e-9,
+            (s.restored_copies_usd
+                - 400.0 * 0.023 * restored_copy_days(3, "GLACIER", RestoreTier::Bulk) / 30.0)
+                .abs()
+                < 1e-9,
             "{s:?}"
         );
     }

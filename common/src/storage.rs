@@ -93,6 +93,22 @@ pub enum RestoreTier {
 }
 
 impl RestoreTier {
+    /// The documented time a restore from `class` takes at this tier (AWS S3 user guide,
+    /// "Archive retrieval options"), as a range in seconds: GLACIER Expedited 1-5 min,
+    /// Standard 3-5 h, Bulk 5-12 h; DEEP_ARCHIVE Standard "within 12 h" and Bulk "within 48 h",
+    /// taken as 6-12 h and 24-48 h (DEEP_ARCHIVE has no Expedited: its Expedited requests fall
+    /// back to Standard). Any class other than DEEP_ARCHIVE is taken as GLACIER.
+    pub fn restore_secs(self, class: &str) -> (f64, f64) {
+        const H: f64 = 3600.0;
+        match (class == "DEEP_ARCHIVE", self) {
+            (false, RestoreTier::Expedited) => (60.0, 300.0),
+            (false, RestoreTier::Standard) => (3.0 * H, 5.0 * H),
+            (false, RestoreTier::Bulk) => (5.0 * H, 12.0 * H),
+            (true, RestoreTier::Bulk) => (24.0 * H, 48.0 * H),
+            (true, _) => (6.0 * H, 12.0 * H),
+        }
+    }
+
     /// The `GlacierJobParameters.Tier` value S3 expects.
     pub fn as_s3(self) -> &'static str {
         match self {

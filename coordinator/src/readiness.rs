@@ -124,8 +124,9 @@ pub fn verdict(seen: &Seen, f: &Facts) -> Verdict {
     if seen.ready as f64 >= f.ready_fraction * seen.looked as f64 {
         return Verdict::Launch(Launch::Ready);
     }
-    // The soonest a restored copy may expire: seen, or a day count after the first request (a
-    // copy expires `restore_days` after its restore completes, never before the request + that).
+    // The soonest a restored copy may expire: seen (S3's own date), or a day count after the
+    // first request (S3 dates the expiry from the request: the request + the days, rounded up
+    // to the next midnight UTC).
     let expiry = seen.first_expiry.or_else(|| {
         f.first_requested_at
             .map(|t| t.saturating_add(i64::from(f.restore_days) * 86_400))

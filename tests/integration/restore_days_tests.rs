@@ -1,9 +1,14 @@
 //! Shorter restores, priced: `estimate` and `launch --dry-run` on archived objects price the
-//! restored copies' storage (STANDARD for `--restore-days`, plus half a day to the next midnight
-//! UTC on average), what it would be at `--restore-days 1`, and the saving; with the advice to
-//! keep them one day on a Bulk job.
+//! restored copies' storage (STANDARD from each restore's completion to its request +
+//! `--restore-days`, rounded up to the next midnight UTC: on average the days + half a day less
+//! the restore), what it would be at the shortest safe days (1 for GLACIER, 3 for DEEP_ARCHIVE
+//! Bulk), and the saving, with the advice to ask those days. The bucket is unversioned: the
+//! in-place copies remove their source, and the restored copies with it, so the figures are
+//! upper bounds ("at most").
 
 use serde_json::Value;
+use thaw_common::cost::restored_copy_days;
+use thaw_common::storage::RestoreTier;
 
 use crate::rig::*;
 
@@ -59,10 +64,11 @@ async fn estimate_and_dry_run_price_the_restored_copies_and_the_one_day_saving()
         stdout(&run_ok(moto, "coordinator", &args, &[]))
     };
 
-    // 3 MiB restored, kept 3 days (+ half a day): 3/1024 GiB x $3,000 x 3.5 / 30 = $1.03; at
-    // 1 day x 1.5 / 30 = $0.44; saving $0.59
+    // 3 MiB restored by GLACIER Bulk (8.5 h on average), kept 3 days + half a day - 8.5 h:
+    // 3/1024 GiB x $3,000 x 3.146 / 30 = $0.92; at 1 day x 1.146 / 30 = $0.34; saving $0.59
     let gib = 3.0 / 1024.0;
-    let (three, one) = (gib * 3000.0 * 3.5 / 30.0, gib * 3000.0 * 1.5 / 30.0);
+    let kept = |days| restored_copy_days(days, "GLACIER", RestoreTier::Bulk);
+    let (three, one) = (gib * 3000.0 * kept(3) / 30.0, gib * 3000.0 * kept(1) / 30.0);
     let doc: Value = serde_json::from_str(&estimate(&[
         "--restore-days",
         "3",
@@ -76,9 +82,11 @@ async fn estimate_and_dry_run_price_the_restored_copies_and_the_one_day_saving()
     assert_eq!(e["restore_days"], 3, "{doc}");
     assert!((f(&e["restored_copies_usd"]) - three).abs() < 1e-9, "{doc}");
     assert!(
-        (f(&e["restored_copies_one_day_usd"]) - one).abs() < 1e-9,
+        (f(&e["restored_copies_shortest_usd"]) - one).abs() < 1e-9,
         "{doc}"
     );
+    assert_eq!(e["shortest_restore_days"], 1, "{doc}");
+    assert_eq!(e["restored_copies_end_at_copy"], true, "{doc}");
     let one_day: Value = serde_json::from_str(&estimate(&[
         "--restore-days",
         "1",
@@ -95,21 +103,22 @@ async fn estimate_and_dry_run_price_the_restored_copies_and_the_one_day_saving()
 
     let text = estimate(&["--restore-days", "3", "--restore-tier", "bulk"]);
     assert!(
-        text.contains("  restored copies      $        1.03"),
+        text.contains("  restored copies      $        0.92"),
         "{text}"
     );
     assert!(
-        text.contains("restored copies: 0.0 GiB kept as STANDARD for --restore-days 3 (+ to the next 00:00 UTC): $1.03; at --restore-days 1: $0.44 (saving $0.59)"),
+        text.contains("restored copies: 3.0 MiB kept as STANDARD from each restore's completion to its request + --restore-days 3 (+ to the next 00:00 UTC): at most $0.92; at --restore-days 1: at most $0.34 (saving at most $0.59)"),
         "{text}"
     );
     assert!(
         text.contains("advice: --restore-days 1 is safe when `coordinator follow` runs"),
         "{text}"
     );
-    // Standard restores: the saving, not the advice
+    // Standard restores (3-5 h) are shorter: kept longer, and 1 day is safe too
     let std = estimate(&["--restore-days", "3", "--restore-tier", "standard"]);
     assert!(
-        std.contains("(saving $0.59)") && !std.contains("advice: --restore-days 1"),
+        std.contains("at most $0.98; at --restore-days 1: at most $0.39 (saving at most $0.59)")
+            && std.contains("advice: --restore-days 1 is safe"),
         "{std}"
     );
 
@@ -135,49 +144,56 @@ async fn estimate_and_dry_run_price_the_restored_copies_and_the_one_day_saving()
     );
     let text = stdout(&out);
     assert!(
-        text.contains("  restored copies      $        1.03"),
+        text.contains("  restored copies      $        0.92"),
         "{text}"
     );
     assert!(
-        text.contains("at --restore-days 1: $0.44 (saving $0.59)"),
+        text.contains("at --restore-days 1: at most $0.34 (saving at most $0.59)"),
         "{text}"
     );
     assert!(text.contains("advice: --restore-days 1 is safe"), "{text}");
 }
 
 #[tokio::test]
-async fn deep_archive_advice_counts_the_run_one_day_adds() {
+async fn deep_archive_bulk_is_advised_three_days_and_warned_at_one() {
     let moto = Moto::shared();
     let c = moto.clients().await;
     let bucket = unique("bucket");
     let (keys, prices) = archived(&c, &bucket, "DEEP_ARCHIVE").await;
-    let out = run_ok(
-        moto,
-        "coordinator",
-        &[
-            "estimate",
-            keys.to_str().expect("path"),
-            "--bucket",
-            &bucket,
-            "--storage-class",
-            "STANDARD_IA",
-            "--restore-tier",
-            "bulk",
-            "--prices",
-            prices.to_str().expect("path"),
-        ],
-        &[],
-    );
-    let text = stdout(&out);
-    // the same storage as GLACIER's; one lot, one more task start of 65 s at 1 vCPU / 2 GB
+    let estimate = |days: &str| {
+        let out = run_ok(
+            moto,
+            "coordinator",
+            &[
+                "estimate",
+                keys.to_str().expect("path"),
+                "--bucket",
+                &bucket,
+                "--storage-class",
+                "STANDARD_IA",
+                "--restore-tier",
+                "bulk",
+                "--restore-days",
+                days,
+                "--prices",
+                prices.to_str().expect("path"),
+            ],
+            &[],
+        );
+        stdout(&out)
+    };
+    // 24-48 h restores: kept 6 of 7 days ($1.76), 2 of 3 ($0.59); 48 h + 12 h needs 3 days
+    let week = estimate("7");
     assert!(
-        text.contains("at --restore-days 1: $0.44 (saving $0.59)"),
-        "{text}"
+        week.contains("at most $1.76; at --restore-days 3: at most $0.59 (saving at most $1.17)")
+            && week.contains("advice: --restore-days 3 is safe"),
+        "{week}"
     );
+    let one = estimate("1");
     assert!(
-        text.contains(
-            "saves $0.59 (less $0.00 of Fargate: DEEP_ARCHIVE lots copy in one more run)"
-        ),
-        "{text}"
+        one.contains("warning: --restore-days 1 is less than the slowest restore")
+            && one.contains("ask 3")
+            && !one.contains("advice: --restore-days"),
+        "{one}"
     );
 }

@@ -99,10 +99,16 @@ pub struct EstimateArgs {
 pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
     let (target, tier) = (a.storage_class, a.restore_tier);
     let task = (a.task_vcpu, a.task_gb, a.spot);
-    let (Some(keys_file), Some(bucket)) = (&a.keys_file, &a.bucket) else {
-        return out(&timeline::what_if(&a.timeline, a.lot_size, tier, task)?);
-    };
     let prices = load_prices(a.prices.as_deref())?;
+    let (Some(keys_file), Some(bucket)) = (&a.keys_file, &a.bucket) else {
+        return out(&timeline::what_if(
+            &a.timeline,
+            a.lot_size,
+            tier,
+            task,
+            &prices,
+        )?);
+    };
     let leave_out = LeaveOut {
         min_size: a.min_size.map(|s| s.0),
         min_age_secs: a.min_age.map(|d| d.0),
@@ -162,11 +168,7 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
         "{}{}{}{lines}{}",
         keys.left_out.lines(),
         render(&e, &sample, lots),
-        restore_days::render(
-            &e,
-            tier,
-            restore_days::extra_run_usd_of(&sample.objects, lots, task, &prices)
-        ),
+        restore_days::render(&e),
         render_advice(&advice)
     ))
 }

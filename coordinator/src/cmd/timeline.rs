@@ -2,7 +2,10 @@
 //! `estimate` takes for it (`--timeline`, and `--keys` to ask about a job without its list), and
 //! the lines `estimate` and `launch --dry-run` print next to the money.
 
-use thaw_common::cost::{restored_copies_usd, Estimate, PlannedAction, PlannedObject, Prices};
+use thaw_common::cost::{
+    restored_copies_usd, restored_copy_days, Estimate, PlannedAction, PlannedObject, Prices,
+};
+use thaw_common::recheck::shortest_safe_restore_days;
 use thaw_common::spec::WorkerSettings;
 use thaw_common::storage::RestoreTier;
 
@@ -228,6 +231,7 @@ pub fn what_if(
     lot_size: u64,
     tier: RestoreTier,
     task: (f64, f64, bool),
+    prices: &Prices,
 ) -> anyhow::Result<String> {
     let archive = match t.from_class {
         FromClass::Glacier => Archive::Glacier,
@@ -244,39 +248,34 @@ pub fn what_if(
     };
     let mut report = for_estimate(t, &job)?.long();
     if archive != Archive::None {
-        report.push_str(&restored_copies(t, keys, lot_size, tier, task));
+        report.push_str(&restored_copies(t, (keys, archive, tier), prices));
     }
     Ok(report)
 }
 
-/// The restored copies' lines of a `--keys` job: `keys` objects of `--object-size` restored,
-/// at the built-in prices.
+/// The restored copies' lines of a `--keys` job: `keys` objects of `--object-size` restored
+/// from `archive` at `tier`, at `prices` (`--prices`).
 fn restored_copies(
     t: &TimelineArgs,
-    keys: u64,
-    lot_size: u64,
-    tier: RestoreTier,
-    task: (f64, f64, bool),
+    (keys, archive, tier): (u64, Archive, RestoreTier),
+    prices: &Prices,
 ) -> String {
-    let prices = Prices::default();
     let bytes = keys.saturating_mul(t.object_size);
+    let class = archive.class();
+    let shortest = shortest_safe_restore_days(tier.restore_secs(class).1);
+    let usd =
+        |days| restored_copies_usd(bytes as f64 * restored_copy_days(days, class, tier), prices);
     let e = Estimate {
         restores: keys,
         restore_bytes: bytes,
         restored_copy_bytes: bytes,
         restore_days: t.restore_days,
-        restored_copies_usd: restored_copies_usd(bytes, t.restore_days, &prices),
-        restored_copies_one_day_usd: restored_copies_usd(bytes, 1, &prices),
+        restored_copies_usd: usd(t.restore_days),
+        shortest_restore_days: shortest,
+        restored_copies_shortest_usd: usd(shortest),
         ..Estimate::default()
     };
-    let model = AwsModel::default();
-    let extra = restore_days::extra_run_usd(
-        t.from_class == FromClass::DeepArchive,
-        keys.div_ceil(lot_size.max(1)),
-        model.task_start_secs + model.worker_overhead_secs,
-        model.task_hour_price(task.0, task.1, task.2),
-    );
-    restore_days::render(&e, tier, extra)
+    restore_days::render(&e)
 }
 
 /// The timeline lines of `launch --dry-run`: the job as planned, `launch`'s settings, the

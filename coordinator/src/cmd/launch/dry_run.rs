@@ -17,7 +17,7 @@ use crate::launcher::{ecs, LaunchSettings, WorkerEnv};
 use crate::pricing::source::source_fate;
 use crate::pricing::{
     extra_heads_per_copy, from_inventory, load_prices, look_at, price, render, restore_days,
-    CostSettings, Sampling,
+    CostSettings, ObjectSample, Sampling,
 };
 
 /// Prints the plan: the job, its lots, where its objects go and how its workers start.
@@ -140,19 +140,16 @@ fn launcher_lines(settings: &LaunchSettings, env: &WorkerEnv) -> String {
     o
 }
 
-/// The cost part of `--dry-run`: from the inventory when the input is one, else from a sample
-/// looked at with HeadObject. A cost that cannot be estimated is said, and the plan still
-/// stands.
-pub async fn print_cost(
-    aws: anyhow::Result<&Aws>,
+/// The objects the cost is estimated from: an inventory's own columns (even without AWS
+/// access), else a sample of HEADs.
+async fn sample_objects(
+    aws: &anyhow::Result<&Aws>,
     a: &LaunchArgs,
     plan: &Plan,
     keys: &KeyList,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ObjectSample> {
     let spec = &plan.spec;
-    let prices = load_prices(a.prices.as_deref())?;
-    // An inventory is priced from its own columns, even without AWS access.
-    let sample = match (&keys.known_objects, &aws) {
+    match (&keys.known_objects, aws) {
         (Some(known), _) => Ok(from_inventory(known)),
         (None, Ok(aws)) => {
             look_at(
@@ -171,8 +168,21 @@ pub async fn print_cost(
             .await
         }
         (None, Err(e)) => Err(anyhow::anyhow!("{e:#}")),
-    };
-    let sample = match sample {
+    }
+}
+
+/// The cost part of `--dry-run`: from the inventory when the input is one, else from a sample
+/// looked at with HeadObject. A cost that cannot be estimated is said, and the plan still
+/// stands.
+pub async fn print_cost(
+    aws: anyhow::Result<&Aws>,
+    a: &LaunchArgs,
+    plan: &Plan,
+    keys: &KeyList,
+) -> anyhow::Result<()> {
+    let spec = &plan.spec;
+    let prices = load_prices(a.prices.as_deref())?;
+    let sample = match sample_objects(&aws, a, plan, keys).await {
         Ok(s) => s,
         Err(e) => return out(&format!("cost: not estimated: {e:#}\n")),
     };
@@ -211,16 +221,7 @@ pub async fn print_cost(
     out(&format!(
         "cost estimate (us-east-1 prices unless --prices; Fargate at 1 vCPU/2 GB and 50 keys/s per task):\n{}{}",
         render(&e, &sample, u64::from(spec.lots)),
-        restore_days::render(
-            &e,
-            spec.restore_tier,
-            restore_days::extra_run_usd_of(
-                &sample.objects,
-                u64::from(spec.lots),
-                (1.0, 2.0, a.spot),
-                &prices
-            )
-        )
+        restore_days::render(&e)
     ))?;
     out(&for_launch(
         a,

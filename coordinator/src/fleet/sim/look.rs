@@ -48,17 +48,16 @@ pub fn look(lot: &LotModel, job: &LookJob, now: f64) -> (Verdict, u64) {
 
 /// What a listing of the lot's waiting keys (restore asked, not copied) sees at `now`: the
 /// restores done, whether any still running is DEEP_ARCHIVE, and the soonest expiry of a
-/// restored copy not copied yet, taken as the oldest such completion plus `--restore-days`
-/// without S3's rounding up to midnight (the model's copies expire no later than S3's).
+/// restored copy not copied yet: the request of the oldest restore completed since the last
+/// copy pass began, plus `--restore-days` (S3 dates the expiry from the request), without S3's
+/// rounding up to midnight (the model's copies expire no later than S3's).
 fn seen(lot: &LotModel, job: &LookJob, now: f64) -> Seen {
     let r = &lot.restores;
     let waiting = (r.requested() - lot.copied).max(0.0);
     let ready = (r.completed(now) - lot.copied).clamp(0.0, waiting);
-    let oldest = match (lot.last_copy, r.first_completion()) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    };
-    let first_expiry = oldest
+    let from = lot.copied_through.unwrap_or(f64::NEG_INFINITY);
+    let first_expiry = r
+        .oldest_request_completed_between(from, now, 0.5)
         .filter(|_| ready >= 0.5)
         .map(|t| (t + f64::from(job.restore_days) * 86_400.0) as i64);
     Seen {
@@ -92,9 +91,12 @@ mod tests {
         // 1,000 restores sent at 0, done 5-12 h later
         let mut lot = LotModel::new(1000.0, 5.0 * H, 12.0 * H);
         lot.restores.record(0.0, 0.0, 1000.0);
-        // at 6 h a seventh is done: deferred to the restores' deadline, 12 h + 1 h
+        // at 6 h a seventh is done: deferred to 12 h before the first copies expire, 1 day
+        // after their request (S3 dates the expiry from the request)
         let (v, pages) = look(&lot, &job(1), 6.0 * H);
-        assert_eq!(v, Verdict::Defer(13 * 3600));
+        assert_eq!(v, Verdict::Defer(12 * 3600));
+        // kept 3 days: to the restores' deadline, 12 h + 1 h
+        assert_eq!(look(&lot, &job(3), 6.0 * H).0, Verdict::Defer(13 * 3600));
         assert_eq!(pages, 1);
         // at 11.5 h over 90%: launched
         let (v, _) = look(&lot, &job(1), 11.5 * H);

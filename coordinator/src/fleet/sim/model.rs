@@ -124,19 +124,12 @@ impl AwsModel {
     }
 }
 
-/// The documented restore times (AWS S3 user guide, "Archive retrieval options"), as a uniform
-/// range in seconds: GLACIER Expedited 1-5 min, Standard 3-5 h, Bulk 5-12 h; DEEP_ARCHIVE
-/// Standard "within 12 h" and Bulk "within 48 h", taken as 6-12 h and 24-48 h (DEEP_ARCHIVE has
-/// no Expedited: its Expedited requests fall back to Standard). No restore: zero.
+/// The documented restore times of `archive` at `tier` as a uniform range in seconds
+/// ([`RestoreTier::restore_secs`]). No restore: zero.
 pub fn restore_window(archive: Archive, tier: RestoreTier) -> (f64, f64) {
-    const H: f64 = 3600.0;
-    match (archive, tier) {
-        (Archive::None, _) => (0.0, 0.0),
-        (Archive::Glacier, RestoreTier::Expedited) => (60.0, 300.0),
-        (Archive::Glacier, RestoreTier::Standard) => (3.0 * H, 5.0 * H),
-        (Archive::Glacier, RestoreTier::Bulk) => (5.0 * H, 12.0 * H),
-        (Archive::Deep, RestoreTier::Bulk) => (24.0 * H, 48.0 * H),
-        (Archive::Deep, _) => (6.0 * H, 12.0 * H),
+    match archive {
+        Archive::None => (0.0, 0.0),
+        _ => tier.restore_secs(archive.class()),
     }
 }
 

@@ -53,14 +53,6 @@ impl Restores {
             .sum()
     }
 
-    /// The earliest time any of them completes (`None` before the first request).
-    pub fn first_completion(&self) -> Option<f64> {
-        self.spans
-            .iter()
-            .map(|s| s.from + self.lo)
-            .min_by(f64::total_cmp)
-    }
-
     /// When the first request was sent (`None` before it).
     pub fn first_request(&self) -> Option<f64> {
         self.spans.iter().map(|s| s.from).min_by(f64::total_cmp)
@@ -69,6 +61,36 @@ impl Restores {
     /// When the last request was sent (`None` before the first).
     pub fn last_request(&self) -> Option<f64> {
         self.spans.iter().map(|s| s.to).max_by(f64::total_cmp)
+    }
+
+    /// Expected restores requested before `before` that completed after `from` and by `to`.
+    pub fn requested_before_completed_between(&self, before: f64, from: f64, to: f64) -> f64 {
+        self.spans
+            .iter()
+            .filter_map(|s| clip(s, before))
+            .map(|s| s.keys * (self.share_done(&s, to) - self.share_done(&s, from)).max(0.0))
+            .sum()
+    }
+
+    /// The request time of the oldest of the restores completed after `from` and by `to`: the
+    /// earliest time before which at least `keys` of them were requested (expected counts),
+    /// `None` when fewer than `keys` completed then.
+    pub fn oldest_request_completed_between(&self, from: f64, to: f64, keys: f64) -> Option<f64> {
+        let (first, last) = (self.first_request()?, self.last_request()?);
+        let count = |before| self.requested_before_completed_between(before, from, to);
+        if count(f64::INFINITY) < keys {
+            return None;
+        }
+        let (mut lo, mut hi) = (first, last + 1.0);
+        while hi - lo > 1.0 {
+            let mid = (lo + hi) / 2.0;
+            if count(mid) >= keys {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Some(lo)
     }
 
     /// P(S + D <= t) for S uniform over the span and D uniform over `lo..hi`.
@@ -105,6 +127,22 @@ impl Restores {
     }
 }
 
+/// The part of span `s` requested before `before`, if any.
+fn clip(s: &Span, before: f64) -> Option<Span> {
+    if before <= s.from {
+        return None;
+    }
+    if s.to <= before {
+        return Some(*s);
+    }
+    let share = (before - s.from) / (s.to - s.from);
+    Some(Span {
+        from: s.from,
+        to: before,
+        keys: s.keys * share,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,7 +160,6 @@ mod tests {
         assert_eq!(s.completed(10.0), 0.0);
         assert!(s.completed(60.0) > 0.0 && s.completed(60.0) < 1000.0);
         assert!((s.completed(120.0) - 1000.0).abs() < 1e-9);
-        assert_eq!(s.first_completion(), Some(10.0));
         assert_eq!(
             (s.first_request(), s.last_request()),
             (Some(0.0), Some(100.0))
@@ -139,6 +176,26 @@ mod tests {
             })
             .sum();
         assert!((mid - by_points).abs() < 1.0, "{mid} vs {by_points}");
+    }
+
+    #[test]
+    fn completions_by_request_time() {
+        // 1,000 requests over 0-100 s, each done 10-20 s later
+        let mut r = Restores::new(10.0, 20.0);
+        r.record(0.0, 100.0, 1000.0);
+        let all = r.requested_before_completed_between(f64::INFINITY, 0.0, 200.0);
+        assert!((all - 1000.0).abs() < 1e-9);
+        // the first half of the requests all completed by 70 s
+        let half = r.requested_before_completed_between(50.0, f64::NEG_INFINITY, 70.0);
+        assert!((half - 500.0).abs() < 1e-9, "{half}");
+        assert_eq!(r.requested_before_completed_between(0.0, 0.0, 200.0), 0.0);
+        // completed between 60 and 70 s: requested from 40 s on
+        let oldest = r.oldest_request_completed_between(60.0, 70.0, 0.5);
+        assert!(
+            oldest.is_some_and(|t| (40.0..45.0).contains(&t)),
+            "{oldest:?}"
+        );
+        assert_eq!(r.oldest_request_completed_between(0.0, 5.0, 0.5), None);
     }
 
     #[test]

@@ -25,9 +25,8 @@ pub struct LotModel {
     pub restores: Restores,
     /// Keys copied.
     pub copied: f64,
-    /// When a pass last copied its restored keys (the oldest restored key not copied yet
-    /// completed after it).
-    pub last_copy: Option<f64>,
+    /// When the last copy pass began: every restore completed by then is copied.
+    pub copied_through: Option<f64>,
     /// The run working on it.
     pub run: Option<usize>,
 }
@@ -39,7 +38,7 @@ impl LotModel {
             keys,
             restores: Restores::new(lo, hi),
             copied: 0.0,
-            last_copy: None,
+            copied_through: None,
             run: None,
         }
     }
@@ -85,6 +84,8 @@ pub enum Phase {
     Copying {
         /// Keys copied by this pass.
         ready: f64,
+        /// When it began (the keys restored by then).
+        since: f64,
     },
     /// Sleeping until its next poll.
     Sleeping,
