@@ -3,7 +3,9 @@
 //! restores looked at with ListObjectsV2 pages where the lot is sorted
 //! ([`thaw_common::restore_listing`]), else with HeadObject of a sample of [`SAMPLE`] keys. The
 //! verdict is [`crate::readiness`]'s; a lot not worth a task yet gets the look recorded and its
-//! next check moved later. A look that fails launches the lot, as before looks existed.
+//! next check moved later. A look that fails launches the lot at its scheduled check, as before
+//! looks existed; a lot brought forward by events (`follow --events`) keeps its scheduled check
+//! instead.
 
 use anyhow::{anyhow, Context};
 use aws_sdk_s3::types::RequestPayer;
@@ -44,12 +46,14 @@ pub struct Looked {
 
 /// The lots of `due` worth a task now: every one but the WAITING lots whose look says not yet;
 /// those get the look recorded (its requests added to the lot's) and their next check moved
-/// later. The looks' requests are logged in one line.
+/// later. `brought` are the lots due before their scheduled check (events). The looks'
+/// requests are logged in one line.
 pub async fn worth_a_task(
     aws: &Aws,
     table: &ProgressTable,
     spec: &JobSpec,
     due: Vec<(LotItem, Due)>,
+    brought: &[u32],
     ready_fraction: f64,
 ) -> Vec<(LotItem, Due)> {
     let s3 = aws.s3();
@@ -59,7 +63,8 @@ pub async fn worth_a_task(
             if why != Due::Waiting {
                 return (Some((lot, why)), None);
             }
-            let (keep, requests) = worth_it(s3, table, spec, &lot, ready_fraction).await;
+            let early = brought.contains(&lot.lot);
+            let (keep, requests) = worth_it(s3, table, spec, &lot, early, ready_fraction).await;
             (keep.then_some((lot, why)), requests)
         })
         .buffered(LOOKS)
@@ -84,25 +89,40 @@ pub async fn worth_a_task(
 }
 
 /// Whether WAITING lot `lot` is worth a task now (when not, its look is recorded), and the
-/// requests of the look (none known when it failed).
+/// requests of the look (none known when it failed). `early`: due before its scheduled check.
 async fn worth_it(
     s3: &aws_sdk_s3::Client,
     table: &ProgressTable,
     spec: &JobSpec,
     lot: &LotItem,
+    early: bool,
     ready_fraction: f64,
 ) -> (bool, Option<LookRequests>) {
     let looked = match look_at(s3, spec, lot).await {
         Ok(l) => l,
         Err(e) => {
-            warn!(lot = lot.lot, "{e:#}; launching the lot without a look");
-            return (true, None);
+            let launch = launch_unlooked(early);
+            if launch {
+                warn!(lot = lot.lot, "{e:#}; launching the lot without a look");
+            } else {
+                warn!(
+                    lot = lot.lot,
+                    "{e:#}; brought forward by events: keeping its scheduled check"
+                );
+            }
+            return (launch, None);
         }
     };
     (
         decide(table, spec, lot, &looked, ready_fraction).await,
         Some(looked.requests),
     )
+}
+
+/// Whether a lot whose look failed gets a task: at its scheduled check yes (as before looks
+/// existed), brought forward by events no (its scheduled check stays; events are a hint).
+fn launch_unlooked(early: bool) -> bool {
+    !early
 }
 
 /// The verdict on a looked-at lot; a lot deferred gets the look recorded.
@@ -314,6 +334,12 @@ async fn waiting_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_look_launches_only_at_the_scheduled_check() {
+        assert!(launch_unlooked(false));
+        assert!(!launch_unlooked(true));
+    }
 
     #[test]
     fn what_a_look_saw() {

@@ -35,6 +35,18 @@ pub(crate) async fn waiting_job(
     bucket: &str,
     keys: &[String],
 ) -> (String, String, ProgressTable, LotItem) {
+    waiting_lots(moto, c, bucket, keys, 1).await
+}
+
+/// A WAITING job of `lots` lots over `keys` (in that order) whose next checks are an hour away;
+/// its lot 0.
+async fn waiting_lots(
+    moto: &Moto,
+    c: &Clients,
+    bucket: &str,
+    keys: &[String],
+    lots: u32,
+) -> (String, String, ProgressTable, LotItem) {
     let table = unique("table");
     init_table(moto, &table);
     let job = unique("job");
@@ -45,22 +57,24 @@ pub(crate) async fn waiting_job(
         bucket,
         &job,
         &file,
-        &["--lots", "1", "--max-wait", "1"],
+        &["--lots", &lots.to_string(), "--max-wait", "1"],
     );
     let pt = ProgressTable::new(c.ddb.clone(), &table);
-    let lot = pt.get_lot(&job, 0).await.expect("get").expect("lot");
-    assert_eq!(lot.state, LotState::Waiting, "{lot:?}");
-    // as a Bulk restore's first check would be: far off
-    let look = ReadyLook {
-        done: 0,
-        looked: keys.len() as u64,
-        by: LookBy::List,
-        at: now_secs(),
-        attempt: lot.attempt,
-    };
-    pt.defer_waiting(&job, 0, lot.attempt, now_secs() + 3600, look, None)
-        .await
-        .expect("defer");
+    for n in 0..lots {
+        let lot = pt.get_lot(&job, n).await.expect("get").expect("lot");
+        assert_eq!(lot.state, LotState::Waiting, "{lot:?}");
+        // as a Bulk restore's first check would be: far off
+        let look = ReadyLook {
+            done: 0,
+            looked: lot.counters.keys_total,
+            by: LookBy::List,
+            at: now_secs(),
+            attempt: lot.attempt,
+        };
+        pt.defer_waiting(&job, n, lot.attempt, now_secs() + 3600, look, None)
+            .await
+            .expect("defer");
+    }
     let lot = pt.get_lot(&job, 0).await.expect("get").expect("lot");
     (table, job, pt, lot)
 }
@@ -215,9 +229,19 @@ impl Drop for Follow {
 
 /// Waits (up to a minute) until `what` holds of lot 0.
 async fn until(pt: &ProgressTable, job: &str, what: impl Fn(&LotItem) -> bool) -> LotItem {
+    until_lot(pt, job, 0, what).await
+}
+
+/// Waits (up to a minute) until `what` holds of lot `lot`.
+async fn until_lot(
+    pt: &ProgressTable,
+    job: &str,
+    lot: u32,
+    what: impl Fn(&LotItem) -> bool,
+) -> LotItem {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let item = pt.get_lot(job, 0).await.expect("get").expect("lot");
+        let item = pt.get_lot(job, lot).await.expect("get").expect("lot");
         if what(&item) {
             return item;
         }
@@ -365,6 +389,9 @@ async fn foreign_events_are_deleted_and_bring_nothing_forward() {
     assert_eq!(moto.bucket_counts(&bucket).get(LIST), lists, "{out}");
 }
 
+/// `a b` and `a+b` in two lots (a `+` read as a space, or the other way, would count one lot's
+/// key for the other): lot 1's events alone make it due (`--ready-fraction 1`), lot 0 waits for
+/// its `a b`, and then goes too.
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_with_spaces_plus_percent_and_unicode_map_to_their_lot() {
     let moto = &Moto::start();
@@ -372,7 +399,8 @@ async fn keys_with_spaces_plus_percent_and_unicode_map_to_their_lot() {
     moto.configure(r#"{"restore_heads": 1000}"#);
     let bucket = unique("evkeys");
     create_bucket(&c, &bucket).await;
-    let keys: Vec<String> = ["日本/ключ", "a b", "100%", "a+b", "x%20y"]
+    // lot 0 the first three, lot 1 the last three
+    let keys: Vec<String> = ["a b", "日本/ключ", "100%", "a+b", "x%20y", "k"]
         .map(str::to_owned)
         .to_vec();
     let objects = keys
@@ -380,18 +408,29 @@ async fn keys_with_spaces_plus_percent_and_unicode_map_to_their_lot() {
         .map(|k| (k.clone(), "GLACIER", k.as_bytes().to_vec()))
         .collect();
     put_many(&c, &bucket, objects).await;
-    let (table, job, pt, lot) = waiting_job(moto, &c, &bucket, &keys).await;
-    assert_eq!(lot.key_order.as_str(), "scattered");
+    let (table, job, pt, lot0) = waiting_lots(moto, &c, &bucket, &keys, 2).await;
+    assert_eq!(lot0.counters.keys_total, 3);
+    let lot1 = pt.get_lot(&job, 1).await.expect("get").expect("lot");
+    assert_eq!(lot0.key_order.as_str(), "scattered");
     let q = sqs(moto).await;
     let url = queue(&q).await;
-    let follow = Follow::start(moto, &table, &job, &url, &[]);
+    let follow = Follow::start(moto, &table, &job, &url, &["--ready-fraction", "1"]);
     moto.configure(r#"{"restore_heads": 0}"#);
-    // every key as sent, through SQS's JSON body: all five count for the lot (5 of 5 needed)
-    send(&q, &url, &events(&bucket, &keys)).await;
-    let done = until(&pt, &job, |l| l.state == LotState::Succeeded).await;
+    // every key but `a b`, as sent, through SQS's JSON body: lot 1 has 3 of 3, lot 0 2 of 3
+    send(&q, &url, &events(&bucket, &keys[1..])).await;
+    let done1 = until_lot(&pt, &job, 1, |l| l.state == LotState::Succeeded).await;
+    assert_eq!(done1.attempt, lot1.attempt + 1);
+    let still = pt.get_lot(&job, 0).await.expect("get").expect("lot");
+    assert_eq!(
+        (still.state, still.attempt),
+        (LotState::Waiting, lot0.attempt)
+    );
+    // `a b` is lot 0's third
+    send(&q, &url, &events(&bucket, &keys[..1])).await;
+    let done0 = until(&pt, &job, |l| l.state == LotState::Succeeded).await;
     let out = follow.stop();
-    assert_eq!(done.counters.copied, 5, "{out}");
-    assert_eq!(done.attempt, lot.attempt + 1, "{out}");
+    assert_eq!(done0.counters.copied + done1.counters.copied, 6, "{out}");
+    assert_eq!(done0.attempt, lot0.attempt + 1, "{out}");
     assert!(!out.contains("foreign"), "{out}");
 }
 

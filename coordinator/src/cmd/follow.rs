@@ -284,7 +284,7 @@ impl Look<'_> {
             max_retries: Some(max_retries),
             only: None,
         });
-        let window = self.window_and_events(&v, recorded.window(), &lots, brought);
+        let window = self.window_and_events(&v, recorded.window(), &lots, brought.len());
         out(&progress_line(&args.job, &lots, &live, &window, self.tty))?;
         refused(&args.job, &lots)?;
         if let Some(done) = verdict(args, &lots, &live, max_retries)? {
@@ -292,15 +292,37 @@ impl Look<'_> {
             budget::reshare(self.table, self.job, &lots, &live).await;
             return Ok(done);
         }
+        self.launch(session, &v, &lots, &live, &brought, now)
+            .await?;
+        let waiting = lots
+            .iter()
+            .filter(|l| l.state == LotState::Waiting)
+            .filter_map(|l| l.next_check_at);
+        let pause = pause_secs(waiting, now, args.interval, v.window_full() > 0);
+        Ok(Step::Again(Duration::from_secs(pause)))
+    }
+
+    /// Starts the tasks of the lots the window plans (PENDING ones at the job's pace, WAITING
+    /// ones when their look agrees; `brought`: due early by events) and reshares the budget.
+    async fn launch(
+        &self,
+        session: &mut Session,
+        v: &Verdict,
+        lots: &[LotItem],
+        live: &std::collections::BTreeMap<u32, Liveness>,
+        brought: &[u32],
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let args = self.args;
         if !session.looked {
             session.pace = pace(self.table, self.job, args.interval).await;
             if let Some(p) = &mut session.pace {
-                p.started(started_lately(&lots, now, args.interval));
+                p.started(started_lately(lots, now, args.interval));
             }
             session.looked = true;
         }
         let planned = match &mut session.pace {
-            Some(p) if restores_to_pace(&lots) => p.admit(v.launch.clone(), now),
+            Some(p) if restores_to_pace(lots) => p.admit(v.launch.clone(), now),
             _ => v.launch.clone(),
         };
         let launch = worth_a_task(
@@ -308,29 +330,26 @@ impl Look<'_> {
             self.table,
             &self.job.spec,
             planned,
+            brought,
             args.ready_fraction,
         )
         .await;
         // The workers sending restores now; those starting count from the next look.
-        budget::reshare(self.table, self.job, &lots, &live).await;
-        if !launch.is_empty() {
-            let outcomes = relaunch_with(self.launcher, self.table, self.job, &launch).await;
-            out(&format!("relaunched {} lots\n", outcomes.len()))?;
-            self.quota_refused(&mut session.quota, &v, &outcomes, now)?;
-            if outcomes
-                .iter()
-                .any(|o| matches!(o.outcome, Outcome::Failed { .. }))
-            {
-                // A refusal now ends this follow now, not one interval later.
-                refused(&args.job, &self.table.lots(&args.job).await?)?;
-            }
+        budget::reshare(self.table, self.job, lots, live).await;
+        if launch.is_empty() {
+            return Ok(());
         }
-        let waiting = lots
+        let outcomes = relaunch_with(self.launcher, self.table, self.job, &launch).await;
+        out(&format!("relaunched {} lots\n", outcomes.len()))?;
+        self.quota_refused(&mut session.quota, v, &outcomes, now)?;
+        if outcomes
             .iter()
-            .filter(|l| l.state == LotState::Waiting)
-            .filter_map(|l| l.next_check_at);
-        let pause = pause_secs(waiting, now, args.interval, v.window_full() > 0);
-        Ok(Step::Again(Duration::from_secs(pause)))
+            .any(|o| matches!(o.outcome, Outcome::Failed { .. }))
+        {
+            // A refusal now ends this follow now, not one interval later.
+            refused(&args.job, &self.table.lots(&args.job).await?)?;
+        }
+        Ok(())
     }
 
     /// The window as the progress line shows it, and with `--events` what they brought.
@@ -343,12 +362,12 @@ impl Look<'_> {
     }
 
     /// `--events`: makes the WAITING lots whose events reached the fraction due now (in `lots`)
-    /// and records the lots' counts for `status`; how many lots it brought forward.
-    async fn bring_forward(&self, lots: &mut [LotItem]) -> usize {
+    /// and records the lots' counts for `status`; the lots it brought forward.
+    async fn bring_forward(&self, lots: &mut [LotItem]) -> Vec<u32> {
         let Some(e) = self.events else {
-            return 0;
+            return Vec::new();
         };
-        let brought = e.bring_forward(lots, now_secs()).len();
+        let brought = e.bring_forward(lots, now_secs());
         e.record(self.table, &self.args.job, lots).await;
         brought
     }

@@ -326,6 +326,8 @@ mod tests {
         let mut lot = LotItem::pending(0, 2);
         lot.state = LotState::Waiting;
         lot.counters.restore_requested = 2;
+        lot.checkpoint.restore_requested.set(0, true);
+        lot.checkpoint.restore_requested.set(1, true);
         let mut tally = Tally::new(1.0);
         tally.observe(&[lot]);
         Drain {

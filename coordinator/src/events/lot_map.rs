@@ -1,18 +1,22 @@
 //! Key -> lot for `follow --events`, without the key list in memory: the sorted lots' key ranges
 //! (first and last key, recorded by `launch`) in a sorted vector searched by halves, and the
 //! other lots (scattered, recorded before ranges were, or whose range overlaps another's) in an
-//! on-disk [`KeyIndex`] built once per session from their manifests, one lot at a time.
+//! on-disk [`KeyIndex`] built once per session from their manifests, read [`MANIFESTS`] at a
+//! time. A lot whose manifest cannot be read is left unmapped (a warning): its events are not
+//! counted and its scheduled checks stand. A key in a sorted lot's range that an indexed lot
+//! also holds maps to both.
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
+use futures::StreamExt;
 use thaw_common::aws::AwsError;
 use thaw_common::checkpoint::LotState;
 use thaw_common::keys::KeyReader;
 use thaw_common::plan::{KeyOrder, KeyRange};
 use thaw_common::progress::LotItem;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::key_index::{IndexBuilder, KeyIndex};
 
@@ -23,6 +27,9 @@ pub struct LotMap {
     /// The other lots' keys.
     index: Option<KeyIndex>,
 }
+
+/// Manifests read at once while building the index.
+const MANIFESTS: usize = 16;
 
 /// A sorted lot's key range, and the lot.
 type Ranged = (KeyRange, u32);
@@ -42,11 +49,20 @@ pub fn split(lots: &[LotItem]) -> (Vec<Ranged>, Vec<ToIndex>) {
         }
     }
     ranges.sort_by(|a, b| a.0.first.as_bytes().cmp(b.0.first.as_bytes()));
+    // each range against the furthest-reaching one before it (a long range may cover several)
     let mut overlaps = vec![false; ranges.len()];
-    for i in 1..ranges.len() {
-        if ranges[i].0.first.as_bytes() <= ranges[i - 1].0.last.as_bytes() {
-            overlaps[i] = true;
-            overlaps[i - 1] = true;
+    let mut furthest: Option<usize> = None;
+    for i in 0..ranges.len() {
+        if let Some(f) = furthest {
+            if ranges[i].0.first.as_bytes() <= ranges[f].0.last.as_bytes() {
+                overlaps[i] = true;
+                overlaps[f] = true;
+            }
+            if ranges[i].0.last.as_bytes() > ranges[f].0.last.as_bytes() {
+                furthest = Some(i);
+            }
+        } else {
+            furthest = Some(i);
         }
     }
     let mut disjoint = Vec::new();
@@ -86,16 +102,30 @@ impl LotMap {
         }
         let started = Instant::now();
         let mut b = IndexBuilder::new(dir)?;
-        for (lot, manifest) in &to_index {
-            let body = manifest_body(s3, manifest).await?;
-            for line in KeyReader::new(&body[..]) {
-                let line = line.with_context(|| format!("lot manifest {manifest}"))?;
-                b.add(*lot, &line.key)?;
+        let mut reads = futures::stream::iter(&to_index)
+            .map(|(lot, manifest)| async move { (*lot, manifest_keys(s3, manifest).await) })
+            .buffered(MANIFESTS);
+        let mut unmapped = 0usize;
+        while let Some((lot, keys)) = reads.next().await {
+            match keys {
+                Ok(keys) => {
+                    for key in &keys {
+                        b.add(lot, key)?;
+                    }
+                }
+                Err(e) => {
+                    unmapped += 1;
+                    warn!(
+                        lot,
+                        "{e:#}; its events are not counted (its scheduled checks stand)"
+                    );
+                }
             }
         }
         let index = b.finish()?;
         info!(
             lots = to_index.len(),
+            unmapped,
             keys = index.keys(),
             bytes = index.bytes(),
             secs = started.elapsed().as_secs_f64(),
@@ -123,16 +153,28 @@ impl LotMap {
         let after = self
             .ranges
             .partition_point(|(r, _)| r.first.as_bytes() <= key.as_bytes());
+        let mut lots = match &self.index {
+            Some(idx) => idx.lots_of(key)?,
+            None => Vec::new(),
+        };
         if let Some((r, lot)) = after.checked_sub(1).map(|i| &self.ranges[i]) {
-            if r.holds(key) {
-                return Ok(vec![*lot]);
+            if r.holds(key) && !lots.contains(lot) {
+                lots.push(*lot);
             }
         }
-        match &self.index {
-            Some(idx) => idx.lots_of(key),
-            None => Ok(Vec::new()),
-        }
+        Ok(lots)
     }
+}
+
+/// The keys of a lot's manifest (all of them, or an error: a lot is mapped whole or not at all).
+async fn manifest_keys(s3: &aws_sdk_s3::Client, manifest: &str) -> anyhow::Result<Vec<String>> {
+    let body = manifest_body(s3, manifest).await?;
+    KeyReader::new(&body[..])
+        .map(|line| {
+            line.map(|l| l.key)
+                .with_context(|| format!("lot manifest {manifest}"))
+        })
+        .collect()
 }
 
 async fn manifest_body(s3: &aws_sdk_s3::Client, manifest: &str) -> anyhow::Result<Vec<u8>> {
@@ -197,5 +239,46 @@ mod tests {
         assert!(of("e").is_empty(), "a succeeded lot's range");
         assert_eq!(of("n"), vec![0]);
         assert!(of("A").is_empty() && of("q").is_empty());
+    }
+
+    #[test]
+    fn a_long_range_covering_several_makes_them_all_indexed() {
+        // A covers B and C; C does not touch B: each is compared with A's end, not B's
+        let lots = vec![
+            lot(0, Some(("a", "z")), LotState::Waiting),
+            lot(1, Some(("b", "c")), LotState::Waiting),
+            lot(2, Some(("e", "g")), LotState::Waiting),
+            lot(3, Some(("zz", "zzz")), LotState::Waiting),
+        ];
+        let (ranges, index) = split(&lots);
+        let ranged: Vec<u32> = ranges.iter().map(|r| r.1).collect();
+        assert_eq!(ranged, vec![3]);
+        let mut indexed: Vec<u32> = index.iter().map(|r| r.0).collect();
+        indexed.sort_unstable();
+        assert_eq!(indexed, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn a_scattered_lots_key_in_a_sorted_lots_range_maps_to_both() {
+        let d = std::env::temp_dir().join(format!("thaw-lotmap-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let mut b = IndexBuilder::new(&d).expect("builder");
+        b.add(7, "f").expect("add");
+        let map = LotMap {
+            ranges: vec![(
+                KeyRange {
+                    first: "a".into(),
+                    last: "m".into(),
+                },
+                1,
+            )],
+            index: Some(b.finish().expect("index")),
+        };
+        let mut of_f = map.lots_of("f").expect("lookup");
+        of_f.sort_unstable();
+        assert_eq!(of_f, vec![1, 7]);
+        assert_eq!(map.lots_of("g").expect("lookup"), vec![1]);
+        assert!(map.lots_of("n").expect("lookup").is_empty());
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use thaw_common::checkpoint::LotState;
-use thaw_common::progress::{LookBy, LotItem};
+use thaw_common::progress::{LotItem, ReadyLook};
 
 /// One lot's events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,6 +21,9 @@ struct LotTally {
     look_at: Option<i64>,
     /// The lot's waiting keys, when it is WAITING.
     waiting: Option<u64>,
+    /// The lot's copies after a restore (`restored`) when first seen not WAITING in this run:
+    /// the keys its worker copies afterwards are taken off the count when it goes WAITING.
+    restored_before: Option<u64>,
 }
 
 /// What the drainer counted since the session started.
@@ -45,12 +48,27 @@ pub struct Tally {
     pub totals: Totals,
 }
 
-/// A WAITING lot's keys still waiting for a restore, from its counters: restores S3 accepted
-/// less keys copied after a restore.
+/// A WAITING lot's keys still waiting for a restore, from its checkpoint: restore asked by the
+/// lot (accepted or already in progress) and not done, as its readiness look counts them.
 pub fn waiting_keys(lot: &LotItem) -> u64 {
-    lot.counters
-        .restore_requested
-        .saturating_sub(lot.counters.restored)
+    let cp = &lot.checkpoint;
+    let done = cp.done.as_bytes();
+    cp.restore_requested
+        .as_bytes()
+        .iter()
+        .enumerate()
+        .map(|(i, r)| u64::from((r & !done.get(i).copied().unwrap_or(0)).count_ones()))
+        .sum()
+}
+
+/// What a look saw done, scaled to the lot's waiting keys (a sample, or a listing cut short by
+/// its page budget, saw fewer).
+fn from_look(look: &ReadyLook, waiting: u64) -> u64 {
+    if look.looked == 0 {
+        return 0;
+    }
+    let scaled = u128::from(look.done) * u128::from(waiting) / u128::from(look.looked);
+    u64::try_from(scaled).unwrap_or(u64::MAX)
 }
 
 impl Tally {
@@ -79,44 +97,40 @@ impl Tally {
 
     /// The lots as `follow` last read them: the waiting keys of WAITING lots; a lot relaunched
     /// since starts again from nothing; a lot looked at since its count was set gets what the
-    /// look saw done (scaled to its waiting keys when the look was a sample).
+    /// look saw done (scaled to its waiting keys); a lot first seen in this run starts from the
+    /// count recorded on its item when that is more (an earlier session's); a lot that went
+    /// WAITING loses the keys its worker copied meanwhile.
     pub fn observe(&mut self, lots: &[LotItem]) {
         for l in lots {
+            let fresh = !matches!(self.lots.get(&l.lot), Some(t) if t.attempt == l.attempt);
             let t = self.lots.entry(l.lot).or_default();
-            if t.attempt != l.attempt {
+            if fresh {
                 *t = LotTally {
                     attempt: l.attempt,
                     ..LotTally::default()
                 };
             }
-            let waiting = (l.state == LotState::Waiting).then(|| waiting_keys(l));
-            t.waiting = waiting;
-            let Some(look) = l.current_ready_look() else {
-                continue;
-            };
-            if t.look_at == Some(look.at) {
-                continue;
-            }
-            t.look_at = Some(look.at);
-            t.counted = match look.by {
-                LookBy::List => look.done,
-                LookBy::HeadSample if look.looked > 0 => {
-                    let w = waiting.unwrap_or(0) as f64;
-                    (look.done as f64 / look.looked as f64 * w).floor() as u64
+            went_waiting(t, l);
+            if let Some(look) = l.current_ready_look() {
+                if t.look_at != Some(look.at) {
+                    t.look_at = Some(look.at);
+                    t.counted = from_look(look, t.waiting.unwrap_or(0));
                 }
-                LookBy::HeadSample => 0,
-            };
+            }
+            if fresh {
+                t.counted = t.counted.max(l.current_events().unwrap_or(0));
+            }
         }
     }
 
-    /// WAITING lots whose events reached the fraction of their waiting keys, among `lots` whose
+    /// WAITING lots (as last observed) whose events reached the fraction of their waiting keys, among `lots` whose
     /// scheduled check is still to come (`now`).
     pub fn due(&self, lots: &[LotItem], now: i64) -> Vec<u32> {
         lots.iter()
             .filter(|l| l.state == LotState::Waiting && l.next_check_at.is_some_and(|t| t > now))
             .filter(|l| {
-                let waiting = waiting_keys(l);
                 self.lots.get(&l.lot).is_some_and(|t| {
+                    let waiting = t.waiting.unwrap_or(0);
                     t.attempt == l.attempt && waiting > 0 && t.counted >= self.need(waiting)
                 })
             })
@@ -133,7 +147,7 @@ impl Tally {
             .filter(|l| l.state == LotState::Waiting)
             .filter_map(|l| {
                 let t = self.lots.get(&l.lot).filter(|t| t.attempt == l.attempt)?;
-                let waiting = waiting_keys(l);
+                let waiting = t.waiting.unwrap_or(0);
                 let recorded = l.current_events();
                 let moved = match recorded {
                     Some(r) => tenth(r, waiting) != tenth(t.counted, waiting),
@@ -150,10 +164,26 @@ impl Tally {
     }
 }
 
+/// The lot's waiting keys now, and when it went WAITING since last seen in this run, the keys its
+/// worker copied after a restore meanwhile taken off its count: their events came while it ran,
+/// and they wait no more.
+fn went_waiting(t: &mut LotTally, l: &LotItem) {
+    if l.state != LotState::Waiting {
+        t.restored_before.get_or_insert(l.counters.restored);
+        t.waiting = None;
+        return;
+    }
+    if let Some(before) = t.restored_before.take() {
+        let copied = l.counters.restored.saturating_sub(before);
+        t.counted = t.counted.saturating_sub(copied);
+    }
+    t.waiting = Some(waiting_keys(l));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use thaw_common::progress::ReadyLook;
+    use thaw_common::progress::{EventsCounted, LookBy};
 
     const NOW: i64 = 1_800_000_000;
 
@@ -162,8 +192,21 @@ mod tests {
         l.state = LotState::Waiting;
         l.attempt = 1;
         l.counters.restore_requested = keys;
+        for i in 0..keys as usize {
+            l.checkpoint.restore_requested.set(i, true);
+        }
         l.next_check_at = Some(NOW + 3600);
         l
+    }
+
+    fn look(done: u64, looked: u64, by: LookBy, at: i64) -> Option<ReadyLook> {
+        Some(ReadyLook {
+            done,
+            looked,
+            by,
+            at,
+            attempt: 1,
+        })
     }
 
     #[test]
@@ -278,10 +321,103 @@ mod tests {
     #[test]
     fn a_lot_with_nothing_waiting_is_not_brought_forward() {
         let mut lots = vec![waiting(0, 10)];
-        lots[0].counters.restored = 10;
+        for i in 0..10 {
+            lots[0].checkpoint.done.set(i, true);
+        }
         let mut t = Tally::new(0.9);
         t.observe(&lots);
         assert!(!t.count(0));
         assert!(t.due(&lots, NOW).is_empty());
+    }
+
+    #[test]
+    fn waiting_keys_are_the_restores_asked_and_not_done() {
+        let mut l = waiting(0, 12);
+        // counters say otherwise: 409'd keys are asked but not accepted, restored counts copies
+        l.counters.restore_requested = 2;
+        l.counters.restored = 9;
+        for i in 0..4 {
+            l.checkpoint.done.set(i, true);
+        }
+        l.checkpoint.restore_requested.set(11, false);
+        assert_eq!(waiting_keys(&l), 7);
+        // every restore 409'd (already in progress): still waiting keys, events still help
+        let mut l = waiting(1, 5);
+        l.counters.restore_requested = 0;
+        let mut t = Tally::new(0.8);
+        t.observe(std::slice::from_ref(&l));
+        let woke: Vec<bool> = (0..4).map(|_| t.count(1)).collect();
+        assert_eq!(woke, vec![false, false, false, true]);
+    }
+
+    #[test]
+    fn a_listing_cut_short_scales_to_the_waiting_keys() {
+        let mut lots = vec![waiting(0, 1000)];
+        // its page budget saw 100 of the 1000 waiting keys, 40 done
+        lots[0].ready_look = look(40, 100, LookBy::List, NOW);
+        let mut t = Tally::new(0.9);
+        t.observe(&lots);
+        assert_eq!(t.counted(0), 400);
+        // a full listing is what it saw
+        lots[0].ready_look = look(3, 1000, LookBy::List, NOW + 1);
+        t.observe(&lots);
+        assert_eq!(t.counted(0), 3);
+    }
+
+    #[test]
+    fn a_new_session_starts_from_the_recorded_count() {
+        let mut lots = vec![waiting(0, 100)];
+        lots[0].events = Some(EventsCounted {
+            counted: 60,
+            attempt: 1,
+        });
+        // the look before the earlier session's events: the recorded count is more
+        lots[0].ready_look = look(10, 100, LookBy::List, NOW);
+        let mut t = Tally::new(0.9);
+        t.observe(&lots);
+        assert_eq!(t.counted(0), 60);
+        assert!(t.to_record(&lots).is_empty(), "the lower count not written");
+        for _ in 0..30 {
+            t.count(0);
+        }
+        assert_eq!(t.due(&lots, NOW), vec![0]);
+        // a later look in this session still resets the count
+        lots[0].ready_look = look(5, 100, LookBy::List, NOW + 60);
+        t.observe(&lots);
+        assert_eq!(t.counted(0), 5);
+        // recorded for another run: not taken
+        let mut other = vec![waiting(1, 100)];
+        other[0].events = Some(EventsCounted {
+            counted: 60,
+            attempt: 0,
+        });
+        t.observe(&other);
+        assert_eq!(t.counted(1), 0);
+    }
+
+    #[test]
+    fn keys_copied_by_the_running_worker_are_taken_off_when_it_goes_waiting() {
+        let mut lots = vec![waiting(0, 10)];
+        lots[0].state = LotState::Running;
+        lots[0].counters.restored = 2;
+        let mut t = Tally::new(0.75);
+        t.observe(&lots);
+        for _ in 0..8 {
+            t.count(0);
+        }
+        // the worker copied 6 of the restored keys, then went WAITING for the other 4
+        lots[0].state = LotState::Waiting;
+        lots[0].counters.restored = 8;
+        for i in 0..6 {
+            lots[0].checkpoint.done.set(i, true);
+        }
+        t.observe(&lots);
+        assert_eq!(t.counted(0), 2);
+        assert!(t.due(&lots, NOW).is_empty(), "2 of 4 waiting keys: under 3");
+        // seen again WAITING: not taken off twice
+        t.observe(&lots);
+        assert_eq!(t.counted(0), 2);
+        t.count(0);
+        assert_eq!(t.due(&lots, NOW), vec![0]);
     }
 }
