@@ -132,8 +132,8 @@ async fn sigterm_stops_follow_and_removes_its_index_and_dead_sessions_ones() {
     let q = sqs(moto).await;
     let url = queue(&q).await;
     let tmp = std::env::temp_dir().join(unique("evtmp"));
-    // left by a session killed with SIGKILL: no process has this pid
-    let dead = tmp.join("thaw-events-old-4294967295");
+    // left by a session of this job killed with SIGKILL: no process has this pid
+    let dead = tmp.join(format!("thaw-events-{job}-4294967295"));
     std::fs::create_dir_all(&dead).expect("mkdir");
     let log = tmp.join("follow.log");
     let file = std::fs::File::create(&log).expect("log");

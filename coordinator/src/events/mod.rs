@@ -79,10 +79,14 @@ fn index_dir(job: &str, dir: Option<PathBuf>) -> (PathBuf, bool) {
     }
 }
 
-/// Of the directory names `names`, the index directories of sessions whose process is gone
-/// (`thaw-events-<job>-<pid>`, `alive(pid)` false): what a killed `follow` left behind.
+/// Of the directory names `names`, the index directories of `job`'s sessions whose process is
+/// gone (`thaw-events-<job>-<pid>`, `alive(pid)` false): what a killed `follow` of the job left
+/// behind. Only the job's own: a pid is only known dead in this PID namespace, and another
+/// job's `follow` may run in a container with its own namespace sharing the directory (one job
+/// has one `follow --events` at a time, its queue's).
 fn dead_sessions<'a>(
     names: impl IntoIterator<Item = &'a str>,
+    job: &str,
     alive: impl Fn(u32) -> bool,
 ) -> Vec<&'a str> {
     names
@@ -90,16 +94,16 @@ fn dead_sessions<'a>(
         .filter(|n| {
             n.strip_prefix(DIR_PREFIX)
                 .and_then(|rest| rest.rsplit_once('-'))
-                .and_then(|(job, pid)| (!job.is_empty()).then_some(pid))
+                .and_then(|(j, pid)| (j == job).then_some(pid))
                 .and_then(|pid| pid.parse::<u32>().ok())
                 .is_some_and(|pid| !alive(pid))
         })
         .collect()
 }
 
-/// Removes the index directories under `tmp` of sessions whose process is gone; only where
-/// /proc tells which processes run (Linux), else nothing.
-fn remove_dead_sessions(tmp: &Path) {
+/// Removes the index directories under `tmp` of `job`'s sessions whose process is gone; only
+/// where /proc tells which processes run (Linux), else nothing.
+fn remove_dead_sessions(tmp: &Path, job: &str) {
     if !Path::new("/proc/self").exists() {
         return;
     }
@@ -112,7 +116,7 @@ fn remove_dead_sessions(tmp: &Path) {
         .filter_map(|e| e.file_name().into_string().ok())
         .collect();
     let alive = |pid: u32| Path::new(&format!("/proc/{pid}")).exists();
-    for name in dead_sessions(names.iter().map(String::as_str), alive) {
+    for name in dead_sessions(names.iter().map(String::as_str), job, alive) {
         match std::fs::remove_dir_all(tmp.join(name)) {
             Ok(()) => info!(
                 dir = name,
@@ -172,7 +176,7 @@ impl Events {
         drain::check(&sqs, queue_url).await?;
         let (dir, own) = index_dir(job, dir);
         if own {
-            remove_dead_sessions(&std::env::temp_dir());
+            remove_dead_sessions(&std::env::temp_dir(), job);
         }
         let interrupted = Arc::new(AtomicBool::new(false));
         let wake = Arc::new(Notify::new());
@@ -388,8 +392,12 @@ mod tests {
         ];
         let alive = |pid: u32| pid == 300;
         assert_eq!(
-            dead_sessions(names, alive),
-            vec!["thaw-events-j1-100", "thaw-events-j-2-200"]
+            dead_sessions(names, "j1", alive),
+            vec!["thaw-events-j1-100"]
+        );
+        assert_eq!(
+            dead_sessions(names, "j-2", alive),
+            vec!["thaw-events-j-2-200"]
         );
     }
 
@@ -399,14 +407,15 @@ mod tests {
         let live = tmp.join(format!("thaw-events-j-{}", std::process::id()));
         // pid_max is at most 4194304 on Linux: this pid runs nowhere
         let dead = tmp.join("thaw-events-j-4294967295");
-        for d in [&live, &dead] {
+        // another job's: maybe alive in another PID namespace
+        let other = tmp.join("thaw-events-k-4294967295");
+        for d in [&live, &dead, &other] {
             std::fs::create_dir_all(d).expect("mkdir");
         }
-        remove_dead_sessions(&tmp);
-        let (live_kept, dead_kept) = (live.exists(), dead.exists());
+        remove_dead_sessions(&tmp, "j");
+        let kept = (live.exists(), dead.exists(), other.exists());
         std::fs::remove_dir_all(&tmp).expect("cleanup");
-        assert!(live_kept);
-        assert!(!dead_kept);
+        assert_eq!(kept, (true, false, true));
     }
 
     #[test]
