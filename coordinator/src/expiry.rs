@@ -4,7 +4,7 @@
 //! would expire before it can be copied is called out by `status`. Pure: lot facts, now and the
 //! estimated copy start in, a verdict out.
 
-use thaw_common::checkpoint::{LotCheckpoint, LotState};
+use thaw_common::checkpoint::LotState;
 use thaw_common::progress::LotItem;
 
 /// Seconds in a day.
@@ -34,7 +34,7 @@ impl ExpiryFacts {
         if lot.state != LotState::Waiting {
             return None;
         }
-        let restored_uncopied = requested_not_done(&lot.checkpoint);
+        let restored_uncopied = lot.checkpoint.restores_waiting();
         (restored_uncopied > 0).then_some(Self {
             restore_requested_at: lot.checkpoint.restore_requested_at,
             next_check_at: lot.next_check_at,
@@ -106,16 +106,10 @@ pub fn lots_at_risk(lots: &[LotItem], restore_days: u32, now: i64) -> Vec<(u32, 
         .collect()
 }
 
-fn requested_not_done(cp: &LotCheckpoint) -> u64 {
-    cp.restore_requested
-        .ones()
-        .filter(|i| !cp.done.get(*i))
-        .count() as u64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use thaw_common::checkpoint::LotCheckpoint;
     use thaw_common::fixtures::LotItemBuilder;
 
     fn facts(requested: Option<i64>, next: Option<i64>, days: u32) -> ExpiryFacts {

@@ -51,14 +51,7 @@ pub struct Tally {
 /// A WAITING lot's keys still waiting for a restore, from its checkpoint: restore asked by the
 /// lot (accepted or already in progress) and not done, as its readiness look counts them.
 pub fn waiting_keys(lot: &LotItem) -> u64 {
-    let cp = &lot.checkpoint;
-    let done = cp.done.as_bytes();
-    cp.restore_requested
-        .as_bytes()
-        .iter()
-        .enumerate()
-        .map(|(i, r)| u64::from((r & !done.get(i).copied().unwrap_or(0)).count_ones()))
-        .sum()
+    lot.checkpoint.restores_waiting()
 }
 
 /// What a look saw done, scaled to the lot's waiting keys (a sample, or a listing cut short by
