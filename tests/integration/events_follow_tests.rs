@@ -16,18 +16,6 @@ use crate::rig::*;
 
 const LIST: &str = "s3:ListObjectsV2:RestoreStatus";
 
-/// `n` GLACIER objects `k/000`.. in a new bucket; their keys in S3's order.
-pub(crate) async fn archived(c: &Clients, bucket: &str, n: usize) -> Vec<String> {
-    create_bucket(c, bucket).await;
-    let keys: Vec<String> = (0..n).map(|i| format!("k/{i:03}")).collect();
-    let objects = keys
-        .iter()
-        .map(|k| (k.clone(), "GLACIER", k.as_bytes().to_vec()))
-        .collect();
-    put_many(c, bucket, objects).await;
-    keys
-}
-
 /// A WAITING one-lot job over `keys` (in that order) whose next check is an hour away; its lot.
 pub(crate) async fn waiting_job(
     moto: &Moto,

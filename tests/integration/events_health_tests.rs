@@ -8,9 +8,7 @@ use std::process::Command;
 use thaw_common::checkpoint::LotState;
 use thaw_common::restore_event::envelope;
 
-use crate::events_follow_tests::{
-    archived, endpoint, events, left, queue, send, sqs, waiting_job, Follow,
-};
+use crate::events_follow_tests::{endpoint, events, left, queue, send, sqs, waiting_job, Follow};
 use crate::rig::*;
 
 #[tokio::test(flavor = "multi_thread")]

@@ -20,18 +20,6 @@ use crate::rig::*;
 const LIST: &str = "s3:ListObjectsV2:RestoreStatus";
 const HEAD: &str = "s3:HeadObject";
 
-/// `n` GLACIER objects `k/000`.. in a new bucket; their keys in S3's order.
-async fn archived(c: &Clients, bucket: &str, n: usize) -> Vec<String> {
-    create_bucket(c, bucket).await;
-    let keys: Vec<String> = (0..n).map(|i| format!("k/{i:03}")).collect();
-    let objects = keys
-        .iter()
-        .map(|k| (k.clone(), "GLACIER", k.as_bytes().to_vec()))
-        .collect();
-    put_many(c, bucket, objects).await;
-    keys
-}
-
 /// A one-lot job over `keys` (in that order) of `bucket`, launched locally with `extra`.
 async fn one_lot_job(
     moto: &Moto,

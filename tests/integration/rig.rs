@@ -491,6 +491,18 @@ pub async fn put(c: &Clients, bucket: &str, key: &str, class: &str, body: &[u8])
         .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
 }
 
+/// `n` GLACIER objects `k/000`.. in a new bucket; their keys in S3's order.
+pub async fn archived(c: &Clients, bucket: &str, n: usize) -> Vec<String> {
+    create_bucket(c, bucket).await;
+    let keys: Vec<String> = (0..n).map(|i| format!("k/{i:03}")).collect();
+    let objects = keys
+        .iter()
+        .map(|k| (k.clone(), "GLACIER", k.as_bytes().to_vec()))
+        .collect();
+    put_many(c, bucket, objects).await;
+    keys
+}
+
 /// Puts many objects (key, class, body), 16 at a time: enough to be quick, not so many that a
 /// loaded emulator starts failing requests.
 pub async fn put_many(c: &Clients, bucket: &str, objects: Vec<(String, &'static str, Vec<u8>)>) {
