@@ -642,7 +642,8 @@ async fn sigterm_checkpoints_interrupted_then_rerun_completes() {
     assert!(st.success());
     let status = child.wait().expect("wait");
     assert!(
-        t0.elapsed() < Duration::from_secs(10),
+        // well inside the task definition's stopTimeout (120 s), with room for a loaded machine
+        t0.elapsed() < Duration::from_secs(60),
         "stopped in {:?}",
         t0.elapsed()
     );
@@ -1399,7 +1400,8 @@ async fn sigterm_before_the_first_pass_stops_the_worker() {
     let status = child.wait().expect("wait");
     assert!(status.success(), "exit after SIGTERM: {status}");
     assert!(
-        t0.elapsed() < Duration::from_secs(15),
+        // well inside the task definition's stopTimeout (120 s), with room for a loaded machine
+        t0.elapsed() < Duration::from_secs(60),
         "stopped in {:?}",
         t0.elapsed()
     );
