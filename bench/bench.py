@@ -1,9 +1,9 @@
 """thaw benchmark: ratios measured in one run on one machine (see bench/README.md).
 
 B1  worker throughput on archived objects (restore + copy), against (a) the emulator's raw
-    ceiling for the same request mix (worker/examples/ceiling.rs: HEAD, RESTORE, HEAD, COPY per
-    key, same SDK, same concurrency, no state machine/checkpoints) and (b) the seed approach, one
-    `aws s3api` call per request in a shell loop, on a sample; and (c) the copy phase alone (objects
+    ceiling for the same request mix (worker/examples/ceiling.rs: RESTORE, HEAD, COPY per key, as
+    for a sorted lot, same SDK, same concurrency, no state machine/checkpoints) and (b) the seed
+    approach, one `aws s3api` call per request in a shell loop, on a sample; and (c) the copy phase alone (objects
     that need no restore, copied in place into STANDARD_IA) against `s5cmd run` on a commands file,
     thaw and s5cmd alternating on fresh buckets in the same minutes.
 B2  coordinator split + upload of 1M, 3M and 10M generated keys: wall time and peak RSS (RSS that
@@ -160,7 +160,7 @@ def launch_local(b, bucket, job_id, kf, *extra, check=True):
 def b1(b, keys, kf):
     """B1: the emulator's ceiling, then thaw on the same archived objects (and B3 on that run)."""
     res = b.res
-    # B1 (a): emulator ceiling for HEAD+RESTORE+HEAD+COPY per key
+    # B1 (a): emulator ceiling for RESTORE+HEAD+COPY per key (a sorted lot's mix)
     fill(b.s3, "bench-ceiling", keys)
     wall, cpu, out = timed([f"{REL}/examples/ceiling", "bench-ceiling", kf, "64"], b.env, b.moto.pid)
     json.loads(out.stdout.strip().splitlines()[-1])
@@ -399,7 +399,7 @@ def b3(b):
     n = min(N, 1000)
     keys = [f"b3/{i:07d}.jpg" for i in range(n)]
     b.res["b3"] = {
-        # (a) all archived: HEAD, RESTORE, HEAD, COPY
+        # (a) all archived: RESTORE (from the first pass's listing), HEAD, COPY
         "archived": b3_scenario(b, "archived", keys),
         # (b) nothing to restore: HEAD, COPY
         "standard": b3_scenario(b, "standard", keys, cls="STANDARD"),

@@ -28,7 +28,7 @@ pub(crate) async fn waiting_job(
 
 /// A WAITING job of `lots` lots over `keys` (in that order) whose next checks are an hour away;
 /// its lot 0.
-async fn waiting_lots(
+pub(crate) async fn waiting_lots(
     moto: &Moto,
     c: &Clients,
     bucket: &str,
@@ -145,7 +145,7 @@ pub(crate) struct Follow {
 }
 
 impl Follow {
-    fn start(moto: &Moto, table: &str, job: &str, url: &str, extra: &[&str]) -> Self {
+    pub(crate) fn start(moto: &Moto, table: &str, job: &str, url: &str, extra: &[&str]) -> Self {
         Self::every(moto, table, job, url, "600", extra)
     }
 
