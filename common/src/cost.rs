@@ -793,7 +793,10 @@ mod tests {
         let mut tiny = SortedLots::default();
         tiny.add_lot(12, true);
         tiny.add_lot(13, true);
-        assert_eq!((tiny.of_keys, tiny.keys, tiny.first_pass_pages), (25, 13, 1));
+        assert_eq!(
+            (tiny.of_keys, tiny.keys, tiny.first_pass_pages),
+            (25, 13, 1)
+        );
         assert_eq!(SortedLots::default().share(), 0.0);
     }
 
@@ -833,11 +836,7 @@ mod tests {
             let (none, half, every) = (at(0), at(5), at(10));
             assert_eq!(none.get_requests, 50_000 * scattered, "{o:?}");
             assert_eq!(every.get_requests, 50_000 * sorted, "{o:?}");
-            assert_eq!(
-                half.get_requests,
-                25_000 * (scattered + sorted),
-                "{o:?}"
-            );
+            assert_eq!(half.get_requests, 25_000 * (scattered + sorted), "{o:?}");
             // the rest of the work does not change
             assert_eq!(none.put_requests, every.put_requests, "{o:?}");
             assert_eq!(none.restore_requests, every.restore_requests, "{o:?}");

@@ -115,7 +115,9 @@ async fn main() -> ExitCode {
     // `estimate --keys N` simulates a job with no list and no bucket: no AWS configuration
     // (whose chain would ask IMDS for a Region on a machine without AWS).
     let global = match &cli.command {
-        Command::Estimate(a) if a.timeline.keys.is_some() => cmd::Global::offline(cli.aws, cli.table),
+        Command::Estimate(a) if a.timeline.keys.is_some() => {
+            cmd::Global::offline(cli.aws, cli.table)
+        }
         _ => cmd::Global::load(cli.aws, cli.table).await,
     };
     let result = match cli.command {

@@ -44,7 +44,8 @@ impl<'a> LotOrders<'a> {
     fn next_lot(&mut self) {
         let check = std::mem::take(&mut self.check);
         if let Some(&keys) = self.sizes.get(self.lot) {
-            self.sorted.add_lot(keys, check.finish() == KeyOrder::Sorted);
+            self.sorted
+                .add_lot(keys, check.finish() == KeyOrder::Sorted);
         }
         self.lot += 1;
         self.left = self.sizes.get(self.lot).copied().unwrap_or(0);
@@ -103,11 +104,18 @@ mod tests {
         many.swap(25, 26);
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         let l = orders(&many, &[20, 20]);
-        assert_eq!((l.of_keys, l.keys, l.lots, l.first_pass_pages), (40, 20, 1, 1));
+        assert_eq!(
+            (l.of_keys, l.keys, l.lots, l.first_pass_pages),
+            (40, 20, 1, 1)
+        );
         // a step back across a lot boundary breaks no lot
         let l = orders(&many[..20].iter().rev().copied().collect::<Vec<_>>(), &[20]);
         assert_eq!(l.keys, 0);
-        let joined: Vec<&str> = many[..20].iter().chain(many[..20].iter()).copied().collect();
+        let joined: Vec<&str> = many[..20]
+            .iter()
+            .chain(many[..20].iter())
+            .copied()
+            .collect();
         assert_eq!(orders(&joined, &[20, 20]).keys, 40);
     }
 
