@@ -93,30 +93,27 @@ mod tests {
 
     #[test]
     fn each_lot_is_judged_on_its_own_keys() {
-        // 16 keys ascending but for one step back in the second lot of 8
-        let mut keys: Vec<String> = (0..16).map(|i| format!("k/{i:02}")).collect();
-        keys.swap(9, 10);
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let l = orders(&keys, &[8, 8]);
-        // lots of 8 keys are too small to list (13 at least): nothing listed
-        assert_eq!((l.of_keys, l.keys), (16, 0));
-        let mut many: Vec<String> = (0..40).map(|i| format!("k/{i:02}")).collect();
-        many.swap(25, 26);
-        let many: Vec<&str> = many.iter().map(String::as_str).collect();
-        let l = orders(&many, &[20, 20]);
+        let sorted: Vec<String> = (0..40).map(|i| format!("k/{i:02}")).collect();
+        let sorted: Vec<&str> = sorted.iter().map(String::as_str).collect();
+        // one step back in the second lot of 20: the first alone is listed
+        let mut back = sorted.clone();
+        back.swap(25, 26);
+        let l = orders(&back, &[20, 20]);
         assert_eq!(
             (l.of_keys, l.keys, l.lots, l.first_pass_pages),
             (40, 20, 1, 1)
         );
-        // a step back across a lot boundary breaks no lot
-        let l = orders(&many[..20].iter().rev().copied().collect::<Vec<_>>(), &[20]);
-        assert_eq!(l.keys, 0);
-        let joined: Vec<&str> = many[..20]
-            .iter()
-            .chain(many[..20].iter())
-            .copied()
-            .collect();
+        // a lot in descending order is scattered
+        let reversed: Vec<&str> = sorted[..20].iter().rev().copied().collect();
+        assert_eq!(orders(&reversed, &[20]).keys, 0);
+        // a step back between two lots (two sorted files of an inventory) breaks neither
+        let joined: Vec<&str> = sorted[..20].iter().chain(&sorted[..20]).copied().collect();
         assert_eq!(orders(&joined, &[20, 20]).keys, 40);
+        // ... but breaks the lot that holds it
+        assert_eq!(orders(&joined, &[15, 10, 15]).keys, 30);
+        // sorted lots of 8 keys are too few to list (13 at least)
+        let l = orders(&sorted[..16], &[8, 8]);
+        assert_eq!((l.of_keys, l.keys), (16, 0));
     }
 
     #[test]
