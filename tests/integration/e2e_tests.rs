@@ -165,7 +165,19 @@ async fn estimate_against_the_real_run(sorted: bool) {
     assert_eq!(e["sorted_lots"]["keys"], listed, "{est}");
     assert_eq!(e["sorted_lots"]["of_keys"], 140, "{est}");
 
+    // the dry run tells the same from the plan's own lots
     let job = unique("job");
+    let dry = launch_local_ok(
+        moto,
+        &table,
+        &bucket,
+        &job,
+        &file_arg,
+        &["--lots", "2", "--dry-run"],
+    );
+    let line = format!("first pass by listing: {listed} of 140 keys in sorted lots");
+    assert!(stdout(&dry).contains(&line), "{}", stdout(&dry));
+
     launch_local_ok(moto, &table, &bucket, &job, &file_arg, &["--lots", "2"]);
     let out = run_ok(
         moto,
