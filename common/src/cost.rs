@@ -114,13 +114,14 @@ impl Default for Prices {
 /// What the worker will do with an object, as `keystate::decide` says from its HeadObject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlannedAction {
-    /// Already in the target class: one HEAD.
+    /// Already in the target class: one HEAD (none in a sorted lot).
     Skip,
     /// Readable now: HEAD, COPY.
     Copy,
-    /// Archived: HEAD, RESTORE, HEAD after the wait (plus polls), COPY.
+    /// Archived: HEAD (none in a sorted lot), RESTORE, HEAD after the wait (plus polls), COPY.
     RestoreThenCopy,
-    /// A restore is already running: HEAD, HEAD after the wait (plus polls), COPY.
+    /// A restore is already running: HEAD (none in a sorted lot), HEAD after the wait (plus
+    /// polls), COPY.
     WaitThenCopy,
     /// Missing, SSE-C, refused: one HEAD, then recorded as failed.
     Fail,
@@ -258,7 +259,7 @@ pub struct Estimate {
     pub objects: u64,
     /// Objects that need a restore.
     pub restores: u64,
-    /// Objects already in the target class (one HEAD, nothing else).
+    /// Objects already in the target class (one HEAD in a scattered lot, nothing else).
     pub already_in_target: u64,
     /// Objects that will fail (missing, SSE-C, refused): one HEAD each.
     pub failing: u64,
