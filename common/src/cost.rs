@@ -389,14 +389,14 @@ impl Tally {
     /// ([`SortedLots::share`]), the first pass's listing decides an archived object's restore,
     /// a running restore's wait and a done object's skip without a HEAD; a readable object (its
     /// copy needs what a listing does not show), a missing one and an Intelligent-Tiering one
-    /// (its archive tier is not listed; no restored copy) are HEADed first as in a scattered lot.
+    /// ([`listable`]) are HEADed first as in a scattered lot.
     fn add(&mut self, o: &PlannedObject, job: &CostJob, prices: &Prices, tier: &str) {
         let listed = job.sorted.share();
         let e = &mut self.e;
         e.objects += 1;
         match o.action {
             PlannedAction::Skip => {
-                self.first_heads += 1.0 - listed;
+                self.first_heads += if listable(o) { 1.0 - listed } else { 1.0 };
                 e.already_in_target += 1;
                 return;
             }
@@ -425,7 +425,7 @@ impl Tally {
     /// polls are looks by listing, priced at the end ([`SortedLots::poll_pages`]).
     fn add_wait(&mut self, o: &PlannedObject, job: &CostJob) {
         let listed = job.sorted.share();
-        self.first_heads += if o.restored_copy { 1.0 - listed } else { 1.0 };
+        self.first_heads += if listable(o) { 1.0 - listed } else { 1.0 };
         self.waiting += 1.0;
         self.polls += job.polls_per_restore * (1.0 - listed);
         self.sorted_polls += job.polls_per_restore * listed;
@@ -521,6 +521,13 @@ impl Tally {
             None => (self.sorted_polls, 0),
         }
     }
+}
+
+/// Whether a listing can decide the first step of `o` (worker `listed_plan::first_step`): not of
+/// an Intelligent-Tiering object, whose access tier a listing does not show (in an archive tier
+/// it is priced as GLACIER or DEEP_ARCHIVE, with no restored copy).
+fn listable(o: &PlannedObject) -> bool {
+    o.restored_copy && o.class != "INTELLIGENT_TIERING"
 }
 
 /// Below this, STANDARD_IA, ONEZONE_IA and GLACIER_IR bill 128 KB, and the 40 KB each object
@@ -812,6 +819,9 @@ mod tests {
         missing.action = PlannedAction::Fail;
         let mut tiering = obj("GLACIER", 100, None);
         tiering.restored_copy = false;
+        // already in INTELLIGENT_TIERING, the target of the job
+        let mut in_tiering = obj("INTELLIGENT_TIERING", 100, None);
+        in_tiering.action = PlannedAction::Skip;
         // (object, its HEADs in a scattered lot, in a sorted lot, it waits for a restore)
         let cases = [
             (obj("GLACIER", 100, None), 2, 1, true),
@@ -823,6 +833,7 @@ mod tests {
             (missing, 1, 1, false),
             // Intelligent-Tiering: HEADed first, its restore looked at by listing
             (tiering, 2, 2, true),
+            (in_tiering, 1, 1, false),
         ];
         for (o, scattered, sorted, waits) in cases {
             // 50,000 keys: the sample of one stands for every key
