@@ -63,6 +63,9 @@ pub enum SetupError {
     /// No Region anywhere in the chain.
     #[error("no AWS Region: pass --region or set AWS_REGION")]
     NoRegion,
+    /// Not loaded: the command runs without AWS.
+    #[error("this command runs without the AWS configuration")]
+    NotLoaded,
 }
 
 impl Aws {

@@ -5,12 +5,15 @@
 //! The request model is the worker's own: an archived object costs HEAD, RESTORE, one HEAD per
 //! poll, and COPY; an object in another class HEAD and COPY; an object already in the target
 //! class one HEAD; objects above the multipart threshold add CreateMultipartUpload, one
-//! UploadPartCopy per part, CompleteMultipartUpload and GetObjectTagging. Prices default to a
+//! UploadPartCopy per part, CompleteMultipartUpload and GetObjectTagging. In a sorted lot
+//! ([`SortedLots`]) the first pass is listed instead: archived, waiting and done objects take no
+//! first HEAD, and polls are ListObjectsV2 pages. Prices default to a
 //! built-in us-east-1 list (see [`Prices::default`]) that a JSON file can override field by field.
 
 use std::collections::BTreeMap;
 
 use crate::recheck::shortest_safe_restore_days;
+use crate::restore_listing::{worth_listing, PAGE_KEYS};
 use crate::spec::part_size_for;
 use crate::storage::{RestoreTier, StorageClass};
 
@@ -111,13 +114,14 @@ impl Default for Prices {
 /// What the worker will do with an object, as `keystate::decide` says from its HeadObject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlannedAction {
-    /// Already in the target class: one HEAD.
+    /// Already in the target class: one HEAD (none in a sorted lot).
     Skip,
     /// Readable now: HEAD, COPY.
     Copy,
-    /// Archived: HEAD, RESTORE, HEAD after the wait (plus polls), COPY.
+    /// Archived: HEAD (none in a sorted lot), RESTORE, HEAD after the wait (plus polls), COPY.
     RestoreThenCopy,
-    /// A restore is already running: HEAD, HEAD after the wait (plus polls), COPY.
+    /// A restore is already running: HEAD (none in a sorted lot), HEAD after the wait (plus
+    /// polls), COPY.
     WaitThenCopy,
     /// Missing, SSE-C, refused: one HEAD, then recorded as failed.
     Fail,
@@ -171,6 +175,8 @@ pub struct CostJob {
     pub extra_heads_per_copy: f64,
     /// ListObjectsV2 pages the coordinator reads to build the list (`--from`), priced as LIST.
     pub list_requests: u64,
+    /// The lots whose first pass is listed, and their keys.
+    pub sorted: SortedLots,
     /// The source object is gone after its copy (see [`source_removed`]): only then is an
     /// early deletion charged, and only then does its storage stop.
     pub source_removed: bool,
@@ -192,6 +198,60 @@ pub fn source_removed(
     delete_source_version || (!copies_elsewhere && !versioned)
 }
 
+/// The job's lots whose first pass is listed (worker `first_steps`): sorted lots
+/// ([`crate::plan::KeyOrder::Sorted`]) holding enough keys for one listing of them to cost no
+/// more than a HEAD each ([`worth_listing`]). Their archived, waiting and done objects take no
+/// first HEAD, and their restores are polled by listing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct SortedLots {
+    /// Keys in all the job's lots.
+    pub of_keys: u64,
+    /// Keys in the lots listed.
+    pub keys: u64,
+    /// Lots listed.
+    pub lots: u64,
+    /// ListObjectsV2 pages of their first pass: one per 1,000 keys of each lot. A floor: the
+    /// objects between a lot's keys that are not in the job are listed too.
+    pub first_pass_pages: u64,
+}
+
+impl SortedLots {
+    /// One more lot of `keys` keys, sorted or not.
+    pub fn add_lot(&mut self, keys: u64, sorted: bool) {
+        self.of_keys += keys;
+        if sorted && worth_listing(keys, keys) {
+            self.keys += keys;
+            self.lots += 1;
+            self.first_pass_pages += keys.div_ceil(PAGE_KEYS);
+        }
+    }
+
+    /// The share of the job's keys in lots listed (0 to 1).
+    pub fn share(&self) -> f64 {
+        if self.of_keys == 0 {
+            0.0
+        } else {
+            self.keys as f64 / self.of_keys as f64
+        }
+    }
+
+    /// ListObjectsV2 pages of the looks at restores in the lots listed, `share` of whose keys
+    /// wait for a restore, each looked at `looks` times: a page per 1,000 waiting keys of a lot
+    /// per look (lots taken as equal); `None` when a look at so few keys is not worth listing
+    /// (the worker HEADs them).
+    fn poll_pages(&self, share: f64, looks: f64) -> Option<f64> {
+        if self.lots == 0 || share <= 0.0 {
+            return Some(0.0);
+        }
+        let per_lot = self.keys as f64 / self.lots as f64;
+        let waiting = share * per_lot;
+        if !worth_listing(waiting.round() as u64, per_lot.round() as u64) {
+            return None;
+        }
+        Some(self.lots as f64 * looks * (waiting / PAGE_KEYS as f64).ceil())
+    }
+}
+
 /// The estimate, line by line.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Estimate {
@@ -199,7 +259,7 @@ pub struct Estimate {
     pub objects: u64,
     /// Objects that need a restore.
     pub restores: u64,
-    /// Objects already in the target class (one HEAD, nothing else).
+    /// Objects already in the target class (one HEAD in a scattered lot, nothing else).
     pub already_in_target: u64,
     /// Objects that will fail (missing, SSE-C, refused): one HEAD each.
     pub failing: u64,
@@ -215,8 +275,11 @@ pub struct Estimate {
     pub restore_requests: u64,
     /// COPY/PUT-class requests (CopyObject, multipart create/part/complete).
     pub put_requests: u64,
-    /// LIST requests (ListObjectsV2 pages of a `--from` listing).
+    /// LIST requests (ListObjectsV2 pages of a `--from` listing, of the first pass of sorted
+    /// lots and of their restores' looks).
     pub list_requests: u64,
+    /// The lots whose first pass is listed.
+    pub sorted_lots: SortedLots,
     /// USD: LIST requests.
     pub list_request_usd: f64,
     /// USD: restore requests.
@@ -296,7 +359,14 @@ struct Tally {
     restore_requests_usd: f64,
     retrieval_usd: f64,
     early_deletion_usd: f64,
+    /// HEAD polls in scattered lots.
     polls: f64,
+    /// Polls in sorted lots (LIST pages, or HEADs when a look is not worth listing).
+    sorted_polls: f64,
+    /// Objects waiting for a restore (asked by the job or running).
+    waiting: f64,
+    /// First HEADs (fewer than objects when some lots are sorted).
+    first_heads: f64,
     extra_heads: f64,
     /// Restored copies' bytes times their days kept at `--restore-days`, and at 1 to
     /// [`MAX_SHORTEST_DAYS`] days.
@@ -315,26 +385,35 @@ fn gb(bytes: u64) -> f64 {
 }
 
 impl Tally {
-    /// Counts one object as the worker will treat it.
+    /// Counts one object as the worker will treat it. In the share of sorted lots
+    /// ([`SortedLots::share`]), the first pass's listing decides an archived object's restore,
+    /// a running restore's wait and a done object's skip without a HEAD; a readable object (its
+    /// copy needs what a listing does not show), a missing one and an Intelligent-Tiering one
+    /// ([`listable`]) are HEADed first as in a scattered lot.
     fn add(&mut self, o: &PlannedObject, job: &CostJob, prices: &Prices, tier: &str) {
+        let listed = job.sorted.share();
         let e = &mut self.e;
         e.objects += 1;
-        e.get_requests += 1; // the first HEAD
         match o.action {
             PlannedAction::Skip => {
+                self.first_heads += if listable(o) { 1.0 - listed } else { 1.0 };
                 e.already_in_target += 1;
                 return;
             }
             PlannedAction::Fail => {
+                self.first_heads += 1.0;
                 e.failing += 1;
                 return;
             }
-            PlannedAction::Copy => {}
+            PlannedAction::Copy => self.first_heads += 1.0,
             PlannedAction::WaitThenCopy => {
                 e.get_requests += 1; // HEAD after the wait
-                self.polls += job.polls_per_restore;
+                self.add_wait(o, job);
             }
-            PlannedAction::RestoreThenCopy => self.add_restore(o, job, prices, tier),
+            PlannedAction::RestoreThenCopy => {
+                self.add_wait(o, job);
+                self.add_restore(o, job, prices, tier);
+            }
         }
         if job.source_removed {
             self.early_deletion_usd += early_deletion_usd(o, prices);
@@ -342,8 +421,17 @@ impl Tally {
         self.add_copy(o, job);
     }
 
-    /// The restore of an archived object: its request, retrieval, the HEAD after the wait and
-    /// its polls.
+    /// The first HEAD and the polls of an object waiting for its restore: in sorted lots the
+    /// polls are looks by listing, priced at the end ([`SortedLots::poll_pages`]).
+    fn add_wait(&mut self, o: &PlannedObject, job: &CostJob) {
+        let listed = job.sorted.share();
+        self.first_heads += if listable(o) { 1.0 - listed } else { 1.0 };
+        self.waiting += 1.0;
+        self.polls += job.polls_per_restore * (1.0 - listed);
+        self.sorted_polls += job.polls_per_restore * listed;
+    }
+
+    /// The restore of an archived object: its request, retrieval and the HEAD after the wait.
     fn add_restore(&mut self, o: &PlannedObject, job: &CostJob, prices: &Prices, tier: &str) {
         // DEEP_ARCHIVE has no Expedited tier: the worker asks Standard (`restore_tier_for`).
         let tier = if o.class == "DEEP_ARCHIVE" && tier == "expedited" {
@@ -369,7 +457,6 @@ impl Tally {
         }
         e.restore_requests += 1;
         e.get_requests += 1; // HEAD after the wait
-        self.polls += job.polls_per_restore;
         self.restore_requests_usd +=
             prices.restore_per_1000.get(&key).copied().unwrap_or(0.0) / 1000.0;
         self.retrieval_usd +=
@@ -394,8 +481,12 @@ impl Tally {
     /// The counts scaled to the whole job, and the S3 request, retrieval and early deletion
     /// dollars.
     fn scaled(self, weight: f64, job: &CostJob, prices: &Prices) -> Estimate {
+        let (poll_heads, poll_pages) = self.sorted_looks(job);
         let mut e = self.e;
-        e.get_requests += (self.polls + self.extra_heads).round() as u64;
+        let heads = self.polls + self.extra_heads + self.first_heads + poll_heads;
+        e.get_requests = ((e.get_requests as f64 + heads) * weight).round() as u64;
+        e.list_requests = job.list_requests + job.sorted.first_pass_pages + poll_pages;
+        e.sorted_lots = job.sorted;
         let w = |n: u64| (n as f64 * weight).round() as u64;
         e.objects = w(e.objects);
         e.restores = w(e.restores);
@@ -404,7 +495,6 @@ impl Tally {
         e.restore_bytes = w(e.restore_bytes);
         e.restored_copy_bytes = w(e.restored_copy_bytes);
         e.copy_bytes = w(e.copy_bytes);
-        e.get_requests = w(e.get_requests);
         e.restore_requests = w(e.restore_requests);
         e.put_requests = w(e.put_requests);
         let target = job.target.as_str();
@@ -416,6 +506,28 @@ impl Tally {
         e.early_deletion_usd = self.early_deletion_usd * weight;
         e
     }
+
+    /// The looks at restores in sorted lots: (HEADs, before scaling, when a look is not worth
+    /// listing; LIST pages, for the whole job, when it is). Each of a waiting object's polls and
+    /// the look that finds its restore done list first; the HEAD after the wait stays.
+    fn sorted_looks(&self, job: &CostJob) -> (f64, u64) {
+        let objects = self.e.objects as f64;
+        if self.waiting == 0.0 || objects == 0.0 {
+            return (0.0, 0);
+        }
+        let looks = job.polls_per_restore + 1.0;
+        match job.sorted.poll_pages(self.waiting / objects, looks) {
+            Some(pages) => (0.0, pages.round() as u64),
+            None => (self.sorted_polls, 0),
+        }
+    }
+}
+
+/// Whether a listing can decide the first step of `o` (worker `listed_plan::first_step`): not of
+/// an Intelligent-Tiering object, whose access tier a listing does not show (in an archive tier
+/// it is priced as GLACIER or DEEP_ARCHIVE, with no restored copy).
+fn listable(o: &PlannedObject) -> bool {
+    o.restored_copy && o.class != "INTELLIGENT_TIERING"
 }
 
 /// Below this, STANDARD_IA, ONEZONE_IA and GLACIER_IR bill 128 KB, and the 40 KB each object
@@ -528,7 +640,7 @@ impl Estimate {
     }
 }
 
-/// Fargate time, DynamoDB writes and the LIST requests of a `--from` listing.
+/// Fargate time, DynamoDB writes and the price of the LIST requests.
 fn add_fargate_and_dynamodb(e: &mut Estimate, job: &CostJob, prices: &Prices) {
     let hours = job.lots as f64 * job.worker_hours_per_lot;
     let fargate =
@@ -541,7 +653,6 @@ fn add_fargate_and_dynamodb(e: &mut Estimate, job: &CostJob, prices: &Prices) {
     e.dynamodb_usd = e.objects as f64 * job.ddb_writes_per_1000 / 1000.0
         * prices.dynamodb_per_million_writes
         / 1e6;
-    e.list_requests = job.list_requests;
     // LIST is billed at the PUT/COPY/POST/LIST rate of S3 Standard, whatever the objects' class.
     e.list_request_usd = e.list_requests as f64
         * prices
@@ -597,6 +708,7 @@ mod tests {
             ddb_writes_per_1000: 4.0,
             extra_heads_per_copy: 0.0,
             list_requests: 0,
+            sorted: SortedLots::default(),
             source_removed: true,
             restore_days: 3,
         }
@@ -668,6 +780,115 @@ mod tests {
             estimate(&glacier, &some, &Prices::default()).get_requests,
             24
         );
+    }
+
+    /// A job of 10 lots of 5,000 keys, `sorted` of them sorted.
+    fn lots(sorted: u64) -> SortedLots {
+        let mut l = SortedLots::default();
+        for i in 0..10 {
+            l.add_lot(5000, i < sorted);
+        }
+        l
+    }
+
+    #[test]
+    fn sorted_lots_list_their_first_pass_and_tiny_ones_do_not() {
+        let l = lots(4);
+        assert_eq!((l.of_keys, l.keys, l.lots), (50_000, 20_000, 4));
+        assert_eq!(l.first_pass_pages, 4 * 5);
+        assert!((l.share() - 0.4).abs() < 1e-12);
+        // a lot too small for a page to cost less than its HEADs is HEADed
+        let mut tiny = SortedLots::default();
+        tiny.add_lot(12, true);
+        tiny.add_lot(13, true);
+        assert_eq!(
+            (tiny.of_keys, tiny.keys, tiny.first_pass_pages),
+            (25, 13, 1)
+        );
+        assert_eq!(SortedLots::default().share(), 0.0);
+    }
+
+    #[test]
+    fn a_sorted_lot_takes_no_first_head_where_its_listing_decides() {
+        let p = Prices::default();
+        let mut restored = obj("GLACIER", 100, None);
+        restored.action = PlannedAction::Copy;
+        let mut waiting = obj("GLACIER", 100, None);
+        waiting.action = PlannedAction::WaitThenCopy;
+        let mut missing = obj("STANDARD", 0, None);
+        missing.action = PlannedAction::Fail;
+        let mut tiering = obj("GLACIER", 100, None);
+        tiering.restored_copy = false;
+        // already in INTELLIGENT_TIERING, the target of the job
+        let mut in_tiering = obj("INTELLIGENT_TIERING", 100, None);
+        in_tiering.action = PlannedAction::Skip;
+        // (object, its HEADs in a scattered lot, in a sorted lot, it waits for a restore)
+        let cases = [
+            (obj("GLACIER", 100, None), 2, 1, true),
+            (obj("DEEP_ARCHIVE", 100, None), 2, 1, true),
+            (waiting, 2, 1, true),
+            (obj("STANDARD_IA", 100, None), 1, 0, false),
+            (obj("STANDARD", 100, None), 1, 1, false),
+            (restored, 1, 1, false),
+            (missing, 1, 1, false),
+            // Intelligent-Tiering: HEADed first, its restore looked at by listing
+            (tiering, 2, 2, true),
+            (in_tiering, 1, 1, false),
+        ];
+        for (o, scattered, sorted, waits) in cases {
+            // 50,000 keys: the sample of one stands for every key
+            let all: Vec<PlannedObject> = vec![o.clone(); 1000];
+            let at = |share: u64| {
+                let j = CostJob {
+                    sorted: lots(share),
+                    ..job()
+                };
+                estimate_sampled(&all, 50.0, &j, &p)
+            };
+            let (none, half, every) = (at(0), at(5), at(10));
+            assert_eq!(none.get_requests, 50_000 * scattered, "{o:?}");
+            assert_eq!(every.get_requests, 50_000 * sorted, "{o:?}");
+            assert_eq!(half.get_requests, 25_000 * (scattered + sorted), "{o:?}");
+            // the rest of the work does not change
+            assert_eq!(none.put_requests, every.put_requests, "{o:?}");
+            assert_eq!(none.restore_requests, every.restore_requests, "{o:?}");
+            // the first pass's pages: 5 per lot of 5,000 keys sorted (and a look at the waiting
+            // objects' restores: 5 pages per lot)
+            let looks = if waits { 50 } else { 0 };
+            assert_eq!(none.list_requests, 0, "{o:?}");
+            assert_eq!(every.list_requests, 50 + looks, "{o:?}");
+            assert_eq!(half.list_requests, 25 + looks / 2, "{o:?}");
+        }
+    }
+
+    #[test]
+    fn a_sorted_lot_polls_by_listing_unless_too_few_keys_wait() {
+        let p = Prices::default();
+        let polled = |sorted, polls| CostJob {
+            sorted,
+            polls_per_restore: polls,
+            ..job()
+        };
+        // 10 lots of 5,000, every key archived, restores polled 3 times: 4 looks of 5 pages a
+        // lot, and one HEAD a key (after the wait), against 5 HEADs a key scattered
+        let all = vec![obj("GLACIER", 100, None); 100];
+        let e = estimate_sampled(&all, 500.0, &polled(lots(10), 3.0), &p);
+        assert_eq!((e.get_requests, e.list_requests), (50_000, 50 + 10 * 4 * 5));
+        let e = estimate_sampled(&all, 500.0, &polled(lots(0), 3.0), &p);
+        assert_eq!((e.get_requests, e.list_requests), (250_000, 0));
+        // 1 key in 500 archived: 10 waiting a lot, fewer than a page is worth; their polls are
+        // HEADs, their first step still listed
+        let mut few = vec![obj("STANDARD", 100, None); 499];
+        few.push(obj("GLACIER", 100, None));
+        let e = estimate_sampled(&few, 100.0, &polled(lots(10), 3.0), &p);
+        // STANDARD: HEAD; GLACIER: 3 polls and the HEAD after the wait
+        assert_eq!(e.get_requests, 49_900 + 100 * 4);
+        assert_eq!(e.list_requests, 50);
+        // the LIST pages are priced as LIST
+        let e = estimate_sampled(&all, 500.0, &polled(lots(10), 0.0), &p);
+        assert_eq!(e.list_requests, 100);
+        assert!((e.list_request_usd - 100.0 * 0.005 / 1000.0).abs() < 1e-12);
+        assert_eq!(e.sorted_lots, lots(10));
     }
 
     #[test]

@@ -112,7 +112,14 @@ fn parse() -> Cli {
 async fn main() -> ExitCode {
     let cli = parse();
     logging::init(cli.log_format);
-    let global = cmd::Global::load(cli.aws, cli.table).await;
+    // `estimate --keys N` simulates a job with no list and no bucket: no AWS configuration
+    // (whose chain would ask IMDS for a Region on a machine without AWS).
+    let global = match &cli.command {
+        Command::Estimate(a) if a.timeline.keys.is_some() => {
+            cmd::Global::offline(cli.aws, cli.table)
+        }
+        _ => cmd::Global::load(cli.aws, cli.table).await,
+    };
     let result = match cli.command {
         Command::Init(args) => cmd::init::run(&global, args).await,
         Command::Launch(args) => cmd::launch::run(&global, *args, cli.log_format).await,

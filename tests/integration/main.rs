@@ -15,6 +15,7 @@ mod counts;
 mod deploy_tests;
 mod e2e_tests;
 mod ecs;
+mod estimate_offline_tests;
 mod events_fault_tests;
 mod events_follow_tests;
 mod events_health_tests;

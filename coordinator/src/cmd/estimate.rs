@@ -117,9 +117,10 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
     if keys.count == 0 {
         bail!("key list {keys_file} holds no keys");
     }
-    let lots = lot_sizes(keys.count, LotSpec::Size(a.lot_size.max(1)))?.len() as u64;
+    let sizes = lot_sizes(keys.count, LotSpec::Size(a.lot_size.max(1)))?;
+    let lots = sizes.len() as u64;
     let sample = match &keys.known_objects {
-        Some(known) => from_inventory(known),
+        Some(known) => from_inventory(known, &keys, &sizes)?,
         None => {
             look_at(
                 &g.aws()?.s3(),
@@ -128,6 +129,7 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
                 true,
                 target,
                 tier,
+                &sizes,
                 Sampling {
                     size: a.sample as usize,
                     leave_out,

@@ -44,6 +44,15 @@ impl Global {
         }
     }
 
+    /// No AWS configuration, for a command that makes no AWS call: `aws()` says so.
+    pub fn offline(aws_args: AwsArgs, table: String) -> Self {
+        Self {
+            aws_args,
+            table,
+            aws: Err(SetupError::NotLoaded),
+        }
+    }
+
     /// The AWS configuration, or why it could not be loaded.
     pub fn aws(&self) -> anyhow::Result<&Aws> {
         match &self.aws {

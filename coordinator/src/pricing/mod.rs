@@ -3,6 +3,7 @@
 //! pricing itself (`thaw_common::cost`) and the lines both commands print. The objects come from
 //! [`sample`]: an inventory's own columns, or a sample looked at with HeadObject.
 
+pub mod key_order;
 pub mod restore_days;
 pub mod sample;
 pub mod source;
@@ -113,6 +114,7 @@ pub fn price(
         ddb_writes_per_1000: s.ddb_writes_per_1000,
         extra_heads_per_copy: s.extra_heads_per_copy,
         list_requests: s.list_requests,
+        sorted: sample.sorted,
         source_removed: s.source_removed,
         restore_days: s.restore_days,
     };
@@ -123,10 +125,11 @@ pub fn price(
 
 /// The HeadObject of every object the workers will leave where they are (`--min-size`,
 /// `--min-age` decided after the HEAD: lists that tell no sizes): not in the sample's objects,
-/// but looked at all the same.
+/// but looked at all the same, but in sorted lots, whose listing shows sizes and dates.
 fn add_left_out_heads(e: &mut Estimate, sample: &ObjectSample, prices: &Prices) {
     let sampled: u64 = sample.left_out.values().map(|(n, _)| n).sum();
-    let heads = (sampled as f64 * sample.weight).round() as u64;
+    let scattered = 1.0 - sample.sorted.share();
+    let heads = (sampled as f64 * sample.weight * scattered).round() as u64;
     let usd = heads as f64 * prices.get_per_1000 / 1000.0;
     e.get_requests += heads;
     e.get_request_usd += usd;
@@ -165,10 +168,18 @@ pub fn render(e: &Estimate, sample: &ObjectSample, lots: u64) -> String {
     );
     push_line!(
         o,
-        "requests: {} HEAD/GET, {} RESTORE, {} COPY/PUT",
+        "first pass by listing: {} of {} keys in sorted lots ({} of {lots} lots)",
+        e.sorted_lots.keys,
+        e.sorted_lots.of_keys,
+        e.sorted_lots.lots
+    );
+    push_line!(
+        o,
+        "requests: {} HEAD/GET, {} RESTORE, {} COPY/PUT, {} LIST",
         e.get_requests,
         e.restore_requests,
-        e.put_requests
+        e.put_requests,
+        e.list_requests
     );
     for (what, usd) in [
         ("restore requests", e.restore_request_usd),
@@ -199,6 +210,7 @@ mod tests {
 
     #[test]
     fn objects_left_out_after_their_head_cost_that_head() {
+        use thaw_common::cost::SortedLots;
         use thaw_common::leave_out::LeftOutReason;
         let sample = ObjectSample {
             keys: 40,
@@ -212,6 +224,7 @@ mod tests {
             ]
             .into_iter()
             .collect(),
+            sorted: SortedLots::default(),
         };
         let settings = CostSettings {
             lots: 1,
@@ -246,6 +259,19 @@ mod tests {
             (e.total_usd - e.get_request_usd - fargate).abs() < 1e-12,
             "{e:?}"
         );
+        // in sorted lots the listing shows sizes and dates: half the keys there, half the HEADs
+        let mut sorted = SortedLots::default();
+        sorted.add_lot(20, true);
+        sorted.add_lot(20, false);
+        let half = ObjectSample { sorted, ..sample };
+        let e = price(
+            &half,
+            StorageClass::Standard,
+            RestoreTier::Bulk,
+            &settings,
+            &p,
+        );
+        assert_eq!(e.get_requests, 20, "{e:?}");
     }
 
     #[test]

@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use futures::StreamExt;
 use thaw_common::aws::AwsError;
-use thaw_common::cost::{PlannedAction, PlannedObject};
+use thaw_common::cost::{PlannedAction, PlannedObject, SortedLots};
 use thaw_common::keys::KeyLine;
 use thaw_common::keystate::{decide, parse_restore_header, Goal, Next, ObjectHead};
 use thaw_common::leave_out::{LeaveOut, LeftOutReason};
 use thaw_common::sample::Reservoir;
 use thaw_common::storage::{RestoreTier, StorageClass};
 
+use super::key_order::{sorted_lots, LotOrders};
 use crate::keylist::KeyList;
 
 /// HeadObject calls in flight while sampling.
@@ -36,6 +37,8 @@ pub struct ObjectSample {
     /// Sampled objects `--min-size`/`--min-age` leave where they are (not in `objects`): count
     /// and bytes by reason, before scaling by `weight`.
     pub left_out: BTreeMap<LeftOutReason, (u64, u64)>,
+    /// The lots whose first pass is listed (their keys in order, see [`super::key_order`]).
+    pub sorted: SortedLots,
 }
 
 /// What a sampled HeadObject found.
@@ -110,7 +113,9 @@ pub struct Sampling {
 }
 
 /// Samples `keys` (up to `sampling.size` entries, uniformly) and looks at each with HeadObject (the
-/// pinned version when there is one), deciding with the worker's own state machine.
+/// pinned version when there is one), deciding with the worker's own state machine; the same
+/// read of the list tells which of its lots of `sizes` keys are sorted.
+#[allow(clippy::too_many_arguments)]
 pub async fn look_at(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -118,6 +123,7 @@ pub async fn look_at(
     spec_in_place: bool,
     target: StorageClass,
     tier: RestoreTier,
+    sizes: &[u64],
     sampling: Sampling,
 ) -> anyhow::Result<ObjectSample> {
     let leave_out = &sampling.leave_out;
@@ -125,8 +131,11 @@ pub async fn look_at(
         .request_payer
         .then_some(aws_sdk_s3::types::RequestPayer::Requester);
     let mut sample = Reservoir::new(sampling.size);
+    let mut orders = LotOrders::new(sizes);
     for line in keys.reopen()? {
-        sample.offer(line.with_context(|| format!("key list {}", keys.name()))?);
+        let line = line.with_context(|| format!("key list {}", keys.name()))?;
+        orders.add(&line);
+        sample.offer(line);
     }
     let now = std::time::SystemTime::now();
     let looked: Vec<Looked> = futures::stream::iter(sample.items().iter())
@@ -142,7 +151,10 @@ pub async fn look_at(
         .buffer_unordered(HEADS_IN_FLIGHT)
         .collect()
         .await;
-    Ok(tally(looked, sample.seen(), sample.weight()))
+    Ok(ObjectSample {
+        sorted: orders.finish(),
+        ..tally(looked, sample.seen(), sample.weight())
+    })
 }
 
 /// Looks at one sampled entry.
@@ -231,17 +243,24 @@ fn tally(looked: Vec<Looked>, keys: u64, weight: f64) -> ObjectSample {
         missing,
         source: "HeadObject",
         left_out,
+        sorted: SortedLots::default(),
     }
 }
 
-/// The sample an inventory gives (no request needed).
-pub fn from_inventory(known: &Reservoir<PlannedObject>) -> ObjectSample {
-    ObjectSample {
+/// The sample an inventory gives (no request needed), and which of the list's lots of `sizes`
+/// keys are sorted (its data files are each in key order; a lot may span two).
+pub fn from_inventory(
+    known: &Reservoir<PlannedObject>,
+    keys: &KeyList,
+    sizes: &[u64],
+) -> anyhow::Result<ObjectSample> {
+    Ok(ObjectSample {
         keys: known.seen(),
         objects: known.items().to_vec(),
         weight: known.weight(),
         missing: 0,
         source: "inventory",
         left_out: BTreeMap::new(),
-    }
+        sorted: sorted_lots(keys, sizes)?,
+    })
 }

@@ -150,7 +150,7 @@ async fn sample_objects(
 ) -> anyhow::Result<ObjectSample> {
     let spec = &plan.spec;
     match (&keys.known_objects, aws) {
-        (Some(known), _) => Ok(from_inventory(known)),
+        (Some(known), _) => from_inventory(known, keys, &plan.sizes),
         (None, Ok(aws)) => {
             look_at(
                 &aws.s3(),
@@ -159,6 +159,7 @@ async fn sample_objects(
                 spec.destination.is_none(),
                 spec.target_class,
                 spec.restore_tier,
+                &plan.sizes,
                 Sampling {
                     size: a.sample as usize,
                     leave_out: spec.leave_out,

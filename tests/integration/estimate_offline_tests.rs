@@ -1,0 +1,36 @@
+//! `estimate --keys N` asks about a job with no list and no bucket: it runs on a machine with no
+//! AWS at all, without looking for a configuration (whose chain asks IMDS for a Region and warns
+//! when there is none).
+
+use std::process::Command;
+
+use crate::rig::*;
+
+#[test]
+fn estimate_of_a_job_without_its_list_loads_no_aws_configuration() {
+    let home = std::env::temp_dir().join(unique("home"));
+    std::fs::create_dir_all(&home).expect("home");
+    let out = Command::new(bin("coordinator"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("THAW_LOG_FORMAT", "human")
+        .args([
+            "estimate",
+            "--storage-class",
+            "STANDARD",
+            "--timeline",
+            "--keys",
+            "5000",
+        ])
+        .output()
+        .expect("run coordinator");
+    let out = assert_success(out, "estimate --keys");
+    assert!(
+        stdout(&out).contains("5000 keys in 1 lots"),
+        "{}",
+        stdout(&out)
+    );
+    let err = stderr(&out);
+    assert!(!err.contains("IMDS") && !err.contains("WARN"), "{err}");
+}
