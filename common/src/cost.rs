@@ -177,6 +177,10 @@ pub struct CostJob {
     pub list_requests: u64,
     /// The lots whose first pass is listed, and their keys.
     pub sorted: SortedLots,
+    /// The share of the keys copied in place (0 to 1; 1 without `--dest` or pairs naming other
+    /// objects). A listing decides the first step of these only: a copy elsewhere looks at its
+    /// destination before anything else (a HEAD), so its source is HEADed first too.
+    pub in_place: f64,
     /// The source object is gone after its copy (see [`source_removed`]): only then is an
     /// early deletion charged, and only then does its storage stop.
     pub source_removed: bool,
@@ -236,9 +240,11 @@ impl SortedLots {
     }
 
     /// ListObjectsV2 pages of the looks at restores in the lots listed, `share` of whose keys
-    /// wait for a restore, each looked at `looks` times: a page per 1,000 waiting keys of a lot
-    /// per look (lots taken as equal); `None` when a look at so few keys is not worth listing
-    /// (the worker HEADs them).
+    /// wait for a restore, each looked at `looks` times: a look pages through every object from
+    /// the lot's first waiting key to its last, so a page per 1,000 keys of the lot (lots taken
+    /// as equal, the waiting keys spread over them; a floor, as objects between the lot's keys
+    /// that are not in the job are listed too); `None` when a look at so few keys is not worth
+    /// listing (the worker HEADs them).
     fn poll_pages(&self, share: f64, looks: f64) -> Option<f64> {
         if self.lots == 0 || share <= 0.0 {
             return Some(0.0);
@@ -248,7 +254,7 @@ impl SortedLots {
         if !worth_listing(waiting.round() as u64, per_lot.round() as u64) {
             return None;
         }
-        Some(self.lots as f64 * looks * (waiting / PAGE_KEYS as f64).ceil())
+        Some(self.lots as f64 * looks * (per_lot / PAGE_KEYS as f64).ceil())
     }
 }
 
@@ -391,7 +397,7 @@ impl Tally {
     /// copy needs what a listing does not show), a missing one and an Intelligent-Tiering one
     /// ([`listable`]) are HEADed first as in a scattered lot.
     fn add(&mut self, o: &PlannedObject, job: &CostJob, prices: &Prices, tier: &str) {
-        let listed = job.sorted.share();
+        let listed = first_step_listed(job);
         let e = &mut self.e;
         e.objects += 1;
         match o.action {
@@ -425,7 +431,8 @@ impl Tally {
     /// polls are looks by listing, priced at the end ([`SortedLots::poll_pages`]).
     fn add_wait(&mut self, o: &PlannedObject, job: &CostJob) {
         let listed = job.sorted.share();
-        self.first_heads += if listable(o) { 1.0 - listed } else { 1.0 };
+        let first_listed = first_step_listed(job);
+        self.first_heads += if listable(o) { 1.0 - first_listed } else { 1.0 };
         self.waiting += 1.0;
         self.polls += job.polls_per_restore * (1.0 - listed);
         self.sorted_polls += job.polls_per_restore * listed;
@@ -521,6 +528,12 @@ impl Tally {
             None => (self.sorted_polls, 0),
         }
     }
+}
+
+/// The share of the keys whose first step a listing decides: those in sorted lots copied in
+/// place ([`CostJob::in_place`]).
+fn first_step_listed(job: &CostJob) -> f64 {
+    job.sorted.share() * job.in_place.clamp(0.0, 1.0)
 }
 
 /// Whether a listing can decide the first step of `o` (worker `listed_plan::first_step`): not of
@@ -709,6 +722,7 @@ mod tests {
             extra_heads_per_copy: 0.0,
             list_requests: 0,
             sorted: SortedLots::default(),
+            in_place: 1.0,
             source_removed: true,
             restore_days: 3,
         }
@@ -859,6 +873,42 @@ mod tests {
             assert_eq!(every.list_requests, 50 + looks, "{o:?}");
             assert_eq!(half.list_requests, 25 + looks / 2, "{o:?}");
         }
+    }
+
+    #[test]
+    fn a_copy_elsewhere_is_headed_first_even_in_a_sorted_lot() {
+        // the worker looks at the destination before anything else, so the source is HEADed
+        // first; the restore is still looked at by listing, and the pass still lists
+        let p = Prices::default();
+        let all = vec![obj("GLACIER", 100, None); 100];
+        let at = |in_place| {
+            let j = CostJob {
+                sorted: lots(10),
+                in_place,
+                ..job()
+            };
+            estimate_sampled(&all, 500.0, &j, &p)
+        };
+        let (here, elsewhere, half) = (at(1.0), at(0.0), at(0.5));
+        assert_eq!(here.get_requests, 50_000);
+        assert_eq!(elsewhere.get_requests, 100_000);
+        assert_eq!(half.get_requests, 75_000);
+        assert_eq!(here.list_requests, elsewhere.list_requests);
+    }
+
+    #[test]
+    fn a_look_lists_the_whole_lot_when_its_waiting_keys_are_spread() {
+        // 1 key in 10 archived: 500 waiting in each 5,000-key lot, spread over it; a look pages
+        // through the lot, 5 pages, not 1
+        let p = Prices::default();
+        let mut some = vec![obj("STANDARD", 100, None); 90];
+        some.extend(vec![obj("GLACIER", 100, None); 10]);
+        let j = CostJob {
+            sorted: lots(10),
+            ..job()
+        };
+        let e = estimate_sampled(&some, 500.0, &j, &p);
+        assert_eq!(e.list_requests, 10 * 5 + 10 * 5);
     }
 
     #[test]

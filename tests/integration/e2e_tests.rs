@@ -213,8 +213,10 @@ async fn estimate_against_the_real_run(sorted: bool) {
         "LIST (sorted: {sorted})\n{est}\n{summary}"
     );
     if sorted {
-        // one HEAD before each copy, none before the restores or the skips
-        assert_eq!(heads, 120.0, "{summary}");
+        // one HEAD before each of the 120 copies, none before the restores or the skips (230
+        // when scattered); a few more only if a key was sent back for a second try on a loaded
+        // machine
+        assert!((120.0..=126.0).contains(&heads), "{summary}");
     }
 }
 

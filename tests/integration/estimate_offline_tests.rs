@@ -14,6 +14,9 @@ fn estimate_of_a_job_without_its_list_loads_no_aws_configuration() {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &home)
+        // IMDS at a closed port: a configuration load would warn here even on a host where
+        // IMDS answers (an EC2 CI runner)
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:9")
         .env("THAW_LOG_FORMAT", "human")
         .args([
             "estimate",

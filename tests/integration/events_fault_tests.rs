@@ -7,7 +7,7 @@
 use thaw_common::checkpoint::LotState;
 use thaw_common::progress::{now_secs, LotItem, ProgressTable};
 
-use crate::events_follow_tests::{events, left, queue, send, sqs, waiting_lots, Follow};
+use crate::events_follow_tests::{events, left, queue, send, sqs, until_lot, waiting_lots, Follow};
 use crate::rig::*;
 
 /// Deletes the manifest of `lot`.
@@ -44,18 +44,7 @@ async fn a_lot_whose_manifest_cannot_be_read_is_left_unmapped_and_the_others_go_
     // every restore is done and S3 says so for all 20 keys
     moto.configure(r#"{"restore_heads": 0}"#);
     send(&q, &url, &events(&bucket, &keys)).await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let done = loop {
-        let l = lot(&pt, &job, 0).await;
-        if l.state == LotState::Succeeded {
-            break l;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "lot 0 never done: {l:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let done = until_lot(&pt, &job, 0, |l| l.state == LotState::Succeeded).await;
     assert_eq!(done.attempt, lot0.attempt + 1, "lot 0: one task start");
     // every message handled (lot 1's as keys of no lot) and deleted
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -221,7 +221,7 @@ async fn until(pt: &ProgressTable, job: &str, what: impl Fn(&LotItem) -> bool) -
 }
 
 /// Waits (up to a minute) until `what` holds of lot `lot`.
-async fn until_lot(
+pub(crate) async fn until_lot(
     pt: &ProgressTable,
     job: &str,
     lot: u32,

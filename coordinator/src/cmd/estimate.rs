@@ -20,8 +20,8 @@ use crate::keylist::source::{read_list, ListFormat};
 use crate::keylist::KeyList;
 use crate::pricing::source::source_fate;
 use crate::pricing::{
-    extra_heads_per_copy, from_inventory, load_prices, look_at, price, render, restore_days,
-    CostSettings, ObjectSample, Sampling,
+    extra_heads_per_copy, from_inventory, in_place_share, load_prices, look_at, price, render,
+    restore_days, CostSettings, ObjectSample, Sampling,
 };
 
 /// Flags of `coordinator estimate`.
@@ -202,6 +202,7 @@ async fn cost_and_advice(
         extra_heads_per_copy: extra_heads_per_copy(&keys.fields, keys.count, false, false, false),
         ddb_writes_per_1000: 4.0,
         list_requests: 0,
+        in_place: in_place_share(&keys.fields, keys.count, false),
         source_removed: fate.removed,
         restore_days: a.timeline.restore_days,
     };

@@ -53,6 +53,8 @@ pub struct CostSettings {
     pub ddb_writes_per_1000: f64,
     /// ListObjectsV2 pages read to build the list (`--from`).
     pub list_requests: u64,
+    /// The share of the keys copied in place (see [`in_place_share`]).
+    pub in_place: f64,
     /// The copies remove their source (see [`source::SourceFate`]).
     pub source_removed: bool,
     /// `--restore-days`: the restored copies' storage is billed for them.
@@ -90,6 +92,18 @@ pub fn extra_heads_per_copy(
     dest + pinned + if delete_source_version { 1.0 } else { 0.0 }
 }
 
+/// The share of the keys copied in place: none with `--dest` (`dest_all`), else those not
+/// paired with another object.
+pub fn in_place_share(fields: &ListFields, keys: u64, dest_all: bool) -> f64 {
+    if dest_all {
+        0.0
+    } else if keys == 0 {
+        1.0
+    } else {
+        1.0 - (fields.with_dest as f64 / keys as f64).min(1.0)
+    }
+}
+
 /// Prices the sampled job.
 pub fn price(
     sample: &ObjectSample,
@@ -115,6 +129,7 @@ pub fn price(
         extra_heads_per_copy: s.extra_heads_per_copy,
         list_requests: s.list_requests,
         sorted: sample.sorted,
+        in_place: s.in_place,
         source_removed: s.source_removed,
         restore_days: s.restore_days,
     };
@@ -238,6 +253,7 @@ mod tests {
             extra_heads_per_copy: 0.0,
             ddb_writes_per_1000: 0.0,
             list_requests: 0,
+            in_place: 1.0,
             source_removed: true,
             restore_days: 3,
         };
@@ -293,5 +309,18 @@ mod tests {
             ..ListFields::default()
         };
         assert_eq!(extra_heads_per_copy(&pairs, 100, false, false, false), 0.25);
+    }
+
+    #[test]
+    fn copies_elsewhere_are_not_copied_in_place() {
+        let none = ListFields::default();
+        assert_eq!(in_place_share(&none, 100, false), 1.0);
+        assert_eq!(in_place_share(&none, 100, true), 0.0);
+        assert_eq!(in_place_share(&none, 0, false), 1.0);
+        let pairs = ListFields {
+            with_dest: 25,
+            ..ListFields::default()
+        };
+        assert_eq!(in_place_share(&pairs, 100, false), 0.75);
     }
 }

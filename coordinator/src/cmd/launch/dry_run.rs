@@ -16,8 +16,8 @@ use crate::keylist::KeyList;
 use crate::launcher::{ecs, LaunchSettings, WorkerEnv};
 use crate::pricing::source::source_fate;
 use crate::pricing::{
-    extra_heads_per_copy, from_inventory, load_prices, look_at, price, render, restore_days,
-    CostSettings, ObjectSample, Sampling,
+    extra_heads_per_copy, from_inventory, in_place_share, load_prices, look_at, price, render,
+    restore_days, CostSettings, ObjectSample, Sampling,
 };
 
 /// Prints the plan: the job, its lots, where its objects go and how its workers start.
@@ -269,6 +269,7 @@ fn cost_settings(
             4.0
         },
         list_requests: keys.list_pages,
+        in_place: in_place_share(&keys.fields, keys.count, spec.destination.is_some()),
         source_removed,
         restore_days: spec.restore_days,
     }
