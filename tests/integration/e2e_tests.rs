@@ -109,7 +109,7 @@ async fn ecs_launch_then_fargate_stand_in_finishes_the_job() {
 }
 
 /// The estimate of 140 keys in four classes against the report of the real run, lots of 70 keys
-/// both (`--lot-size 70`, `--lots 2`). `sorted`: the keys in S3's order, so each lot's first
+/// both (`estimate --lots 2`, `launch --lots 2`). `sorted`: the keys in S3's order, so each lot's first
 /// pass is listed (no first HEAD for a restore or a done key, the restores looked at by listing);
 /// else each class's keys in descending order, so every lot is scattered and HEADed first.
 async fn estimate_against_the_real_run(sorted: bool) {
@@ -148,8 +148,8 @@ async fn estimate_against_the_real_run(sorted: bool) {
             "STANDARD_IA",
             "--sample",
             "1000",
-            "--lot-size",
-            "70",
+            "--lots",
+            "2",
             "--json",
             &file_arg,
         ],

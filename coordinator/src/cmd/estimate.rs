@@ -47,9 +47,12 @@ pub struct EstimateArgs {
     /// Keys looked at with HeadObject to learn classes, sizes and ages.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub sample: u64,
-    /// Lots of this many keys (for the Fargate estimate).
+    /// Lots of this many keys (for the Fargate estimate and which lots are sorted).
     #[arg(long, env = "THAW_LOT_SIZE", default_value_t = 5000)]
     pub lot_size: u64,
+    /// Split the list into this many lots instead, as `launch --lots N` does.
+    #[arg(long, env = "THAW_LOTS", conflicts_with = "lot_size", value_parser = clap::value_parser!(u64).range(1..))]
+    pub lots: Option<u64>,
     /// Keys per second one worker moves (the benchmark measured 58/s against a one-core
     /// emulator; real S3 is faster).
     #[arg(long, default_value_t = 50.0)]
@@ -101,9 +104,11 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
     let task = (a.task_vcpu, a.task_gb, a.spot);
     let prices = load_prices(a.prices.as_deref())?;
     let (Some(keys_file), Some(bucket)) = (&a.keys_file, &a.bucket) else {
+        let keys = a.timeline.keys.unwrap_or(0);
+        let lot_size = a.lots.map_or(a.lot_size, |n| keys.div_ceil(n).max(1));
         return out(&timeline::what_if(
             &a.timeline,
-            a.lot_size,
+            lot_size,
             tier,
             task,
             &prices,
@@ -117,7 +122,10 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
     if keys.count == 0 {
         bail!("key list {keys_file} holds no keys");
     }
-    let sizes = lot_sizes(keys.count, LotSpec::Size(a.lot_size.max(1)))?;
+    let spec = a
+        .lots
+        .map_or(LotSpec::Size(a.lot_size.max(1)), LotSpec::Count);
+    let sizes = lot_sizes(keys.count, spec)?;
     let lots = sizes.len() as u64;
     let sample = match &keys.known_objects {
         Some(known) => from_inventory(known, &keys, &sizes)?,
@@ -142,7 +150,7 @@ pub async fn run(g: &Global, a: EstimateArgs) -> anyhow::Result<()> {
     let (e, advice) = cost_and_advice(g, &a, bucket, &keys, &sample, lots, &prices).await?;
     let job = EstimateJob {
         keys: keys.count,
-        lot_size: a.lot_size,
+        lot_size: sizes.iter().copied().max().unwrap_or(a.lot_size),
         tier,
         objects: objects_seen(&sample.objects),
         task,
