@@ -488,7 +488,7 @@ impl Tally {
     /// The counts scaled to the whole job, and the S3 request, retrieval and early deletion
     /// dollars.
     fn scaled(self, weight: f64, job: &CostJob, prices: &Prices) -> Estimate {
-        let (poll_heads, poll_pages) = self.sorted_looks(job);
+        let (poll_heads, poll_pages) = self.sorted_looks(job, weight);
         let mut e = self.e;
         let heads = self.polls + self.extra_heads + self.first_heads + poll_heads;
         e.get_requests = ((e.get_requests as f64 + heads) * weight).round() as u64;
@@ -517,13 +517,20 @@ impl Tally {
     /// The looks at restores in sorted lots: (HEADs, before scaling, when a look is not worth
     /// listing; LIST pages, for the whole job, when it is). Each of a waiting object's polls and
     /// the look that finds its restore done list first; the HEAD after the wait stays.
-    fn sorted_looks(&self, job: &CostJob) -> (f64, u64) {
+    fn sorted_looks(&self, job: &CostJob, weight: f64) -> (f64, u64) {
         let objects = self.e.objects as f64;
         if self.waiting == 0.0 || objects == 0.0 {
             return (0.0, 0);
         }
+        // the waiting share of all the job's keys, those left out included (the lots hold them)
+        let keys = job.sorted.of_keys as f64;
+        let share = if keys > 0.0 {
+            (self.waiting * weight / keys).min(1.0)
+        } else {
+            self.waiting / objects
+        };
         let looks = job.polls_per_restore + 1.0;
-        match job.sorted.poll_pages(self.waiting / objects, looks) {
+        match job.sorted.poll_pages(share, looks) {
             Some(pages) => (0.0, pages.round() as u64),
             None => (self.sorted_polls, 0),
         }
@@ -909,6 +916,23 @@ mod tests {
         };
         let e = estimate_sampled(&some, 500.0, &j, &p);
         assert_eq!(e.list_requests, 10 * 5 + 10 * 5);
+    }
+
+    #[test]
+    fn left_out_keys_thin_the_waiting_keys_of_a_lot() {
+        // 2 archived objects in a sample of 100 that stands for half the job's 50,000 keys (the
+        // other half left out): 500 waiting, 50 a lot, too few for a listing of 5 pages; their
+        // look is a HEAD each (none here: no polls), and the only pages are the first pass's
+        let p = Prices::default();
+        let mut some = vec![obj("STANDARD", 100, None); 98];
+        some.extend(vec![obj("GLACIER", 100, None); 2]);
+        let j = CostJob {
+            sorted: lots(10),
+            ..job()
+        };
+        let e = estimate_sampled(&some, 250.0, &j, &p);
+        assert_eq!(e.list_requests, 50);
+        assert_eq!(e.get_requests, 100 * 250);
     }
 
     #[test]
