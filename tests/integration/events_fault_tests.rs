@@ -47,7 +47,7 @@ async fn a_lot_whose_manifest_cannot_be_read_is_left_unmapped_and_the_others_go_
     let done = until_lot(&pt, &job, 0, |l| l.state == LotState::Succeeded).await;
     assert_eq!(done.attempt, lot0.attempt + 1, "lot 0: one task start");
     // every message handled (lot 1's as keys of no lot) and deleted
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while left(&q, &url).await > 0 && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }

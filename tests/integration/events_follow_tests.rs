@@ -185,9 +185,9 @@ impl Follow {
         }
     }
 
-    /// Waits (up to a minute) until what `follow` wrote holds `line` `times` times.
+    /// Waits (up to three minutes) until what `follow` wrote holds `line` `times` times.
     pub(crate) fn until_written(&self, line: &str, times: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             let out = std::fs::read_to_string(&self.log).unwrap_or_default();
             if out.matches(line).count() >= times {
@@ -215,19 +215,19 @@ impl Drop for Follow {
     }
 }
 
-/// Waits (up to a minute) until `what` holds of lot 0.
+/// Waits (up to three minutes) until `what` holds of lot 0.
 async fn until(pt: &ProgressTable, job: &str, what: impl Fn(&LotItem) -> bool) -> LotItem {
     until_lot(pt, job, 0, what).await
 }
 
-/// Waits (up to a minute) until `what` holds of lot `lot`.
+/// Waits (up to three minutes) until `what` holds of lot `lot`.
 pub(crate) async fn until_lot(
     pt: &ProgressTable,
     job: &str,
     lot: u32,
     what: impl Fn(&LotItem) -> bool,
 ) -> LotItem {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let item = pt.get_lot(job, lot).await.expect("get").expect("lot");
         if what(&item) {
@@ -331,7 +331,7 @@ async fn repeated_events_bring_a_look_forward_but_no_task() {
     until(&pt, &job, |l| l.current_events() == Some(0)).await;
     let st = status_json(moto, &table, &job);
     assert_eq!(st["lots"][0]["events_counted"], 0, "{st}");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while left(&q, &url).await > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -185,7 +185,9 @@ async fn hung_copy_requests_are_abandoned_and_sent_again_and_the_lot_succeeds() 
     let child = lot.spawn(
         &moto,
         &[
-            ("THAW_AWS_ATTEMPT_TIMEOUT", "2"),
+            // 5 s a request (50 s a completion): a held request is given up in seconds, and a
+            // real answer slowed by a loaded machine is not taken for a held one
+            ("THAW_AWS_ATTEMPT_TIMEOUT", "5"),
             ("THAW_MIN_COPY_RATE", "1024"),
         ],
     );

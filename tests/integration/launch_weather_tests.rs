@@ -305,7 +305,7 @@ async fn skewed_worker_is_left_alone(skew: i64) {
         .env("THAW_TASK_ID", &arn)
         .env("THAW_CLOCK_SKEW_SECS", skew.to_string())
         .env("THAW_HEARTBEAT", "1")
-        .env("THAW_MAX_WAIT", "60")
+        .env("THAW_MAX_WAIT", "180")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut worker = worker.spawn().expect("worker");

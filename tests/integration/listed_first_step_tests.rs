@@ -142,9 +142,9 @@ async fn from_leaves_out_the_control_objects_of_earlier_jobs() {
     }
 }
 
-/// The lot's item once it is in `state` at `attempt` (waits up to a minute).
+/// The lot's item once it is in `state` at `attempt` (waits up to three minutes).
 async fn lot_at(pt: &ProgressTable, job: &str, state: LotState, attempt: u64) -> LotItem {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let item = pt.get_lot(job, 0).await.expect("get").expect("lot");
         if item.state == state && item.attempt == attempt {

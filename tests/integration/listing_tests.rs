@@ -140,9 +140,9 @@ async fn until_due(pt: &ProgressTable, job: &str) {
     }
 }
 
-/// Waits (up to a minute) until the lot is in `state` at `attempt`.
+/// Waits (up to three minutes) until the lot is in `state` at `attempt`.
 async fn until_state(pt: &ProgressTable, job: &str, state: LotState, attempt: u64) -> LotItem {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let item = lot0(pt, job).await;
         if item.state == state && item.attempt == attempt {

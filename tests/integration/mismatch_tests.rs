@@ -10,9 +10,9 @@ use thaw_common::progress::{LotItem, ProgressTable};
 
 use crate::rig::*;
 
-/// Waits (up to a minute) until lot 0 is no longer active at `attempt`.
+/// Waits (up to three minutes) until lot 0 is no longer active at `attempt`.
 async fn until_ended(pt: &ProgressTable, job: &str, attempt: u64) -> LotItem {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let item = pt.get_lot(job, 0).await.expect("get").expect("lot");
         if item.attempt == attempt && !item.state.is_active() && item.state != LotState::Pending {

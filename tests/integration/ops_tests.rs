@@ -76,7 +76,7 @@ async fn follow_drives_a_troubled_job_to_its_end() {
     }
     let mut child = w.spawn().expect("worker");
     let pt = ProgressTable::new(c.ddb.clone(), &table);
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let lot = pt.get_lot(&job, 0).await.expect("get").expect("lot");
         if lot.state == LotState::Running && lot.task.is_some() {

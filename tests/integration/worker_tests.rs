@@ -355,8 +355,10 @@ async fn mixed_lot_ends_in_target_class_with_everything_kept() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_restores_end_waiting_then_finish_without_second_request() {
-    let moto = Moto::start_with(&[("THAW_MOTO_RESTORE_DELAY", "4")]);
+    let moto = Moto::start();
     let c = moto.clients().await;
+    // the restores stay ongoing, whatever the machine's speed, until the third run
+    moto.configure(r#"{"restore_heads": 1000}"#);
     let bucket = unique("slow");
     create_bucket(&c, &bucket).await;
     let keys: Vec<String> = (0..20).map(|i| format!("slow/{i:03}")).collect();
@@ -391,7 +393,7 @@ async fn slow_restores_end_waiting_then_finish_without_second_request() {
         "no restore requested twice"
     );
 
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    moto.configure(r#"{"restore_heads": 0}"#);
     let out = job.run(&moto, &["--max-wait", "30"]);
     assert!(out.status.success(), "third run: {}", stderr(&out));
     assert_eq!(summary(&out)["state"], "SUCCEEDED");
@@ -1375,7 +1377,7 @@ async fn json_logs_have_a_line_for_a_lot_failed_by_a_fatal_error() {
 }
 
 /// A SIGTERM that comes while the worker is still getting ready (here: reading its manifest,
-/// which the emulator holds for 3 s, after the lot turned RUNNING) stops it as cleanly as one
+/// which the emulator holds for 20 s, after the lot turned RUNNING) stops it as cleanly as one
 /// in the middle of a pass: no key taken, checkpoint written, INTERRUPTED, exit 0.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_before_the_first_pass_stops_the_worker() {
@@ -1386,7 +1388,7 @@ async fn sigterm_before_the_first_pass_stops_the_worker() {
     let job = Job::create(moto, &c, &bucket, &keys, fast_settings()).await;
     let manifest = job.control.key(&lot_manifest_name(0));
     moto.configure(
-        &serde_json::json!({"delay_next": {"bucket": bucket, "key": manifest, "seconds": 3}})
+        &serde_json::json!({"delay_next": {"bucket": bucket, "key": manifest, "seconds": 20}})
             .to_string(),
     );
     let mut child = job.spawn(moto, &[]);
