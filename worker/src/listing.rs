@@ -12,13 +12,14 @@
 
 use std::collections::HashMap;
 
+use thaw_common::aws::AwsError;
 use thaw_common::bitmap::Bitmap;
 use thaw_common::keys::KeyLine;
 use thaw_common::keystate::KeyFacts;
 use thaw_common::listed_plan::{first_step, FirstStep};
 use thaw_common::plan::KeyOrder;
 use thaw_common::progress::now_secs;
-use thaw_common::restore_listing::{look, look_objects, page_budget, worth_listing, Listed};
+use thaw_common::restore_listing::{look_objects, page_budget, worth_listing, Listed, Objects};
 
 use crate::manifest::Manifest;
 use crate::metrics::Metrics;
@@ -44,31 +45,17 @@ pub async fn still_restoring(ctx: &Ctx, manifest: &Manifest, due: &Bitmap) -> Re
     let Some(keys) = listable_keys(ctx, manifest, due) else {
         return restoring;
     };
-    let names: Vec<&str> = keys.iter().map(|(_, k)| k.key.as_str()).collect();
-    let bucket = &ctx.spec.bucket;
-    let listed = look(
-        ctx.s3_for(bucket),
-        bucket,
-        ctx.request_payer(),
-        &names,
-        page_budget(names.len()),
-        || async {
-            ctx.pacing.acquire(Kind::Head).await;
-            Metrics::inc(&ctx.metrics.s3_list);
-        },
-    )
-    .await;
-    match listed {
+    match list(ctx, &keys).await {
         Ok(l) => {
             for ((i, _), seen) in keys.iter().zip(&l.seen) {
-                if let Listed::InProgress { deep } = seen {
+                if let Listed::InProgress { deep } = seen.listed() {
                     restoring.keys.set(*i, true);
                     restoring.deep |= deep;
                 }
             }
             tracing::info!(
                 lot = ctx.lot,
-                looked = names.len(),
+                looked = keys.len(),
                 pages = l.pages,
                 still_restoring = restoring.keys.count(),
                 "restores looked at by listing"
@@ -104,21 +91,7 @@ pub async fn first_steps(ctx: &Ctx, manifest: &Manifest, todo: &Bitmap) -> First
     let Some(keys) = listable_keys(ctx, manifest, todo) else {
         return FirstLook::NotListed;
     };
-    let names: Vec<&str> = keys.iter().map(|(_, k)| k.key.as_str()).collect();
-    let bucket = &ctx.spec.bucket;
-    let listed = look_objects(
-        ctx.s3_for(bucket),
-        bucket,
-        ctx.request_payer(),
-        &names,
-        page_budget(names.len()),
-        || async {
-            ctx.pacing.acquire(Kind::Head).await;
-            Metrics::inc(&ctx.metrics.s3_list);
-        },
-    )
-    .await;
-    let objects = match listed {
+    let objects = match list(ctx, &keys).await {
         Ok(o) => o,
         Err(e) => {
             tracing::warn!(lot = ctx.lot, error = %e.message, code = %e.code, "listing failed; every key is HEADed first");
@@ -147,12 +120,31 @@ pub async fn first_steps(ctx: &Ctx, manifest: &Manifest, todo: &Bitmap) -> First
     }
     tracing::info!(
         lot = ctx.lot,
-        looked = names.len(),
+        looked = keys.len(),
         pages = objects.pages,
         decided = steps.len(),
         "first steps decided by listing"
     );
     FirstLook::Decided(steps)
+}
+
+/// One listing of `keys` (in S3's order) in the job's bucket, within a page budget for their
+/// count, each page paced as a HEAD and counted.
+async fn list(ctx: &Ctx, keys: &[(usize, KeyLine)]) -> Result<Objects, AwsError> {
+    let names: Vec<&str> = keys.iter().map(|(_, k)| k.key.as_str()).collect();
+    let bucket = &ctx.spec.bucket;
+    look_objects(
+        ctx.s3_for(bucket),
+        bucket,
+        ctx.request_payer(),
+        &names,
+        page_budget(names.len()),
+        || async {
+            ctx.pacing.acquire(Kind::Head).await;
+            Metrics::inc(&ctx.metrics.s3_list);
+        },
+    )
+    .await
 }
 
 /// The keys `wanted` a listing can look at, in S3's order, or `None` when the lot is not
