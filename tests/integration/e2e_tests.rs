@@ -179,13 +179,7 @@ async fn estimate_against_the_real_run(sorted: bool) {
     assert!(stdout(&dry).contains(&line), "{}", stdout(&dry));
 
     launch_local_ok(moto, &table, &bucket, &job, &file_arg, &["--lots", "2"]);
-    let out = run_ok(
-        moto,
-        "coordinator",
-        &["report", &job, "--table", &table],
-        &[],
-    );
-    let summary: Value = serde_json::from_str(&stdout(&out)).expect("summary");
+    let summary = report_summary(moto, &table, &job);
     let r = &summary["requests"];
     let n = |k: &str| r[k].as_u64().unwrap_or(0) as f64;
     let close = |estimated: &Value, real: f64, what: &str| {

@@ -71,13 +71,7 @@ async fn a_sorted_lot_polls_its_restores_by_listing_and_copies_every_key() {
     let bucket_counts = moto.bucket_counts(&bucket);
     assert_eq!(bucket_counts.get(LIST), 4, "{bucket_counts:?}");
     assert_eq!(item.checkpoint.requests.get("s3_list"), Some(&4));
-    let report = run_ok(
-        moto,
-        "coordinator",
-        &["report", &job, "--table", &table],
-        &[],
-    );
-    let report: serde_json::Value = serde_json::from_str(&stdout(&report)).expect("report");
+    let report = report_summary(moto, &table, &job);
     assert_eq!(report["requests"]["s3_list"], 4, "{report}");
     assert_eq!(report["requests"]["s3_head"], 40, "{report}");
     for (key, n) in per_key(moto, &bucket, &keys) {
@@ -375,13 +369,7 @@ async fn a_sorted_lot_takes_its_first_steps_from_a_listing_without_a_head() {
         assert_eq!(n.get("s3:RestoreObject"), restores, "{key}: {n:?}");
     }
     assert_eq!(item.counters.restore_requested, 20, "{item:?}");
-    let report = run_ok(
-        moto,
-        "coordinator",
-        &["report", &job, "--table", &table],
-        &[],
-    );
-    let report: serde_json::Value = serde_json::from_str(&stdout(&report)).expect("report");
+    let report = report_summary(moto, &table, &job);
     assert_eq!(report["left_out"]["MinSize"], 5, "{report}");
     assert_eq!(report["skipped"], 10, "{report}");
 }

@@ -416,6 +416,12 @@ pub fn status_json(moto: &Moto, table: &str, job: &str) -> serde_json::Value {
     serde_json::from_str(&stdout(&out)).expect("status json")
 }
 
+/// The summary `coordinator report JOB` prints (its rows go to the default file), parsed.
+pub fn report_summary(moto: &Moto, table: &str, job: &str) -> serde_json::Value {
+    let out = run_ok(moto, "coordinator", &["report", job, "--table", table], &[]);
+    serde_json::from_str(&stdout(&out)).expect("report summary")
+}
+
 /// Creates a bucket as AWS creates one today: ACLs disabled (Object Ownership "bucket owner
 /// enforced"). [`create_legacy_bucket`] makes one that still uses ACLs.
 pub async fn create_bucket(c: &Clients, bucket: &str) {

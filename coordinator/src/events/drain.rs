@@ -349,19 +349,22 @@ mod tests {
         SqsMessage::builder().body(body).receipt_handle("r").build()
     }
 
+    /// The lots of an event of `key` in bucket `b`.
+    fn lots_of_key(d: &Drain, key: &str) -> Vec<u32> {
+        d.lots_of(&RestoreEvent {
+            bucket: "b".into(),
+            key: key.into(),
+            version_id: None,
+            expiry: None,
+            source_class: None,
+        })
+        .expect("lookup")
+    }
+
     #[test]
     fn messages_are_counted_by_lot_and_kind() {
         let d = drain();
-        let of = |key: &str| {
-            d.lots_of(&RestoreEvent {
-                bucket: "b".into(),
-                key: key.into(),
-                version_id: None,
-                expiry: None,
-                source_class: None,
-            })
-            .expect("lookup")
-        };
+        let of = |key: &str| lots_of_key(&d, key);
         assert_eq!(of("a b"), vec![0]);
         // as sent first: "a+b" is a key of lot 1
         assert_eq!(of("a+b"), vec![1]);
@@ -424,16 +427,7 @@ mod tests {
             (range("a b", "a b"), 0),
             (range("a+b", "a+b"), 1),
         ]));
-        let of = |key: &str| {
-            d.lots_of(&RestoreEvent {
-                bucket: "b".into(),
-                key: key.into(),
-                version_id: None,
-                expiry: None,
-                source_class: None,
-            })
-            .expect("lookup")
-        };
+        let of = |key: &str| lots_of_key(&d, key);
         // "a+%62" is "a+b" (lot 1) percent-decoded, "a b" (lot 0) form-decoded
         assert_eq!(of("a+%62"), vec![1]);
         assert_eq!(of("a+b"), vec![1], "as sent");
